@@ -1,0 +1,36 @@
+/* The mconv program: shared CLI declarations. Only cli/ prints or exits. */
+#ifndef MC_CLI_H
+#define MC_CLI_H
+
+#include <stdio.h>
+#include "mc_error.h"
+
+/* Exit codes (all commands). */
+enum { MC_EXIT_OK = 0, MC_EXIT_BAD_INPUT = 1, MC_EXIT_USAGE = 2, MC_EXIT_VERIFY_FAILED = 3 };
+
+typedef int (*mc_cli_cmd_fn)(int argc, char **argv);
+
+typedef struct mc_cli_cmd {
+    const char *name;
+    mc_cli_cmd_fn run;
+    const char *summary;
+} mc_cli_cmd;
+
+/* Print "mconv: MESSAGE" for err to stderr (one line) and return the exit
+ * code for it (1 for input errors). */
+int mc_cli_report(const mc_error *err);
+/* Print "mconv CMD: MESSAGE" + a hint to run --help; returns MC_EXIT_USAGE. */
+int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Human-readable byte count ("1.25 GiB") into buf. */
+const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap);
+
+/* Commands (one file each in cli/). */
+int mc_cmd_inspect(int argc, char **argv);
+int mc_cmd_dump(int argc, char **argv);
+
+#endif

@@ -1,0 +1,74 @@
+/* mconv: entry point and command dispatch. */
+#include "mc_cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MCONV_VERSION "0.1.0"
+
+static const mc_cli_cmd g_cmds[] = {
+    { "inspect", mc_cmd_inspect, "one screen about a model file or folder" },
+    { "dump", mc_cmd_dump, "every metadata key and the tensor table (--json)" },
+};
+#define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
+
+int mc_cli_report(const mc_error *err)
+{
+    fprintf(stderr, "mconv: %s\n", err && err->msg[0] ? err->msg : "unknown error");
+    return MC_EXIT_BAD_INPUT;
+}
+
+int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mconv%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'mconv %s--help')\n", cmd ? cmd : "");
+    return MC_EXIT_USAGE;
+}
+
+const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap)
+{
+    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) { v /= 1024.0; u++; }
+    if (u == 0) snprintf(buf, cap, "%llu B", n);
+    else snprintf(buf, cap, "%.2f %s", v, units[u]);
+    return buf;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "mconv %s: convert language-model checkpoints to a 16 KiB-aligned streaming layout\n\n"
+            "usage: mconv IN OUT.flash [options]     convert (see 'mconv convert --help')\n"
+            "       mconv COMMAND [options] ...\n\ncommands:\n", MCONV_VERSION);
+    for (size_t i = 0; i < N_CMDS; i++) fprintf(out, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
+    fprintf(out, "\nexit codes: 0 done, 1 bad or unreadable input, 2 usage error, 3 verify found problems\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return MC_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return MC_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("mconv %s\n", MCONV_VERSION);
+        return MC_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_CMDS; i++)
+        if (!strcmp(argv[1], g_cmds[i].name)) return g_cmds[i].run(argc - 1, argv + 1);
+    /* Default command: mconv IN OUT [options] is a conversion. */
+    for (size_t i = 0; i < N_CMDS; i++)
+        if (!strcmp(g_cmds[i].name, "convert")) return g_cmds[i].run(argc, argv);
+    return mc_cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install build dependencies (Debian/Ubuntu with apt, macOS with Homebrew)
+# and build mconv into build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v apt-get >/dev/null 2>&1; then
+  pkgs="cmake make gcc clang pkg-config python3 zlib1g-dev libzstd-dev libxxhash-dev libcjson-dev valgrind"
+  missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  fi
+elif command -v brew >/dev/null 2>&1; then
+  brew install cmake pkg-config zstd xxhash cjson
+fi
+jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+echo "built: build/mconv"

@@ -1,0 +1,148 @@
+#include "mc_test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int mc_test_failures;
+int mc_test_checks;
+int mc_test_skips;
+
+static char g_tmpdir[512];
+
+const char *mc_test_corpus(void)
+{
+    static char path[1024];
+    struct stat st;
+    const char *env = getenv("MCONV_CORPUS");
+    if (env && *env) snprintf(path, sizeof path, "%s", env);
+    else snprintf(path, sizeof path, "%s", MCONV_CORPUS_DEFAULT);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return path;
+}
+
+const char *mc_test_corpus_file(const char *rel)
+{
+    static char bufs[8][1024];
+    static int next;
+    struct stat st;
+    const char *root = mc_test_corpus();
+    if (!root) {
+        mc_test_skip("corpus absent (set MCONV_CORPUS): %s", rel);
+        return NULL;
+    }
+    char *b = bufs[next++ & 7];
+    snprintf(b, 1024, "%s/%s", root, rel);
+    if (stat(b, &st) != 0) {
+        mc_test_skip("corpus file absent: %s", rel);
+        return NULL;
+    }
+    return b;
+}
+
+void mc_test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    mc_test_skips++;
+    fputs("SKIP: ", stdout);
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+}
+
+const char *mc_test_mconv(void) { return MCONV_BIN; }
+
+static void rm_tmpdir(void)
+{
+    if (g_tmpdir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
+    }
+}
+
+const char *mc_test_tmpdir(void)
+{
+    if (!g_tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        if (!base || !*base) base = "/tmp";
+        snprintf(g_tmpdir, sizeof g_tmpdir, "%s/mconv-test-XXXXXX", base);
+        if (!mkdtemp(g_tmpdir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+        atexit(rm_tmpdir);
+    }
+    return g_tmpdir;
+}
+
+int mc_test_run(char **out, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    size_t cl = strlen(cmd);
+    snprintf(cmd + cl, sizeof cmd - cl, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[len] = '\0';
+    int st = pclose(p);
+    if (out) *out = buf; else free(buf);
+    if (st == -1) return -1;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -1;
+}
+
+unsigned char *mc_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    long sz = ftell(f);
+    if (sz < 0) { fclose(f); return NULL; }
+    rewind(f);
+    unsigned char *b = malloc((size_t)sz + 1);
+    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
+    fclose(f);
+    if (b && len) *len = (size_t)sz;
+    return b;
+}
+
+int mc_test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    if (fclose(f) != 0 || w != len) return -1;
+    return 0;
+}
+
+int mc_test_finish(const char *name)
+{
+    int passed = mc_test_checks - mc_test_failures;
+    printf("%s: %d checks\n", name, mc_test_checks);
+    if (mc_test_skips) printf("%s: %d passed, %d failed, %d skipped\n", name, passed, mc_test_failures, mc_test_skips);
+    else printf("%s: %d passed, %d failed\n", name, passed, mc_test_failures);
+    if (mc_test_failures) return 1;
+    if (mc_test_checks == 0 && mc_test_skips) return 77;
+    return 0;
+}

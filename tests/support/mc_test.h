@@ -1,0 +1,49 @@
+/* Minimal test support: checks that count, corpus lookup, skip reporting. */
+#ifndef MC_TEST_H
+#define MC_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stddef.h>
+
+extern int mc_test_failures;
+extern int mc_test_checks;
+extern int mc_test_skips;
+
+#define CHECK(cond) do { mc_test_checks++; if (!(cond)) { mc_test_failures++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECKF(cond, ...) do { mc_test_checks++; if (!(cond)) { mc_test_failures++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK_EQ_U64(a, b) do { unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b); \
+    mc_test_checks++; if (_a != _b) { mc_test_failures++; \
+    fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, #b, _a, _b); } } while (0)
+#define CHECK_STR(a, b) do { const char *_a = (a), *_b = (b); mc_test_checks++; \
+    if (!_a || !_b || strcmp(_a, _b) != 0) { mc_test_failures++; \
+    fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b, \
+            _a ? _a : "(null)", _b ? _b : "(null)"); } } while (0)
+
+/* Corpus root: $MCONV_CORPUS, else ../shared/corpus beside the source tree.
+ * Returns NULL when absent. */
+const char *mc_test_corpus(void);
+/* Path under the corpus (static rotating buffers), or NULL if the corpus or
+ * the file is absent; absent files are reported as skipped. */
+const char *mc_test_corpus_file(const char *rel);
+/* Record and print a skip ("SKIP: reason"). */
+void mc_test_skip(const char *fmt, ...);
+/* Path of the built mconv program. */
+const char *mc_test_mconv(void);
+/* A fresh temporary directory for this test (removed at exit). */
+const char *mc_test_tmpdir(void);
+/* Run a shell command, capturing stdout+stderr into *out (malloc'd, may be
+ * NULL). Returns the exit status (or 128+signal). */
+int mc_test_run(char **out, const char *fmt, ...);
+/* Read a whole small file (malloc'd); NULL on error. */
+unsigned char *mc_test_read_file(const char *path, size_t *len);
+int mc_test_write_file(const char *path, const void *data, size_t len);
+/* Print "N passed, N failed[, N skipped]" and return the exit code:
+ * 1 on any failure, 77 when nothing ran because everything was skipped,
+ * else 0. */
+int mc_test_finish(const char *name);
+
+#endif
