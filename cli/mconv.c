@@ -8,8 +8,8 @@
 #define MCONV_VERSION "0.1.0"
 
 static const mc_cli_cmd g_cmds[] = {
-    { "inspect", mc_cmd_inspect, "one screen about a model file or folder" },
-    { "dump", mc_cmd_dump, "every metadata key and the tensor table (--json)" },
+    /* { "name", mc_cmd_name, "summary" }, one per cli/cmd_*.c */
+    { NULL, NULL, NULL },
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 
@@ -47,7 +47,7 @@ static void usage(FILE *out)
             "mconv %s: convert language-model checkpoints to a 16 KiB-aligned streaming layout\n\n"
             "usage: mconv IN OUT.flash [options]     convert (see 'mconv convert --help')\n"
             "       mconv COMMAND [options] ...\n\ncommands:\n", MCONV_VERSION);
-    for (size_t i = 0; i < N_CMDS; i++) fprintf(out, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
+    for (size_t i = 0; i < N_CMDS; i++) if (g_cmds[i].name) fprintf(out, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
     fprintf(out, "\nexit codes: 0 done, 1 bad or unreadable input, 2 usage error, 3 verify found problems\n");
 }
 
@@ -66,9 +66,9 @@ int main(int argc, char **argv)
         return MC_EXIT_OK;
     }
     for (size_t i = 0; i < N_CMDS; i++)
-        if (!strcmp(argv[1], g_cmds[i].name)) return g_cmds[i].run(argc - 1, argv + 1);
+        if (g_cmds[i].name && !strcmp(argv[1], g_cmds[i].name)) return g_cmds[i].run(argc - 1, argv + 1);
     /* Default command: mconv IN OUT [options] is a conversion. */
     for (size_t i = 0; i < N_CMDS; i++)
-        if (!strcmp(g_cmds[i].name, "convert")) return g_cmds[i].run(argc, argv);
+        if (g_cmds[i].name && !strcmp(g_cmds[i].name, "convert")) return g_cmds[i].run(argc, argv);
     return mc_cli_usage_error(NULL, "unknown command '%s'", argv[1]);
 }
