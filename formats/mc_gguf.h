@@ -77,7 +77,16 @@ typedef struct mc_gguf {
     uint32_t n_shards;
     mc_gguf_shard *shards;
     uint64_t header_bytes; /* bytes of header parsed (all shards) */
+    uint64_t header_mem;   /* bytes allocated for the parsed header(s) */
+    struct mc_gguf_priv *priv; /* reader internals (arena, name indexes) */
 } mc_gguf;
+
+/* Limits on hostile files (refused with a message naming the number). */
+#define MC_GGUF_MAX_HEADER_MEM ((uint64_t)1 << 30)  /* total header memory */
+#define MC_GGUF_MAX_STRING ((uint64_t)1 << 30)      /* one string's length */
+#define MC_GGUF_MAX_ARRAY ((uint64_t)1 << 30)       /* one array's element count */
+#define MC_GGUF_MAX_NAME 64                         /* tensor name length limit (GGML_MAX_NAME): len < 64 */
+#define MC_GGUF_MAX_SHARDS 9999
 
 /* Open a GGUF file. If it is one shard of a split set (split.count > 1 or a
  * name like NAME-00002-of-00005.gguf), every shard is found beside it and
@@ -88,7 +97,8 @@ int mc_gguf_open_single(const char *path, mc_gguf **out, mc_error *err);
 void mc_gguf_close(mc_gguf *g);
 
 /* Parse a GGUF header held in memory (for fuzzing); data offsets are
- * checked against size. */
+ * checked against size. The file and memory paths share one parser. data
+ * must outlive the result (mc_gguf_read copies from it). */
 int mc_gguf_parse_mem(const void *data, size_t size, const char *name, mc_gguf **out, mc_error *err);
 
 const mc_gguf_kv *mc_gguf_find_kv(const mc_gguf *g, const char *key);
@@ -111,7 +121,15 @@ int mc_gguf_arr_f64(const mc_gguf_kv *kv, uint64_t i, double *out);
 int mc_gguf_arr_i64(const mc_gguf_kv *kv, uint64_t i, int64_t *out);
 
 size_t mc_gguf_vtype_size(mc_gguf_vtype t); /* 0 for STRING/ARRAY */
+/* "u8", "i8", ..., "string", "array"; "?" for an undefined value. */
 const char *mc_gguf_vtype_name(mc_gguf_vtype t);
+
+/* If path's file name is NAME-NNNNN-of-MMMMM.gguf (llama.cpp's split naming,
+ * 5 digits each), store the 1-based shard number and count and return the
+ * length of the NAME prefix in path (>0); otherwise return 0. */
+size_t mc_gguf_split_name(const char *path, uint32_t *no, uint32_t *count);
+/* path of shard no (1-based) of count for prefix (malloc'd; NULL on OOM). */
+char *mc_gguf_split_path(const char *prefix, size_t prefix_len, uint32_t no, uint32_t count);
 
 /* Read n bytes of tensor t's data starting at byte off within the tensor. */
 int mc_gguf_read(const mc_gguf *g, const mc_gguf_tensor *t, uint64_t off, void *buf, size_t n, mc_error *err);
