@@ -1,0 +1,132 @@
+/* mc_mlx: MLX's quantization formats, reproduced bit for bit (pure functions).
+ *
+ * Source of every rule: ml-explore/mlx, mlx/ops.cpp (affine_quantize,
+ * fp_quantize, fp_dequantize, affine_dequantize fallback) and
+ * mlx/backend/cpu/quantized.cpp (the CPU affine quantize kernel and packing).
+ *
+ * Affine mode (mlx "affine", what mlx-lm writes as {"group_size", "bits"}):
+ *   per group of group_size values, all in float32 exactly as MLX's CPU kernel:
+ *     w_max, w_min       over the group
+ *     mask  = |w_min| > |w_max|
+ *     scale = max((w_max - w_min) / (2^bits - 1), 1e-7f); scale = mask ? scale : -scale
+ *     edge  = mask ? w_min : w_max
+ *     q0    = rint(edge / scale)
+ *     if q0 != 0: scale = edge / q0, bias = edge   else bias = 0
+ *     q     = clamp(rint((w - bias) / scale), 0, 2^bits - 1)   (float32 scale, not the rounded one)
+ *   then scale and bias are rounded (nearest even) to scale_type.
+ *   The grid is anchored at the larger-magnitude extreme `edge` (q = 0 there,
+ *   exactly representable); the step is stretched to edge/q0, so values at
+ *   the other extreme may clamp by more than half a step: that is MLX's
+ *   behaviour and is kept.
+ * Packing: every row is a little-endian LSB-first bitstream of `bits`-bit
+ *   codes (MLX writes 2/4/8 bits as uint32 words with element k at bit
+ *   k*bits; 3 and 5 bits as 8 codes in 3 or 5 bytes, 6 bits as 4 codes in
+ *   3 bytes, low bits first: all the same bitstream). Word i of a row holds
+ *   stream bits 32i..32i+31, so on a little-endian host the memory is MLX's
+ *   exactly. A group is group_size*bits/32 whole words.
+ * Dequantize (MLX's CPU path: multiply then add, each in the scale dtype):
+ *   w = round_T(round_T(q * scale) + bias), T = scale_type (f32: plain float
+ *   multiply then add, never fused).
+ *
+ * Non-finite inputs (NaN, Inf) are refused with MC_ERR_ARG (MLX's own output
+ * for them is garbage and platform dependent).
+ */
+#ifndef MC_MLX_H
+#define MC_MLX_H
+
+#include <stdint.h>
+#include "mc_error.h"
+#include "mc_types.h"
+
+typedef struct mc_affine {
+    int bits;        /* 2, 3, 4, 5, 6 or 8 */
+    int group_size;  /* 32, 64 or 128 */
+    int scale_type;  /* MC_T_F16, MC_T_BF16 or MC_T_F32 (MLX: the weight's dtype) */
+} mc_affine;
+
+/* uint32 words per packed row = ncols*bits/32 (0 when not a whole number). */
+uint64_t mc_quant_affine_row_words(uint64_t ncols, int bits);
+
+/* Bytes per scale/bias element for MC_T_F16/BF16 (2), F32 (4); 0 otherwise. */
+int mc_quant_scale_bytes(int scale_type);
+
+/* Check p and ncols (ncols % group_size == 0, ncols*bits % 32 == 0). */
+int mc_quant_affine_check(const mc_affine *p, uint64_t ncols, mc_error *err);
+
+/* x: nrows x ncols f32. wq: nrows*row_words uint32; scales, biases:
+ * nrows*(ncols/group_size) elements of scale_type each. Exactly MLX's CPU
+ * affine quantization (see above). */
+int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                             uint32_t *wq, void *scales, void *biases, mc_error *err);
+
+/* out: nrows x ncols f32 holding MLX's dequantized values (which are values
+ * of scale_type). */
+int mc_quant_affine_dequantize(const uint32_t *wq, const void *scales, const void *biases,
+                               uint64_t nrows, uint64_t ncols, const mc_affine *p, float *out,
+                               mc_error *err);
+
+/* The code of element i of a packed row (bitstream read). */
+static inline uint32_t mc_quant_affine_code(const uint32_t *row, uint64_t i, int bits)
+{
+    uint64_t bit = i * (uint64_t)bits;
+    uint64_t w = bit >> 5;
+    unsigned sh = (unsigned)(bit & 31u);
+    uint64_t v = row[w] >> sh;
+    if (sh + (unsigned)bits > 32u) v |= (uint64_t)row[w + 1] << (32u - sh);
+    return (uint32_t)(v & ((1u << bits) - 1u));
+}
+
+/* Scale/bias element i of an array of scale_type, as f32 (exact). */
+float mc_quant_scale_get(const void *arr, uint64_t i, int scale_type);
+/* Store f32 v into element i, rounded to nearest even in scale_type. */
+void mc_quant_scale_put(void *arr, uint64_t i, int scale_type, float v);
+/* Round f32 v to scale_type and back (identity for F32). */
+float mc_quant_round_to(float v, int scale_type);
+
+/* ---- MLX's floating-point modes (mlx "mxfp4", "mxfp8", "nvfp4") ----
+ *
+ *   mode    bits group scale (uint8)                           codes
+ *   mxfp4   4    32    e8m0: 2^(s-127) (s = 0 decodes 2^-127)  e2m1 nibbles, element k at bits 4k
+ *   mxfp8   8    32    e8m0                                    e4m3 bytes
+ *   nvfp4   4    16    e4m3 (times global_scale/2688 if given) e2m1 nibbles
+ *
+ * Quantization follows MLX's fp_quantize fallback (the path the CPU runs),
+ * with each operation in the dtype MLX does it in: the weight dtype `dtype`
+ * (f16/bf16/f32) for amax/maxval, log2, round, the division by 2^n, and the
+ * |w - lut| distance for mx modes; float32 for nvfp4 after the multiply by
+ * the f32 scale encoding. The fp4 code is the argmin of |w - lut| over MLX's
+ * 16-entry lut {+0,.5,1,1.5,2,3,4,6,-0,-.5,...,-6} with ties going to the lower
+ * index (e.g. 2.5 -> 2.0, 5 -> 4, -0.25 -> +0). log2 is taken as
+ * (float)log2((double)x), i.e. correctly rounded float32 log2 (MLX calls the
+ * platform's float log2, which agrees except where a platform's log2f is off
+ * by an ulp next to a rounding tie). */
+enum { MC_MX_MXFP4 = 1, MC_MX_MXFP8 = 2, MC_MX_NVFP4 = 3 };
+
+typedef struct mc_mx {
+    int mode;              /* MC_MX_* */
+    int dtype;             /* weight dtype MLX computes in: MC_T_F16, MC_T_BF16, MC_T_F32 */
+    int has_global_scale;  /* nvfp4 only */
+    float global_scale;    /* nvfp4 only, when has_global_scale */
+} mc_mx;
+
+/* bits and group size of a mode; MC_ERR_ARG for an unknown mode. */
+int mc_quant_mx_params(int mode, int *bits, int *group_size);
+/* Name used by MLX / mlx-lm ("mxfp4", ...) or NULL. */
+const char *mc_quant_mx_name(int mode);
+
+/* x: nrows x ncols f32 (ncols % group == 0). wq: nrows*ncols*bits/32 uint32;
+ * scales: nrows*ncols/group bytes. */
+int mc_quant_mx_quantize(const float *x, uint64_t nrows, uint64_t ncols, const mc_mx *p,
+                         uint32_t *wq, uint8_t *scales, mc_error *err);
+/* MLX's fp_dequantize fallback with output dtype out_type (MC_T_F16/BF16/F32):
+ * lut value (or e4m3 value) times 2^(s-127) (mx) or e4m3(s)*global/2688
+ * (nvfp4), each in out_type. */
+int mc_quant_mx_dequantize(const uint32_t *wq, const uint8_t *scales, uint64_t nrows,
+                           uint64_t ncols, const mc_mx *p, int out_type, float *out,
+                           mc_error *err);
+
+/* MLX's ToFP8 (float -> e4m3, nearest even, saturating to 448) and FromFP8. */
+uint8_t mc_quant_to_e4m3(float f);
+float mc_quant_from_e4m3(uint8_t x);
+
+#endif
