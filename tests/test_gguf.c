@@ -3,6 +3,7 @@
  * and split sets written with the GGUF writer. */
 #include "mc_test.h"
 #include "mc_gguf.h"
+#include "mc_gguf_write.h"
 #include "mc_types.h"
 
 #include <cjson/cJSON.h>
@@ -402,11 +403,384 @@ static void test_bad_files(void)
     }
 }
 
+
+/* ---- writer round trip ---- */
+
+#define W(call) do { int _rc = (call); CHECKF(_rc == 0, "%s: %s", #call, err.msg); if (_rc) goto fail; } while (0)
+
+static int add_all_kvs(mc_gguf_writer *w, mc_error *e)
+{
+    int rc = 0;
+    uint8_t a8[3] = { 1, 2, 255 };
+    int32_t ai32[4] = { -1, 0, 1, INT32_MIN };
+    float af[2] = { 0.25f, -3.0f };
+    double ad[1] = { 1e-300 };
+    uint64_t au64[2] = { 0, UINT64_MAX };
+    int16_t ai16[2] = { -5, 5 };
+    uint8_t ab[3] = { 1, 0, 1 };
+    const char *strs[3] = { "alpha", "", "gamma" };
+    if (!rc) rc = mc_gguf_writer_add_str(w, "general.architecture", "llama", e);
+    if (!rc) rc = mc_gguf_writer_add_u8(w, "t.u8", 250, e);
+    if (!rc) rc = mc_gguf_writer_add_i8(w, "t.i8", -7, e);
+    if (!rc) rc = mc_gguf_writer_add_u16(w, "t.u16", 65000, e);
+    if (!rc) rc = mc_gguf_writer_add_i16(w, "t.i16", -30000, e);
+    if (!rc) rc = mc_gguf_writer_add_u32(w, "t.u32", 4000000000u, e);
+    if (!rc) rc = mc_gguf_writer_add_i32(w, "t.i32", -2000000000, e);
+    if (!rc) rc = mc_gguf_writer_add_u64(w, "t.u64", UINT64_MAX - 5, e);
+    if (!rc) rc = mc_gguf_writer_add_i64(w, "t.i64", INT64_MIN + 3, e);
+    if (!rc) rc = mc_gguf_writer_add_f32(w, "t.f32", 1.5e-5f, e);
+    if (!rc) rc = mc_gguf_writer_add_f64(w, "t.f64", -2.25e100, e);
+    if (!rc) rc = mc_gguf_writer_add_bool(w, "t.bool", 1, e);
+    if (!rc) rc = mc_gguf_writer_add_strn(w, "t.nul", "a\0b", 3, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.u8", MC_GGUF_UINT8, a8, 3, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.i32", MC_GGUF_INT32, ai32, 4, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.f32", MC_GGUF_FLOAT32, af, 2, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.f64", MC_GGUF_FLOAT64, ad, 1, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.u64", MC_GGUF_UINT64, au64, 2, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.i16", MC_GGUF_INT16, ai16, 2, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.bool", MC_GGUF_BOOL, ab, 3, e);
+    if (!rc) rc = mc_gguf_writer_add_arr(w, "a.empty", MC_GGUF_UINT32, NULL, 0, e);
+    if (!rc) rc = mc_gguf_writer_add_arr_str(w, "a.str", strs, NULL, 3, e);
+    return rc;
+}
+
+static void test_writer_roundtrip(uint32_t version, uint32_t alignment)
+{
+    char path[600];
+    mc_error err = { 0 };
+    mc_gguf_writer *w = NULL;
+    mc_gguf *g = NULL;
+    unsigned char *data = NULL;
+    snprintf(path, sizeof path, "%s/rt-v%u-a%u.gguf", mc_test_tmpdir(), version, alignment);
+    mc_gguf_write_opts o = { .version = version, .alignment = alignment };
+    W(mc_gguf_writer_create(&w, path, &o, &err));
+    W(add_all_kvs(w, &err));
+    static const struct { const char *name; int type; uint32_t nd; uint64_t ne[4]; } ts[] = {
+        { "f32", MC_T_F32, 2, { 8, 3 } }, { "q4k", MC_T_Q4_K, 3, { 256, 2, 2 } }, { "empty", MC_T_F16, 2, { 0, 4 } },
+        { "bf16", MC_T_BF16, 1, { 5 } }, { "q8", MC_T_Q8_0, 4, { 64, 1, 2, 1 } }, { "i8", MC_T_I8, 1, { 3 } },
+    };
+    uint64_t total = 0;
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        uint64_t nb = 0, nel = 1;
+        for (uint32_t d = 0; d < ts[i].nd; d++) nel *= ts[i].ne[d];
+        CHECK(mc_type_nbytes(ts[i].type, nel, &nb) == 0);
+        total += nb;
+        W(mc_gguf_writer_add_tensor(w, ts[i].name, ts[i].type, ts[i].nd, ts[i].ne, &err));
+    }
+    /* Stream all tensor bytes (pattern i*7+1) in odd chunks that span tensors. */
+    data = malloc((size_t)total);
+    CHECK(data != NULL);
+    if (!data) goto fail;
+    for (uint64_t i = 0; i < total; i++) data[i] = (unsigned char)(i * 7 + 1);
+    for (uint64_t off = 0; off < total;) {
+        size_t n = (size_t)(total - off < 37 ? total - off : 37);
+        if (off == 0) n = 1;
+        W(mc_gguf_writer_write(w, data + off, n, &err));
+        off += n;
+    }
+    CHECK(mc_gguf_writer_write(w, data, 1, &err) == MC_ERR_ARG); /* beyond the last tensor */
+    CHECK(strstr(err.msg, "beyond the last tensor") != NULL);
+    mc_gguf_writer_abort(w);
+    w = NULL;
+    CHECK(!mc_io_exists(path)); /* aborted: nothing left */
+
+    /* Again, properly committed. */
+    mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, &o, &err));
+    W(add_all_kvs(w, &err));
+    CHECK(mc_gguf_writer_add_u32(w, "t.u32", 1, &err) == MC_ERR_ARG && strstr(err.msg, "duplicate metadata key 't.u32'"));
+    mc_gguf_writer_abort(w);
+    w = NULL;
+    CHECK(!mc_io_exists(path));
+    mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, &o, &err));
+    W(add_all_kvs(w, &err));
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        W(mc_gguf_writer_add_tensor(w, ts[i].name, ts[i].type, ts[i].nd, ts[i].ne, &err));
+    for (uint64_t off = 0; off < total;) {
+        size_t n = (size_t)(total - off < 1000 ? total - off : 1000);
+        W(mc_gguf_writer_write(w, data + off, n, &err));
+        off += n;
+    }
+    W(mc_gguf_writer_commit(w, &err));
+    w = NULL;
+
+    /* The reader and the independent fact source agree on the file... */
+    check_against_facts(path);
+    /* ...and the values are the ones written. */
+    W(mc_gguf_open(path, &g, &err));
+    CHECK_EQ_U64(g->version, version);
+    CHECK_EQ_U64(g->alignment, alignment ? alignment : 32);
+    CHECK_EQ_U64(g->shards[0].data_offset % (alignment ? alignment : 32), 0);
+    CHECK_EQ_U64(g->n_kv, 22 + (alignment && alignment != 32));
+    uint64_t u = 0;
+    int64_t i64 = 0;
+    double f = 0;
+    int b = 0;
+    CHECK(mc_gguf_get_u64(g, "t.u8", &u) == 0 && u == 250);
+    CHECK(mc_gguf_get_i64(g, "t.i8", &i64) == 0 && i64 == -7);
+    CHECK(mc_gguf_get_u64(g, "t.i8", &u) == MC_ERR_FORMAT); /* negative does not fit */
+    CHECK(mc_gguf_get_u64(g, "t.u16", &u) == 0 && u == 65000);
+    CHECK(mc_gguf_get_i64(g, "t.i16", &i64) == 0 && i64 == -30000);
+    CHECK(mc_gguf_get_u64(g, "t.u32", &u) == 0 && u == 4000000000u);
+    CHECK(mc_gguf_get_i64(g, "t.i32", &i64) == 0 && i64 == -2000000000);
+    CHECK(mc_gguf_get_u64(g, "t.u64", &u) == 0 && u == UINT64_MAX - 5);
+    CHECK(mc_gguf_get_i64(g, "t.u64", &i64) == MC_ERR_FORMAT); /* too big for i64 */
+    CHECK(mc_gguf_get_i64(g, "t.i64", &i64) == 0 && i64 == INT64_MIN + 3);
+    CHECK(mc_gguf_get_f64(g, "t.f32", &f) == 0 && f == (double)1.5e-5f);
+    CHECK(mc_gguf_get_f64(g, "t.f64", &f) == 0 && f == -2.25e100);
+    CHECK(mc_gguf_get_bool(g, "t.bool", &b) == 0 && b == 1);
+    const mc_gguf_kv *kv = mc_gguf_find_kv(g, "t.nul");
+    CHECK(kv && kv->type == MC_GGUF_STRING && kv->v.str.len == 3 && memcmp(kv->v.str.s, "a\0b", 4) == 0);
+    kv = mc_gguf_find_kv(g, "a.i32");
+    CHECK(kv && kv->arr_type == MC_GGUF_INT32 && kv->arr_n == 4 && mc_gguf_arr_i64(kv, 3, &i64) == 0 && i64 == INT32_MIN);
+    kv = mc_gguf_find_kv(g, "a.f32");
+    CHECK(kv && mc_gguf_arr_f64(kv, 1, &f) == 0 && f == -3.0);
+    kv = mc_gguf_find_kv(g, "a.f64");
+    CHECK(kv && mc_gguf_arr_f64(kv, 0, &f) == 0 && f == 1e-300);
+    kv = mc_gguf_find_kv(g, "a.u64");
+    CHECK(kv && mc_gguf_arr_i64(kv, 1, &i64) == MC_ERR_FORMAT && mc_gguf_arr_f64(kv, 1, &f) == 0 && f == 18446744073709551615.0);
+    kv = mc_gguf_find_kv(g, "a.i16");
+    CHECK(kv && mc_gguf_arr_i64(kv, 0, &i64) == 0 && i64 == -5);
+    kv = mc_gguf_find_kv(g, "a.bool");
+    CHECK(kv && kv->arr_type == MC_GGUF_BOOL && mc_gguf_arr_i64(kv, 2, &i64) == 0 && i64 == 1);
+    kv = mc_gguf_find_kv(g, "a.empty");
+    CHECK(kv && kv->arr_n == 0 && mc_gguf_arr_i64(kv, 0, &i64) != 0);
+    kv = mc_gguf_find_kv(g, "a.str");
+    CHECK(kv && kv->arr_type == MC_GGUF_STRING && kv->arr_n == 3);
+    if (kv && kv->arr_n == 3) {
+        const mc_gguf_str *s = kv->arr;
+        CHECK_STR(s[0].s, "alpha");
+        CHECK(s[1].len == 0 && s[1].s[0] == '\0');
+        CHECK_STR(s[2].s, "gamma");
+    }
+    CHECK_EQ_U64(g->n_tensors, sizeof ts / sizeof ts[0]);
+    uint64_t at = 0;
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0] && i < g->n_tensors; i++) {
+        const mc_gguf_tensor *t = &g->tensors[i];
+        CHECK_STR(t->name.s, ts[i].name);
+        CHECK_EQ_U64(t->type, ts[i].type);
+        CHECK_EQ_U64(t->n_dims, ts[i].nd);
+        for (uint32_t d = 0; d < 4; d++) CHECK_EQ_U64(t->ne[d], d < ts[i].nd ? ts[i].ne[d] : 1);
+        CHECK_EQ_U64(t->offset % g->alignment, 0);
+        if (t->nbytes) {
+            unsigned char *buf = malloc((size_t)t->nbytes);
+            CHECK(buf && mc_gguf_read(g, t, 0, buf, (size_t)t->nbytes, &err) == 0 &&
+                  memcmp(buf, data + at, (size_t)t->nbytes) == 0);
+            free(buf);
+        }
+        at += t->nbytes;
+    }
+fail:
+    free(data);
+    mc_gguf_writer_abort(w);
+    mc_gguf_close(g);
+}
+
+static void test_writer_refusals(void)
+{
+    char path[600];
+    mc_error err = { 0 };
+    mc_gguf_writer *w = NULL;
+    snprintf(path, sizeof path, "%s/refuse.gguf", mc_test_tmpdir());
+    uint64_t ne[2] = { 100, 2 };
+    static const struct { int type; uint64_t ne0; const char *name; const char *words; } bad[] = {
+        { MC_T_Q4_K, 100, "x", "block size" },
+        { 4, 32, "x", "type 4" },
+        { 31, 32, "x", "type 31" },
+        { MC_T_U8, 32, "x", "type 65" },
+        { MC_T_F32, 32, "", "name" },
+        { MC_T_F32, 32, "0123456789012345678901234567890123456789012345678901234567890123", "name" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mc_error_clear(&err);
+        W(mc_gguf_writer_create(&w, path, NULL, &err));
+        ne[0] = bad[i].ne0;
+        CHECKF(mc_gguf_writer_add_tensor(w, bad[i].name, bad[i].type, 2, ne, &err) == MC_ERR_ARG && strstr(err.msg, bad[i].words),
+               "case %zu: %s", i, err.msg);
+        CHECK(mc_gguf_writer_commit(w, &err) != 0); /* refuses after a failure, and frees */
+        w = NULL;
+        CHECK(!mc_io_exists(path));
+    }
+    mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, NULL, &err));
+    ne[0] = 32;
+    W(mc_gguf_writer_add_tensor(w, "a", MC_T_F32, 2, ne, &err));
+    CHECK(mc_gguf_writer_add_tensor(w, "a", MC_T_F16, 2, ne, &err) == MC_ERR_ARG && strstr(err.msg, "duplicate tensor name 'a'"));
+    mc_gguf_writer_abort(w);
+    w = NULL;
+    mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, NULL, &err));
+    W(mc_gguf_writer_add_tensor(w, "a", MC_T_F32, 2, ne, &err));
+    W(mc_gguf_writer_write(w, "abcd", 4, &err));
+    CHECK(mc_gguf_writer_add_u32(w, "late", 1, &err) == MC_ERR_ARG); /* metadata after data */
+    mc_gguf_writer_abort(w);
+    w = NULL;
+    mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, NULL, &err));
+    W(mc_gguf_writer_add_tensor(w, "a", MC_T_F32, 2, ne, &err));
+    W(mc_gguf_writer_write(w, "abcd", 4, &err));
+    CHECK(mc_gguf_writer_commit(w, &err) == MC_ERR_ARG && strstr(err.msg, "'a' got 4 of its 256 bytes"));
+    w = NULL;
+    CHECK(!mc_io_exists(path));
+    mc_error_clear(&err);
+    mc_gguf_write_opts o = { .alignment = 48 };
+    CHECK(mc_gguf_writer_create(&w, path, &o, &err) == MC_ERR_ARG && w == NULL);
+fail:
+    mc_gguf_writer_abort(w);
+}
+
+/* ---- split sets ---- */
+
+typedef struct split_cfg {
+    int count_key[3]; /* split.count written in each shard (0 = 3) */
+    int no_key[3];    /* split.no written (-1 = the right one) */
+    int tensors_delta;
+    int dup;          /* shard 3 repeats tensor 0 */
+} split_cfg;
+
+/* Re-shard src into PREFIX-0000k-of-00003.gguf, copying tensor bytes. */
+static int write_split(const mc_gguf *src, const char *prefix, const split_cfg *c)
+{
+    mc_error err = { 0 };
+    int rc = 0;
+    unsigned char buf[4096];
+    uint64_t n = src->n_tensors;
+    for (uint32_t k = 0; k < 3 && !rc; k++) {
+        char *p = mc_gguf_split_path(prefix, strlen(prefix), k + 1, 3);
+        mc_gguf_writer *w = NULL;
+        mc_gguf_write_opts o = { .force = 1 };
+        rc = mc_gguf_writer_create(&w, p, &o, &err);
+        if (!rc && k == 0)
+            for (uint64_t i = 0; i < src->n_kv && !rc; i++) rc = mc_gguf_writer_copy_kv(w, &src->kv[i], &err);
+        if (!rc) rc = mc_gguf_writer_add_u16(w, "split.no", (uint16_t)(c->no_key[k] >= 0 ? c->no_key[k] : (int)k), &err);
+        if (!rc) rc = mc_gguf_writer_add_u16(w, "split.count", (uint16_t)(c->count_key[k] ? c->count_key[k] : 3), &err);
+        if (!rc) rc = mc_gguf_writer_add_i32(w, "split.tensors.count", (int32_t)(n + (uint64_t)c->dup + (uint64_t)c->tensors_delta), &err);
+        uint64_t lo = n * k / 3, hi = n * (k + 1) / 3;
+        for (int pass = 0; pass < 2 && !rc; pass++) /* pass 0: infos, pass 1: data */
+            for (uint64_t i = lo; i < hi + (k == 2 && c->dup ? 1 : 0) && !rc; i++) {
+                const mc_gguf_tensor *t = &src->tensors[i < hi ? i : 0];
+                if (pass == 0) {
+                    rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
+                    continue;
+                }
+                for (uint64_t off = 0; off < t->nbytes && !rc; off += sizeof buf) {
+                    size_t m = (size_t)(t->nbytes - off < sizeof buf ? t->nbytes - off : sizeof buf);
+                    rc = mc_gguf_read(src, t, off, buf, m, &err);
+                    if (!rc) rc = mc_gguf_writer_write(w, buf, m, &err);
+                }
+            }
+        if (!rc) rc = mc_gguf_writer_commit(w, &err);
+        else mc_gguf_writer_abort(w);
+        CHECKF(rc == 0, "writing %s: %s", p, err.msg);
+        free(p);
+    }
+    return rc;
+}
+
+static void expect_split_error(const mc_gguf *src, const char *name, const split_cfg *c, int open_no, const char *w1, const char *w2)
+{
+    char prefix[600], *p;
+    snprintf(prefix, sizeof prefix, "%s/%s", mc_test_tmpdir(), name);
+    if (write_split(src, prefix, c)) return;
+    p = mc_gguf_split_path(prefix, strlen(prefix), (uint32_t)open_no, 3);
+    mc_gguf *g = NULL;
+    mc_error err = { 0 };
+    int rc = mc_gguf_open(p, &g, &err);
+    CHECKF(rc != 0 && g == NULL, "%s opened but should not", p);
+    CHECKF(strstr(err.msg, w1) && (!w2 || strstr(err.msg, w2)), "%s: expected '%s' / '%s' in: %s", name, w1, w2 ? w2 : "", err.msg);
+    printf("split refused as expected: %s\n", err.msg);
+    mc_gguf_close(g);
+    free(p);
+}
+
+static void test_split(void)
+{
+    const char *orig = mc_test_corpus_file("models/llama/gguf/llama-bf16.gguf");
+    if (!orig) return;
+    mc_gguf *src = NULL, *g = NULL;
+    mc_error err = { 0 };
+    char prefix[600];
+    unsigned char *a = NULL, *b = NULL;
+    W(mc_gguf_open(orig, &src, &err));
+    snprintf(prefix, sizeof prefix, "%s/llama", mc_test_tmpdir());
+    split_cfg ok = { { 0, 0, 0 }, { -1, -1, -1 }, 0, 0 };
+    if (write_split(src, prefix, &ok)) goto fail;
+    char *p2 = mc_gguf_split_path(prefix, strlen(prefix), 2, 3);
+    uint32_t no = 0, cnt = 0;
+    CHECK(mc_gguf_split_name(p2, &no, &cnt) == strlen(prefix) && no == 2 && cnt == 3);
+    CHECK(mc_gguf_split_name("x-0001-of-00003.gguf", NULL, NULL) == 0);
+    int rc = mc_gguf_open(p2, &g, &err);
+    CHECKF(rc == 0, "%s", err.msg);
+    if (!rc) {
+        CHECK_EQ_U64(g->n_shards, 3);
+        CHECK_EQ_U64(g->n_tensors, src->n_tensors);
+        CHECK_EQ_U64(g->n_kv, src->n_kv + 3);
+        CHECK_STR(mc_gguf_arch(g), "llama");
+        CHECK(g->shards[0].n_kv == src->n_kv + 3 && g->shards[1].n_kv == 3 && g->shards[2].n_kv == 3);
+        for (uint64_t i = 0; i < src->n_tensors; i++) {
+            const mc_gguf_tensor *t0 = &src->tensors[i], *t = mc_gguf_find_tensor(g, t0->name.s);
+            CHECKF(t != NULL, "tensor %s missing from the split set", t0->name.s);
+            if (!t) continue;
+            CHECK_EQ_U64(t->shard, i * 3 / src->n_tensors);
+            CHECK(t->type == t0->type && t->nbytes == t0->nbytes && memcmp(t->ne, t0->ne, sizeof t->ne) == 0);
+            a = malloc((size_t)t->nbytes);
+            b = malloc((size_t)t->nbytes);
+            CHECK(a && b && mc_gguf_read(src, t0, 0, a, (size_t)t0->nbytes, &err) == 0 &&
+                  mc_gguf_read(g, t, 0, b, (size_t)t->nbytes, &err) == 0 && memcmp(a, b, (size_t)t->nbytes) == 0);
+            free(a);
+            free(b);
+            a = b = NULL;
+        }
+        mc_gguf_close(g);
+        g = NULL;
+    }
+    /* The shard alone, without following the split keys. */
+    mc_error_clear(&err);
+    CHECK(mc_gguf_open_single(p2, &g, &err) == 0 && g->n_shards == 1 &&
+          g->n_tensors == src->n_tensors * 2 / 3 - src->n_tensors / 3);
+    mc_gguf_close(g);
+    g = NULL;
+    /* A missing shard is named. */
+    char *p3 = mc_gguf_split_path(prefix, strlen(prefix), 3, 3);
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s.away", p3);
+    CHECK(rename(p3, moved) == 0);
+    mc_error_clear(&err);
+    CHECK(mc_gguf_open(p2, &g, &err) == MC_ERR_NOTFOUND && g == NULL);
+    CHECKF(strstr(err.msg, "shard 3") && strstr(err.msg, "llama-00003-of-00003.gguf") && strstr(err.msg, "missing"), "%s", err.msg);
+    printf("split refused as expected: %s\n", err.msg);
+    CHECK(rename(moved, p3) == 0);
+    free(p3);
+    free(p2);
+
+    split_cfg c1 = { { 0, 4, 0 }, { -1, -1, -1 }, 0, 0 };
+    expect_split_error(src, "cnt", &c1, 1, "split.count 4", "cnt-00002-of-00003.gguf");
+    split_cfg c1b = { { 4, 0, 0 }, { -1, -1, -1 }, 0, 0 };
+    expect_split_error(src, "cntb", &c1b, 2, "split.count 4", "cntb-00001-of-00003.gguf");
+    split_cfg c2 = { { 0, 0, 0 }, { -1, -1, 1 }, 0, 0 };
+    expect_split_error(src, "no", &c2, 1, "split.no 1", "no-00003-of-00003.gguf");
+    split_cfg c3 = { { 0, 0, 0 }, { -1, -1, -1 }, 1, 0 };
+    expect_split_error(src, "tc", &c3, 3, "split.tensors.count", NULL);
+    split_cfg c4 = { { 0, 0, 0 }, { -1, -1, -1 }, 0, 1 };
+    expect_split_error(src, "dup", &c4, 2, "appears in shard 1", "again in shard 3");
+fail:
+    free(a);
+    free(b);
+    mc_gguf_close(g);
+    mc_gguf_close(src);
+}
+
 int main(void)
 {
     test_corpus_facts();
     test_quant_vectors();
     test_model_facts();
     test_bad_files();
+    for (uint32_t v = 1; v <= 3; v++) test_writer_roundtrip(v, 0);
+    test_writer_roundtrip(3, 64);
+    test_writer_roundtrip(2, 4096);
+    test_writer_refusals();
+    test_split();
     return mc_test_finish("test_gguf");
 }
