@@ -9,6 +9,8 @@
 
 static const mc_cli_cmd g_cmds[] = {
     /* { "name", mc_cmd_name, "summary" }, one per cli/cmd_*.c */
+    { "inspect", mc_cmd_inspect, "one screen: format, architecture, sizes, types, hyperparameters" },
+    { "dump", mc_cmd_dump, "every metadata key and the tensor table (--json, --filter GLOB, --values)" },
     { NULL, NULL, NULL },
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])

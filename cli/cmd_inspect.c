@@ -1,0 +1,121 @@
+/* mconv inspect FILE|DIR: one screen about a checkpoint. */
+#include "mc_cli.h"
+#include "mc_cli_opt.h"
+#include "mc_model_info.h"
+#include "mc_types.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { OPT_HELP = 1 };
+
+static const mc_cli_opt g_inspect_opts[] = {
+    { "--help", 0, OPT_HELP },
+    { "-h", 0, OPT_HELP },
+    { NULL, 0, 0 },
+};
+
+static void mc_inspect_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mconv inspect FILE|DIR\n\n"
+            "One screen about a checkpoint: format and version, architecture, parameter\n"
+            "count, tensors and bytes, a histogram of tensor types with bits per weight,\n"
+            "the main hyperparameters, tokenizer, GGUF file type and warnings (for example\n"
+            "tensors that fell back to another quantization type).\n\n"
+            "FILE: a .gguf (any shard of a split set) or .safetensors file; DIR: a\n"
+            "checkpoint folder (config.json + safetensors shards).\n\n"
+            "options:\n"
+            "  -h, --help   this help\n\n"
+            "exit codes: 0 done, 1 bad or unreadable input, 2 usage error\n");
+}
+
+/* "12.35 M" style count. */
+static const char *mc_inspect_count(unsigned long long n, char *buf, size_t cap)
+{
+    static const char *units[] = { "", " K", " M", " B", " T" };
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1000.0 && u < 4) { v /= 1000.0; u++; }
+    if (u == 0) snprintf(buf, cap, "%llu", n);
+    else snprintf(buf, cap, "%.2f%s", v, units[u]);
+    return buf;
+}
+
+static void mc_inspect_hyper(const mc_info *info)
+{
+    const struct { const char *label; int64_t v; } rows[] = {
+        { "layers", info->layers },     { "heads", info->heads },
+        { "kv heads", info->kv_heads }, { "experts", info->experts },
+        { "experts/token", info->experts_used }, { "context", info->context },
+        { "hidden", info->hidden },     { "ffn", info->ffn },
+        { "vocab", info->vocab },
+    };
+    int any = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) any |= rows[i].v >= 0;
+    if (!any && info->n_extra == 0) return;
+    printf("\nhyperparameters:\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].v >= 0) printf("  %-22s %lld\n", rows[i].label, (long long)rows[i].v);
+    for (size_t i = 0; i < info->n_extra; i++) printf("  %-22s %s\n", info->extra[i].label, info->extra[i].value);
+}
+
+static void mc_inspect_print(const mc_info *info)
+{
+    char b1[64], b2[64];
+    printf("file:          %s\n", info->path);
+    printf("format:        %s%s%s\n", info->format, info->version ? " v" : "", info->version ? info->version : "");
+    printf("files:         %u (%s)\n", (unsigned)info->n_files, mc_cli_bytes(info->file_bytes, b1, sizeof b1));
+    printf("architecture:  %s\n", info->arch ? info->arch : "(unknown)");
+    if (info->name) printf("name:          %s\n", info->name);
+    if (info->file_type) printf("file type:     %s\n", info->file_type);
+    if (info->quantization) printf("quantization:  %s\n", info->quantization);
+    printf("parameters:    %llu (%s)\n", (unsigned long long)info->n_params,
+           mc_inspect_count(info->n_params, b1, sizeof b1));
+    printf("tensors:       %llu\n", (unsigned long long)info->n_tensors);
+    printf("tensor bytes:  %llu (%s)\n", (unsigned long long)info->tensor_bytes,
+           mc_cli_bytes(info->tensor_bytes, b2, sizeof b2));
+    printf("bits/weight:   %.4f\n", mc_info_bpw(info));
+    if (info->n_types) {
+        printf("\ntypes:\n  %-10s %8s %16s %16s %9s\n", "type", "tensors", "params", "bytes", "bpw");
+        for (size_t i = 0; i < info->n_types; i++) {
+            const mc_info_type *t = &info->types[i];
+            double bpw = t->params ? (double)t->bytes * 8.0 / (double)t->params : 0.0;
+            printf("  %-10s %8llu %16llu %16llu %9.4f\n", mc_type_name(t->type), (unsigned long long)t->count,
+                   (unsigned long long)t->params, (unsigned long long)t->bytes, bpw);
+        }
+        printf("  %-10s %8llu %16llu %16llu %9.4f\n", "total", (unsigned long long)info->n_tensors,
+               (unsigned long long)info->n_params, (unsigned long long)info->tensor_bytes, mc_info_bpw(info));
+    }
+    mc_inspect_hyper(info);
+    printf("\ntokenizer:     %s", info->tokenizer ? info->tokenizer : "(none)");
+    if (info->tokenizer_vocab >= 0) printf(", %lld tokens", (long long)info->tokenizer_vocab);
+    printf("\n");
+    if (info->tokenizer_files) printf("tokenizer files: %s\n", info->tokenizer_files);
+    if (info->n_warnings) {
+        printf("\nwarnings:\n");
+        for (size_t i = 0; i < info->n_warnings; i++) printf("  - %s\n", info->warnings[i]);
+    }
+}
+
+int mc_cmd_inspect(int argc, char **argv)
+{
+    const char *input = NULL, *arg;
+    int i = 1, id;
+    while ((id = mc_cli_next_opt("inspect", argc, argv, &i, g_inspect_opts, &arg)) != MC_OPT_END) {
+        if (id == MC_OPT_ERROR) return MC_EXIT_USAGE;
+        if (id == OPT_HELP) {
+            mc_inspect_usage(stdout);
+            return MC_EXIT_OK;
+        }
+        if (input) return mc_cli_usage_error("inspect", "one input expected, got '%s' too", arg);
+        input = arg;
+    }
+    if (!input) return mc_cli_usage_error("inspect", "missing FILE|DIR");
+    mc_error err = { 0 };
+    mc_info *info = NULL;
+    if (mc_info_open(input, &info, &err)) return mc_cli_report(&err);
+    mc_inspect_print(info);
+    mc_info_free(info);
+    return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
+}
