@@ -177,11 +177,11 @@ static size_t mc_utf8_len(const unsigned char *s, size_t n)
 
 /* Print s escaped for text output: valid UTF-8 as is, quotes, backslashes
  * and controls escaped, invalid bytes as \xNN. At most max bytes of s. */
-static void mc_dump_print_str(const char *s, uint64_t len, int full)
+static void mc_dump_print_str_q(const char *s, uint64_t len, int full, int quote)
 {
     uint64_t show = !full && len > MC_DUMP_STRING_BYTES ? MC_DUMP_STRING_BYTES : len;
     const unsigned char *p = (const unsigned char *)s;
-    putchar('"');
+    if (quote) putchar('"');
     for (uint64_t i = 0; i < show;) {
         size_t u = mc_utf8_len(p + i, (size_t)(len - i));
         if (u > 1) {
@@ -197,9 +197,11 @@ static void mc_dump_print_str(const char *s, uint64_t len, int full)
         else if (u == 0 || c < 0x20 || c == 0x7F) printf("\\x%02x", c);
         else putchar(c);
     }
-    putchar('"');
+    if (quote) putchar('"');
     if (show < len) printf("... (%llu bytes)", (unsigned long long)len);
 }
+
+static void mc_dump_print_str(const char *s, uint64_t len, int full) { mc_dump_print_str_q(s, len, full, 1); }
 
 /* A JSON string for bytes s[0..len): cJSON's own string when the bytes are
  * valid UTF-8 without NULs; otherwise a raw string literal in which each
@@ -497,8 +499,9 @@ static void mc_dump_text_tensors(const mc_dump_src *src, const mc_dump_opts *o)
     uint64_t n = mc_dump_n_tensors(src), shown = 0;
     int gguf = src->g != NULL;
     printf("tensors: %llu\n", (unsigned long long)n);
-    printf("  %6s  %-40s %-8s %-22s %-22s %12s %12s%s\n", "#", "name", "type", gguf ? "ne" : "dims", "shape",
-           "offset", "bytes", (gguf ? src->g->n_shards : src->st->n_files) > 1 ? "  file" : "");
+    int multi = (gguf ? src->g->n_shards : src->st->n_files) > 1;
+    printf("  %6s  %-8s %-22s %-22s %12s %12s%s  %s\n", "#", "type", gguf ? "ne" : "dims", "shape", "offset", "bytes",
+           multi ? "  file" : "", "name");
     for (uint64_t i = 0; i < n; i++) {
         mc_dump_tensor t;
         char dims[160], shape[160];
@@ -515,11 +518,11 @@ static void mc_dump_text_tensors(const mc_dump_src *src, const mc_dump_opts *o)
         }
         if (a < sizeof dims) snprintf(dims + a, sizeof dims - a, "]");
         if (b < sizeof shape) snprintf(shape + b, sizeof shape - b, "]");
-        printf("  %6llu  ", (unsigned long long)i);
-        mc_dump_print_str(t.name, strlen(t.name), 1);
-        printf(" %-8s %-22s %-22s %12llu %12llu", mc_type_name(t.type), dims, shape, (unsigned long long)t.offset,
-               (unsigned long long)t.nbytes);
-        if ((gguf ? src->g->n_shards : src->st->n_files) > 1) printf("  %u", (unsigned)t.file);
+        printf("  %6llu  %-8s %-22s %-22s %12llu %12llu", (unsigned long long)i, mc_type_name(t.type), dims, shape,
+               (unsigned long long)t.offset, (unsigned long long)t.nbytes);
+        if (multi) printf("  %4u", (unsigned)t.file);
+        printf("  ");
+        mc_dump_print_str_q(t.name, strlen(t.name), 1, 0);
         putchar('\n');
     }
     if (o->filter || o->tensor) printf("  (%llu of %llu tensors selected)\n", (unsigned long long)shown, (unsigned long long)n);
