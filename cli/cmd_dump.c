@@ -255,8 +255,18 @@ static cJSON *mc_json_i64(int64_t v)
     return cJSON_CreateRaw(buf);
 }
 
-/* cJSON prints NaN/Inf as null; keep that. */
-static cJSON *mc_json_f64(double v) { return cJSON_CreateNumber(v); }
+/* Floats as raw number text that reads back to the same value (cJSON's own
+ * printer may lose the last bit); NaN and infinities (no JSON spelling)
+ * become null. */
+static cJSON *mc_json_float(double v, int digits)
+{
+    char buf[40];
+    if (isnan(v) || isinf(v)) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    return cJSON_CreateRaw(buf);
+}
+static cJSON *mc_json_f32(float v) { return mc_json_float(v, 9); }
+static cJSON *mc_json_f64(double v) { return mc_json_float(v, 17); }
 
 /* Add item to container (array when name is NULL); NULL item = out of memory. */
 static int mc_json_add(cJSON *obj, const char *name, cJSON *item)
@@ -337,6 +347,7 @@ static cJSON *mc_dump_json_scalar(const mc_dump_scalar *v)
     if (v->type == MC_GGUF_STRING) return mc_json_str(v->s->s, v->s->len);
     if (v->type == MC_GGUF_BOOL) return cJSON_CreateBool(v->u != 0);
     if (mc_vtype_is_signed(v->type)) return mc_json_i64(v->i);
+    if (v->type == MC_GGUF_FLOAT32) return mc_json_f32((float)v->f);
     if (mc_vtype_is_float(v->type)) return mc_json_f64(v->f);
     return mc_json_u64(v->u);
 }
@@ -650,7 +661,7 @@ static int mc_dump_values(const mc_dump_src *src, const mc_dump_opts *o, cJSON *
             cJSON *row = cJSON_CreateArray();
             if (mc_json_add(jrows, NULL, row)) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path); goto done; }
             for (uint64_t c = 0; c < cols; c++)
-                if (mc_json_add(row, NULL, mc_json_f64(vals[c]))) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path); goto done; }
+                if (mc_json_add(row, NULL, mc_json_f32(vals[c]))) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path); goto done; }
             continue;
         }
         printf("  row %llu:", (unsigned long long)r);
