@@ -9,6 +9,7 @@
 #include "mc_types.h"
 #include "mc_dequant.h"
 #include "mc_float.h"
+#include "mc_gguf.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -211,8 +212,134 @@ static void test_random_sweep(void)
     CHECKF(types == 46, "%d types decoded", types);
 }
 
+/* ------------------------------------------------------------ ggml oracle */
+
+/* Types in ggml/quant-vectors.gguf (its README). Every q.* tensor of the
+ * file must be one of these (checked), so no type is silently skipped. */
+static const char *const k_oracle_types[] = {
+    "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K",
+    "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "iq1_m",
+    "bf16", "tq1_0", "tq2_0", "mxfp4", "nvfp4", "q1_0", "q2_0",
+};
+#define N_ORACLE (sizeof k_oracle_types / sizeof *k_oracle_types)
+
+static void *read_tensor(const mc_gguf *g, const char *name, int want_type, uint64_t *nbytes)
+{
+    const mc_gguf_tensor *t = mc_gguf_find_tensor(g, name);
+    CHECKF(t != NULL, "tensor %s absent", name);
+    if (!t) return NULL;
+    CHECKF(t->type == want_type, "%s: type %d, want %d", name, t->type, want_type);
+    CHECKF(t->ne[0] == 512 && t->ne[1] == 8 && t->nelements == 4096, "%s: shape %llu x %llu", name,
+           (unsigned long long)t->ne[0], (unsigned long long)t->ne[1]);
+    if (t->type != want_type || t->nelements != 4096) return NULL;
+    /* our traits table gives the size ggml wrote (independent check of
+     * blck/type_size: the next tensor starts at the aligned end of this one) */
+    uint64_t nb = 0;
+    CHECK(mc_type_nbytes(want_type, t->nelements, &nb) == 0 && nb == t->nbytes);
+    uint64_t next = UINT64_MAX;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].offset > t->offset && g->tensors[i].offset < next) next = g->tensors[i].offset;
+    if (next != UINT64_MAX) {
+        uint64_t a = g->alignment, padded = (nb + a - 1) / a * a;
+        CHECKF(next - t->offset == padded, "%s: %llu bytes by our traits, ggml laid out %llu", name,
+               (unsigned long long)padded, (unsigned long long)(next - t->offset));
+    }
+    void *buf = malloc(t->nbytes);
+    if (!buf) return NULL;
+    mc_error err = { 0 };
+    int rc = mc_gguf_read(g, t, 0, buf, t->nbytes, &err);
+    CHECKF(rc == 0, "%s: %s", name, err.msg);
+    if (rc) {
+        free(buf);
+        return NULL;
+    }
+    *nbytes = t->nbytes;
+    return buf;
+}
+
+/* Decode q.<T> (or rnd.<T>) and compare with deq.<T> (rnddeq.<T>); also
+ * decode rows 3..5 alone. Returns the number of mismatching values. */
+static int oracle_one(const mc_gguf *g, const char *tname, int rnd)
+{
+    const int t = mc_type_from_name(tname);
+    CHECKF(t >= 0, "type %s unknown", tname);
+    if (t < 0) return -1;
+    char qn[64], dn[64];
+    snprintf(qn, sizeof qn, "%s.%s", rnd ? "rnd" : "q", tname);
+    snprintf(dn, sizeof dn, "%s.%s", rnd ? "rnddeq" : "deq", tname);
+    uint64_t qbytes = 0, dbytes = 0;
+    unsigned char *q = read_tensor(g, qn, t, &qbytes);
+    float *want = read_tensor(g, dn, MC_T_F32, &dbytes);
+    int bad = -1;
+    float *got = malloc(4096 * sizeof(float));
+    float *rows = malloc(3 * 512 * sizeof(float));
+    if (q && want && got && rows) {
+        mc_error err = { 0 };
+        int rc = mc_dequant(t, q, got, 4096, &err);
+        CHECKF(rc == 0, "%s: %s", qn, err.msg);
+        bad = 0;
+        int first = -1;
+        for (int i = 0; i < 4096; i++)
+            if (!same_f32(got[i], want[i])) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        CHECKF(bad == 0, "%s: %d of 4096 values differ from ggml's %s (first at %d: %a, ggml %a)", qn, bad, dn,
+               first, first >= 0 ? (double)got[first] : 0.0, first >= 0 ? (double)want[first] : 0.0);
+        /* rows 3..5 alone, from their own byte offset */
+        const uint64_t row_bytes = qbytes / 8;
+        rc = mc_dequant(t, q + 3 * row_bytes, rows, 3 * 512, &err);
+        CHECKF(rc == 0, "%s rows 3..5: %s", qn, err.msg);
+        int rbad = 0;
+        for (int i = 0; i < 3 * 512; i++) rbad += !same_f32(rows[i], got[3 * 512 + i]);
+        CHECKF(rbad == 0, "%s: rows 3..5 decoded alone differ in %d values from the full decode", qn, rbad);
+        /* the NaN/Inf cases of rnd.* are really exercised where ggml made them */
+        if (rnd) {
+            int nan_want = 0, nan_got = 0;
+            for (int i = 0; i < 4096; i++) nan_want += isnan(want[i]), nan_got += isnan(got[i]);
+            CHECKF(nan_want == nan_got, "%s: %d NaN, ggml %d", qn, nan_got, nan_want);
+        }
+    }
+    free(q), free(want), free(got), free(rows);
+    return bad;
+}
+
+static void test_oracle(void)
+{
+    const char *path = mc_test_corpus_file("ggml/quant-vectors.gguf");
+    if (!path) return;
+    mc_gguf *g = NULL;
+    mc_error err = { 0 };
+    if (mc_gguf_open_single(path, &g, &err) != 0) {
+        CHECKF(0, "%s: %s", path, err.msg);
+        return;
+    }
+    /* every q.* tensor of the file is in our list */
+    int n_q = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const char *nm = g->tensors[i].name.s;
+        if (strncmp(nm, "q.", 2) != 0) continue;
+        n_q++;
+        int known = 0;
+        for (size_t k = 0; k < N_ORACLE; k++) known |= strcmp(nm + 2, k_oracle_types[k]) == 0;
+        CHECKF(known, "%s in the corpus is not checked here", nm);
+    }
+    CHECK_EQ_U64(n_q, N_ORACLE);
+    int total_bad = 0;
+    for (size_t k = 0; k < N_ORACLE; k++) {
+        int bq = oracle_one(g, k_oracle_types[k], 0);
+        int br = oracle_one(g, k_oracle_types[k], 1);
+        printf("oracle %-8s q->deq: %4d of 4096 mismatch   rnd->rnddeq: %4d of 4096 mismatch\n", k_oracle_types[k],
+               bq, br);
+        total_bad += (bq != 0) + (br != 0);
+    }
+    printf("oracle: %zu types, %d tensors not bit-exact\n", N_ORACLE, total_bad);
+    mc_gguf_close(g);
+}
+
 int main(void)
 {
+    test_oracle();
     test_traits();
     test_f16_all();
     test_small_floats();
