@@ -1,0 +1,354 @@
+#include "mc_plan.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mc_float.h"
+#include "mc_mlx.h"
+#include "mc_types.h"
+
+void mc_plan_opts_default(mc_plan_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->bits = 4;
+    o->group_size = 64;
+    o->dtype = -1;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* "a.b.weight" -> "a.b" + suffix; NULL when name does not end in ".weight". */
+static char *swap_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(".weight"), s = strlen(suffix);
+    if (n <= k || strcmp(name + n - k, ".weight") != 0) return NULL;
+    char *p = malloc(n - k + s + 1);
+    if (!p) return NULL;
+    memcpy(p, name, n - k);
+    memcpy(p + n - k, suffix, s + 1);
+    return p;
+}
+
+static int order_key(const char *name)
+{
+    static const struct { const char *tag; int key; } tab[] = {
+        { "down", 2 }, { "gate", 0 }, { "up", 1 }, { ".w1.", 0 }, { ".w3.", 1 }, { ".w2.", 2 },
+    };
+    const char *last = strrchr(name, '.');
+    /* look at the module part (after the layer prefix) */
+    const char *mod = strstr(name, "mlp");
+    if (!mod) mod = name;
+    (void)last;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strstr(mod, tab[i].tag)) return tab[i].key;
+    return 3;
+}
+
+static int part_key(const char *name)
+{
+    static const struct { const char *suffix; int key; } tab[] = {
+        { ".weight", 0 }, { ".scales", 1 }, { ".biases", 2 }, { ".bias", 3 },
+    };
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        size_t k = strlen(tab[i].suffix);
+        if (n >= k && !strcmp(name + n - k, tab[i].suffix)) return tab[i].key;
+    }
+    return 4;
+}
+
+static int is_float_type(int t) { return t == MC_T_F16 || t == MC_T_BF16 || t == MC_T_F32; }
+
+static int float_type_for(const mc_mtensor *t, const mc_plan_opts *o)
+{
+    if (o->dtype >= 0) return o->dtype;
+    if (is_float_type(t->src_type)) return t->src_type;
+    if (t->src_type == MC_T_F64) return MC_T_F32;
+    return MC_T_F16; /* block-quantized GGML source: ggml's own scale type */
+}
+
+static uint64_t type_size(int t) { return mc_type_get(t)->type_size; }
+
+static int set_out(mc_pout *o, const char *name, int dtype, const mc_mtensor *t, uint64_t last, uint64_t nrows,
+                   uint64_t row_bytes, int part)
+{
+    o->name = dup_str(name);
+    if (!o->name) return -1;
+    o->dtype = dtype;
+    o->n_dims = t->n_dims ? t->n_dims : 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) o->shape[d] = t->shape[d];
+    if (t->n_dims == 0) o->shape[0] = 1;
+    o->shape[o->n_dims - 1] = last;
+    o->row_bytes = row_bytes;
+    o->nbytes = nrows * row_bytes;
+    o->part = part;
+    return 0;
+}
+
+static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts *o, mc_pitem *it, mc_error *err)
+{
+    uint64_t nel = 1;
+    memset(it, 0, sizeof *it);
+    it->mt = t;
+    it->n_experts = 1;
+    it->order = order_key(t->name) * 8 + part_key(t->name);
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        if (mc_mul_u64(nel, t->shape[d], &nel))
+            return mc_error_set(err, MC_ERR_OVERFLOW, "%s: tensor %s: size overflows", m->input_path, t->name);
+    it->ncols = t->n_dims ? t->shape[t->n_dims - 1] : 1;
+    if (it->ncols == 0 || nel == 0)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s is empty", m->input_path, t->name);
+    it->nrows = nel / it->ncols;
+    if (t->role == MC_ROLE_EXPERT) {
+        if (t->n_dims != 3 || t->shape[0] == 0 || t->shape[0] > 1u << 20)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: expert tensor %s is not [E, out, in]", m->input_path,
+                                t->name);
+        it->n_experts = (uint32_t)t->shape[0];
+    }
+    it->float_type = float_type_for(t, o);
+
+    if (t->passthrough) {
+        uint64_t nb;
+        const mc_type_traits *tr = mc_type_get(t->stored_type);
+        if (!tr || mc_type_nbytes(t->stored_type, nel, &nb) || nb % it->nrows)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: passthrough tensor %s has an unusable stored type %d",
+                                m->input_path, t->name, t->stored_type);
+        it->kind = MC_PK_RAW;
+        it->n_out = 1;
+        if (set_out(&it->out[0], t->name, t->stored_type, t, it->ncols, it->nrows, nb / it->nrows, MC_PART_DATA))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        /* stored shape as given */
+        return 0;
+    }
+    int bits = t->quant_bits ? t->quant_bits : o->bits;
+    int quant = !o->no_quant && t->quantizable && t->n_dims >= 2 && it->ncols % (uint64_t)o->group_size == 0 &&
+                (it->ncols * (uint64_t)bits) % 32 == 0;
+    char *sn = quant ? swap_suffix(t->name, ".scales") : NULL;
+    char *bn = quant ? swap_suffix(t->name, ".biases") : NULL;
+    int rc = 0;
+    if (quant && (!sn || !bn)) quant = 0; /* not a ".weight": keep float */
+    if (!quant) {
+        it->kind = MC_PK_FLOAT;
+        it->n_out = 1;
+        if (set_out(&it->out[0], t->name, it->float_type, t, it->ncols, it->nrows,
+                    it->ncols * type_size(it->float_type), MC_PART_DATA))
+            rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    } else {
+        uint64_t words = mc_quant_affine_row_words(it->ncols, bits);
+        uint64_t ng = it->ncols / (uint64_t)o->group_size, fs = type_size(it->float_type);
+        it->kind = MC_PK_AFFINE;
+        it->bits = bits;
+        it->group_size = o->group_size;
+        it->n_out = 3;
+        if (set_out(&it->out[0], t->name, MC_T_U32, t, words, it->nrows, words * 4, MC_PART_DATA) ||
+            set_out(&it->out[1], sn, it->float_type, t, ng, it->nrows, ng * fs, MC_PART_SCALES) ||
+            set_out(&it->out[2], bn, it->float_type, t, ng, it->nrows, ng * fs, MC_PART_BIASES))
+            rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    }
+    free(sn);
+    free(bn);
+    return rc;
+}
+
+void mc_plan_free(mc_plan *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->n_items; i++)
+        for (size_t k = 0; k < p->items[i].n_out; k++) free(p->items[i].out[k].name);
+    free(p->items);
+    cJSON_Delete(p->quantization);
+    free(p);
+}
+
+int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_error *err)
+{
+    static const int ok_bits[] = { 2, 3, 4, 5, 6, 8 };
+    static const int ok_gs[] = { 32, 64, 128 };
+    int bits_ok = 0, gs_ok = 0, rc = 0;
+    *out = NULL;
+    for (size_t i = 0; i < sizeof ok_bits / sizeof ok_bits[0]; i++) bits_ok |= o->bits == ok_bits[i];
+    for (size_t i = 0; i < sizeof ok_gs / sizeof ok_gs[0]; i++) gs_ok |= o->group_size == ok_gs[i];
+    if (!bits_ok) return mc_error_set(err, MC_ERR_ARG, "--bits %d: expected 2, 3, 4, 5, 6 or 8", o->bits);
+    if (!gs_ok) return mc_error_set(err, MC_ERR_ARG, "--group-size %d: expected 32, 64 or 128", o->group_size);
+    if (o->dtype >= 0 && !is_float_type(o->dtype))
+        return mc_error_set(err, MC_ERR_ARG, "--dtype: expected bf16, f16 or f32");
+    if (o->lossless)
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "--lossless is not supported yet");
+    mc_plan *p = calloc(1, sizeof *p);
+    if (!p) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    p->opts = *o;
+    p->items = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *p->items);
+    if (!p->items) {
+        rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        rc = plan_item(m, &m->tensors[i], o, &p->items[i], err);
+        p->n_items = i + 1;
+        if (rc) goto done;
+    }
+    /* The mlx-lm "quantization" block: global params plus per-module entries
+     * for modules quantized differently (routers at 8 bits). */
+    int any = 0;
+    for (size_t i = 0; i < p->n_items; i++) any |= p->items[i].kind == MC_PK_AFFINE;
+    if (any) {
+        cJSON *q = cJSON_CreateObject();
+        p->quantization = q;
+        if (!q || !cJSON_AddNumberToObject(q, "group_size", o->group_size) ||
+            !cJSON_AddNumberToObject(q, "bits", o->bits) || !cJSON_AddStringToObject(q, "mode", "affine")) {
+            rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < p->n_items; i++) {
+            const mc_pitem *it = &p->items[i];
+            if (it->kind != MC_PK_AFFINE || (it->bits == o->bits && it->group_size == o->group_size)) continue;
+            char *mod = swap_suffix(it->mt->name, "");
+            cJSON *e = cJSON_CreateObject();
+            if (!mod || !e || !cJSON_AddNumberToObject(e, "group_size", it->group_size) ||
+                !cJSON_AddNumberToObject(e, "bits", it->bits)) {
+                free(mod);
+                cJSON_Delete(e);
+                rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(q, mod);
+            cJSON_AddItemToObject(q, mod, e);
+            free(mod);
+        }
+    }
+done:
+    if (rc) mc_plan_free(p);
+    else *out = p;
+    return rc;
+}
+
+cJSON *mc_plan_config(const mc_plan *p, const mc_model *m)
+{
+    cJSON *c = m->config ? cJSON_Duplicate(m->config, 1) : cJSON_CreateObject();
+    if (!c || !p->quantization) return c;
+    cJSON *q1 = cJSON_Duplicate(p->quantization, 1), *q2 = cJSON_Duplicate(p->quantization, 1);
+    if (!q1 || !q2) {
+        cJSON_Delete(q1);
+        cJSON_Delete(q2);
+        cJSON_Delete(c);
+        return NULL;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "quantization");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "quantization_config");
+    cJSON_AddItemToObject(c, "quantization", q1);
+    cJSON_AddItemToObject(c, "quantization_config", q2);
+    return c;
+}
+
+static const struct { const char *name; int type; } g_dtypes[] = {
+    { "bf16", MC_T_BF16 }, { "f16", MC_T_F16 }, { "f32", MC_T_F32 },
+};
+
+cJSON *mc_plan_opts_json(const mc_plan_opts *o)
+{
+    const char *dt = "source";
+    for (size_t i = 0; i < sizeof g_dtypes / sizeof g_dtypes[0]; i++)
+        if (g_dtypes[i].type == o->dtype) dt = g_dtypes[i].name;
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddNumberToObject(j, "bits", o->bits) || !cJSON_AddNumberToObject(j, "group_size", o->group_size) ||
+        !cJSON_AddStringToObject(j, "dtype", dt) || !cJSON_AddBoolToObject(j, "no_quant", o->no_quant) ||
+        !cJSON_AddBoolToObject(j, "lossless", o->lossless)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bits");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "group_size");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "dtype");
+    mc_plan_opts_default(o);
+    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(g) || !cJSON_IsString(d))
+        return mc_error_set(err, MC_ERR_FORMAT, "options: bits, group_size and dtype are required");
+    o->bits = b->valueint;
+    o->group_size = g->valueint;
+    o->dtype = -1;
+    for (size_t i = 0; i < sizeof g_dtypes / sizeof g_dtypes[0]; i++)
+        if (!strcmp(d->valuestring, g_dtypes[i].name)) o->dtype = g_dtypes[i].type;
+    if (o->dtype < 0 && strcmp(d->valuestring, "source"))
+        return mc_error_set(err, MC_ERR_FORMAT, "options: unknown dtype \"%s\"", d->valuestring);
+    o->no_quant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "no_quant"));
+    o->lossless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "lossless"));
+    return 0;
+}
+
+/* ---- row conversion ---- */
+
+void mc_plan_scratch_free(mc_plan_scratch *s)
+{
+    free(s->f32);
+    for (int k = 0; k < 3; k++) free(s->out[k]);
+    memset(s, 0, sizeof *s);
+}
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    if (*cap >= need) return 0;
+    void *n = realloc(*p, need ? need : 1);
+    if (!n) return -1;
+    *p = n;
+    *cap = need;
+    return 0;
+}
+
+uint64_t mc_plan_chunk_rows(const mc_pitem *it, size_t chunk_bytes)
+{
+    uint64_t per_row = it->kind == MC_PK_RAW ? it->out[0].row_bytes : it->ncols * 4;
+    uint64_t rows = per_row ? chunk_bytes / per_row : it->nrows;
+    if (rows == 0) rows = 1;
+    uint64_t per_expert = it->nrows / it->n_experts;
+    if (rows > per_expert) rows = per_expert;
+    return rows;
+}
+
+static void f32_to(int t, const float *x, size_t n, void *dst)
+{
+    if (t == MC_T_F32) {
+        memcpy(dst, x, n * 4);
+    } else if (t == MC_T_F16) {
+        uint16_t *d = dst;
+        for (size_t i = 0; i < n; i++) d[i] = mc_f32_to_f16(x[i]);
+    } else {
+        uint16_t *d = dst;
+        for (size_t i = 0; i < n; i++) d[i] = mc_f32_to_bf16(x[i]);
+    }
+}
+
+int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_pitem *it, uint64_t row0,
+                         uint64_t nrows, mc_plan_scratch *s, unsigned char *out[3], mc_error *err)
+{
+    int rc;
+    for (size_t k = 0; k < it->n_out; k++) {
+        uint64_t need = nrows * it->out[k].row_bytes;
+        if (grow((void **)&s->out[k], &s->out_cap[k], (size_t)need))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
+        out[k] = s->out[k];
+    }
+    if (it->kind == MC_PK_RAW)
+        return ops->read_raw(m, it->mt, row0 * it->out[0].row_bytes, s->out[0],
+                             (size_t)(nrows * it->out[0].row_bytes), err);
+    if (grow((void **)&s->f32, &s->f32_cap, (size_t)(nrows * it->ncols * sizeof(float))))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
+    if ((rc = ops->read_f32(m, it->mt, row0, nrows, s->f32, err))) return rc;
+    if (it->kind == MC_PK_FLOAT) {
+        f32_to(it->float_type, s->f32, (size_t)(nrows * it->ncols), s->out[0]);
+        return 0;
+    }
+    mc_affine p = { it->bits, it->group_size, it->float_type };
+    return mc_quant_affine_quantize(s->f32, nrows, it->ncols, &p, (uint32_t *)(void *)s->out[0], s->out[1],
+                                    s->out[2], err);
+}
