@@ -349,6 +349,10 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
         return 0;
     }
     mc_affine p = { it->bits, it->group_size, it->float_type };
-    return mc_quant_affine_quantize(s->f32, nrows, it->ncols, &p, (uint32_t *)(void *)s->out[0], s->out[1],
-                                    s->out[2], err);
+    mc_error qe = { MC_OK, "" };
+    if (mc_quant_affine_quantize(s->f32, nrows, it->ncols, &p, (uint32_t *)(void *)s->out[0], s->out[1], s->out[2],
+                                 &qe))
+        return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: tensor %s rows %llu..%llu: %s", m->input_path,
+                            it->mt->name, (unsigned long long)row0, (unsigned long long)(row0 + nrows), qe.msg);
+    return 0;
 }
