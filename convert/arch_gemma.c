@@ -1,0 +1,92 @@
+/* gemma2 and gemma3 (text): mlx-lm models/gemma2.py, gemma3_text.py.
+ *
+ * Gemma's RMSNorm multiplies by (1 + w); Hugging Face stores w, llama.cpp's
+ * converter stores 1 + w (computed in f32 from the bf16/f16/f32 source and
+ * kept as f32). mlx-lm expects w, so MC_X_SUB1 subtracts 1 in f32. Every
+ * norm weight ending in "norm.weight" got the +1, q_norm/k_norm included.
+ * Bound: (w + 1) - 1 in f32 differs from w by at most half an f32 ulp of
+ * (w + 1), i.e. 2^-24 * 2^ceil(log2|w+1|) (2^-24 for |w| < 1); w = f32(bf16)
+ * has 8 significant bits so for |w| >= 2^-16 the round trip is exact. */
+#include "mc_convert_int.h"
+#include <cjson/cJSON.h>
+
+#define P MC_ROLE_PINNED
+#define F MC_ROLE_FFN
+#define A "model.layers.{L}.self_attn."
+#define M "model.layers.{L}.mlp."
+#define LY "model.layers.{L}."
+#define S1 MC_X_SUB1
+
+#define GEMMA_COMMON \
+    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q}, \
+    {"model.norm.weight", "output_norm.weight", "model.norm.weight", S1, 0, P, 0}, \
+    {LY "input_layernorm.weight", "blk.{L}.attn_norm.weight", LY "input_layernorm.weight", S1, 0, P, 0}, \
+    {A "q_proj.weight", "blk.{L}.attn_q.weight", A "q_proj.weight", 0, 0, P, MC_R_Q}, \
+    {A "k_proj.weight", "blk.{L}.attn_k.weight", A "k_proj.weight", 0, 0, P, MC_R_Q}, \
+    {A "v_proj.weight", "blk.{L}.attn_v.weight", A "v_proj.weight", 0, 0, P, MC_R_Q}, \
+    {A "o_proj.weight", "blk.{L}.attn_output.weight", A "o_proj.weight", 0, 0, P, MC_R_Q}, \
+    {LY "post_attention_layernorm.weight", "blk.{L}.post_attention_norm.weight", LY "post_attention_layernorm.weight", S1, 0, P, 0}, \
+    {LY "pre_feedforward_layernorm.weight", "blk.{L}.ffn_norm.weight", LY "pre_feedforward_layernorm.weight", S1, 0, P, 0}, \
+    {LY "post_feedforward_layernorm.weight", "blk.{L}.post_ffw_norm.weight", LY "post_feedforward_layernorm.weight", S1, 0, P, 0}, \
+    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q}, \
+    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q}, \
+    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q}
+
+/* gemma2.py has no lm_head: the output is always the tied embedding. */
+static const mc_rule gemma2_rules[] = {
+    GEMMA_COMMON,
+};
+
+static const mc_rule gemma3_rules[] = {
+    GEMMA_COMMON,
+    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED},
+    {A "q_norm.weight", "blk.{L}.attn_q_norm.weight", A "q_norm.weight", S1, 0, P, 0},
+    {A "k_norm.weight", "blk.{L}.attn_k_norm.weight", A "k_norm.weight", S1, 0, P, 0},
+};
+
+/* query_pre_attn_scalar is not in GGUF: llama.cpp scales by 1/sqrt(head_dim)
+ * (except gemma2/3 27B, n_embd/n_head), so head_dim reproduces what it ran. */
+static int gemma_common_config(mc_cv *cv, cJSON *cfg)
+{
+    double d;
+    uint64_t u;
+    int bad = 0;
+    bad |= !cJSON_AddNumberToObject(cfg, "query_pre_attn_scalar", (double)cv->head_dim);
+    if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
+        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
+    if (mc_cv_gguf_f64(cv, "attn_logit_softcapping", &d) == 0)
+        bad |= !cJSON_AddNumberToObject(cfg, "attn_logit_softcapping", mc_cv_f32_decimal(d));
+    if (mc_cv_gguf_f64(cv, "final_logit_softcapping", &d) == 0)
+        bad |= !cJSON_AddNumberToObject(cfg, "final_logit_softcapping", mc_cv_f32_decimal(d));
+    return bad;
+}
+
+static int gemma2_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    return gemma_common_config(cv, cfg) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+static int gemma3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    int bad = gemma_common_config(cv, cfg);
+    uint64_t u;
+    /* llama.cpp: every 6th layer global unless the file says otherwise;
+     * local layers use a fixed 10000 base. */
+    uint64_t pat = 6;
+    if (mc_cv_gguf_u64(cv, "attention.sliding_window_pattern", &u) == 0 && u > 0) pat = u;
+    bad |= !cJSON_AddNumberToObject(cfg, "sliding_window_pattern", (double)pat);
+    bad |= !cJSON_AddNumberToObject(cfg, "rope_local_base_freq", 10000.0);
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+const mc_arch mc_arch_gemma2 = {
+    "gemma2", "gemma2", "gemma2", -1, "gemma2",
+    gemma2_rules, sizeof gemma2_rules / sizeof gemma2_rules[0],
+    NULL, NULL, NULL, gemma2_gguf_config, NULL,
+};
+
+const mc_arch mc_arch_gemma3 = {
+    "gemma3", "gemma3_text", "gemma3", -1, "gemma3_text gemma3",
+    gemma3_rules, sizeof gemma3_rules / sizeof gemma3_rules[0],
+    NULL, NULL, NULL, gemma3_gguf_config, NULL,
+};

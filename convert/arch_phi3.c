@@ -1,0 +1,42 @@
+/* phi3: mlx-lm models/phi3.py keeps the fused projections: qkv_proj
+ * ([q; k; v] rows) and gate_up_proj ([gate; up] rows), exactly what
+ * llama.cpp stores as attn_qkv and ffn_up. No permutation (NEOX rotary). */
+#include "mc_convert_int.h"
+#include <cjson/cJSON.h>
+
+#define P MC_ROLE_PINNED
+#define F MC_ROLE_FFN
+#define A "model.layers.{L}.self_attn."
+#define M "model.layers.{L}.mlp."
+#define LY "model.layers.{L}."
+
+static const mc_rule phi3_rules[] = {
+    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q},
+    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0},
+    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED},
+    {LY "input_layernorm.weight", "blk.{L}.attn_norm.weight", LY "input_layernorm.weight", 0, 0, P, 0},
+    {A "qkv_proj.weight", "blk.{L}.attn_qkv.weight", A "qkv_proj.weight", 0, 0, P, MC_R_Q},
+    {A "o_proj.weight", "blk.{L}.attn_output.weight", A "o_proj.weight", 0, 0, P, MC_R_Q},
+    {LY "post_attention_layernorm.weight", "blk.{L}.ffn_norm.weight", LY "post_attention_layernorm.weight", 0, 0, P, 0},
+    {M "gate_up_proj.weight", "blk.{L}.ffn_up.weight", M "gate_up_proj.weight", 0, 0, F, MC_R_Q},
+    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q},
+};
+
+static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    uint64_t u;
+    int bad = 0;
+    if (mc_cv_gguf_u64(cv, "rope.scaling.original_context_length", &u) == 0)
+        bad |= !cJSON_AddNumberToObject(cfg, "original_max_position_embeddings", (double)u);
+    if (mc_cv_gguf_u64(cv, "rope.dimension_count", &u) == 0 && cv->head_dim)
+        bad |= !cJSON_AddNumberToObject(cfg, "partial_rotary_factor", (double)u / (double)cv->head_dim);
+    if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
+        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+const mc_arch mc_arch_phi3 = {
+    "phi3", "phi3", "phi3", -1, "phi3",
+    phi3_rules, sizeof phi3_rules / sizeof phi3_rules[0],
+    NULL, NULL, NULL, phi3_gguf_config, NULL,
+};

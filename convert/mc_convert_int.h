@@ -1,0 +1,136 @@
+/* mc_convert_int: convert-private structures. An architecture is one table
+ * of rules (convert/arch_<name>.c) plus, where needed, named transform and
+ * config functions; the registry (mc_arch_registry.c) lists the tables.
+ *
+ * A rule maps one mlx-lm tensor to its source:
+ *
+ *   { mlx name, GGUF source, HF source, GGUF transform, HF transform, role, flags }
+ *
+ * Name patterns: "{L}" is the decoder layer, "{E}" in a source pattern means
+ * "one tensor per expert, stacked along a new leading axis" (E from the
+ * model). Several consecutive rules with the same mlx name are alternatives
+ * tried in order: the first whose source tensors are present wins (this is
+ * how converter versions are told apart: stacked ffn_gate_exps vs per-expert
+ * ffn_gate.{E}, separate attn_q vs fused attn_qkv). A NULL source pattern
+ * means "no source of that kind for this alternative". For safetensors
+ * inputs the mlx name itself is always tried first (MLX folders and already
+ * sanitized checkpoints), then the HF pattern.
+ *
+ * Flags say when a rule applies: MC_R_OPT (emit only when present),
+ * MC_R_MOE / MC_R_DENSE (only in layers that do / do not have routed
+ * experts: a layer is MoE when its router source is present),
+ * MC_R_NOTIED (the tied lm_head: absent source means tied embeddings).
+ *
+ * Transforms are pure row selections (rope permutation, fused splits) or an
+ * element-wise value map (gemma norm -1), so every read works on row ranges
+ * and lossless block copies stay possible for row selections.
+ */
+#ifndef MC_CONVERT_INT_H
+#define MC_CONVERT_INT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "mc_convert.h"
+#include "mc_gguf.h"
+#include "mc_safetensors.h"
+
+struct cJSON;
+
+/* Transforms. Row selections first, value maps after. */
+typedef enum mc_xform {
+    MC_X_NONE = 0,
+    MC_X_ROPE_Q,     /* undo llama.cpp's Q row permutation (n_head heads) */
+    MC_X_ROPE_K,     /* same with n_head_kv heads */
+    MC_X_SPLIT_Q,    /* rows of Q out of a fused [q; k; v] */
+    MC_X_SPLIT_K,
+    MC_X_SPLIT_V,
+    MC_X_SPLIT_Q_ROPE, /* split then undo the permutation */
+    MC_X_SPLIT_K_ROPE,
+    MC_X_HALF0,      /* first half of the rows (fused gate_up: gate) */
+    MC_X_HALF1,      /* second half (up) */
+    MC_X_SUB1,       /* value - 1 (llama.cpp stored gemma norms as 1 + w) */
+    MC_X_COUNT
+} mc_xform;
+
+enum {
+    MC_R_OPT = 1u << 0,
+    MC_R_MOE = 1u << 1,
+    MC_R_DENSE = 1u << 2,
+    MC_R_NOTIED = 1u << 3,
+    MC_R_Q = 1u << 4,   /* quantizable (Linear / Embedding / SwitchLinear weight) */
+    MC_R_Q8 = 1u << 5   /* quantized at 8 bits as mlx-lm's quant_predicate does */
+};
+
+typedef struct mc_rule {
+    const char *mlx;
+    const char *gguf;
+    const char *hf;
+    uint8_t gx;      /* mc_xform for a GGUF source */
+    uint8_t hx;      /* mc_xform for a safetensors source */
+    uint8_t role;    /* mc_role */
+    uint8_t flags;
+} mc_rule;
+
+typedef struct mc_cv mc_cv;
+
+typedef struct mc_arch {
+    const char *name;        /* table name shown in the supported list */
+    const char *model_type;  /* mlx-lm model_type written to config.json */
+    const char *gguf_arch;   /* general.architecture, NULL if none */
+    int gguf_moe;            /* -1 any, 0 only without experts, 1 only with experts */
+    const char *hf_types;    /* HF model_type values, space separated */
+    const mc_rule *rules;
+    size_t n_rules;
+    /* Router rule's sources: their presence marks a layer as MoE. */
+    const char *moe_gguf;    /* e.g. "blk.{L}.ffn_gate_inp.weight" */
+    const char *moe_hf;      /* e.g. "model.layers.{L}.mlp.gate.weight" */
+    /* Optional: adjust the context before rules apply (n_layers, MTP...). */
+    int (*prepare)(mc_cv *cv, mc_error *err);
+    /* GGUF metadata -> config.json keys beyond the common ones. */
+    int (*gguf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
+    /* HF config.json post-processing (optional). */
+    int (*hf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
+} mc_arch;
+
+/* Registry (mc_arch_registry.c). */
+extern const mc_arch *const mc_arch_list[];
+extern const size_t mc_arch_count;
+
+/* One source piece of an output tensor: nrows rows of a source tensor
+ * starting at row0. */
+typedef struct mc_part {
+    const mc_gguf_tensor *g;     /* GGUF source, or */
+    const mc_st_tensor *s;       /* safetensors source */
+    const mc_st_tensor *scale;   /* F8 block scales (weight_scale_inv), or NULL */
+    uint64_t row0, nrows;
+} mc_part;
+
+typedef struct mc_recipe {
+    size_t n_parts;
+    mc_part *parts;              /* output rows are the parts' rows in order */
+    uint64_t row_len;            /* elements per row (last dimension) */
+    uint8_t x;                   /* mc_xform */
+    uint32_t perm_heads;         /* for rope permutation: heads in this part */
+    int fixed_src_type;          /* all parts' type, or -1 when they differ */
+    uint8_t elem_rows;           /* 1D tensor under a row selection: rows are elements */
+} mc_recipe;
+
+/* Conversion context while opening. */
+struct mc_cv {
+    mc_model *m;
+    const mc_arch *arch;
+    const mc_convert_opts *opts;
+    uint64_t n_head, n_head_kv, head_dim, hidden;
+    int n_experts;
+    /* safetensors: normalized-name index (sorted) */
+    size_t n_idx;
+    struct mc_st_name *idx;
+};
+
+/* Helpers shared by the architecture files. */
+int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suffix" */
+int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
+/* Float for config.json: the shortest decimal that rounds to the same f32. */
+double mc_cv_f32_decimal(double v);
+
+#endif
