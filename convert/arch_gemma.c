@@ -8,7 +8,7 @@
  * (w + 1), i.e. 2^-24 * 2^ceil(log2|w+1|) (2^-24 for |w| < 1); w = f32(bf16)
  * has 8 significant bits so for |w| >= 2^-16 the round trip is exact. */
 #include "mc_convert_int.h"
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN

@@ -6,7 +6,7 @@
  * Mixtral GGUFs are general.architecture "llama" with expert_count > 0:
  * stacked ffn_{gate,up,down}_exps (older files: per-expert ffn_gate.E). */
 #include "mc_convert_int.h"
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN

@@ -2,7 +2,7 @@
  * ([q; k; v] rows) and gate_up_proj ([gate; up] rows), exactly what
  * llama.cpp stores as attn_qkv and ffn_up. No permutation (NEOX rotary). */
 #include "mc_convert_int.h"
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN

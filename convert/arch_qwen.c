@@ -5,7 +5,8 @@
  * experts stacked into mlp.switch_mlp; layers listed in mlp_only_layers
  * keep a dense mlp (told apart by the router's presence). */
 #include "mc_convert_int.h"
-#include <cjson/cJSON.h>
+#include <cJSON.h>
+#include <stdio.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN

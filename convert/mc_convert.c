@@ -6,14 +6,11 @@
 #include "mc_dequant.h"
 #include "mc_io.h"
 
-#include <cjson/cJSON.h>
-#include <errno.h>
+#include <cJSON.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* cJSON include path differs between systems; the pkg-config include dir
- * points at the folder holding cJSON.h on both Debian and Homebrew. */
 
 #define MC_NAME_MAX 512
 #define MC_MAX_NOTICES 64
