@@ -15,6 +15,7 @@
 #include "mc_test.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
+#include "mc_safetensors.h"
 #include "mc_dequant.h"
 #include "mc_float.h"
 #include "mc_types.h"
