@@ -81,9 +81,14 @@ static void check_names(const mc_model *m, const char *arch, const char *label)
     char path[512];
     snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, arch);
     size_t len;
-    char *txt = (char *)mc_test_read_file(path, &len);
-    CHECKF(txt != NULL, "cannot read %s", path);
-    if (!txt) return;
+    unsigned char *raw = mc_test_read_file(path, &len);
+    CHECKF(raw != NULL, "cannot read %s", path);
+    if (!raw) return;
+    char *txt = malloc(len + 1);
+    if (!txt) { free(raw); return; }
+    memcpy(txt, raw, len);
+    txt[len] = '\0';
+    free(raw);
     size_t want = 0, matched = 0;
     for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#' || !line[0]) continue;
