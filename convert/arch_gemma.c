@@ -79,6 +79,24 @@ static int gemma3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
+/* transformers 5 configs: rope_parameters.sliding_attention.rope_theta is
+ * mlx-lm's rope_local_base_freq; _sliding_window_pattern its
+ * sliding_window_pattern. */
+static int gemma3_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    (void)cv;
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cfg, "rope_parameters");
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(rp, "sliding_attention");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(sa, "rope_theta");
+    int bad = 0;
+    if (cJSON_IsNumber(th) && !cJSON_GetObjectItemCaseSensitive(cfg, "rope_local_base_freq"))
+        bad |= !cJSON_AddNumberToObject(cfg, "rope_local_base_freq", th->valuedouble);
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(cfg, "_sliding_window_pattern");
+    if (cJSON_IsNumber(pat) && !cJSON_GetObjectItemCaseSensitive(cfg, "sliding_window_pattern"))
+        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window_pattern", pat->valuedouble);
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
 const mc_arch mc_arch_gemma2 = {
     "gemma2", "gemma2", "gemma2", -1, "gemma2",
     gemma2_rules, sizeof gemma2_rules / sizeof gemma2_rules[0],
@@ -88,5 +106,5 @@ const mc_arch mc_arch_gemma2 = {
 const mc_arch mc_arch_gemma3 = {
     "gemma3", "gemma3_text", "gemma3", -1, "gemma3_text gemma3",
     gemma3_rules, sizeof gemma3_rules / sizeof gemma3_rules[0],
-    NULL, NULL, NULL, gemma3_gguf_config, NULL,
+    NULL, NULL, NULL, gemma3_gguf_config, gemma3_hf_config,
 };

@@ -719,6 +719,14 @@ static int mc_build_config(mc_cv *cv, mc_error *err)
         if ((rc = mc_gguf_common_config(cv, m->config, err))) return rc;
         if (cv->arch->gguf_config && (rc = cv->arch->gguf_config(cv, m->config, err))) return rc;
     } else {
+        /* transformers 5 moved rope_theta into rope_parameters; mlx-lm reads rope_theta */
+        const cJSON *rp = cJSON_GetObjectItemCaseSensitive(m->config, "rope_parameters");
+        if (cJSON_IsObject(rp) && !cJSON_GetObjectItemCaseSensitive(m->config, "rope_theta")) {
+            const cJSON *fa = cJSON_GetObjectItemCaseSensitive(rp, "full_attention");
+            const cJSON *th = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(fa) ? fa : rp, "rope_theta");
+            if (cJSON_IsNumber(th) && !cJSON_AddNumberToObject(m->config, "rope_theta", th->valuedouble))
+                return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        }
         if (cv->arch->hf_config && (rc = cv->arch->hf_config(cv, m->config, err))) return rc;
         cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config");
         const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;

@@ -143,7 +143,7 @@ static void check_config(const mc_model *m, const cJSON *hf, const char *label)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         int oh, om;
         double h = cfg_num(hf, keys[i], &oh), v = cfg_num(c, keys[i], &om);
-        if (!oh && strcmp(keys[i], "head_dim") == 0) {
+        if (!oh && om && strcmp(keys[i], "head_dim") == 0) { /* mlx-lm's default: hidden / heads */
             int a, b;
             h = cfg_num(hf, "hidden_size", &a) / cfg_num(hf, "num_attention_heads", &b);
             oh = a && b;
@@ -298,6 +298,10 @@ static void compare_quant(const mc_model *q, const mc_model *h, const char *arch
                 uint64_t heads = perm == 1 ? nh : nkv, hd = rows / heads, half = hd / 2;
                 uint64_t hh = r / hd, j = (r % hd) / half, ii = (r % hd) % half;
                 s = hh * hd + ii * 2 + j;
+            }
+            if (is_gemma_norm(arch, t->name)) { /* llama.cpp stored 1 + w */
+                for (uint64_t k = 0; k < rl; k++) bad += got[r * rl + k] != deq[s * rl + k] - 1.0f;
+                continue;
             }
             if (memcmp(got + r * rl, deq + s * rl, rl * sizeof(float)) != 0) bad++;
         }
