@@ -69,6 +69,14 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+int mc_st_utf8_valid(const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    for (size_t i = 0, l; i < n; i += l)
+        if ((l = utf8_len(p + i, n - i)) == 0) return 0;
+    return 1;
+}
+
 /* UTF-8, no control bytes in strings or outside whitespace, no \u0000,
  * every number plain decimal digits without a leading zero. */
 static int st_lex_check(const unsigned char *h, size_t n, const char *path, const char *what,

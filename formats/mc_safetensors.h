@@ -122,6 +122,8 @@ const mc_st_tensor *mc_st_find(const mc_st *st, const char *name);
 int mc_st_read(const mc_st *st, const mc_st_tensor *t, uint64_t off, void *buf, size_t n, mc_error *err);
 /* __metadata__ value or NULL. */
 const char *mc_st_meta_get(const mc_st *st, const char *key);
+/* 1 when s[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int mc_st_utf8_valid(const void *s, size_t n);
 /* Path of the file holding t (for messages). */
 const char *mc_st_tensor_path(const mc_st *st, const mc_st_tensor *t);
 
