@@ -7,6 +7,7 @@
 #include "mc_io.h"
 #include "mc_model_info.h"
 #include "mc_safetensors.h"
+#include "mc_tokenizer.h"
 #include "mc_types.h"
 
 #include <cjson/cJSON.h>
@@ -24,7 +25,7 @@
 
 enum {
     OPT_HELP = 1, OPT_JSON, OPT_FULL, OPT_FILTER, OPT_NO_KV, OPT_NO_TENSORS,
-    OPT_TENSOR, OPT_VALUES, OPT_LIMIT, OPT_F32_OUT, OPT_FORCE
+    OPT_TENSOR, OPT_VALUES, OPT_LIMIT, OPT_F32_OUT, OPT_FORCE, OPT_TOKENIZER_OUT
 };
 
 static const mc_cli_opt g_dump_opts[] = {
@@ -34,6 +35,7 @@ static const mc_cli_opt g_dump_opts[] = {
     { "--no-tensors", 0, OPT_NO_TENSORS }, { "--tensor", 1, OPT_TENSOR },
     { "--values", 0, OPT_VALUES }, { "--limit", 1, OPT_LIMIT },
     { "--f32-out", 1, OPT_F32_OUT }, { "--force", 0, OPT_FORCE },
+    { "--tokenizer-out", 1, OPT_TOKENIZER_OUT },
     { NULL, 0, 0 },
 };
 
@@ -43,6 +45,7 @@ typedef struct mc_dump_opts {
     const char *filter;
     const char *tensor;
     const char *f32_out;
+    const char *tokenizer_out;
     unsigned long long limit;
 } mc_dump_opts;
 
@@ -85,7 +88,9 @@ static void mc_dump_usage(FILE *out)
             "  --limit N         rows to print with --values (default %d)\n"
             "  --f32-out PATH    write tensor NAME's values as raw little-endian f32,\n"
             "                    row-major (all rows unless --limit is given)\n"
-            "  --force           overwrite PATH if it exists\n"
+            "  --tokenizer-out DIR  GGUF: write the tokenizer.ggml.* keys as Hugging Face\n"
+            "                    tokenizer.json + tokenizer_config.json into DIR\n"
+            "  --force           overwrite existing output files\n"
             "  -h, --help        this help\n\n"
             "exit codes: 0 done, 1 bad or unreadable input, 2 usage error\n",
             MC_DUMP_ARRAY_ITEMS, MC_DUMP_DEFAULT_ROWS);
@@ -682,6 +687,29 @@ done:
     return rc;
 }
 
+/* ---- tokenizer export ---- */
+
+static int mc_dump_tokenizer(const mc_dump_src *src, const mc_dump_opts *o, mc_error *err)
+{
+    struct cJSON *tj = NULL, *tc = NULL;
+    const char *kind = NULL, *note = NULL;
+    int rc;
+    if (!src->g)
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: --tokenizer-out reads GGUF tokenizer keys; a checkpoint folder "
+                            "already carries its tokenizer files", o->input);
+    if (!mc_io_is_dir(o->tokenizer_out))
+        return mc_error_set(err, MC_ERR_IO, "%s: not a folder", o->tokenizer_out);
+    if ((rc = mc_tokenizer_from_gguf(src->g, &tj, &tc, &kind, &note, err))) return rc;
+    rc = mc_tokenizer_write(o->tokenizer_out, tj, tc, o->force, err);
+    if (!rc && !o->json)
+        fprintf(stdout, "tokenizer: %s%s%s%s%s\n", kind, tj ? ": wrote tokenizer.json" : "",
+                tc ? (tj ? " and tokenizer_config.json" : ": wrote tokenizer_config.json") : "", note ? "; note: " : "",
+                note ? note : "");
+    cJSON_Delete(tj);
+    cJSON_Delete(tc);
+    return rc;
+}
+
 /* ---- command ---- */
 
 static int mc_dump_parse(int argc, char **argv, mc_dump_opts *o)
@@ -703,6 +731,7 @@ static int mc_dump_parse(int argc, char **argv, mc_dump_opts *o)
         case OPT_VALUES: o->values = 1; break;
         case OPT_F32_OUT: o->f32_out = arg; o->values = 1; break;
         case OPT_FORCE: o->force = 1; break;
+        case OPT_TOKENIZER_OUT: o->tokenizer_out = arg; break;
         case OPT_LIMIT:
             if (mc_cli_parse_count(arg, &o->limit)) return mc_cli_usage_error("dump", "--limit needs a row count, got '%s'", arg);
             o->limit_set = 1;
@@ -716,7 +745,8 @@ static int mc_dump_parse(int argc, char **argv, mc_dump_opts *o)
     if (!o->input) return mc_cli_usage_error("dump", "missing FILE|DIR");
     if (o->values && !o->tensor) return mc_cli_usage_error("dump", "--values and --f32-out need --tensor NAME");
     if (o->limit_set && !o->values) return mc_cli_usage_error("dump", "--limit needs --values");
-    if (o->force && !o->f32_out) return mc_cli_usage_error("dump", "--force needs --f32-out");
+    if (o->force && !o->f32_out && !o->tokenizer_out)
+        return mc_cli_usage_error("dump", "--force needs --f32-out or --tokenizer-out");
     return 0;
 }
 
@@ -770,7 +800,7 @@ int mc_cmd_dump(int argc, char **argv)
         mc_dump_close(&src);
         return mc_cli_report(&err);
     }
-    rc = o.json ? mc_dump_json(&src, &o, &err) : mc_dump_text(&src, &o, &err);
+    rc = o.tokenizer_out ? mc_dump_tokenizer(&src, &o, &err) : o.json ? mc_dump_json(&src, &o, &err) : mc_dump_text(&src, &o, &err);
     mc_dump_close(&src);
     if (rc) {
         fflush(stdout);

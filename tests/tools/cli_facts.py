@@ -53,7 +53,7 @@ class R:
         return self.take(VT[t][1])
 
 
-def gguf(path):
+def gguf(path, full=False):
     b = open(path, "rb").read()
     assert b[:4] == b"GGUF"
     v = struct.unpack_from("<I", b, 4)[0]
@@ -69,6 +69,8 @@ def gguf(path):
             n = r.n()
             items = [r.val(at) for _ in range(n)]
             kv[k] = {"type": "array", "elem": VT[at][0], "n": n, "first": items[:8], "last": items[-1] if items else None}
+            if full:
+                kv[k]["items"] = items
         else:
             kv[k] = {"type": VT[t][0], "value": r.val(t)}
     align = kv.get("general.alignment", {}).get("value", 32)
