@@ -16,16 +16,32 @@ static inline float f16_fast(uint32_t h)
 {
     const uint32_t sign = (h & 0x8000u) << 16;
     const uint32_t em = h & 0x7fffu;
-    uint32_t nrm = (em << 13) + 0x38000000u;
-    nrm += em >= 0x7c00u ? 0x38000000u : 0u;
-    const float sub = (float)(int32_t)em * (1.0f / 16777216.0f);
-    const uint32_t u = em < 0x400u ? mc_f32_bits(sub) : nrm;
-    return mc_f32_from_bits(u | sign);
+    const uint32_t is_sub = 0u - (uint32_t)(em < 0x400u);   /* all ones when subnormal or zero */
+    const uint32_t is_inf = 0u - (uint32_t)(em >= 0x7c00u); /* all ones when Inf or NaN */
+    const uint32_t nrm = (em << 13) + 0x38000000u + (is_inf & 0x38000000u);
+    const uint32_t sub = mc_f32_bits((float)(int32_t)em * (1.0f / 16777216.0f));
+    return mc_f32_from_bits((sub & is_sub) | (nrm & ~is_sub) | sign);
 }
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MC_LE_HOST 1
+#else
+#define MC_LE_HOST 0
+#endif
 
 void mc_deq_f16(const void *src, float *restrict dst, int64_t n)
 {
     const unsigned char *restrict p = src;
+    if (MC_LE_HOST) {
+        /* in chunks through an aligned buffer: the loop then vectorizes */
+        uint16_t h[256];
+        for (int64_t i = 0; i < n; i += 256) {
+            const int64_t m = n - i < 256 ? n - i : 256;
+            memcpy(h, p + 2 * i, (size_t)m * 2);
+            for (int64_t k = 0; k < m; k++) dst[i + k] = f16_fast(h[k]);
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) dst[i] = f16_fast((uint32_t)p[2 * i] | ((uint32_t)p[2 * i + 1] << 8));
 }
 
@@ -91,9 +107,19 @@ static inline float f8_e4m3(uint32_t b)
     return mc_f32_from_bits(mc_f32_bits(v) | sign);
 }
 
+/* Long runs go through a 256-entry table built on the stack (pure, no
+ * global state); short ones decode directly. */
+#define LUT_MIN 1024
+
 void mc_deq_f8_e4m3(const void *src, float *restrict dst, int64_t n)
 {
     const unsigned char *restrict p = src;
+    if (n >= LUT_MIN) {
+        float lut[256];
+        for (int i = 0; i < 256; i++) lut[i] = f8_e4m3((uint32_t)i);
+        for (int64_t i = 0; i < n; i++) dst[i] = lut[p[i]];
+        return;
+    }
     for (int64_t i = 0; i < n; i++) dst[i] = f8_e4m3(p[i]);
 }
 
@@ -101,6 +127,12 @@ void mc_deq_f8_e4m3(const void *src, float *restrict dst, int64_t n)
 void mc_deq_f8_e5m2(const void *src, float *restrict dst, int64_t n)
 {
     const unsigned char *restrict p = src;
+    if (n >= LUT_MIN) {
+        float lut[256];
+        for (int i = 0; i < 256; i++) lut[i] = mc_f16_to_f32((uint16_t)(i << 8));
+        for (int64_t i = 0; i < n; i++) dst[i] = lut[p[i]];
+        return;
+    }
     for (int64_t i = 0; i < n; i++) dst[i] = mc_f16_to_f32((uint16_t)(p[i] << 8));
 }
 
@@ -152,9 +184,11 @@ static inline float f6(uint32_t v, int mbits, int bias)
 static void deq_f6(const void *src, float *restrict dst, int64_t n, int mbits, int bias)
 {
     const unsigned char *restrict p = src;
+    float lut[64];
+    for (uint32_t v = 0; v < 64; v++) lut[v] = f6(v, mbits, bias);
     for (int64_t i = 0; i < n / 4; i++, p += 3, dst += 4) {
         const uint32_t w = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
-        for (int k = 0; k < 4; k++) dst[k] = f6((w >> (6 * k)) & 63u, mbits, bias);
+        for (int k = 0; k < 4; k++) dst[k] = lut[(w >> (6 * k)) & 63u];
     }
 }
 

@@ -118,9 +118,12 @@ void mc_deq_q1_0(const void *src, float *restrict dst, int64_t n)
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 128; i++, b += 18, dst += 128) {
         const float d = h2f(b);
-        const float nd = -d;
         const uint8_t *restrict qs = b + 2;
-        for (int j = 0; j < 128; j++) dst[j] = ((qs[j >> 3] >> (j & 7)) & 1) ? d : nd;
+        /* bit set: d, clear: -d (ggml's neg_d, an exact sign flip) */
+        const uint32_t db = mc_f32_bits(d);
+        for (int k = 0; k < 16; k++)
+            for (int j = 0; j < 8; j++)
+                dst[8 * k + j] = mc_f32_from_bits(db ^ ((~((uint32_t)qs[k] >> j) & 1u) << 31));
     }
 }
 
@@ -378,7 +381,12 @@ void mc_deq_tq2_0(const void *src, float *restrict dst, int64_t n)
 
 /* ---------------------------------------------------------------- IQ types */
 
-static inline float sgn(float v, unsigned neg) { return neg ? -v : v; }
+/* v with its sign flipped when bit j of signs is set: exactly ggml's
+ * v * -1.f (an exact negation), done on the bits so the loop has no branch. */
+static inline float sgn(float v, unsigned signs, int j)
+{
+    return mc_f32_from_bits(mc_f32_bits(v) ^ (((uint32_t)(signs >> j) & 1u) << 31));
+}
 
 void mc_deq_iq2_xxs(const void *src, float *restrict dst, int64_t n)
 {
@@ -392,7 +400,7 @@ void mc_deq_iq2_xxs(const void *src, float *restrict dst, int64_t n)
             for (int l = 0; l < 4; l++, dst += 8) {
                 const uint64_t g = mc_iq2xxs_grid[q[l]];
                 const unsigned signs = mc_ksigns_iq2xs[(a1 >> (7 * l)) & 127];
-                for (int j = 0; j < 8; j++) dst[j] = sgn(db * (float)g8(g, j), signs & (1u << j));
+                for (int j = 0; j < 8; j++) dst[j] = sgn(db * (float)g8(g, j), signs, j);
             }
         }
     }
@@ -413,7 +421,7 @@ void mc_deq_iq2_xs(const void *src, float *restrict dst, int64_t n)
                 const unsigned v = rd16(qs + 2 * (4 * ib + l));
                 const uint64_t g = mc_iq2xs_grid[v & 511];
                 const unsigned signs = mc_ksigns_iq2xs[(v >> 9) & 127];
-                for (int j = 0; j < 8; j++) dst[j] = sgn(db[l / 2] * (float)g8(g, j), signs & (1u << j));
+                for (int j = 0; j < 8; j++) dst[j] = sgn(db[l / 2] * (float)g8(g, j), signs, j);
             }
         }
     }
@@ -436,7 +444,7 @@ void mc_deq_iq2_s(const void *src, float *restrict dst, int64_t n)
                 const float dl = db[l / 2];
                 const unsigned idx = qs[l] | (((unsigned)qh[ib] << (8 - 2 * l)) & 0x300);
                 const uint64_t g = mc_iq2s_grid[idx];
-                for (int j = 0; j < 8; j++) dst[j] = sgn(dl * (float)g8(g, j), signs[l] & (1u << j));
+                for (int j = 0; j < 8; j++) dst[j] = sgn(dl * (float)g8(g, j), signs[l], j);
             }
         }
     }
@@ -457,8 +465,8 @@ void mc_deq_iq3_xxs(const void *src, float *restrict dst, int64_t n)
                 const uint32_t g1 = mc_iq3xxs_grid[qs[2 * l]];
                 const uint32_t g2 = mc_iq3xxs_grid[qs[2 * l + 1]];
                 for (int j = 0; j < 4; j++) {
-                    dst[j] = sgn(db * (float)g8(g1, j), signs & (1u << j));
-                    dst[j + 4] = sgn(db * (float)g8(g2, j), signs & (1u << (j + 4)));
+                    dst[j] = sgn(db * (float)g8(g1, j), signs, j);
+                    dst[j + 4] = sgn(db * (float)g8(g2, j), signs, j + 4);
                 }
             }
         }
@@ -482,8 +490,8 @@ void mc_deq_iq3_s(const void *src, float *restrict dst, int64_t n)
                 const uint32_t g1 = mc_iq3s_grid[(qs[2 * l] | ((h << (8 - 2 * l)) & 256)) & 511];
                 const uint32_t g2 = mc_iq3s_grid[(qs[2 * l + 1] | ((h << (7 - 2 * l)) & 256)) & 511];
                 for (int j = 0; j < 4; j++) {
-                    dst[j] = sgn(db * (float)g8(g1, j), signs[l] & (1u << j));
-                    dst[j + 4] = sgn(db * (float)g8(g2, j), signs[l] & (1u << (j + 4)));
+                    dst[j] = sgn(db * (float)g8(g1, j), signs[l], j);
+                    dst[j + 4] = sgn(db * (float)g8(g2, j), signs[l], j + 4);
                 }
             }
         }

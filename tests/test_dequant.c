@@ -127,6 +127,23 @@ static void test_small_floats(void)
                                       0.0f, 0.0f, 1.5f, 2.0f, -2.0f, -4.0f, -1.5f, 4.0f };
         check_bytes(MC_T_F4, in, sizeof in, want, 16, "f4");
     }
+    /* long runs (table path) agree with one-at-a-time decoding (direct path) */
+    {
+        static const int t8[] = { MC_T_F8_E4M3, MC_T_F8_E5M2, MC_T_F8_E8M0 };
+        static unsigned char in[4096];
+        static float all[4096];
+        for (int i = 0; i < 4096; i++) in[i] = (unsigned char)(i * 7 + (i >> 8));
+        for (int k = 0; k < 3; k++) {
+            CHECK(mc_dequant(t8[k], in, all, 4096, NULL) == 0);
+            int bad = 0;
+            for (int i = 0; i < 4096; i++) {
+                float one;
+                mc_dequant(t8[k], in + i, &one, 1, NULL);
+                bad += mc_f32_bits(one) != mc_f32_bits(all[i]);
+            }
+            CHECKF(bad == 0, "%s: %d values differ between long and single decoding", mc_type_name(t8[k]), bad);
+        }
+    }
     /* F6_E2M3: bias 1, max 7.5; four per 3 bytes, LSB first.
      * group 1: 0x08 (1.0), 0x01 (0.125), 0x3F (-7.5), 0x14 (3.0)
      *   w = 0x08 | 0x01<<6 | 0x3F<<12 | 0x14<<18 = 0x53F048
