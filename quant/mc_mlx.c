@@ -135,6 +135,24 @@ static inline void unpack_codes(const uint32_t *in, int n, int bits, uint32_t *q
     }
 }
 
+void mc_quant_pack_codes(const uint8_t *q, uint64_t n, int bits, uint32_t *out)
+{
+    uint32_t t[32];
+    for (uint64_t c = 0; c < n / 32; c++) {
+        for (int k = 0; k < 32; k++) t[k] = q[c * 32 + (uint64_t)k];
+        pack_codes(t, 32, bits, out + c * (uint64_t)bits);
+    }
+}
+
+void mc_quant_unpack_codes(const uint32_t *in, uint64_t n, int bits, uint8_t *q)
+{
+    uint32_t t[32];
+    for (uint64_t c = 0; c < n / 32; c++) {
+        unpack_codes(in + c * (uint64_t)bits, 32, bits, t);
+        for (int k = 0; k < 32; k++) q[c * 32 + (uint64_t)k] = (uint8_t)t[k];
+    }
+}
+
 /* ------------------------------------------------------- affine quantize */
 
 /* One group: returns 0, or 1 when it holds a NaN or an infinity. */
@@ -253,6 +271,199 @@ int mc_quant_affine_dequantize(const uint32_t *wq, const void *scales, const voi
                 float m = mc_quant_round_to((float)q[j] * s, st);
                 o[j] = mc_quant_round_to(m + b, st);
             }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------- mxfp4 / mxfp8 / nvfp4 modes */
+
+static const float FP4_LUT[16] = {+0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
+                                  -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+int mc_quant_mx_params(int mode, int *bits, int *group_size)
+{
+    int b, g;
+    switch (mode) {
+    case MC_MX_MXFP4: b = 4; g = 32; break;
+    case MC_MX_MXFP8: b = 8; g = 32; break;
+    case MC_MX_NVFP4: b = 4; g = 16; break;
+    default: return MC_ERR_ARG;
+    }
+    if (bits) *bits = b;
+    if (group_size) *group_size = g;
+    return 0;
+}
+
+const char *mc_quant_mx_name(int mode)
+{
+    switch (mode) {
+    case MC_MX_MXFP4: return "mxfp4";
+    case MC_MX_MXFP8: return "mxfp8";
+    case MC_MX_NVFP4: return "nvfp4";
+    default: return NULL;
+    }
+}
+
+/* MLX detail::ToFP8 (mlx/backend/cpu/unary_ops.h), transcribed. */
+uint8_t mc_quant_to_e4m3(float f)
+{
+    const uint32_t fp8_max = 543u << 21;
+    const uint32_t denorm_mask = 141u << 23;
+    uint32_t f_bits = mc_f32_bits(f);
+    uint32_t sign = f_bits & 0x80000000u;
+    f_bits ^= sign;
+    uint8_t result;
+    if (f_bits >= fp8_max) {
+        result = 0x7E;
+    } else if (f_bits < (121u << 23)) {
+        uint32_t low = mc_f32_bits(mc_f32_from_bits(f_bits) + mc_f32_from_bits(denorm_mask));
+        result = (uint8_t)(low - denorm_mask);
+    } else {
+        uint32_t mant_odd = (f_bits >> 20) & 1u;
+        uint32_t hi = f_bits + (((uint32_t)(7 - 127) << 23) + 0x7FFFFu);
+        hi += mant_odd;
+        result = (uint8_t)(hi >> 20);
+    }
+    return (uint8_t)(result | (uint8_t)(sign >> 24));
+}
+
+/* MLX detail::FromFP8: (x & 127) << 7 read as f16, times 256, sign applied. */
+float mc_quant_from_e4m3(uint8_t x)
+{
+    float out = mc_f16_to_f32((uint16_t)((x & 127u) << 7)) * 256.0f;
+    return (x & 128u) ? -out : out;
+}
+
+static int mx_dtype_ok(int t) { return t == MC_T_F16 || t == MC_T_BF16 || t == MC_T_F32; }
+
+/* 2^n rounded to type t (n an integer value). */
+static float pow2_to(int n, int t)
+{
+    if (n > 200) n = 200;
+    if (n < -200) n = -200;
+    return mc_quant_round_to((float)ldexp(1.0, n), t);
+}
+
+int mc_quant_mx_quantize(const float *x, uint64_t nrows, uint64_t ncols, const mc_mx *p,
+                         uint32_t *wq, uint8_t *scales, mc_error *err)
+{
+    int bits, gs;
+    if (!p || mc_quant_mx_params(p->mode, &bits, &gs))
+        return mc_error_set(err, MC_ERR_ARG, "mx quantization: unknown mode %d", p ? p->mode : -1);
+    if (!mx_dtype_ok(p->dtype))
+        return mc_error_set(err, MC_ERR_ARG, "mx quantization: dtype %d not f16, bf16 or f32",
+                            p->dtype);
+    if (ncols == 0 || ncols % (uint64_t)gs)
+        return mc_error_set(err, MC_ERR_ARG, "%s: row length %llu is not a multiple of %d",
+                            mc_quant_mx_name(p->mode), (unsigned long long)ncols, gs);
+    uint64_t n;
+    if (mc_mul_u64(nrows, ncols, &n))
+        return mc_error_set(err, MC_ERR_OVERFLOW, "mx quantization: size overflows");
+    if (n && (!x || !wq || !scales))
+        return mc_error_set(err, MC_ERR_ARG, "mx quantization: NULL buffer");
+    const int T = p->dtype;
+    const float maxval = bits == 4 ? 6.0f : 448.0f;
+    float enc = 1.0f;
+    if (p->mode == MC_MX_NVFP4 && p->has_global_scale) enc = 2688.0f / p->global_scale;
+    const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
+    uint8_t q[32];
+    for (uint64_t g = 0; g < n / (uint64_t)gs; g++) {
+        const float *w = x + g * (uint64_t)gs;
+        float amax = 0.0f;
+        for (int j = 0; j < gs; j++) {
+            if (!isfinite(w[j]))
+                return mc_error_set(err, MC_ERR_ARG, "%s: non-finite value in group %llu",
+                                    mc_quant_mx_name(p->mode), (unsigned long long)g);
+            float a = fabsf(w[j]);
+            amax = amax < a ? a : amax;
+        }
+        float scale = mc_quant_round_to(amax / maxval, T);
+        float v[32];
+        if (p->mode == MC_MX_NVFP4) {
+            float s32 = scale * enc;
+            uint8_t s8 = mc_quant_to_e4m3(s32);
+            float ds = mc_quant_round_to(mc_quant_from_e4m3(s8), T);
+            for (int j = 0; j < gs; j++) v[j] = mc_quant_round_to(w[j] / ds, T) * enc;
+            scales[g] = s8;
+        } else {
+            int e = 0;
+            if (scale != 0.0f) {
+                float l2 = mc_quant_round_to((float)log2((double)scale), T);
+                e = (int)rintf(l2);
+            }
+            float p2 = pow2_to(e, T);
+            for (int j = 0; j < gs; j++) v[j] = mc_quant_round_to(w[j] / p2, T);
+            int sb = e + 127;
+            scales[g] = (uint8_t)(sb < 0 ? 0 : sb > 255 ? 255 : sb);
+        }
+        for (int j = 0; j < gs; j++) {
+            if (bits == 8) {
+                q[j] = mc_quant_to_e4m3(v[j]);
+                continue;
+            }
+            /* argmin |v - lut| (first minimum wins), in T for mx, f32 for nvfp4 */
+            int TT = p->mode == MC_MX_NVFP4 ? MC_T_F32 : T;
+            float best = fabsf(mc_quant_round_to(v[j] - FP4_LUT[0], TT));
+            int bi = 0;
+            for (int i = 1; i < 16; i++) {
+                float d = fabsf(mc_quant_round_to(v[j] - FP4_LUT[i], TT));
+                if (d < best) { best = d; bi = i; }
+            }
+            q[j] = (uint8_t)bi;
+        }
+        uint32_t *o = wq + g * gw;
+        if (bits == 8) {
+            for (int k = 0; k < gs / 4; k++)
+                o[k] = (uint32_t)q[4 * k] | ((uint32_t)q[4 * k + 1] << 8) |
+                       ((uint32_t)q[4 * k + 2] << 16) | ((uint32_t)q[4 * k + 3] << 24);
+        } else {
+            for (int k = 0; k < gs / 8; k++) {
+                uint32_t word = 0;
+                for (int i = 0; i < 8; i++) word |= (uint32_t)q[8 * k + i] << (4 * i);
+                o[k] = word;
+            }
+        }
+    }
+    return 0;
+}
+
+int mc_quant_mx_dequantize(const uint32_t *wq, const uint8_t *scales, uint64_t nrows,
+                           uint64_t ncols, const mc_mx *p, int out_type, float *out,
+                           mc_error *err)
+{
+    int bits, gs;
+    if (!p || mc_quant_mx_params(p->mode, &bits, &gs))
+        return mc_error_set(err, MC_ERR_ARG, "mx dequantization: unknown mode %d", p ? p->mode : -1);
+    if (!mx_dtype_ok(out_type))
+        return mc_error_set(err, MC_ERR_ARG, "mx dequantization: output type %d not f16, bf16 or f32",
+                            out_type);
+    if (ncols == 0 || ncols % (uint64_t)gs)
+        return mc_error_set(err, MC_ERR_ARG, "%s: row length %llu is not a multiple of %d",
+                            mc_quant_mx_name(p->mode), (unsigned long long)ncols, gs);
+    uint64_t n;
+    if (mc_mul_u64(nrows, ncols, &n))
+        return mc_error_set(err, MC_ERR_OVERFLOW, "mx dequantization: size overflows");
+    if (n && (!out || !wq || !scales))
+        return mc_error_set(err, MC_ERR_ARG, "mx dequantization: NULL buffer");
+    const int O = out_type;
+    const int global = p->mode == MC_MX_NVFP4 && p->has_global_scale;
+    const float inv = global ? p->global_scale / 2688.0f : 1.0f;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t g = i / (uint64_t)gs;
+        uint32_t word = wq[i * (uint64_t)bits / 32u];
+        uint32_t code = (word >> ((i * (uint64_t)bits) & 31u)) & ((1u << bits) - 1u);
+        float v = bits == 8 ? mc_quant_round_to(mc_quant_from_e4m3((uint8_t)code), O) : FP4_LUT[code];
+        if (p->mode == MC_MX_NVFP4) {
+            float s = mc_quant_round_to(mc_quant_from_e4m3(scales[g]), O);
+            if (global) {
+                out[i] = v * (s * inv); /* f32 from here: the global scale is f32 */
+            } else {
+                out[i] = mc_quant_round_to(v * s, O);
+            }
+        } else {
+            float s = pow2_to((int)scales[g] - 127, O);
+            out[i] = mc_quant_round_to(v * s, O);
         }
     }
     return 0;

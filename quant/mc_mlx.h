@@ -76,6 +76,11 @@ static inline uint32_t mc_quant_affine_code(const uint32_t *row, uint64_t i, int
     return (uint32_t)(v & ((1u << bits) - 1u));
 }
 
+/* Pack n codes (n a multiple of 32, each < 2^bits) into n*bits/32 words of
+ * MLX's bitstream, and back. */
+void mc_quant_pack_codes(const uint8_t *q, uint64_t n, int bits, uint32_t *out);
+void mc_quant_unpack_codes(const uint32_t *in, uint64_t n, int bits, uint8_t *q);
+
 /* Scale/bias element i of an array of scale_type, as f32 (exact). */
 float mc_quant_scale_get(const void *arr, uint64_t i, int scale_type);
 /* Store f32 v into element i, rounded to nearest even in scale_type. */

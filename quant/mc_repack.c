@@ -1,0 +1,177 @@
+/* mc_repack: GGML blocks -> MLX affine groups / mxfp4 without requantizing.
+ * See mc_repack.h for the mapping and the exactness table. */
+#include "mc_repack.h"
+#include "mc_float.h"
+#include "mc_types.h"
+
+#include <math.h>
+#include <string.h>
+
+static float h2f(const uint8_t *p) { return mc_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact)
+{
+    int b, ex;
+    if (ggml_type != MC_T_MXFP4 && !mc_quant_scale_bytes(scale_type)) return 0;
+    switch (ggml_type) {
+    case MC_T_Q4_0: case MC_T_Q4_1: b = 4; ex = scale_type != MC_T_BF16; break;
+    case MC_T_Q5_0: case MC_T_Q5_1: b = 5; ex = scale_type != MC_T_BF16; break;
+    case MC_T_Q8_0: b = 8; ex = scale_type != MC_T_BF16; break;
+    case MC_T_Q4_K: b = 4; ex = scale_type == MC_T_F32; break;
+    case MC_T_Q5_K: b = 5; ex = scale_type == MC_T_F32; break;
+    case MC_T_MXFP4: b = 4; ex = 1; break;
+    default: return 0;
+    }
+    if (bits) *bits = b;
+    if (group) *group = 32;
+    if (exact) *exact = ex;
+    return 1;
+}
+
+/* Store scale and bias of group gi; nonzero if a finite value overflows. */
+static int put_sb(void *scales, void *biases, uint64_t gi, int st, float s, float b)
+{
+    mc_quant_scale_put(scales, gi, st, s);
+    mc_quant_scale_put(biases, gi, st, b);
+    return isinf(mc_quant_scale_get(scales, gi, st)) || isinf(mc_quant_scale_get(biases, gi, st));
+}
+
+/* Q4_K/Q5_K 6-bit scale and min of sub-block j (ggml get_scale_min_k4). */
+static void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+#define REFUSE_NONFINITE(blk)                                                                  \
+    return mc_error_set(err, MC_ERR_UNSUPPORTED,                                               \
+                        "repack %s: block %llu has a non-finite scale; MLX cannot express it", \
+                        mc_type_name(ggml_type), (unsigned long long)(blk))
+#define REFUSE_OVERFLOW(blk)                                                                   \
+    return mc_error_set(err, MC_ERR_UNSUPPORTED,                                               \
+                        "repack %s: block %llu: scale or bias overflows %s; use f32 scales",   \
+                        mc_type_name(ggml_type), (unsigned long long)(blk),                    \
+                        mc_type_name(scale_type))
+
+int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t ncols,
+                    int scale_type, uint32_t *wq, void *scales, void *biases,
+                    mc_affine *out_params, mc_error *err)
+{
+    int bits, group, exact;
+    if (!mc_quant_repack_supported(ggml_type, scale_type, &bits, &group, &exact))
+        return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                            "repack: %s with %s scales has no lossless MLX form",
+                            mc_type_name(ggml_type), mc_type_name(scale_type));
+    const mc_type_traits *tr = mc_type_get(ggml_type);
+    if (!tr || ncols == 0 || ncols % tr->blck)
+        return mc_error_set(err, MC_ERR_ARG, "repack %s: row length %llu is not a multiple of %u",
+                            mc_type_name(ggml_type), (unsigned long long)ncols,
+                            tr ? tr->blck : 0u);
+    uint64_t n;
+    if (mc_mul_u64(nrows, ncols, &n))
+        return mc_error_set(err, MC_ERR_OVERFLOW, "repack: %llu x %llu overflows",
+                            (unsigned long long)nrows, (unsigned long long)ncols);
+    if (n && (!blocks || !wq || !scales || (ggml_type != MC_T_MXFP4 && !biases)))
+        return mc_error_set(err, MC_ERR_ARG, "repack: NULL buffer");
+    const uint8_t *b = blocks;
+    const uint64_t ngroups = n / 32, gw = (uint64_t)bits; /* 32*bits/32 words per group */
+    const int st = scale_type;
+    uint8_t q[32];
+
+    switch (ggml_type) {
+    case MC_T_Q4_0: case MC_T_Q4_1: {
+        const int has_m = ggml_type == MC_T_Q4_1;
+        const uint64_t bs = has_m ? 20 : 18;
+        for (uint64_t g = 0; g < ngroups; g++, b += bs) {
+            float d = h2f(b), c = has_m ? h2f(b + 2) : -8.0f * d;
+            if (!isfinite(d) || !isfinite(c)) REFUSE_NONFINITE(g);
+            const uint8_t *qs = b + (has_m ? 4 : 2);
+            for (int j = 0; j < 16; j++) { q[j] = qs[j] & 0x0F; q[j + 16] = qs[j] >> 4; }
+            mc_quant_pack_codes(q, 32, 4, wq + g * gw);
+            if (put_sb(scales, biases, g, st, d, c)) REFUSE_OVERFLOW(g);
+        }
+        break;
+    }
+    case MC_T_Q5_0: case MC_T_Q5_1: {
+        const int has_m = ggml_type == MC_T_Q5_1;
+        const uint64_t bs = has_m ? 24 : 22;
+        for (uint64_t g = 0; g < ngroups; g++, b += bs) {
+            float d = h2f(b), c = has_m ? h2f(b + 2) : -16.0f * d;
+            if (!isfinite(d) || !isfinite(c)) REFUSE_NONFINITE(g);
+            const uint32_t qh = rd32(b + (has_m ? 4 : 2));
+            const uint8_t *qs = b + (has_m ? 8 : 6);
+            for (int j = 0; j < 16; j++) {
+                q[j] = (uint8_t)((qs[j] & 0x0F) | (((qh >> j) & 1u) << 4));
+                q[j + 16] = (uint8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4));
+            }
+            mc_quant_pack_codes(q, 32, 5, wq + g * gw);
+            if (put_sb(scales, biases, g, st, d, c)) REFUSE_OVERFLOW(g);
+        }
+        break;
+    }
+    case MC_T_Q8_0:
+        for (uint64_t g = 0; g < ngroups; g++, b += 34) {
+            float d = h2f(b), c = -128.0f * d;
+            if (!isfinite(d)) REFUSE_NONFINITE(g);
+            for (int j = 0; j < 32; j++) q[j] = (uint8_t)(b[2 + j] ^ 0x80u);
+            mc_quant_pack_codes(q, 32, 8, wq + g * gw);
+            if (put_sb(scales, biases, g, st, d, c)) REFUSE_OVERFLOW(g);
+        }
+        break;
+    case MC_T_Q4_K: case MC_T_Q5_K: {
+        const int five = ggml_type == MC_T_Q5_K;
+        const uint64_t bs = five ? 176 : 144;
+        for (uint64_t blk = 0; blk < n / 256; blk++, b += bs) {
+            const float d = h2f(b), dmin = h2f(b + 2);
+            if (!isfinite(d) || !isfinite(dmin)) REFUSE_NONFINITE(blk);
+            const uint8_t *sc = b + 4;
+            const uint8_t *qh = b + 16;
+            const uint8_t *ql = b + (five ? 48 : 16);
+            for (int is = 0; is < 8; is++) {
+                const uint8_t *qq = ql + 32 * (is / 2);
+                const int hi = is & 1;
+                int s6, m6;
+                scale_min_k4(is, sc, &s6, &m6);
+                for (int l = 0; l < 32; l++) {
+                    uint8_t v = hi ? (uint8_t)(qq[l] >> 4) : (uint8_t)(qq[l] & 0x0F);
+                    if (five) v = (uint8_t)(v | (((qh[l] >> is) & 1u) << 4));
+                    q[l] = v;
+                }
+                uint64_t g = blk * 8 + (uint64_t)is;
+                mc_quant_pack_codes(q, 32, bits, wq + g * gw);
+                /* ggml: y = (d*sc)*q - (dmin*m); MLX: q*scale + bias */
+                const float s = d * (float)s6, mm = dmin * (float)m6;
+                if (put_sb(scales, biases, g, st, s, -mm)) REFUSE_OVERFLOW(blk);
+            }
+        }
+        break;
+    }
+    case MC_T_MXFP4: {
+        uint8_t *sc8 = scales;
+        for (uint64_t g = 0; g < ngroups; g++, b += 17) {
+            if (b[0] == 0xFF) REFUSE_NONFINITE(g);
+            sc8[g] = b[0];
+            for (int j = 0; j < 16; j++) { q[j] = b[1 + j] & 0x0F; q[j + 16] = b[1 + j] >> 4; }
+            mc_quant_pack_codes(q, 32, 4, wq + g * gw);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (out_params) {
+        out_params->bits = bits;
+        out_params->group_size = 32;
+        out_params->scale_type = ggml_type == MC_T_MXFP4 ? (int)MC_T_F8_E8M0 : scale_type;
+    }
+    return 0;
+}

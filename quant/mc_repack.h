@@ -1,0 +1,67 @@
+/* mc_repack: lossless GGML block -> MLX quantization repacking (pure).
+ *
+ * Where a GGML block is an affine map per 32 values (w = q*d + c), its codes
+ * are copied into MLX's packed bitstream and (d, c) become MLX's (scale,
+ * bias) for group size 32, without dequantizing and requantizing. MLX's own
+ * GGUF loader (mlx/io/gguf_quants.cpp) does this for Q4_0, Q4_1 and Q8_0
+ * (scale d, bias -8d / m / -128d; Q8_0 codes XOR 0x80); the same rule
+ * extends to Q5_0/Q5_1 and, per 32-value sub-block, to Q4_K/Q5_K.
+ * GGML MXFP4 maps onto MLX's "mxfp4" mode (same e2m1 codes, same e8m0 byte).
+ *
+ * "Exact" below: the scale and bias stored in scale_type represent ggml's
+ * map exactly, so MLX's dequantizer with f32 scales (q*scale then + bias,
+ * two float32 roundings) returns ggml's float32 values bit for bit (one
+ * exception: ggml's (q-8)*d with q = 8 and d < 0 is -0.0 where MLX's
+ * 8*d + (-8d) is +0.0; equal as values). With f16/bf16 scales MLX computes
+ * in that dtype and its output is rounded to it; that rounding is MLX's
+ * runtime precision, not a repacking loss.
+ *
+ *   ggml   bits group scale / bias                  F32    F16                  BF16
+ *   Q4_0   4    32    d / -8d                       exact  exact (*)            d, -8d rounded to bf16
+ *   Q4_1   4    32    d / m                         exact  exact                d, m rounded to bf16
+ *   Q5_0   5    32    d / -16d                      exact  exact (*)            d, -16d rounded to bf16
+ *   Q5_1   5    32    d / m                         exact  exact                d, m rounded to bf16
+ *   Q8_0   8    32    d / -128d  (codes q ^ 0x80)   exact  exact (*)            d, -128d rounded to bf16
+ *   Q4_K   4    32    d*sc / -(dmin*m) per sub-block exact  d*sc, dmin*m rounded  rounded to bf16
+ *   Q5_K   5    32    d*sc / -(dmin*m) per sub-block exact  d*sc, dmin*m rounded  rounded to bf16
+ *   MXFP4  4    32    e8m0 byte copied (MLX mxfp4)   exact whatever scale_type (no bias)
+ *
+ *   (*) unless the bias overflows f16 (|d| > 8188 for Q4_0, > 4094 for
+ *   Q5_0, >= 512 for Q8_0): refused with MC_ERR_UNSUPPORTED.
+ *   d is f16 (11-bit significand): bf16 (8 bits) rounds it unless its low 3
+ *   significand bits are 0. d*sc (sc 6 bits) is a 17-bit product: exact in
+ *   f32, rounded to nearest even in f16/bf16 (a relative change of at most
+ *   2^-11 / 2^-8 of that sub-block's scale or min).
+ *
+ * Blocks with a non-finite scale (NaN/Inf f16, or e8m0 255) are refused
+ * (MC_ERR_UNSUPPORTED): MLX cannot express ggml's values for them.
+ */
+#ifndef MC_REPACK_H
+#define MC_REPACK_H
+
+#include <stdint.h>
+#include "mc_error.h"
+#include "mc_mlx.h"
+
+/* Can ggml_type be repacked to MLX with scales of scale_type (MC_T_F16, BF16,
+ * F32)? Returns 1 and sets bits, group (32) and exact (1 when every finite
+ * block is exact as described above, 0 when a scale product or bf16 rounds)
+ * or returns 0. For MXFP4 the result is MLX's mxfp4 mode whatever scale_type
+ * (exact = 1). Any pointer may be NULL. */
+int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact);
+
+/* Repack nrows x ncols values stored as ggml_type blocks (row-major, ncols a
+ * multiple of the block size) into MLX form:
+ *   wq:     nrows * mc_quant_affine_row_words(ncols, bits) uint32
+ *   scales: nrows * ncols/32 elements of scale_type (for MXFP4: uint8 e8m0)
+ *   biases: nrows * ncols/32 elements of scale_type (unused for MXFP4; may be NULL)
+ * out_params (may be NULL) receives {bits, 32, scale_type}; for MXFP4 its
+ * scale_type is MC_T_F8_E8M0, meaning MLX mode "mxfp4".
+ * MC_ERR_UNSUPPORTED for a type that does not map, an f16 bias overflow or
+ * a non-finite block scale (message names the block); MC_ERR_ARG for bad
+ * shapes. */
+int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t ncols,
+                    int scale_type, uint32_t *wq, void *scales, void *biases,
+                    mc_affine *out_params, mc_error *err);
+
+#endif
