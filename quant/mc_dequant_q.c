@@ -161,15 +161,23 @@ static inline float ue4m3(uint8_t x)
     return raw * 0.5f;
 }
 
+/* the int8 value tables as floats (exact), built per call on the stack */
+static inline void kv_float(float *kv, const int8_t *k)
+{
+    for (int i = 0; i < 16; i++) kv[i] = (float)k[i];
+}
+
 void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_fp4);
     for (int64_t i = 0; i < n / 32; i++, b += 17, dst += 32) {
         const float d = e8m0_half(b[0]);
         const uint8_t *restrict qs = b + 1;
         for (int j = 0; j < 16; j++) {
-            dst[j] = (float)mc_kvalues_fp4[qs[j] & 0x0F] * d;
-            dst[j + 16] = (float)mc_kvalues_fp4[qs[j] >> 4] * d;
+            dst[j] = kv[qs[j] & 0x0F] * d;
+            dst[j + 16] = kv[qs[j] >> 4] * d;
         }
     }
 }
@@ -177,14 +185,16 @@ void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
 void mc_deq_nvfp4(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_fp4);
     for (int64_t i = 0; i < n / 64; i++, b += 36, dst += 64) {
         for (int s = 0; s < 4; s++) {
             const float d = ue4m3(b[s]);
             const uint8_t *restrict qs = b + 4 + s * 8;
             float *restrict y = dst + s * 16;
             for (int j = 0; j < 8; j++) {
-                y[j] = (float)mc_kvalues_fp4[qs[j] & 0x0F] * d;
-                y[j + 8] = (float)mc_kvalues_fp4[qs[j] >> 4] * d;
+                y[j] = kv[qs[j] & 0x0F] * d;
+                y[j + 8] = kv[qs[j] >> 4] * d;
             }
         }
     }
@@ -553,12 +563,14 @@ void mc_deq_iq1_m(const void *src, float *restrict dst, int64_t n)
 void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_iq4nl);
     for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
         const float d = h2f(b);
         const uint8_t *restrict qs = b + 2;
         for (int j = 0; j < 16; j++) {
-            dst[j] = d * (float)mc_kvalues_iq4nl[qs[j] & 0xf];
-            dst[j + 16] = d * (float)mc_kvalues_iq4nl[qs[j] >> 4];
+            dst[j] = d * kv[qs[j] & 0xf];
+            dst[j + 16] = d * kv[qs[j] >> 4];
         }
     }
 }
@@ -566,6 +578,8 @@ void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
 void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_iq4nl);
     for (int64_t i = 0; i < n / QK_K; i++, b += 136) {
         const float d = h2f(b);
         const unsigned sh = rd16(b + 2);
@@ -575,8 +589,8 @@ void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
             const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xf) | (int)(((sh >> (2 * ib)) & 3) << 4);
             const float dl = d * (float)(ls - 32);
             for (int j = 0; j < 16; j++) {
-                dst[j] = dl * (float)mc_kvalues_iq4nl[qs[j] & 0xf];
-                dst[j + 16] = dl * (float)mc_kvalues_iq4nl[qs[j] >> 4];
+                dst[j] = dl * kv[qs[j] & 0xf];
+                dst[j + 16] = dl * kv[qs[j] >> 4];
             }
         }
     }

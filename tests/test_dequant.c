@@ -166,6 +166,38 @@ static void test_small_floats(void)
     }
 }
 
+/* Q8_1 and Q8_K are not in the corpus (ggml has no to_float for Q8_1; Q8_K
+ * is ggml's dot-product intermediate): hand-built blocks. */
+static void test_q8_1_q8_K(void)
+{
+    unsigned char b1[2 * 36];
+    memset(b1, 0, sizeof b1);
+    b1[0] = 0x00, b1[1] = 0x40; /* d = 2.0 (f16 0x4000) */
+    b1[2] = 0x00, b1[3] = 0x7C; /* s = +Inf: must be ignored */
+    for (int j = 0; j < 32; j++) b1[4 + j] = (unsigned char)(int8_t)(j - 16);
+    b1[36] = 0x00, b1[37] = 0xB8; /* second block: d = -0.5 (f16 0xB800) */
+    b1[38] = 0xFF, b1[39] = 0x7F;
+    for (int j = 0; j < 32; j++) b1[40 + j] = (unsigned char)(j == 0 ? 0x80 : j); /* -128, 1..31 */
+    float out[256];
+    CHECK(mc_dequant(MC_T_Q8_1, b1, out, 64, NULL) == 0);
+    int bad = 0;
+    for (int j = 0; j < 32; j++) bad += out[j] != (float)(2 * (j - 16));
+    bad += out[32] != 64.0f;
+    for (int j = 1; j < 32; j++) bad += out[32 + j] != -0.5f * (float)j;
+    CHECKF(bad == 0, "q8_1: %d wrong values", bad);
+
+    unsigned char bk[292];
+    memset(bk, 0, sizeof bk);
+    const float d = 0.25f;
+    memcpy(bk, &d, 4); /* f32 little-endian on the hosts we build for */
+    for (int j = 0; j < 256; j++) bk[4 + j] = (unsigned char)j; /* int8: 0..127, -128..-1 */
+    for (int j = 260; j < 292; j++) bk[j] = 0xAB; /* bsums: ignored */
+    CHECK(mc_dequant(MC_T_Q8_K, bk, out, 256, NULL) == 0);
+    bad = 0;
+    for (int j = 0; j < 256; j++) bad += out[j] != (float)(j < 128 ? j : j - 256) * 0.25f;
+    CHECKF(bad == 0, "q8_K: %d wrong values", bad);
+}
+
 /* ------------------------------------------------------------ random sweep */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -360,6 +392,7 @@ int main(void)
     test_traits();
     test_f16_all();
     test_small_floats();
+    test_q8_1_q8_K();
     test_random_sweep();
     return mc_test_finish("test_dequant");
 }
