@@ -426,29 +426,25 @@ static char *mc_info_read_small(const char *path, uint64_t limit)
 
 static int mc_info_st_tokenizer(const mc_st *st, mc_info *info, mc_error *err)
 {
-    static const char *const files[] = {
-        "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
-        "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja", "chat_template.json",
-        "generation_config.json",
-    };
+    size_t len = 0;
     if (!st->dir) return 0;
-    char buf[600];
-    size_t n = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *p = mc_path_join(st->dir, files[i]);
-        if (!p) return mc_info_nomem(info, err);
-        int present = mc_io_exists(p) && !mc_io_is_dir(p);
-        free(p);
-        if (present) n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? " " : "", files[i]);
+    for (uint32_t i = 0; i < st->n_tokenizer_files; i++) len += strlen(st->tokenizer_files[i]) + 1;
+    if (len) {
+        if (!(info->tokenizer_files = malloc(len))) return mc_info_nomem(info, err);
+        info->tokenizer_files[0] = '\0';
+        for (uint32_t i = 0; i < st->n_tokenizer_files; i++) {
+            if (i) strcat(info->tokenizer_files, " ");
+            strcat(info->tokenizer_files, st->tokenizer_files[i]);
+        }
     }
-    if (n && !(info->tokenizer_files = strdup(buf))) return mc_info_nomem(info, err);
     char *p = mc_path_join(st->dir, "tokenizer.json");
     if (!p) return mc_info_nomem(info, err);
     char *text = mc_info_read_small(p, (uint64_t)256 << 20);
     free(p);
     cJSON *tj = text ? cJSON_Parse(text) : NULL;
+    int bad = text && !tj;
     free(text);
+    if (bad && mc_info_add_warning(info, strdup("tokenizer.json is not valid JSON"), err)) return err ? err->code : 1;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(tj, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");

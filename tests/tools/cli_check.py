@@ -356,8 +356,63 @@ def check_fixture():
     os.rmdir(tmp)
 
 
+def write_st(path, tensors, meta=None):
+    """tensors: [(name, dtype, shape, bytes)] -> a safetensors file."""
+    header, off, blob = {}, 0, b""
+    if meta:
+        header["__metadata__"] = meta
+    for name, dtype, shape, data in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(data)]}
+        off += len(data)
+        blob += data
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + blob)
+
+
+def check_mlx_fixture():
+    """An MLX-quantized folder: quantization, logical parameter count,
+    tokenizer files, values of a bf16 tensor."""
+    tmp = tempfile.mkdtemp(prefix="mconv-cli-")
+    cfg = {"model_type": "llama", "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "max_position_embeddings": 128, "hidden_size": 64, "intermediate_size": 16, "vocab_size": 3,
+           "quantization": {"group_size": 32, "bits": 4, "model.layers.0.mlp.down_proj": {"group_size": 32, "bits": 8}}}
+    json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"))
+    json.dump({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2}, "merges": []}},
+              open(os.path.join(tmp, "tokenizer.json"), "w"))
+    json.dump({"eos_token": "c"}, open(os.path.join(tmp, "tokenizer_config.json"), "w"))
+    norm = [i / 4.0 - 3.0 for i in range(64)]
+    bf16 = b"".join(struct.pack("<f", v)[2:] for v in norm)  # exact in bf16
+    t = [("model.layers.0.mlp.up_proj.weight", "U32", [16, 8], bytes(16 * 8 * 4)),
+         ("model.layers.0.mlp.up_proj.scales", "F16", [16, 2], bytes(16 * 2 * 2)),
+         ("model.layers.0.mlp.up_proj.biases", "F16", [16, 2], bytes(16 * 2 * 2)),
+         ("model.layers.0.mlp.down_proj.weight", "U32", [64, 4], bytes(64 * 4 * 4)),
+         ("model.layers.0.mlp.down_proj.scales", "F16", [64, 1], bytes(64 * 2)),
+         ("model.layers.0.mlp.down_proj.biases", "F16", [64, 1], bytes(64 * 2)),
+         ("model.norm.weight", "BF16", [64], bf16)]
+    write_st(os.path.join(tmp, "model.safetensors"), t, {"format": "mlx"})
+    fields, types, text = inspect_fields(tmp)
+    check(fields.get("quantization") == "MLX bits=4 group_size=32", "mlx fixture: quantization %s" % fields.get("quantization"))
+    want = 16 * 64 + 64 * 16 + 16 * 2 * 2 + 64 * 2 + 64
+    check(fields.get("parameters", "").split(" ")[0] == str(want), "mlx fixture: logical parameters %s vs %d" % (fields.get("parameters"), want))
+    check(fields.get("tokenizer") == "BPE, 3 tokens", "mlx fixture: tokenizer %s" % fields.get("tokenizer"))
+    check(fields.get("tokenizer files") == "tokenizer.json tokenizer_config.json", "mlx fixture: tokenizer files %s" % fields.get("tokenizer files"))
+    check(fields.get("hp:layers") == "1" and fields.get("hp:kv heads") == "1" and fields.get("hp:context") == "128", "mlx fixture: hyperparameters")
+    check(types.get("u32", (0,))[0] == 2 and types.get("bf16", (0,))[0] == 1, "mlx fixture: type rows %s" % types)
+    rc, out, err = run("dump", tmp, "--tensor", "model.norm.weight", "--values")
+    rows = [l for l in out.decode().splitlines() if l.strip().startswith("row ")]
+    check(rc == 0 and len(rows) == 1 and [float(x) for x in rows[0].split(":")[1].split()] == norm, "bf16 values: %s" % rows)
+    d = dump_json(tmp)
+    if d:
+        check(d["kv"] == [{"key": "format", "type": "string", "value": "mlx"}], "safetensors __metadata__ in kv")
+    for x in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, x))
+    os.rmdir(tmp)
+
+
 def main():
     check_fixture()
+    check_mlx_fixture()
     if not CORPUS or not os.path.isdir(CORPUS):
         skip("corpus absent (set MCONV_CORPUS): corpus checks")
     else:
