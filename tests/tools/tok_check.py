@@ -13,6 +13,7 @@ usage: tok_check.py MCONV CORPUS     exit 0 / 1 / 77 (skipped)
 import glob
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -123,10 +124,112 @@ def one(path, tmp):
         check(got_added == want_added, "%s: added tokens %s vs %s" % (name, got_added[:5], want_added[:5]))
 
 
+# ---- fixtures written here: edge cases and hostile keys ----
+
+def gstr(b):
+    if isinstance(b, str):
+        b = b.encode("utf-8")
+    return struct.pack("<Q", len(b)) + b
+
+
+def write_gguf(path, kvs):
+    """kvs: [(key, kind, value)] with kind "str", "u32", "bool", "strs", "f32s", "i32s"."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for k, kind, v in kvs:
+        out += gstr(k)
+        if kind == "str":
+            out += struct.pack("<I", 8) + gstr(v)
+        elif kind == "u32":
+            out += struct.pack("<II", 4, v)
+        elif kind == "bool":
+            out += struct.pack("<IB", 7, 1 if v else 0)
+        elif kind == "strs":
+            out += struct.pack("<IIQ", 9, 8, len(v)) + b"".join(gstr(x) for x in v)
+        elif kind == "f32s":
+            out += struct.pack("<IIQ", 9, 6, len(v)) + b"".join(struct.pack("<f", x) for x in v)
+        elif kind == "i32s":
+            out += struct.pack("<IIQ", 9, 5, len(v)) + b"".join(struct.pack("<i", x) for x in v)
+    open(path, "wb").write(out)
+
+
+def run_tok(path, out):
+    os.makedirs(out, exist_ok=True)
+    p = subprocess.run([MCONV, "dump", path, "--tokenizer-out", out, "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def check_fixtures(tmp):
+    spm_tokens = ["<unk>", "<s>", "</s>", "<0x41>", "\u2581", "a", "b", "ab", "\u2581a", "\u2581ab", "<s>"]
+    spm = [("tokenizer.ggml.model", "str", "llama"), ("tokenizer.ggml.tokens", "strs", spm_tokens),
+           ("tokenizer.ggml.scores", "f32s", [0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -7]),
+           ("tokenizer.ggml.token_type", "i32s", [2, 3, 3, 6, 1, 1, 1, 1, 1, 1, 4]),
+           ("tokenizer.ggml.bos_token_id", "u32", 1), ("tokenizer.ggml.eos_token_id", "u32", 2)]
+    path = os.path.join(tmp, "spm.gguf")
+    write_gguf(path, spm + [("tokenizer.ggml.add_space_prefix", "bool", False)])
+    rc, out, err = run_tok(path, os.path.join(tmp, "spm"))
+    tj = json.load(open(os.path.join(tmp, "spm", "tokenizer.json"), encoding="utf-8")) if rc == 0 else {}
+    if check(rc == 0, "spm fixture: %s" % err):
+        m = tj["model"]
+        check(m["vocab"]["<s>"] == 1 and len(m["vocab"]) == 10 and "duplicate" in out, "duplicate token: first id kept, noted")
+        check([as_pair(x) for x in m["merges"]] == spm_merges(spm_tokens, [0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -7]),
+              "spm fixture merges: %s" % m["merges"])
+        check(tj["decoder"] == {"type": "Sequence", "decoders": SPM_DECODER["decoders"][:3]},
+              "no space prefix: mlx-lm's no-space SentencePiece decoder")
+        check([x["type"] for x in tj["normalizer"]["normalizers"]] == ["Replace"], "no space prefix: no Prepend")
+        check(tj["post_processor"]["type"] == "TemplateProcessing" and
+              tj["post_processor"]["single"][0] == {"SpecialToken": {"id": "<s>", "type_id": 0}}, "bos template")
+    bad_cases = [
+        ("bos id out of range", spm[:4] + [("tokenizer.ggml.bos_token_id", "u32", 99)], "bos_token_id"),
+        ("scores length", [spm[0], spm[1], ("tokenizer.ggml.scores", "f32s", [0.0])], "scores"),
+        ("merge without space", [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.tokens", "strs", ["a", "b"]),
+                                 ("tokenizer.ggml.merges", "strs", ["ab"])], "merges"),
+    ]
+    for what, kvs, word in bad_cases:
+        path = os.path.join(tmp, "bad.gguf")
+        write_gguf(path, kvs)
+        rc, out, err = run_tok(path, os.path.join(tmp, "bad"))
+        lines = err.strip().splitlines()
+        check(rc == 1 and len(lines) == 1 and lines[0].startswith("mconv: %s: " % path) and word in lines[0],
+              "%s: exit %d %r" % (what, rc, lines))
+    kept_cases = [
+        ("bert", [("tokenizer.ggml.model", "str", "bert"), ("tokenizer.ggml.tokens", "strs", ["[CLS]", "a"]),
+                  ("tokenizer.ggml.bos_token_id", "u32", 0)]),
+        ("invalid utf-8", [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.tokens", "strs", [b"a", b"\xff"]),
+                           ("tokenizer.ggml.merges", "strs", ["a a"])]),
+    ]
+    for what, kvs in kept_cases:
+        path = os.path.join(tmp, "kept.gguf")
+        write_gguf(path, kvs)
+        d = os.path.join(tmp, "kept-" + what.replace(" ", "_"))
+        rc, out, err = run_tok(path, d)
+        check(rc == 0 and "kept as GGUF keys" in out and not os.path.exists(os.path.join(d, "tokenizer.json"))
+              and os.path.exists(os.path.join(d, "tokenizer_config.json")), "%s: kept as GGUF keys: %d %s %s" % (what, rc, out, err))
+    bos = json.load(open(os.path.join(tmp, "kept-bert", "tokenizer_config.json")))
+    check(bos.get("bos_token") == "[CLS]" and "tokenizer_class" not in bos, "kept: config still carries bos")
+    for pre, want_split in (("qwen2", True), ("llama-bpe", True), ("default", False), ("something-new", False)):
+        path = os.path.join(tmp, "bpe.gguf")
+        write_gguf(path, [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.pre", "str", pre),
+                          ("tokenizer.ggml.tokens", "strs", ["a", "b", "ab", "<|x|>"]),
+                          ("tokenizer.ggml.token_type", "i32s", [1, 1, 1, 3]),
+                          ("tokenizer.ggml.merges", "strs", ["a b"])])
+        d = os.path.join(tmp, "bpe-" + pre)
+        rc, out, err = run_tok(path, d)
+        tj = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8")) if rc == 0 else {}
+        pt = tj.get("pre_tokenizer") or {}
+        has_split = pt.get("type") == "Sequence" and pt["pretokenizers"][0]["type"] == "Split"
+        check(rc == 0 and has_split == want_split and (pre != "something-new" or "note" in out),
+              "pre %s: split %s, out %r" % (pre, has_split, out))
+        check(tj.get("added_tokens", [{}])[0].get("content") == "<|x|>" and tj["added_tokens"][0]["special"] is True,
+              "pre %s: control token added as special" % pre)
+
+
 def main():
+    with tempfile.TemporaryDirectory(prefix="mconv-tokfx-") as tmp:
+        check_fixtures(tmp)
     if not CORPUS or not os.path.isdir(CORPUS):
         print("SKIP: corpus absent (set MCONV_CORPUS)")
-        sys.exit(77)
+        print("tok_check: %d checks, %d failed" % (checks, failures))
+        sys.exit(1 if failures else 0)
     files = sorted(glob.glob(os.path.join(CORPUS, "models/*/gguf/*-bf16.gguf")) +
                    glob.glob(os.path.join(CORPUS, "models/*/gguf/*-Q4_K_M.gguf")) +
                    glob.glob(os.path.join(CORPUS, "external/gguf/*.gguf")))
