@@ -493,7 +493,7 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
             return mc_error_set(err, MC_ERR_NOTFOUND, "%s: missing tensor %s", m->input_path, sn);
         }
         sx->used = 1;
-        mc_mtensor *t;
+        mc_mtensor *t = NULL;
         mc_recipe *rec = calloc(1, sizeof *rec);
         if (rec) rec->parts = calloc(1, sizeof *rec->parts);
         if (!rec || !rec->parts) {

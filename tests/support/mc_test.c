@@ -26,7 +26,7 @@ const char *mc_test_corpus(void)
 
 const char *mc_test_corpus_file(const char *rel)
 {
-    static char bufs[8][1024];
+    static char bufs[8][2048];
     static int next;
     struct stat st;
     const char *root = mc_test_corpus();
@@ -35,7 +35,11 @@ const char *mc_test_corpus_file(const char *rel)
         return NULL;
     }
     char *b = bufs[next++ & 7];
-    snprintf(b, 1024, "%s/%s", root, rel);
+    int w = snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    if (w < 0 || (size_t)w >= sizeof bufs[0]) {
+        mc_test_skip("corpus path too long: %s", rel);
+        return NULL;
+    }
     if (stat(b, &st) != 0) {
         mc_test_skip("corpus file absent: %s", rel);
         return NULL;
@@ -59,9 +63,9 @@ const char *mc_test_mconv(void) { return MCONV_BIN; }
 static void rm_tmpdir(void)
 {
     if (g_tmpdir[0]) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
-        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
+        char cmd[sizeof g_tmpdir + 16];
+        int w = snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
+        if (w < 0 || (size_t)w >= sizeof cmd || system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
     }
 }
 
