@@ -29,7 +29,11 @@ static inline uint32_t rd32(const uint8_t *p)
 static inline float h2f(const uint8_t *p) { return mc_f16_to_f32(rd16(p)); }
 /* byte j (0..7) of a little-endian packed grid entry */
 static inline int g8(uint64_t v, int j) { return (int)((v >> (8 * j)) & 0xffu); }
-static inline int g8s(uint64_t v, int j) { return (int)(int8_t)(uint8_t)((v >> (8 * j)) & 0xffu); }
+static inline int g8s(uint64_t v, int j) /* the same byte as int8 (two's complement, no cast) */
+{
+    const int u = (int)((v >> (8 * j)) & 0xffu);
+    return u - ((u & 0x80) << 1);
+}
 
 /* ---------------------------------------------------------------- legacy */
 
