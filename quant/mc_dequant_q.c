@@ -68,14 +68,15 @@ void mc_deq_q5_0(const void *src, float *restrict dst, int64_t n)
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 22, dst += 32) {
         const float d = h2f(b);
-        const uint32_t qh = rd32(b + 2);
+        const uint8_t *restrict qh = b + 2; /* bit j of the LE u32: 5th bit of element j */
         const uint8_t *restrict qs = b + 6;
-        for (int j = 0; j < 16; j++) {
-            const int xh0 = (int)(((qh >> j) << 4) & 0x10);
-            const int xh1 = (int)((qh >> (j + 12)) & 0x10);
-            dst[j] = (float)(((qs[j] & 0x0F) | xh0) - 16) * d;
-            dst[j + 16] = (float)(((qs[j] >> 4) | xh1) - 16) * d;
-        }
+        for (int k = 0; k < 2; k++)
+            for (int t = 0; t < 8; t++) {
+                const int j = 8 * k + t;
+                const int xh0 = ((qh[k] >> t) & 1) << 4, xh1 = ((qh[k + 2] >> t) & 1) << 4;
+                dst[j] = (float)(((qs[j] & 0x0F) | xh0) - 16) * d;
+                dst[j + 16] = (float)(((qs[j] >> 4) | xh1) - 16) * d;
+            }
     }
 }
 
@@ -84,14 +85,15 @@ void mc_deq_q5_1(const void *src, float *restrict dst, int64_t n)
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 24, dst += 32) {
         const float d = h2f(b), m = h2f(b + 2);
-        const uint32_t qh = rd32(b + 4);
+        const uint8_t *restrict qh = b + 4;
         const uint8_t *restrict qs = b + 8;
-        for (int j = 0; j < 16; j++) {
-            const int xh0 = (int)(((qh >> j) << 4) & 0x10);
-            const int xh1 = (int)((qh >> (j + 12)) & 0x10);
-            dst[j] = (float)((qs[j] & 0x0F) | xh0) * d + m;
-            dst[j + 16] = (float)((qs[j] >> 4) | xh1) * d + m;
-        }
+        for (int k = 0; k < 2; k++)
+            for (int t = 0; t < 8; t++) {
+                const int j = 8 * k + t;
+                const int xh0 = ((qh[k] >> t) & 1) << 4, xh1 = ((qh[k + 2] >> t) & 1) << 4;
+                dst[j] = (float)((qs[j] & 0x0F) | xh0) * d + m;
+                dst[j + 16] = (float)((qs[j] >> 4) | xh1) * d + m;
+            }
     }
 }
 
@@ -137,7 +139,8 @@ void mc_deq_q2_0(const void *src, float *restrict dst, int64_t n)
     for (int64_t i = 0; i < n / 64; i++, b += 18, dst += 64) {
         const float d = h2f(b);
         const uint8_t *restrict qs = b + 2;
-        for (int j = 0; j < 64; j++) dst[j] = (float)(((qs[j >> 2] >> ((j & 3) * 2)) & 3) - 1) * d;
+        for (int k = 0; k < 16; k++)
+            for (int s = 0; s < 4; s++) dst[4 * k + s] = (float)(((qs[k] >> (2 * s)) & 3) - 1) * d;
     }
 }
 
