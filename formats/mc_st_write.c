@@ -380,6 +380,7 @@ struct mc_st_set {
     uint32_t cur_shard;     /* shard being written (or next to open) */
     mc_st_writer *w;        /* open writer of cur_shard, or NULL */
     char **done_paths;      /* shards renamed into place */
+    int *done_slots;        /* their signal-cleanup registrations (-1: none) */
     uint32_t n_done;
 };
 
@@ -469,7 +470,8 @@ int mc_st_set_begin(mc_st_set *s, mc_error *err)
     s->shard_first[s->n_shards] = s->n_t;
     s->shard_names = calloc(s->n_shards, sizeof *s->shard_names);
     s->done_paths = calloc(s->n_shards + 1, sizeof *s->done_paths);
-    if (!s->shard_names || !s->done_paths) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", s->dir);
+    s->done_slots = calloc(s->n_shards + 1, sizeof *s->done_slots);
+    if (!s->shard_names || !s->done_paths || !s->done_slots) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", s->dir);
     for (uint32_t i = 0; i < s->n_shards; i++) {
         char b[64];
         if (s->n_shards == 1) snprintf(b, sizeof b, "model.safetensors");
@@ -539,6 +541,8 @@ static int set_advance(mc_st_set *s, mc_error *err)
         if (!p) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", s->dir);
         int rc = mc_st_writer_commit(s->w, err);
         if (rc) { free(p); return rc; }
+        /* until the set commits, a signal handler removes this shard too */
+        s->done_slots[s->n_done] = mc_io_register_tmp(p);
         s->done_paths[s->n_done++] = p;
         mc_st_writer_free(s->w);
         s->w = NULL;
@@ -628,19 +632,29 @@ int mc_st_set_commit(mc_st_set *s, mc_error *err)
         return rc;
     }
     if (!rc) rc = set_write_index(s, err);
-    if (rc) s->failed = 1;
-    else s->committed = 1;
-    return rc;
+    if (rc) {
+        s->failed = 1;
+        return rc;
+    }
+    s->committed = 1;
+    for (uint32_t i = 0; i < s->n_done; i++) {
+        mc_io_unregister_tmp(s->done_slots[i]);
+        s->done_slots[i] = -1;
+    }
+    return 0;
 }
 
 void mc_st_set_free(mc_st_set *s)
 {
     if (!s) return;
     mc_st_writer_free(s->w);
-    if (!s->committed)
-        for (uint32_t i = 0; i < s->n_done; i++) unlink(s->done_paths[i]);
-    for (uint32_t i = 0; i < s->n_done; i++) free(s->done_paths[i]);
+    for (uint32_t i = 0; i < s->n_done; i++) {
+        if (!s->committed) unlink(s->done_paths[i]);
+        mc_io_unregister_tmp(s->done_slots[i]);
+        free(s->done_paths[i]);
+    }
     free(s->done_paths);
+    free(s->done_slots);
     if (s->shard_names)
         for (uint32_t i = 0; i < s->n_shards; i++) free(s->shard_names[i]);
     free(s->shard_names);

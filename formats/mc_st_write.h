@@ -88,7 +88,9 @@ uint32_t mc_st_set_n_shards(const mc_st_set *s);
 /* File name of shard i (after begin), or NULL. */
 const char *mc_st_set_shard_name(const mc_st_set *s, uint32_t i);
 /* Stream data in declared order, as for mc_st_writer_write/_tensor. Each
- * shard is committed (renamed into place) when its last byte arrives. */
+ * shard is committed (renamed into place) when its last byte arrives; until
+ * the set commits it stays registered with mc_io_register_tmp, so
+ * mc_io_cleanup_signal_safe removes it on SIGINT/SIGTERM as well. */
 int mc_st_set_write(mc_st_set *s, const void *data, size_t n, mc_error *err);
 int mc_st_set_tensor(mc_st_set *s, const char *name, const void *data, size_t n, mc_error *err);
 /* Check completeness, commit the last shard and write the index. */

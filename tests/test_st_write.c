@@ -2,6 +2,7 @@
  * reader and by the independent tests/tools/st_facts.py; exact byte counts;
  * abort leaves nothing; sharded sets with model.safetensors.index.json. */
 #include "mc_test.h"
+#include "mc_io.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
 #include "mc_types.h"
@@ -360,6 +361,25 @@ static void test_abort(void)
     CHECK(mc_io_exists(path)); /* the first shard is complete and in place */
     mc_st_set_free(s);
     CHECK(count_entries(sdir) == 0);
+
+    /* what a SIGINT handler does mid-set: committed shards and the open
+     * temporary file all go */
+    CHECK(mc_st_set_new(sdir, 10, 0, &s, E) == 0);
+    if (!s) return;
+    for (int i = 0; i < 3; i++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "t%d", i);
+        CHECK(mc_st_set_add(s, nm, MC_T_U8, 1, (uint64_t[]){ 8 }, E) == 0);
+    }
+    CHECK(mc_st_set_begin(s, E) == 0);
+    CHECK(mc_st_set_tensor(s, "t0", d, 8, E) == 0);
+    CHECK(mc_st_set_tensor(s, "t1", d, 8, E) == 0);
+    CHECK(mc_st_set_write(s, d, 4, E) == 0);
+    CHECK(count_entries(sdir) == 3);
+    mc_io_cleanup_signal_safe();
+    CHECK(count_entries(sdir) == 0);
+    mc_st_set_free(s);
+    CHECK(count_entries(sdir) == 0);
 }
 
 static void test_sets(void)
@@ -395,6 +415,8 @@ static void test_sets(void)
     }
     CHECKF(mc_st_set_commit(s, E) == 0, "%s", e.msg);
     mc_st_set_free(s);
+    CHECK(count_entries(dir) == 5);
+    mc_io_cleanup_signal_safe(); /* a committed set is no longer registered */
     CHECK(count_entries(dir) == 5);
     verify(dir, sp, 6);
     mc_st *st = NULL;
