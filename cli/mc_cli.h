@@ -32,5 +32,11 @@ const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap);
 /* Commands (one file each in cli/). */
 int mc_cmd_inspect(int argc, char **argv);
 int mc_cmd_dump(int argc, char **argv);
+int mc_cmd_convert(int argc, char **argv);
+int mc_cmd_verify(int argc, char **argv);
+/* verify --source: recompute every tensor of flash_path from source with the
+ * options recorded in its manifest (cmd_convert.c). 0 when identical,
+ * MC_ERR_CHECKSUM when not (differences printed unless quiet). */
+int mc_cli_verify_source(const char *flash_path, const char *source, int threads, int quiet, mc_error *err);
 
 #endif

@@ -9,6 +9,8 @@
 
 static const mc_cli_cmd g_cmds[] = {
     /* { "name", mc_cmd_name, "summary" }, one per cli/cmd_*.c */
+    { "convert", mc_cmd_convert, "IN OUT.flash: convert to the .flash streaming layout (the default command)" },
+    { "verify", mc_cmd_verify, "check a .flash file (--source IN: also against its source); exit 3 when unsound" },
     { "inspect", mc_cmd_inspect, "one screen: format, architecture, sizes, types, hyperparameters" },
     { "dump", mc_cmd_dump, "every metadata key and the tensor table (--json, --filter GLOB, --values)" },
     { NULL, NULL, NULL },

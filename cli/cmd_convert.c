@@ -1,0 +1,349 @@
+/* mconv IN OUT.flash [options]: the main job (also "mconv convert ..."),
+ * and the --source half of "mconv verify". */
+#include "mc_cli.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mc_convert.h"
+#include "mc_flash.h"
+#include "mc_flash_write.h"
+#include "mc_io.h"
+#include "mc_plan.h"
+#include "mc_types.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mconv IN OUT.flash [options]        (or: mconv convert IN OUT.flash ...)\n\n"
+            "Converts IN (a .gguf or any shard of a split GGUF, a .safetensors file, a Hugging Face\n"
+            "checkpoint folder or an mlx-community folder) into the 16 KiB-aligned .flash layout:\n"
+            "pinned weights in one region, each dense FFN layer and each MoE expert one block.\n"
+            "Weights are MLX affine-quantized under mlx-lm's tensor names.\n\n"
+            "options:\n"
+            "  --bits N          2, 3, 4, 5, 6 or 8 (default 4); routers stay at 8 like mlx-lm\n"
+            "  --group-size N    32, 64 or 128 (default 64)\n"
+            "  --dtype T         bf16, f16 or f32 for unquantized tensors, scales and biases\n"
+            "                    (default: the source's)\n"
+            "  --no-quant        keep every weight in the float dtype\n"
+            "  --threads N       worker threads (default: all cores); output is identical for any N\n"
+            "  --force           overwrite an existing OUT\n"
+            "  --dry-run         print the plan, write nothing\n"
+            "  --quiet           no progress line and no summary\n"
+            "  --stats           also print I/O counters and peak memory details\n"
+            "  --help            this text\n\n"
+            "OUT is written under a temporary name beside it and renamed when complete: an error,\n"
+            "Ctrl-C or kill never leaves a partial OUT and never touches an existing one.\n");
+}
+
+/* ---- signals: remove the temporary file, then die of the signal ---- */
+
+static void on_signal(int sig)
+{
+    mc_io_cleanup_signal_safe();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_signals(void)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    /* A file-size limit must give a clean EFBIG error, not a core dump. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &sa, NULL);
+}
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static unsigned long long peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+#ifdef __APPLE__
+    return (unsigned long long)ru.ru_maxrss;
+#else
+    return (unsigned long long)ru.ru_maxrss * 1024ull;
+#endif
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+/* OUT must not be IN, nor any file inside a folder IN. */
+static int out_is_input(const char *in, const char *out)
+{
+    if (mc_io_same_file(in, out)) return 1;
+    if (!mc_io_is_dir(in)) return 0;
+    DIR *d = opendir(in);
+    int hit = 0;
+    struct dirent *de;
+    while (d && !hit && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char *p = mc_path_join(in, de->d_name);
+        if (p && mc_io_same_file(p, out)) hit = 1;
+        free(p);
+    }
+    if (d) closedir(d);
+    return hit;
+}
+
+typedef struct progress {
+    int on;
+    double t0;
+    int last_phase;
+} progress;
+
+static void on_progress(void *ctx, int phase, uint64_t done, uint64_t total)
+{
+    progress *p = ctx;
+    if (!p->on) return;
+    double el = now_s() - p->t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    char a[32], b[32];
+    if (phase != p->last_phase) {
+        p->t0 = now_s();
+        p->last_phase = phase;
+    }
+    fprintf(stderr, "\r%s %s / %s  %.1f MB/s  ETA %.0fs   ", phase ? "checksumming" : "converting",
+            mc_cli_bytes(done, a, sizeof a), mc_cli_bytes(total, b, sizeof b), rate / 1e6, eta);
+    fflush(stderr);
+}
+
+static const struct { const char *name; int type; } g_dtypes[] = {
+    { "bf16", MC_T_BF16 }, { "f16", MC_T_F16 }, { "f32", MC_T_F32 },
+};
+
+static void print_plan(const mc_model *m, const mc_plan *p, const mc_flash_layout *L, FILE *out)
+{
+    char b1[32], b2[32], b3[32], b4[32];
+    mc_flash_cost c;
+    mc_flash_layout_cost(L, &c);
+    size_t nq = 0, nf = 0, nr = 0;
+    for (size_t i = 0; i < p->n_items; i++) {
+        if (p->items[i].kind == MC_PK_AFFINE) nq++;
+        else if (p->items[i].kind == MC_PK_RAW) nr++;
+        else nf++;
+    }
+    fprintf(out, "model: %s (%s), %zu tensors: %zu quantized, %zu float, %zu passed through\n",
+            m->arch ? m->arch : "?", m->model_type ? m->model_type : "?", p->n_items, nq, nf, nr);
+    if (p->opts.no_quant) fprintf(out, "quantization: none (--no-quant)\n");
+    else fprintf(out, "quantization: %d bits, group size %d (MLX affine)\n", p->opts.bits, p->opts.group_size);
+    fprintf(out, "pinned: %s in one region at offset %llu\n", mc_cli_bytes(c.pinned_bytes, b1, sizeof b1),
+            (unsigned long long)L->pinned_offset);
+    if (L->n_spans) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (size_t i = 0; i < L->n_spans; i++) {
+            if (L->spans[i].nbytes < lo) lo = L->spans[i].nbytes;
+            if (L->spans[i].nbytes > hi) hi = L->spans[i].nbytes;
+        }
+        if (lo == hi) fprintf(out, "dense FFN: %zu layers, %s per layer (one read each)\n", L->n_spans,
+                              mc_cli_bytes(lo, b1, sizeof b1));
+        else fprintf(out, "dense FFN: %zu layers, %s .. %s per layer (one read each)\n", L->n_spans,
+                     mc_cli_bytes(lo, b1, sizeof b1), mc_cli_bytes(hi, b2, sizeof b2));
+    }
+    if (L->n_xlayers)
+        fprintf(out, "experts: %zu MoE layers x %u experts, %s per expert block, %d per token\n", L->n_xlayers,
+                L->xlayers[0].n_experts, mc_cli_bytes(L->xlayers[0].stride, b1, sizeof b1), L->experts_per_tok);
+    fprintf(out, "streamed: %s; file: %s + manifest\n", mc_cli_bytes(c.streamed_bytes, b1, sizeof b1),
+            mc_cli_bytes(L->data_end, b2, sizeof b2));
+    fprintf(out, "per token: %s in %llu reads (dense %s in %llu, experts %s in %llu); pinned %s loaded once\n",
+            mc_cli_bytes(c.token_bytes, b1, sizeof b1), (unsigned long long)c.token_reads,
+            mc_cli_bytes(c.token_dense_bytes, b2, sizeof b2), (unsigned long long)c.token_dense_reads,
+            mc_cli_bytes(c.token_expert_bytes, b3, sizeof b3), (unsigned long long)c.token_expert_reads,
+            mc_cli_bytes(c.pinned_bytes, b4, sizeof b4));
+    for (size_t i = 0; i < m->n_notices; i++) fprintf(out, "note: %s\n", m->notices[i]);
+}
+
+static void print_problem(void *ctx, const char *msg)
+{
+    int *quiet = ctx;
+    if (!*quiet) printf("problem: %s\n", msg);
+}
+
+int mc_cli_verify_source(const char *flash_path, const char *source, int threads, int quiet, mc_error *err)
+{
+    mc_flash *f = NULL;
+    mc_model *m = NULL;
+    mc_plan *p = NULL;
+    mc_flash_layout *L = NULL;
+    mc_plan_opts po;
+    mc_convert_opts co = { 0, 1 };
+    mc_flash_write_opts wo;
+    int rc = mc_flash_open(flash_path, &f, err);
+    if (rc) return rc;
+    rc = mc_plan_opts_from_json(cJSON_GetObjectItemCaseSensitive((cJSON *)mc_flash_manifest(f), "options"), &po, err);
+    mc_flash_close(f);
+    if (rc) return rc;
+    if ((rc = mc_convert_open(source, &co, &m, err))) return rc;
+    if (!(rc = mc_plan_build(m, &po, &p, err))) rc = mc_flash_layout_build(m, p, &L, err);
+    if (!rc) {
+        memset(&wo, 0, sizeof wo);
+        wo.threads = threads > 0 ? threads : default_threads();
+        wo.ops = mc_source_model_ops();
+        rc = mc_flash_compare(m, L, flash_path, &wo, print_problem, &quiet, err);
+    }
+    mc_flash_layout_free(L);
+    mc_plan_free(p);
+    if (m) mc_convert_close(m);
+    return rc;
+}
+
+enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP };
+
+static const struct { const char *name; int id; int has_arg; } g_opts[] = {
+    { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
+    { "--no-quant", O_NOQUANT, 0 }, { "--lossless", O_LOSSLESS, 0 }, { "--threads", O_THREADS, 1 },
+    { "--force", O_FORCE, 0 },     { "--dry-run", O_DRY, 0 },   { "--quiet", O_QUIET, 0 },
+    { "-q", O_QUIET, 0 },          { "--stats", O_STATS, 0 },   { "--help", O_HELP, 0 },
+    { "-h", O_HELP, 0 },
+};
+
+int mc_cmd_convert(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0;
+    mc_plan_opts po;
+    mc_plan_opts_default(&po);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        int id = 0;
+        if (a[0] == '-' && a[1]) {
+            for (size_t k = 0; k < sizeof g_opts / sizeof g_opts[0]; k++) {
+                size_t n = strlen(g_opts[k].name);
+                if (!strncmp(a, g_opts[k].name, n) && (a[n] == 0 || (a[n] == '=' && g_opts[k].has_arg))) {
+                    id = g_opts[k].id;
+                    if (g_opts[k].has_arg) {
+                        if (a[n] == '=') val = a + n + 1;
+                        else if (i + 1 < argc) val = argv[++i];
+                        else return mc_cli_usage_error("convert", "%s needs a value", a);
+                    }
+                    break;
+                }
+            }
+            if (!id) return mc_cli_usage_error("convert", "unknown option '%s'", a);
+        }
+        char *end = NULL;
+        long v = val ? strtol(val, &end, 10) : 0;
+        int num_ok = val && *val && end && *end == 0;
+        switch (id) {
+        case 0:
+            if (!in) in = a;
+            else if (!out) out = a;
+            else return mc_cli_usage_error("convert", "unexpected argument '%s'", a);
+            break;
+        case O_BITS:
+            if (!num_ok || (v != 2 && v != 3 && v != 4 && v != 5 && v != 6 && v != 8))
+                return mc_cli_usage_error("convert", "--bits %s: expected 2, 3, 4, 5, 6 or 8", val);
+            po.bits = (int)v;
+            break;
+        case O_GS:
+            if (!num_ok || (v != 32 && v != 64 && v != 128))
+                return mc_cli_usage_error("convert", "--group-size %s: expected 32, 64 or 128", val);
+            po.group_size = (int)v;
+            break;
+        case O_DTYPE:
+            po.dtype = -2;
+            for (size_t k = 0; k < sizeof g_dtypes / sizeof g_dtypes[0]; k++)
+                if (!strcmp(val, g_dtypes[k].name)) po.dtype = g_dtypes[k].type;
+            if (po.dtype == -2) return mc_cli_usage_error("convert", "--dtype %s: expected bf16, f16 or f32", val);
+            break;
+        case O_NOQUANT: po.no_quant = 1; break;
+        case O_LOSSLESS: po.lossless = 1; break;
+        case O_THREADS:
+            if (!num_ok || v < 1 || v > 256) return mc_cli_usage_error("convert", "--threads %s: expected 1..256", val);
+            threads = (int)v;
+            break;
+        case O_FORCE: force = 1; break;
+        case O_DRY: dry = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case O_STATS: stats = 1; break;
+        case O_HELP: usage(stdout); return MC_EXIT_OK;
+        }
+    }
+    if (!in || !out) return mc_cli_usage_error("convert", "expected IN and OUT.flash");
+
+    mc_error err = { MC_OK, "" };
+    mc_model *m = NULL;
+    mc_plan *p = NULL;
+    mc_flash_layout *L = NULL;
+    mc_convert_opts co = { 0, 1 };
+    int rc, code = MC_EXIT_OK;
+    double t0 = now_s();
+
+    if (out_is_input(in, out)) {
+        fprintf(stderr, "mconv: %s: output would overwrite the input %s\n", out, in);
+        return MC_EXIT_BAD_INPUT;
+    }
+    if (!force && !dry && mc_io_exists(out)) {
+        fprintf(stderr, "mconv: %s: already exists (use --force to overwrite)\n", out);
+        return MC_EXIT_BAD_INPUT;
+    }
+    install_signals();
+    if ((rc = mc_convert_open(in, &co, &m, &err)) || (rc = mc_plan_build(m, &po, &p, &err)) ||
+        (rc = mc_flash_layout_build(m, p, &L, &err))) {
+        code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
+        goto done;
+    }
+    if (dry) {
+        printf("plan for %s -> %s (dry run, nothing written)\n", in, out);
+        print_plan(m, p, L, stdout);
+        goto done;
+    }
+    progress pr = { !quiet && isatty(2), now_s(), 0 };
+    mc_flash_write_opts wo;
+    memset(&wo, 0, sizeof wo);
+    wo.threads = threads;
+    wo.force = force;
+    wo.ops = mc_source_model_ops();
+    wo.progress = on_progress;
+    wo.progress_ctx = &pr;
+    const char *delay = getenv("MCONV_TEST_DELAY_US"); /* TEST ONLY: slow conversions for crash tests */
+    if (delay && *delay) wo.test_delay_us = (unsigned)strtoul(delay, NULL, 10);
+    rc = mc_flash_write(m, L, out, &wo, &err);
+    if (pr.on) fprintf(stderr, "\r\033[K");
+    if (rc) {
+        code = mc_cli_report(&err);
+        goto done;
+    }
+    if (!quiet) {
+        char b1[32];
+        printf("wrote %s\n", out);
+        print_plan(m, p, L, stdout);
+        printf("time: %.2fs, peak memory: %s, threads: %d\n", now_s() - t0,
+               mc_cli_bytes(peak_rss_bytes(), b1, sizeof b1), threads);
+    }
+    if (stats) {
+        char b1[32], b2[32], b3[32];
+        fprintf(stderr, "stats: peak RSS %s (%llu bytes), read %s, written %s\n",
+                mc_cli_bytes(peak_rss_bytes(), b1, sizeof b1), peak_rss_bytes(),
+                mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2), mc_cli_bytes(mc_io_bytes_written(), b3, sizeof b3));
+    }
+done:
+    mc_flash_layout_free(L);
+    mc_plan_free(p);
+    if (m) mc_convert_close(m);
+    return code;
+}
