@@ -796,6 +796,7 @@ int mc_cmd_dump(int argc, char **argv)
     mc_error err = { 0 };
     int rc = mc_dump_parse(argc, argv, &o);
     if (rc) return rc < 0 ? MC_EXIT_OK : rc;
+    if (mc_cli_is_flash(o.input)) return mc_cli_flash_dump(o.input, o.json, o.filter);
     if (mc_dump_open(o.input, &src, &err)) {
         mc_dump_close(&src);
         return mc_cli_report(&err);

@@ -37,6 +37,10 @@ int mc_cmd_verify(int argc, char **argv);
 /* verify --source: recompute every tensor of flash_path from source with the
  * options recorded in its manifest (cmd_convert.c). 0 when identical,
  * MC_ERR_CHECKSUM when not (differences printed unless quiet). */
+/* .flash branch of inspect and dump (cmd_flash_show.c). */
+int mc_cli_is_flash(const char *path);
+int mc_cli_flash_inspect(const char *path);
+int mc_cli_flash_dump(const char *path, int json, const char *filter);
 int mc_cli_verify_source(const char *flash_path, const char *source, int threads, int quiet, mc_error *err);
 
 #endif

@@ -104,6 +104,33 @@ expect_grep "truncated" "$t/o" "truncated"
 expect_grep "not a .flash file" "$t/o" "verify a GGUF"
 "$mconv" verify "$t/m1.flash" --source "$moe" > "$t/o" 2>&1; expect_rc 0 $? "verify --source"
 
+# --- inspect / dump understand .flash; per-token cost checked against the manifest
+for f in "$t/a.flash" "$t/m1.flash"; do
+    "$mconv" inspect "$f" > "$t/o" 2>&1; expect_rc 0 $? "inspect .flash"
+    want=$(python3 - "$f" <<'PY'
+import sys, struct, json
+d = open(sys.argv[1], 'rb').read()
+mo, ml = struct.unpack('<QQ', d[16:32])
+m = json.loads(d[mo:mo + ml])
+k = m['experts_per_tok']
+db = sum(s['nbytes'] for s in m['ffn']); dr = len(m['ffn'])
+eb = sum(min(k, x['n_experts']) * x['stride'] for x in m['experts']); er = sum(min(k, x['n_experts']) for x in m['experts'])
+print(r"^per token: +%d bytes \(.*\) in %d reads$" % (db + eb, dr + er))
+print(r"^pinned: +%d bytes" % m['pinned']['nbytes'])
+print(r"^  dense: +%d bytes \(.*\) in %d reads$" % (db, dr))
+print(r"^  experts: +%d bytes \(.*\) in %d reads$" % (eb, er))
+PY
+)
+    while IFS= read -r pat; do
+        grep -qE -- "$pat" "$t/o" && ok || bad "inspect $f: no '$pat' in $(cat "$t/o")"
+    done <<< "$want"
+    "$mconv" dump "$f" > "$t/o" 2>&1; expect_rc 0 $? "dump .flash"
+    expect_grep "model.embed_tokens.weight" "$t/o" "dump .flash"
+    "$mconv" dump "$f" --json > "$t/o" 2>&1; expect_rc 0 $? "dump --json .flash"
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['format']=='mconv-flash'" "$t/o" && ok || bad "dump --json is not the manifest"
+done
+grep -q "experts: *[1-9]" <("$mconv" inspect "$t/m1.flash") && ok || bad "inspect MoE: no expert reads"
+
 # --- full disk: a file-size limit gives a clean error and no file
 ( ulimit -f 200; exec "$mconv" "$moe" "$t/full.flash" -q ) > "$t/o" 2>&1; expect_rc 1 $? "RLIMIT_FSIZE"
 expect_grep "full.flash" "$t/o" "RLIMIT_FSIZE message"

@@ -79,7 +79,7 @@ int main(void)
         DIR *g = opendir(path);
         while (g && (de = readdir(g)) != NULL) {
             if (!is_gguf(de->d_name)) continue;
-            char f[2300];
+            char f[2400];
             snprintf(f, sizeof f, "%s/%s", path, de->d_name);
             one(f, "", 3);
         }
