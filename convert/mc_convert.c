@@ -579,13 +579,14 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int 
     }
     if (r0->flags & (MC_R_OPT | MC_R_NOTIED)) return 0;
     /* required and absent: name the first source pattern we would have used */
-    char want[MC_NAME_MAX];
+    char want[MC_NAME_MAX], mlx[MC_NAME_MAX];
     const char *pat = NULL;
     for (size_t i = 0; i < n && !pat; i++) pat = is_gguf ? rules[i].gguf : rules[i].hf;
     if (!pat) pat = r0->mlx;
     mc_fmt_name(want, sizeof want, pat, L, 0);
+    mc_fmt_name(mlx, sizeof mlx, r0->mlx, L, 0);
     return mc_error_set(err, MC_ERR_NOTFOUND, "%s: missing tensor %s (for %s of architecture %s)", m->input_path,
-                        want, r0->mlx, cv->arch->name);
+                        want, mlx, cv->arch->name);
 }
 
 static int mc_layer_is_moe(mc_cv *cv, int L)
