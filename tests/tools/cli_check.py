@@ -47,6 +47,12 @@ def facts(path):
     return json.loads(out)
 
 
+def cli_facts_full(path):
+    sys.path.insert(0, HERE)
+    import cli_facts
+    return cli_facts.gguf(path, full=True)
+
+
 def dump_json(*args):
     rc, out, err = run("dump", "--json", *args)
     if not check(rc == 0, "dump --json %s: exit %d: %s" % (args, rc, err.decode(errors="replace"))):
@@ -126,6 +132,32 @@ def check_gguf(path):
             else:
                 ok = ok and dv["value"] == w
             check(ok, "%s: key %s: %s vs %s" % (name, k, str(dv)[:200], str(fv)[:200]))
+    # the text dump: tensor table rows and shortened arrays
+    rc, out, err = run("dump", path)
+    text = out.decode("utf-8", "replace")
+    rows = {}
+    in_table = False
+    for line in text.splitlines():
+        if line.startswith("tensors:"):
+            in_table = True
+            continue
+        p = line.split()
+        if in_table and len(p) >= 7 and p[0].isdigit():
+            rows[p[-1]] = (p[1], p[2], p[3], int(p[4]), int(p[5]))
+    want_rows = {t["name"]: (t["type"], "[%s]" % ",".join(map(str, t["ne"])), "[%s]" % ",".join(map(str, t["shape"])),
+                             t["offset"], t["nbytes"]) for t in f["tensors"]}
+    check(rc == 0 and rows == want_rows, "%s: text tensor table: %s" % (name, [(k, rows.get(k), v) for k, v in want_rows.items() if rows.get(k) != v][:2]))
+    for k, fv in f["kv"].items():
+        if fv["type"] == "array" and fv["n"] > 8:
+            check(("... (%d items)]" % fv["n"]) in text, "%s: text dump shortens %s" % (name, k))
+    if "external/" in path:
+        full = cli_facts_full(path)
+        d = dump_json(path, "--full", "--no-tensors")
+        if d:
+            kv = {k["key"]: k for k in d["kv"]}
+            for k, fv in full["kv"].items():
+                if fv["type"] == "array" and fv["elem"] == "string":
+                    check(kv[k]["value"] == fv["items"] and "truncated" not in kv[k], "%s: --full %s (%d items)" % (name, k, fv["n"]))
     # inspect facts
     fields, types, text = inspect_fields(path)
     nparams = sum(t["nelements"] for t in f["tensors"])
