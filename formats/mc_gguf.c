@@ -10,6 +10,7 @@
 #include "mc_types.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +41,22 @@ struct mc_gguf_priv {
     uint32_t n_subs;
 };
 
+static _Atomic uint64_t g_mem_limit = MC_GGUF_MAX_HEADER_MEM;
+
+uint64_t mc_gguf_header_mem_limit(uint64_t new_limit)
+{
+    if (new_limit == 0) return atomic_load(&g_mem_limit);
+    return atomic_exchange(&g_mem_limit, new_limit);
+}
+
 static void *arena_alloc(struct mc_gguf_priv *p, uint64_t n, const char *name, mc_error *err)
 {
-    uint64_t need = (n + 15u) & ~(uint64_t)15u;
-    if (n > MC_GGUF_MAX_HEADER_MEM || p->mem + need > MC_GGUF_MAX_HEADER_MEM) {
+    uint64_t need = (n + 15u) & ~(uint64_t)15u, limit = atomic_load(&g_mem_limit);
+    if (n > limit || p->mem + need > limit) {
         mc_error_set(err, MC_ERR_NOMEM,
-                     "%s: header needs more than %" PRIu64 " MiB of memory (%" PRIu64
+                     "%s: header needs more memory than the limit of %" PRIu64 " bytes (%" PRIu64
                      " bytes so far, %" PRIu64 " more requested); refusing",
-                     name, MC_GGUF_MAX_HEADER_MEM >> 20, p->mem, n);
+                     name, limit, p->mem, n);
         return NULL;
     }
     arena_blk *b = p->blocks;

@@ -88,6 +88,11 @@ typedef struct mc_gguf {
 #define MC_GGUF_MAX_NAME 64                         /* tensor name length limit (GGML_MAX_NAME): len < 64 */
 #define MC_GGUF_MAX_SHARDS 9999
 
+/* The header memory limit in force (default MC_GGUF_MAX_HEADER_MEM). Setting
+ * a non-zero value replaces it process-wide and returns the previous one;
+ * 0 only queries. For tests and memory-tight tools. */
+uint64_t mc_gguf_header_mem_limit(uint64_t new_limit);
+
 /* Open a GGUF file. If it is one shard of a split set (split.count > 1 or a
  * name like NAME-00002-of-00005.gguf), every shard is found beside it and
  * opened; tensors of all shards appear in one table. */

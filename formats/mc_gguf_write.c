@@ -196,7 +196,7 @@ static int kv_begin(mc_gguf_writer *w, const char *key, uint32_t type, mc_error 
     int rc = writable(w, 1, err);
     if (rc) return rc;
     uint64_t len = strlen(key);
-    if (len == 0) return fail(w, mc_error_set(err, MC_ERR_ARG, "%s: empty metadata key", w->path));
+    if (len == 0 && !w->o.unchecked) return fail(w, mc_error_set(err, MC_ERR_ARG, "%s: empty metadata key", w->path));
     if (!w->o.unchecked) {
         char **keys = realloc(w->keys, (size_t)(w->n_keys + 1) * sizeof *keys);
         if (keys) w->keys = keys;
