@@ -6,6 +6,7 @@
 
 #include "mc_float.h"
 #include "mc_mlx.h"
+#include "mc_repack.h"
 #include "mc_types.h"
 
 void mc_plan_opts_default(mc_plan_opts *o)
@@ -128,6 +129,39 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
         return 0;
     }
     int bits = t->quant_bits ? t->quant_bits : o->bits;
+    if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
+        mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
+        /* the first float dtype in which the source blocks repack exactly */
+        const int cand[] = { o->dtype >= 0 ? o->dtype : it->float_type, MC_T_F16, MC_T_F32 };
+        for (size_t c = 0; c < (o->dtype >= 0 ? 1u : 3u); c++) {
+            int rb = 0, rg = 0, exact = 0;
+            if (!mc_quant_repack_supported(t->src_type, cand[c], &rb, &rg, &exact) || !exact ||
+                it->ncols % (uint64_t)rg || (it->ncols * (uint64_t)rb) % 32)
+                continue;
+            uint64_t words = mc_quant_affine_row_words(it->ncols, rb), ng = it->ncols / (uint64_t)rg;
+            char *rs = swap_suffix(t->name, ".scales"), *rbn = swap_suffix(t->name, ".biases");
+            int rc = 0;
+            if (!rs || !rbn) {
+                free(rs);
+                free(rbn);
+                break; /* not a ".weight": requantize path below decides */
+            }
+            it->kind = MC_PK_REPACK;
+            it->bits = rb;
+            it->group_size = rg;
+            it->float_type = cand[c];
+            it->block_type = t->src_type;
+            it->n_out = 3;
+            uint64_t fs = type_size(cand[c]);
+            if (set_out(&it->out[0], t->name, MC_T_U32, t, words, it->nrows, words * 4, MC_PART_DATA) ||
+                set_out(&it->out[1], rs, cand[c], t, ng, it->nrows, ng * fs, MC_PART_SCALES) ||
+                set_out(&it->out[2], rbn, cand[c], t, ng, it->nrows, ng * fs, MC_PART_BIASES))
+                rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+            free(rs);
+            free(rbn);
+            return rc;
+        }
+    }
     int quant = !o->no_quant && t->quantizable && t->n_dims >= 2 && it->ncols % (uint64_t)o->group_size == 0 &&
                 (it->ncols * (uint64_t)bits) % 32 == 0;
     char *sn = quant ? swap_suffix(t->name, ".scales") : NULL;
@@ -179,8 +213,6 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
     if (!gs_ok) return mc_error_set(err, MC_ERR_ARG, "--group-size %d: expected 32, 64 or 128", o->group_size);
     if (o->dtype >= 0 && !is_float_type(o->dtype))
         return mc_error_set(err, MC_ERR_ARG, "--dtype: expected bf16, f16 or f32");
-    if (o->lossless)
-        return mc_error_set(err, MC_ERR_UNSUPPORTED, "--lossless is not supported yet");
     mc_plan *p = calloc(1, sizeof *p);
     if (!p) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     p->opts = *o;
@@ -197,7 +229,7 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
     /* The mlx-lm "quantization" block: global params plus per-module entries
      * for modules quantized differently (routers at 8 bits). */
     int any = 0;
-    for (size_t i = 0; i < p->n_items; i++) any |= p->items[i].kind == MC_PK_AFFINE;
+    for (size_t i = 0; i < p->n_items; i++) any |= p->items[i].kind == MC_PK_AFFINE || p->items[i].kind == MC_PK_REPACK;
     if (any) {
         cJSON *q = cJSON_CreateObject();
         p->quantization = q;
@@ -208,7 +240,9 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         }
         for (size_t i = 0; i < p->n_items; i++) {
             const mc_pitem *it = &p->items[i];
-            if (it->kind != MC_PK_AFFINE || (it->bits == o->bits && it->group_size == o->group_size)) continue;
+            if ((it->kind != MC_PK_AFFINE && it->kind != MC_PK_REPACK) ||
+                (it->bits == o->bits && it->group_size == o->group_size))
+                continue;
             char *mod = swap_suffix(it->mt->name, "");
             cJSON *e = cJSON_CreateObject();
             if (!mod || !e || !cJSON_AddNumberToObject(e, "group_size", it->group_size) ||
@@ -291,6 +325,7 @@ int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
 void mc_plan_scratch_free(mc_plan_scratch *s)
 {
     free(s->f32);
+    free(s->blocks);
     for (int k = 0; k < 3; k++) free(s->out[k]);
     memset(s, 0, sizeof *s);
 }
@@ -341,6 +376,27 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
     if (it->kind == MC_PK_RAW)
         return ops->read_raw(m, it->mt, row0 * it->out[0].row_bytes, s->out[0],
                              (size_t)(nrows * it->out[0].row_bytes), err);
+    if (it->kind == MC_PK_REPACK && ops->read_blocks) {
+        uint64_t rowb = 0;
+        int type = -1;
+        mc_error re = { MC_OK, "" };
+        if (mc_type_nbytes(it->block_type, it->ncols, &rowb) ||
+            grow((void **)&s->blocks, &s->blocks_cap, (size_t)(nrows * rowb)))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
+        if ((rc = ops->read_blocks(m, it->mt, row0, nrows, s->blocks, s->blocks_cap, &type, err))) return rc;
+        if (type != it->block_type)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s rows %llu..: blocks of type %s, planned %s",
+                                m->input_path, it->mt->name, (unsigned long long)row0, mc_type_name(type),
+                                mc_type_name(it->block_type));
+        if (mc_quant_repack(type, s->blocks, nrows, it->ncols, it->float_type, (uint32_t *)(void *)s->out[0],
+                            s->out[1], s->out[2], NULL, &re) == 0)
+            return 0;
+        if (re.code != MC_ERR_UNSUPPORTED)
+            return mc_error_set(err, re.code, "%s: tensor %s: %s", m->input_path, it->mt->name, re.msg);
+        /* a block that cannot be expressed (f16 bias overflow, non-finite
+         * scale): these rows are requantized from their values with the same
+         * bits and group size, so the layout is unchanged */
+    }
     if (grow((void **)&s->f32, &s->f32_cap, (size_t)(nrows * it->ncols * sizeof(float))))
         return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
     if ((rc = ops->read_f32(m, it->mt, row0, nrows, s->f32, err))) return rc;

@@ -34,7 +34,9 @@ typedef struct mc_plan_opts {
     int group_size; /* 32, 64, 128 (default 64) */
     int dtype;      /* MC_T_F16/MC_T_BF16/MC_T_F32, or -1: the source's */
     int no_quant;   /* keep every weight in the float dtype */
-    int lossless;   /* keep source blocks that repack exactly */
+    int lossless;   /* keep GGML source blocks that repack exactly (group size 32,
+                       scales in the float dtype: the first of the --dtype (or
+                       the source's), f16, f32 that represents them exactly) */
 } mc_plan_opts;
 
 void mc_plan_opts_default(mc_plan_opts *o);
@@ -59,6 +61,7 @@ typedef struct mc_pitem {
     size_t n_out;
     mc_pout out[3];
     int order;             /* expert/ffn ordering key: gate 0, up 1, down 2, other 3 */
+    int block_type;        /* MC_PK_REPACK: the source's GGML block type */
 } mc_pitem;
 
 typedef struct mc_plan {
@@ -87,6 +90,9 @@ typedef struct mc_source_ops {
     int (*read_f32)(const mc_model *m, const mc_mtensor *t, uint64_t row0, uint64_t nrows, float *dst,
                     mc_error *err);
     int (*read_raw)(const mc_model *m, const mc_mtensor *t, uint64_t off, void *dst, size_t n, mc_error *err);
+    /* lossless only (may be NULL: --lossless then requantizes) */
+    int (*read_blocks)(const mc_model *m, const mc_mtensor *t, uint64_t row0, uint64_t nrows, void *dst, size_t cap,
+                       int *type, mc_error *err);
 } mc_source_ops;
 
 /* The default source ops (layout/mc_source_model.c). */
@@ -98,6 +104,8 @@ typedef struct mc_plan_scratch {
     size_t f32_cap;      /* bytes */
     unsigned char *out[3];
     size_t out_cap[3];
+    unsigned char *blocks;
+    size_t blocks_cap;
 } mc_plan_scratch;
 void mc_plan_scratch_free(mc_plan_scratch *s);
 

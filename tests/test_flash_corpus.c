@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "mc_convert.h"
+#include "mc_mlx.h"
 #include "mc_test.h"
 #include "mc_test_flash.h"
 
@@ -54,6 +57,74 @@ static void one(const char *src, const char *opts, int max_experts)
     if (!strstr(opts, "--no-quant")) CHECKF(r.n_quantized > 0, "%s: nothing quantized", src);
     else CHECK_EQ_U64(r.n_quantized, 0);
     mc_convert_close(m);
+}
+
+/* --lossless: every tensor stored at group size 32 (repacked GGML blocks)
+ * must dequantize (MLX's rule) to exactly the source's values. Own header
+ * and manifest parse. Returns the number of tensors checked. */
+static int lossless_check(const char *flash, const mc_model *m)
+{
+    size_t n = 0;
+    unsigned char *d = mc_test_read_file(flash, &n);
+    int checked = 0;
+    if (!d || n < 48) { free(d); CHECK(0); return 0; }
+    uint64_t mo = 0, ml = 0;
+    for (int i = 7; i >= 0; i--) { mo = mo << 8 | d[16 + i]; ml = ml << 8 | d[24 + i]; }
+    cJSON *man = mo + ml <= n ? cJSON_ParseWithLength((const char *)d + mo, (size_t)ml) : NULL;
+    const cJSON *q = cJSON_GetObjectItem(cJSON_GetObjectItem(man, "config"), "quantization"), *e, *t;
+    cJSON_ArrayForEach(e, q) {
+        if (!cJSON_IsObject(e) || cJSON_GetObjectItem(e, "group_size")->valueint != 32) continue;
+        const cJSON *parts[3] = { NULL, NULL, NULL };
+        static const char *sfx[3] = { ".weight", ".scales", ".biases" };
+        char nm[3][300];
+        for (int k = 0; k < 3; k++) snprintf(nm[k], sizeof nm[k], "%s%s", e->string, sfx[k]);
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(man, "tensors"))
+            for (int k = 0; k < 3; k++)
+                if (!strcmp(cJSON_GetObjectItem(t, "name")->valuestring, nm[k])) parts[k] = t;
+        if (!parts[0] || !parts[1] || !parts[2]) continue; /* experts: covered by the reader's requantize check */
+        const mc_mtensor *src = NULL;
+        for (size_t i = 0; i < m->n_tensors; i++)
+            if (!strcmp(m->tensors[i].name, nm[0])) src = &m->tensors[i];
+        if (!src) { CHECKF(0, "%s: no source tensor", nm[0]); continue; }
+        const char *st = cJSON_GetObjectItem(parts[1], "dtype")->valuestring;
+        mc_affine p = { cJSON_GetObjectItem(e, "bits")->valueint, 32,
+                        !strcmp(st, "F32") ? MC_T_F32 : !strcmp(st, "F16") ? MC_T_F16 : MC_T_BF16 };
+        uint64_t ncols = src->shape[src->n_dims - 1], nrows = 1;
+        for (uint32_t k = 0; k + 1 < src->n_dims; k++) nrows *= src->shape[k];
+        float *want = malloc((size_t)(nrows * ncols) * 4), *got = malloc((size_t)(nrows * ncols) * 4);
+        mc_error err = { MC_OK, "" };
+        uint64_t off[3];
+        for (int k = 0; k < 3; k++) off[k] = (uint64_t)cJSON_GetObjectItem(parts[k], "offset")->valuedouble;
+        int ok = want && got && mc_model_read_f32(m, src, 0, nrows, want, &err) == 0;
+        CHECKF(ok, "%s: %s", nm[0], err.msg);
+        /* code * scale + bias, exact in double, is the source value: the
+         * stored (scale, bias) represent ggml's map exactly. (MLX itself
+         * evaluates in the scale dtype: exact for f32 scales, rounded to f16
+         * for f16 scales, which is MLX's runtime precision.) */
+        uint64_t diff = 0, words = ncols * (uint64_t)p.bits / 32, ng = ncols / 32;
+        for (uint64_t r = 0; ok && r < nrows; r++) {
+            const uint32_t *row = (const uint32_t *)(const void *)(d + off[0]) + r * words;
+            for (uint64_t c = 0; c < ncols; c++) {
+                double v = (double)mc_quant_affine_code(row, c, p.bits) *
+                               (double)mc_quant_scale_get(d + off[1], r * ng + c / 32, p.scale_type) +
+                           (double)mc_quant_scale_get(d + off[2], r * ng + c / 32, p.scale_type);
+                diff += !((float)v == want[r * ncols + c]);
+            }
+        }
+        if (ok && p.scale_type == MC_T_F32) { /* and MLX's own f32 dequantization gives them bit for bit */
+            ok = mc_quant_affine_dequantize((const uint32_t *)(const void *)(d + off[0]), d + off[1], d + off[2], nrows,
+                                            ncols, &p, got, &err) == 0;
+            for (uint64_t i = 0; ok && i < nrows * ncols; i++) diff += !(want[i] == got[i]);
+        }
+        CHECKF(ok && diff == 0, "%s (%d bits, %s scales): %llu values differ from the source", nm[0], p.bits, st,
+               (unsigned long long)diff);
+        checked++;
+        free(want);
+        free(got);
+    }
+    cJSON_Delete(man);
+    free(d);
+    return checked;
 }
 
 static int is_gguf(const char *n)
@@ -101,6 +172,31 @@ int main(void)
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         if (dense) one(dense, opts[i], 2);
         if (moe) one(moe, opts[i], 2);
+    }
+
+    /* --lossless: repacked tensors dequantize to the source values exactly;
+     * the rest of the file is checked by verify and verify --source */
+    static const char *lossless_src[] = { "models/qwen3/gguf/qwen3-Q4_0.gguf", "models/llama/gguf/llama-q8_0.gguf",
+                                          "models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf" };
+    for (size_t i = 0; i < sizeof lossless_src / sizeof lossless_src[0]; i++) {
+        const char *src = mc_test_corpus_file(lossless_src[i]);
+        if (!src) continue;
+        char out[1024], *log = NULL;
+        snprintf(out, sizeof out, "%s/lossless.flash", mc_test_tmpdir());
+        int rc = mc_test_run(&log, "'%s' '%s' '%s' --force --quiet --lossless", mc_test_mconv(), src, out);
+        CHECKF(rc == 0, "%s --lossless: %s", src, log ? log : "");
+        free(log);
+        rc = mc_test_run(&log, "'%s' verify '%s' --source '%s'", mc_test_mconv(), out, src);
+        CHECKF(rc == 0, "verify --source of a --lossless file: %s", log ? log : "");
+        free(log);
+        mc_model *m = NULL;
+        mc_error err = { MC_OK, "" };
+        mc_convert_opts co = { 0, 1 };
+        if (mc_convert_open(src, &co, &m, &err) == 0) {
+            int n = lossless_check(out, m);
+            CHECKF(n >= 5, "%s: only %d tensors repacked losslessly", src, n);
+            mc_convert_close(m);
+        }
     }
 
     /* verify --source: the recorded options reproduce the file */

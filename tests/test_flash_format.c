@@ -54,7 +54,7 @@ static int syn_read_raw(const mc_model *m, const mc_mtensor *t, uint64_t off, vo
     return mc_error_set(err, MC_ERR_UNSUPPORTED, "no raw tensors here");
 }
 
-static const mc_source_ops g_ops = { syn_read_f32, syn_read_raw };
+static const mc_source_ops g_ops = { syn_read_f32, syn_read_raw, NULL };
 
 typedef struct spec {
     const char *name;
