@@ -32,6 +32,26 @@ static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
         bad |= !cJSON_AddNumberToObject(cfg, "partial_rotary_factor", (double)u / (double)cv->head_dim);
     if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
         bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
+    /* LongRoPE: llama.cpp stores long_factor / short_factor as tensors
+     * rope_factors_long / rope_factors_short; phi3.py's SuScaledRoPE wants
+     * them in rope_scaling. */
+    float lf[4096], sf[4096];
+    size_t nl = 0, ns = 0;
+    int rl = mc_cv_gguf_read_f32(cv, "rope_factors_long.weight", lf, 4096, &nl, err);
+    int rs = mc_cv_gguf_read_f32(cv, "rope_factors_short.weight", sf, 4096, &ns, err);
+    if ((rl && rl != MC_ERR_NOTFOUND) || (rs && rs != MC_ERR_NOTFOUND)) return rl ? rl : rs;
+    if (rl == 0 && rs == 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_scaling");
+        cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+        bad |= !o;
+        if (o) {
+            bad |= !cJSON_AddStringToObject(o, "type", "longrope");
+            cJSON *a = cJSON_AddArrayToObject(o, "long_factor"), *b = cJSON_AddArrayToObject(o, "short_factor");
+            bad |= !a || !b;
+            for (size_t i = 0; a && i < nl; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(mc_cv_f32_decimal(lf[i])));
+            for (size_t i = 0; b && i < ns; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber(mc_cv_f32_decimal(sf[i])));
+        }
+    }
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 

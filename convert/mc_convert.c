@@ -7,6 +7,7 @@
 #include "mc_io.h"
 
 #include <cJSON.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,25 @@ int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out)
     return mc_gguf_get_f64(cv->m->gguf, key, out);
 }
 
+int mc_cv_gguf_read_f32(mc_cv *cv, const char *name, float *dst, size_t cap, size_t *n, mc_error *err)
+{
+    mc_model *m = cv->m;
+    const mc_gguf_tensor *t = mc_gguf_find_tensor(m->gguf, name);
+    if (!t) return MC_ERR_NOTFOUND;
+    if (t->nelements > cap || t->nbytes > cap * sizeof(float))
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu elements, at most %zu expected", m->input_path,
+                            name, (unsigned long long)t->nelements, cap);
+    void *raw = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+    if (!raw) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    int rc = mc_gguf_read(m->gguf, t, 0, raw, (size_t)t->nbytes, err);
+    if (!rc) rc = mc_dequant(t->type, raw, dst, (int64_t)t->nelements, err);
+    free(raw);
+    if (rc) return rc;
+    *n = (size_t)t->nelements;
+    if (cv->n_consumed < sizeof cv->consumed / sizeof cv->consumed[0]) cv->consumed[cv->n_consumed++] = t;
+    return 0;
+}
+
 double mc_cv_f32_decimal(double v)
 {
     float f = (float)v;
@@ -149,21 +169,25 @@ double mc_cv_f32_decimal(double v)
 
 /* ---------------------------------------------------------- registry */
 
+static char mc_supported_buf[1024];
+
+static void mc_supported_init(void)
+{
+    size_t o = 0;
+    mc_supported_buf[0] = '\0';
+    for (size_t i = 0; i < mc_arch_count; i++) {
+        int n = snprintf(mc_supported_buf + o, sizeof mc_supported_buf - o, "%s%s", i ? ", " : "",
+                         mc_arch_list[i]->name);
+        if (n < 0 || (size_t)n >= sizeof mc_supported_buf - o) break;
+        o += (size_t)n;
+    }
+}
+
 const char *mc_convert_supported_archs(void)
 {
-    static char buf[512];
-    static int done;
-    if (!done) { /* tables are constant: the text is the same on every call */
-        size_t o = 0;
-        buf[0] = '\0';
-        for (size_t i = 0; i < mc_arch_count; i++) {
-            int n = snprintf(buf + o, sizeof buf - o, "%s%s", i ? ", " : "", mc_arch_list[i]->name);
-            if (n < 0 || (size_t)n >= sizeof buf - o) break;
-            o += (size_t)n;
-        }
-        done = 1;
-    }
-    return buf;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, mc_supported_init);
+    return mc_supported_buf;
 }
 
 static int mc_word_in(const char *list, const char *w)
@@ -928,15 +952,23 @@ static void mc_unused_notices(mc_cv *cv)
     mc_model *m = cv->m;
     size_t unused = 0;
     if (m->gguf) {
-        for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
-            const mc_gguf_tensor *g = &m->gguf->tensors[i];
-            int used = 0;
-            for (size_t k = 0; k < m->n_tensors && !used; k++) {
-                const mc_recipe *r = m->tensors[k].impl;
-                for (size_t p = 0; p < r->n_parts && !used; p++) used = r->parts[p].g == g;
+        uint64_t n = m->gguf->n_tensors;
+        unsigned char *used = calloc(n ? n : 1, 1);
+        if (!used) return;
+        for (size_t k = 0; k < m->n_tensors; k++) {
+            const mc_recipe *r = m->tensors[k].impl;
+            for (size_t p = 0; r && p < r->n_parts; p++) {
+                const mc_gguf_tensor *g = r->parts[p].g;
+                if (g && g >= m->gguf->tensors && g < m->gguf->tensors + n) used[g - m->gguf->tensors] = 1;
             }
-            if (!used && unused++ < 8) mc_notice(m, "%s: source tensor %s not used", m->input_path, g->name.s);
         }
+        for (uint64_t i = 0; i < n; i++) {
+            const char *nm = m->gguf->tensors[i].name.s;
+            for (size_t c = 0; c < cv->n_consumed; c++) used[i] |= cv->consumed[c] == &m->gguf->tensors[i];
+            if (used[i]) continue;
+            if (unused++ < 8) mc_notice(m, "%s: source tensor %s not used", m->input_path, nm);
+        }
+        free(used);
     } else {
         for (size_t i = 0; i < cv->n_idx; i++) {
             const char *n = cv->idx[i].norm;

@@ -122,6 +122,10 @@ struct mc_cv {
     const mc_convert_opts *opts;
     uint64_t n_head, n_head_kv, head_dim, hidden;
     int n_experts;
+    /* GGUF tensors read by a config function rather than mapped (rope
+     * factors): not reported as unused (mc_cv_gguf_read_f32 records them) */
+    const mc_gguf_tensor *consumed[8];
+    size_t n_consumed;
     /* safetensors: normalized-name index (sorted) */
     size_t n_idx;
     struct mc_st_name *idx;
@@ -132,5 +136,8 @@ int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suf
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
 /* Float for config.json: the shortest decimal that rounds to the same f32. */
 double mc_cv_f32_decimal(double v);
+/* A small GGUF tensor (<= cap elements) as f32, for config values (rope
+ * factors); *n gets its element count. MC_ERR_NOTFOUND when absent. */
+int mc_cv_gguf_read_f32(mc_cv *cv, const char *name, float *dst, size_t cap, size_t *n, mc_error *err);
 
 #endif

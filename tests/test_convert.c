@@ -396,6 +396,8 @@ static void test_arch(const char *arch)
     snprintf(label, sizeof label, "%s hf", arch);
     check_names(h, arch, label);
     check_config(h, h->st->config, label);
+    for (size_t k = 0; k < h->n_notices; k++) fprintf(stderr, "%s notice: %s\n", label, h->notices[k]);
+    CHECKF(h->n_notices == 0, "%s: every source tensor used, no notices", label);
 
     static const char *const floats[] = {"bf16", "f32", "f16"};
     for (size_t i = 0; i < 3; i++) {
@@ -408,6 +410,8 @@ static void test_arch(const char *arch)
         snprintf(label, sizeof label, "%s %s", arch, floats[i]);
         check_names(g, arch, label);
         check_config(g, h->st->config, label);
+        for (size_t k = 0; k < g->n_notices; k++) fprintf(stderr, "%s notice: %s\n", label, g->notices[k]);
+        CHECKF(g->n_notices == 0, "%s: every source tensor used, no notices", label);
         compare_float(g, h, arch, label);
         if (i == 0) check_threads(g, label);
         mc_convert_close(g);

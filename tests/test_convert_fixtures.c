@@ -76,7 +76,7 @@ static fx *fx_find(fxm *m, const char *name)
 typedef struct spec {
     const char *arch;      /* GGUF general.architecture */
     const char *hf_type;   /* config.json model_type */
-    int tied, qkv_bias, o_bias, gemma, fused_qkv, moe, permute;
+    int tied, qkv_bias, o_bias, gemma, fused_qkv, moe, permute, phi3;
 } spec;
 
 /* HF tensors of a model as the checkpoint has them. */
@@ -90,9 +90,13 @@ static void build_hf(fxm *m, const spec *s)
 #define A(fmt, ...) (snprintf(n, sizeof n, "model.layers.%d." fmt, L), add(m, n, __VA_ARGS__))
         A("input_layernorm.weight", 1, HID, 0, 0);
         A("post_attention_layernorm.weight", 1, HID, 0, 0);
-        A("self_attn.q_proj.weight", 2, NH * HD, HID, 0);
-        A("self_attn.k_proj.weight", 2, NKV * HD, HID, 0);
-        A("self_attn.v_proj.weight", 2, NKV * HD, HID, 0);
+        if (s->phi3) {
+            A("self_attn.qkv_proj.weight", 2, (NH + 2 * NKV) * HD, HID, 0);
+        } else {
+            A("self_attn.q_proj.weight", 2, NH * HD, HID, 0);
+            A("self_attn.k_proj.weight", 2, NKV * HD, HID, 0);
+            A("self_attn.v_proj.weight", 2, NKV * HD, HID, 0);
+        }
         A("self_attn.o_proj.weight", 2, HID, NH * HD, 0);
         if (s->qkv_bias) {
             A("self_attn.q_proj.bias", 1, NH * HD, 0, 0);
@@ -114,6 +118,9 @@ static void build_hf(fxm *m, const spec *s)
                 snprintf(n, sizeof n, "model.layers.%d.block_sparse_moe.experts.%d.w3.weight", L, e);
                 add(m, n, 2, FF, HID, 0);
             }
+        } else if (s->phi3) {
+            A("mlp.gate_up_proj.weight", 2, 2 * FF, HID, 0);
+            A("mlp.down_proj.weight", 2, HID, FF, 0);
         } else {
             A("mlp.gate_proj.weight", 2, FF, HID, 0);
             A("mlp.up_proj.weight", 2, FF, HID, 0);
@@ -220,6 +227,7 @@ static const char *gguf_layer_name(const spec *s, const char *rest)
         {"self_attn.v_proj", "attn_v"}, {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},
         {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"}, {"pre_feedforward_layernorm", "ffn_norm"},
         {"post_feedforward_layernorm", "post_ffw_norm"}, {"block_sparse_moe.gate", "ffn_gate_inp"},
+        {"self_attn.qkv_proj", "attn_qkv"}, {"mlp.gate_up_proj", "ffn_up"},
     };
     if (strncmp(rest, "post_attention_layernorm", 24) == 0) return s->gemma ? "post_attention_norm" : "ffn_norm";
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
@@ -300,6 +308,23 @@ static int write_gguf(const char *path, fxm *m, const spec *s)
             snprintf(q->name, sizeof q->name, "blk.%d.attn_qkv.weight", L);
             k->name[0] = v->name[0] = '\0'; /* dropped */
         }
+    }
+    static float rope_long[HD / 2], rope_short[HD / 2];
+    if (s->phi3) {
+        for (int i = 0; i < HD / 2; i++) {
+            rope_long[i] = 1.0f + (float)i * 0.37f;
+            rope_short[i] = 1.0f + (float)i * 0.011f;
+        }
+        gt *o = &g[ng++];
+        snprintf(o->name, sizeof o->name, "rope_factors_long.weight");
+        o->nd = 1;
+        o->ne[0] = HD / 2;
+        o->v = rope_long;
+        o = &g[ng++];
+        snprintf(o->name, sizeof o->name, "rope_factors_short.weight");
+        o->nd = 1;
+        o->ne[0] = HD / 2;
+        o->v = rope_short;
     }
     mc_gguf_writer *w = NULL;
     mc_error err = {0};
@@ -494,6 +519,18 @@ static void check_cfg(const mc_model *m, const char *label, const spec *s)
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(m->config, "num_local_experts");
         CHECKF(cJSON_IsNumber(e) && e->valuedouble == NE, "%s: num_local_experts", label);
     }
+    if (s->phi3 && m->kind == MC_SRC_GGUF) {
+        /* LongRoPE factors from the rope_factors_* tensors, as the fixture wrote them */
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(m->config, "rope_scaling");
+        const cJSON *lf = cJSON_GetObjectItemCaseSensitive(rs, "long_factor");
+        const cJSON *sf = cJSON_GetObjectItemCaseSensitive(rs, "short_factor");
+        CHECKF(cJSON_IsArray(lf) && cJSON_GetArraySize(lf) == HD / 2 && cJSON_IsArray(sf), "%s: longrope", label);
+        for (int i = 0; cJSON_IsArray(lf) && i < cJSON_GetArraySize(lf); i++)
+            CHECK((float)cJSON_GetArrayItem(lf, i)->valuedouble == 1.0f + (float)i * 0.37f);
+        for (int i = 0; cJSON_IsArray(sf) && i < cJSON_GetArraySize(sf); i++)
+            CHECK((float)cJSON_GetArrayItem(sf, i)->valuedouble == 1.0f + (float)i * 0.011f);
+        CHECK(m->n_notices == 0);
+    }
     if (s->gemma) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(m->config, "final_logit_softcapping");
         CHECKF(cJSON_IsNumber(c) && c->valuedouble == 30.0, "%s: final_logit_softcapping", label);
@@ -550,7 +587,7 @@ static float e4m3(uint8_t b)
 static void test_f8(void)
 {
     /* qwen3 checkpoint with F8 E4M3 projection weights and 32x32 block scales */
-    spec s = {"qwen3", "qwen3", 0, 0, 0, 0, 0, 0, 0};
+    spec s = {"qwen3", "qwen3", 0, 0, 0, 0, 0, 0, 0, 0};
     fxm *m = calloc(1, sizeof *m);
     char n[160];
     add(m, "model.embed_tokens.weight", 2, VOC, HID, 0);
@@ -639,7 +676,7 @@ static void test_f8(void)
 static void test_mlx(void)
 {
     /* MLX-quantized qwen3 folder: 4-bit, group 32; layer 0 q_proj at 8 bits */
-    spec s = {"qwen3", "qwen3", 1, 0, 0, 0, 0, 0, 0};
+    spec s = {"qwen3", "qwen3", 1, 0, 0, 0, 0, 0, 0, 0};
     fxm *m = calloc(1, sizeof *m);
     char n[160];
     add(m, "model.embed_tokens.weight", 2, VOC, HID * 4 / 32, 0);
@@ -757,7 +794,7 @@ static void test_refusals(void)
     fx_free(m);
 
     /* missing tensor: a llama GGUF without layer 1's attn_k */
-    spec s = {"llama", "llama", 0, 0, 0, 0, 0, 0, 1};
+    spec s = {"llama", "llama", 0, 0, 0, 0, 0, 0, 1, 0};
     build_hf(m, &s);
     fx *k = fx_find(m, "model.layers.1.self_attn.k_proj.weight");
     snprintf(k->name, sizeof k->name, "model.layers.1.self_attn.k_proj.bias_renamed");
@@ -777,12 +814,13 @@ int main(void)
 {
     /* name, GGUF arch, HF model_type, tied, qkv bias, o bias, gemma, fused qkv, moe, permute */
     static const struct { const char *tag; spec s; } cases[] = {
-        {"mistral", {"llama", "mistral", 0, 0, 0, 0, 0, 0, 1}},
-        {"qwen2", {"qwen2", "qwen2", 1, 1, 0, 0, 0, 0, 0}},
-        {"gemma2", {"gemma2", "gemma2", 1, 0, 0, 1, 0, 0, 0}},
-        {"llama-fused-qkv", {"llama", "llama", 0, 0, 0, 0, 1, 0, 1}},
-        {"llama-bias-tied", {"llama", "llama", 1, 1, 1, 0, 0, 0, 1}},
-        {"mixtral-per-expert", {"llama", "mixtral", 0, 0, 0, 0, 0, 1, 1}},
+        {"mistral", {"llama", "mistral", 0, 0, 0, 0, 0, 0, 1, 0}},
+        {"qwen2", {"qwen2", "qwen2", 1, 1, 0, 0, 0, 0, 0, 0}},
+        {"gemma2", {"gemma2", "gemma2", 1, 0, 0, 1, 0, 0, 0, 0}},
+        {"llama-fused-qkv", {"llama", "llama", 0, 0, 0, 0, 1, 0, 1, 0}},
+        {"llama-bias-tied", {"llama", "llama", 1, 1, 1, 0, 0, 0, 1, 0}},
+        {"mixtral-per-expert", {"llama", "mixtral", 0, 0, 0, 0, 0, 1, 1, 0}},
+        {"phi3-longrope", {"phi3", "phi3", 0, 0, 0, 0, 0, 0, 0, 1}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i].s, cases[i].tag);
     test_f8();
