@@ -92,6 +92,7 @@ static void mc_inspect_print(const mc_info *info)
     if (info->tokenizer_vocab >= 0) printf(", %lld tokens", (long long)info->tokenizer_vocab);
     printf("\n");
     if (info->tokenizer_files) printf("tokenizer files: %s\n", info->tokenizer_files);
+    if (info->tokenizer_export) printf("tokenizer.json: %s\n", info->tokenizer_export);
     if (info->n_warnings) {
         printf("\nwarnings:\n");
         for (size_t i = 0; i < info->n_warnings; i++) printf("  - %s\n", info->warnings[i]);

@@ -569,6 +569,12 @@ static int mc_tok_check(const mc_gguf *g, mc_tok_src *s, mc_error *err)
     }
     if (s->merges && (s->merges->type != MC_GGUF_ARRAY || s->merges->arr_type != MC_GGUF_STRING))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: tokenizer.ggml.merges is not an array of strings", s->path);
+    for (uint64_t i = 0; s->merges && i < s->merges->arr_n; i++) {
+        const mc_gguf_str *m = &((const mc_gguf_str *)s->merges->arr)[i];
+        if (m->len < 3 || !memchr(m->s + 1, ' ', m->len - 2))
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] is not \"left right\"", s->path,
+                                (unsigned long long)i);
+    }
     for (size_t i = 0; i < sizeof id_keys / sizeof id_keys[0]; i++) {
         int64_t v;
         if (mc_gguf_get_i64(g, id_keys[i], &v) == 0 && (v < 0 || (uint64_t)v >= s->n))
@@ -578,50 +584,72 @@ static int mc_tok_check(const mc_gguf *g, mc_tok_src *s, mc_error *err)
     return 0;
 }
 
+/* Read the keys into s and decide the kind: *bpe / *spm set when a
+ * tokenizer.json can be built. s->tokens stays NULL when there is no
+ * tokenizer. */
+static int mc_tok_decide(const mc_gguf *g, mc_tok_src *s, int *bpe, int *spm, const char **kind, const char **note,
+                         mc_error *err)
+{
+    int rc;
+    *bpe = *spm = 0;
+    *kind = MC_TOK_KIND_NONE;
+    *note = NULL;
+    s->path = g->path ? g->path : "gguf";
+    s->model = mc_gguf_get_str(g, "tokenizer.ggml.model");
+    s->pre = mc_gguf_get_str(g, "tokenizer.ggml.pre");
+    const mc_gguf_kv *tk = mc_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (!tk) return 0;
+    if (tk->type != MC_GGUF_ARRAY || tk->arr_type != MC_GGUF_STRING)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tokenizer.ggml.tokens is not an array of strings", s->path);
+    s->tokens = tk->arr;
+    s->n = tk->arr_n;
+    s->scores = mc_gguf_find_kv(g, "tokenizer.ggml.scores");
+    s->types = mc_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    s->merges = mc_gguf_find_kv(g, "tokenizer.ggml.merges");
+    if ((rc = mc_tok_check(g, s, err))) return rc;
+
+    *bpe = s->model && !strcmp(s->model, "gpt2") && s->merges;
+    *spm = s->model && !strcmp(s->model, "llama") && s->scores;
+    *kind = MC_TOK_KIND_KEPT;
+    if (!*bpe && !*spm)
+        *note = s->model && !strcmp(s->model, "gpt2") ? "BPE tokenizer without merges"
+                                                      : "tokenizer model has no tokenizer.json mapping in mconv";
+    for (uint64_t i = 0; (*bpe || *spm) && i < s->n; i++)
+        if (!mc_tok_utf8_ok(s->tokens[i].s, s->tokens[i].len)) {
+            *note = "a token is not valid UTF-8 (or holds a NUL), which tokenizer.json cannot hold";
+            *bpe = *spm = 0;
+        }
+    for (uint64_t i = 0; *bpe && i < s->merges->arr_n; i++) {
+        const mc_gguf_str *m = &((const mc_gguf_str *)s->merges->arr)[i];
+        if (!mc_tok_utf8_ok(m->s, m->len)) {
+            *note = "a merge is not valid UTF-8, which tokenizer.json cannot hold";
+            *bpe = 0;
+        }
+    }
+    if (*bpe || *spm) *kind = *spm ? MC_TOK_KIND_SPM : MC_TOK_KIND_BPE;
+    return 0;
+}
+
+int mc_tokenizer_kind(const mc_gguf *g, const char **kind, const char **note, mc_error *err)
+{
+    mc_tok_src s = { 0 };
+    const char *dummy;
+    int bpe, spm;
+    return mc_tok_decide(g, &s, &bpe, &spm, kind, note ? note : &dummy, err);
+}
+
 int mc_tokenizer_from_gguf(const mc_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config, const char **kind,
                            const char **note, mc_error *err)
 {
     mc_tok_src s = { 0 };
     mc_tok_map map = { 0 };
     const char *dummy;
-    int rc = 0;
+    int rc = 0, bpe, spm;
     uint64_t dups = 0;
     *tokenizer_json = NULL;
     *tokenizer_config = NULL;
-    *kind = MC_TOK_KIND_NONE;
     if (!note) note = &dummy;
-    *note = NULL;
-    s.path = g->path ? g->path : "gguf";
-    s.model = mc_gguf_get_str(g, "tokenizer.ggml.model");
-    s.pre = mc_gguf_get_str(g, "tokenizer.ggml.pre");
-    const mc_gguf_kv *tk = mc_gguf_find_kv(g, "tokenizer.ggml.tokens");
-    if (!tk) return 0;
-    if (tk->type != MC_GGUF_ARRAY || tk->arr_type != MC_GGUF_STRING)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tokenizer.ggml.tokens is not an array of strings", s.path);
-    s.tokens = tk->arr;
-    s.n = tk->arr_n;
-    s.scores = mc_gguf_find_kv(g, "tokenizer.ggml.scores");
-    s.types = mc_gguf_find_kv(g, "tokenizer.ggml.token_type");
-    s.merges = mc_gguf_find_kv(g, "tokenizer.ggml.merges");
-    if ((rc = mc_tok_check(g, &s, err))) return rc;
-
-    int bpe = s.model && !strcmp(s.model, "gpt2") && s.merges;
-    int spm = s.model && !strcmp(s.model, "llama") && s.scores;
-    *kind = MC_TOK_KIND_KEPT;
-    if (!bpe && !spm) *note = s.model && !strcmp(s.model, "gpt2") ? "BPE tokenizer without merges"
-                                                                    : "tokenizer model has no tokenizer.json mapping in mconv";
-    for (uint64_t i = 0; (bpe || spm) && i < s.n; i++)
-        if (!mc_tok_utf8_ok(s.tokens[i].s, s.tokens[i].len)) {
-            *note = "a token is not valid UTF-8 (or holds a NUL), which tokenizer.json cannot hold";
-            bpe = spm = 0;
-        }
-    for (uint64_t i = 0; bpe && i < s.merges->arr_n; i++) {
-        const mc_gguf_str *m = &((const mc_gguf_str *)s.merges->arr)[i];
-        if (!mc_tok_utf8_ok(m->s, m->len)) {
-            *note = "a merge is not valid UTF-8, which tokenizer.json cannot hold";
-            bpe = 0;
-        }
-    }
+    if ((rc = mc_tok_decide(g, &s, &bpe, &spm, kind, note, err)) || !s.tokens) return rc;
     if (bpe || spm) {
         if (mc_tok_map_init(&map, s.tokens, s.n, &dups))
             return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory indexing %llu tokens", s.path, (unsigned long long)s.n);
@@ -630,7 +658,6 @@ int mc_tokenizer_from_gguf(const mc_gguf *g, cJSON **tokenizer_json, cJSON **tok
             rc = err && err->code ? (int)err->code : MC_ERR_NOMEM;
             goto done;
         }
-        *kind = spm ? MC_TOK_KIND_SPM : MC_TOK_KIND_BPE;
     }
     if (!(*tokenizer_config = mc_tok_config(g, &s, spm, *tokenizer_json != NULL, err))) {
         rc = MC_ERR_NOMEM;

@@ -44,6 +44,10 @@ int mc_tokenizer_from_gguf(const struct mc_gguf *g, struct cJSON **tokenizer_jso
                            struct cJSON **tokenizer_config, const char **kind, const char **note,
                            mc_error *err);
 
+/* The kind mc_tokenizer_from_gguf would produce (and its note), without
+ * building anything: cheap enough for `mconv inspect`. Same errors. */
+int mc_tokenizer_kind(const struct mc_gguf *g, const char **kind, const char **note, mc_error *err);
+
 /* Write tokenizer.json and tokenizer_config.json (either may be NULL, then
  * skipped) into dir, atomically (mc_outfile); force allows overwriting. */
 int mc_tokenizer_write(const char *dir, const struct cJSON *tokenizer_json,

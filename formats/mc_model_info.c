@@ -4,6 +4,7 @@
 #include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_safetensors.h"
+#include "mc_tokenizer.h"
 #include "mc_types.h"
 
 #include <cjson/cJSON.h>
@@ -123,6 +124,7 @@ void mc_info_free(mc_info *info)
     free(info->extra);
     free(info->tokenizer);
     free(info->tokenizer_files);
+    free(info->tokenizer_export);
     free(info->file_type);
     free(info->quantization);
     for (size_t i = 0; i < info->n_warnings; i++) free(info->warnings[i]);
@@ -279,6 +281,15 @@ int mc_info_from_gguf(const mc_gguf *g, mc_info *info, mc_error *err)
         const mc_gguf_tensor *emb = mc_gguf_find_tensor(g, "token_embd.weight");
         if (emb && emb->n_dims >= 2) info->vocab = (int64_t)emb->ne[1];
         else info->vocab = info->tokenizer_vocab;
+    }
+    if (tokens) {
+        const char *kind = NULL, *note = NULL;
+        mc_error terr = { 0 };
+        if (mc_tokenizer_kind(g, &kind, &note, &terr) == 0)
+            info->tokenizer_export = mc_info_fmt("%s%s%s%s", kind, note ? " (" : "", note ? note : "", note ? ")" : "");
+        else
+            info->tokenizer_export = mc_info_fmt("unreadable: %s", terr.msg);
+        if (!info->tokenizer_export) { rc = mc_info_nomem(info, err); goto done; }
     }
     uint64_t ft;
     if (mc_gguf_get_u64(g, "general.file_type", &ft) == 0) {

@@ -50,6 +50,7 @@ typedef struct mc_info {
     char *tokenizer;         /* tokenizer kind ("gpt2", "llama", "BPE", ...) or NULL */
     int64_t tokenizer_vocab; /* tokens in the tokenizer, -1 if unknown */
     char *tokenizer_files;   /* folders: tokenizer files present, space-separated; NULL if none */
+    char *tokenizer_export;  /* GGUF: what a conversion makes of the tokenizer (mc_tokenizer_kind) */
     char *file_type;         /* GGUF general.file_type name ("MOSTLY_Q4_K_M"); NULL if absent */
     char *quantization;      /* MLX quantization ("bits=4 group_size=64"); NULL if none */
     size_t n_warnings;

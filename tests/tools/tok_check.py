@@ -79,6 +79,11 @@ def one(path, tmp):
         return
     tokens = toks["items"]
     model = kv.get("tokenizer.ggml.model", {}).get("value")
+    ins = subprocess.run([MCONV, "inspect", path], stdout=subprocess.PIPE).stdout.decode("utf-8", "replace")
+    line = next((l for l in ins.splitlines() if l.startswith("tokenizer.json:")), "")
+    word = {"gpt2": "bpe (gpt2", "llama": "sentencepiece"}.get(model, "kept as GGUF keys")
+    check(word in line and p.stdout.decode().split(": ", 1)[1].split(":")[0].strip() in line,
+          "%s: inspect predicts the kind: %r vs %r" % (name, line, p.stdout))
     types = kv.get("tokenizer.ggml.token_type", {}).get("items")
     scores = kv.get("tokenizer.ggml.scores", {}).get("items")
     tc = json.load(open(tc_path, encoding="utf-8"))
@@ -191,6 +196,8 @@ def check_fixtures(tmp):
         lines = err.strip().splitlines()
         check(rc == 1 and len(lines) == 1 and lines[0].startswith("mconv: %s: " % path) and word in lines[0],
               "%s: exit %d %r" % (what, rc, lines))
+        ins = subprocess.run([MCONV, "inspect", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        check(ins.returncode == 0 and b"tokenizer.json: unreadable: " in ins.stdout, "%s: inspect still shows the file" % what)
     kept_cases = [
         ("bert", [("tokenizer.ggml.model", "str", "bert"), ("tokenizer.ggml.tokens", "strs", ["[CLS]", "a"]),
                   ("tokenizer.ggml.bos_token_id", "u32", 0)]),
