@@ -15,8 +15,10 @@
 #include "mc_convert.h"
 #include "mc_flash.h"
 #include "mc_flash_write.h"
+#include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_plan.h"
+#include "mc_safetensors.h"
 #include "mc_types.h"
 
 static void usage(FILE *out)
@@ -110,6 +112,23 @@ static int out_is_input(const char *in, const char *out)
     }
     if (d) closedir(d);
     return hit;
+}
+
+/* ... nor any file the opened source reads (other shards of a split GGUF,
+ * safetensors shards, the index). */
+static const char *out_is_source(const mc_model *m, const char *out)
+{
+    if (m->gguf)
+        for (uint32_t i = 0; i < m->gguf->n_shards; i++)
+            if (m->gguf->shards[i].file.path && mc_io_same_file(m->gguf->shards[i].file.path, out))
+                return m->gguf->shards[i].file.path;
+    if (m->st) {
+        for (uint32_t i = 0; i < m->st->n_files; i++)
+            if (m->st->files[i].file.path && mc_io_same_file(m->st->files[i].file.path, out))
+                return m->st->files[i].file.path;
+        if (m->st->index_path && mc_io_same_file(m->st->index_path, out)) return m->st->index_path;
+    }
+    return NULL;
 }
 
 typedef struct progress {
@@ -308,6 +327,12 @@ int mc_cmd_convert(int argc, char **argv)
     if ((rc = mc_convert_open(in, &co, &m, &err)) || (rc = mc_plan_build(m, &po, &p, &err)) ||
         (rc = mc_flash_layout_build(m, p, &L, &err))) {
         code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
+        goto done;
+    }
+    const char *clash = out_is_source(m, out);
+    if (clash) {
+        fprintf(stderr, "mconv: %s: output would overwrite the input %s\n", out, clash);
+        code = MC_EXIT_BAD_INPUT;
         goto done;
     }
     if (dry) {

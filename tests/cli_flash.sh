@@ -68,6 +68,10 @@ st_before=$(h "$t/hf/model.safetensors")
 "$mconv" "$t/hf" "$t/hf/model.safetensors" --force > "$t/o" 2>&1; expect_rc 1 $? "OUT inside the input folder"
 expect_grep "overwrite the input" "$t/o" "OUT = input"
 [ "$(h "$t/hf/model.safetensors")" = "$st_before" ] && ok || bad "input was changed"
+ln -s "$t/hf/model.safetensors" "$t/link.flash"
+"$mconv" "$t/hf" "$t/link.flash" --force > "$t/o" 2>&1; expect_rc 1 $? "OUT a symlink to an input"
+expect_grep "overwrite the input" "$t/o" "OUT a symlink to an input"
+[ "$(h "$t/hf/model.safetensors")" = "$st_before" ] && ok || bad "input was changed through a symlink"
 cp "$dense" "$t/in.gguf"
 "$mconv" "$t/in.gguf" "$t/./in.gguf" --force > "$t/o" 2>&1; expect_rc 1 $? "OUT = IN"
 
@@ -103,6 +107,12 @@ expect_grep "truncated" "$t/o" "truncated"
 "$mconv" verify "$dense" > "$t/o" 2>&1; expect_rc 1 $? "verify a GGUF"
 expect_grep "not a .flash file" "$t/o" "verify a GGUF"
 "$mconv" verify "$t/m1.flash" --source "$moe" > "$t/o" 2>&1; expect_rc 0 $? "verify --source"
+if [ -d "$corpus/models/qwen3_moe/hf-sharded" ]; then
+    # the sharded checkpoint holds the same weights: every tensor byte-identical
+    "$mconv" verify "$t/m1.flash" --source "$corpus/models/qwen3_moe/hf-sharded" > "$t/o" 2>&1
+    expect_rc 0 $? "verify --source hf-sharded"
+fi
+"$mconv" verify "$t/m1.flash" --source "$dense" > "$t/o" 2>&1; expect_rc 3 $? "verify --source of another model"
 
 # --- inspect / dump understand .flash; per-token cost checked against the manifest
 for f in "$t/a.flash" "$t/m1.flash"; do
