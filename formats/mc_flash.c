@@ -555,7 +555,14 @@ static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error 
     unsigned char *buf = NULL;
     ival *iv = NULL;
     uint64_t fsz = f->file.size;
-    for (size_t i = 0; i < f->n_experts; i++) n += (size_t)f->experts[i].n_experts * f->experts[i].n_tensors;
+    for (size_t i = 0; i < f->n_experts; i++) {
+        uint64_t k2;
+        if (mc_mul_u64(f->experts[i].n_experts, f->experts[i].n_tensors, &k2) || k2 > ((uint64_t)1 << 26) ||
+            (n += (size_t)k2) > ((size_t)1 << 26)) {
+            report(r, "manifest: implausibly many expert tensors (layer %d)", f->experts[i].layer);
+            goto done;
+        }
+    }
     iv = malloc(n * sizeof *iv);
     buf = malloc(VCHUNK);
     if (!iv || !buf) {
