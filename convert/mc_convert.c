@@ -16,6 +16,11 @@
 #define MC_NAME_MAX 512
 #define MC_MAX_NOTICES 64
 
+/* Model-private state (m->impl). */
+typedef struct mc_model_priv {
+    uint64_t f8_br, f8_bc; /* F8 block size from quantization_config, 0 = infer */
+} mc_model_priv;
+
 /* ---------------------------------------------------------------- names */
 
 /* Expand "{L}" and "{E}" in pat. Returns 0, or non-zero when it does not fit. */
@@ -935,6 +940,19 @@ static int mc_setup_st(mc_cv *cv, mc_error *err)
     v = 0;
     mc_cfg_int(m->config, "num_experts_per_tok", &v);
     m->n_experts_per_tok = (int)(v >= 0 && v <= 4096 ? v : 0);
+    /* FP8 block size */
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config");
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(qc, "weight_block_size");
+    if (cJSON_IsArray(bs) && cJSON_GetArraySize(bs) == 2) {
+        const cJSON *b0 = cJSON_GetArrayItem(bs, 0), *b1 = cJSON_GetArrayItem(bs, 1);
+        if (!cJSON_IsNumber(b0) || !cJSON_IsNumber(b1) || b0->valuedouble < 1 || b1->valuedouble < 1 ||
+            b0->valuedouble > 1e9 || b1->valuedouble > 1e9)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: config.json weight_block_size is not two positive integers",
+                                m->input_path);
+        mc_model_priv *pv = m->impl;
+        pv->f8_br = (uint64_t)b0->valuedouble;
+        pv->f8_bc = (uint64_t)b1->valuedouble;
+    }
     /* MLX-quantized */
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(m->config, "quantization");
     if (cJSON_IsObject(q)) {
@@ -995,7 +1013,8 @@ int mc_convert_open(const char *input_path, const mc_convert_opts *opts, mc_mode
     cv.m = m;
     cv.opts = opts;
     m->input_path = mc_strdup(input_path);
-    if (!m->input_path) { rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory"); goto fail; }
+    m->impl = calloc(1, sizeof(mc_model_priv));
+    if (!m->input_path || !m->impl) { rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory"); goto fail; }
 
     if (!mc_io_is_dir(input_path) && mc_is_gguf_file(input_path)) {
         m->kind = MC_SRC_GGUF;
@@ -1054,6 +1073,7 @@ void mc_convert_close(mc_model *m)
     free(m->arch);
     free(m->model_type);
     free(m->input_path);
+    free(m->impl);
     free(m);
 }
 
@@ -1202,9 +1222,16 @@ static int mc_apply_block_scale(const mc_model *m, const mc_part *p, const uint6
     uint64_t wrows, wrl;
     int wty;
     mc_part_geom(p, &wrows, &wrl, &wty);
-    if (rows == 0 || rl == 0 || wrows % 1 != 0) return mc_error_set(err, MC_ERR_FORMAT, "bad scale");
-    /* block sizes from the shapes: ceil(wrows / rows), ceil(wrl / rl) */
-    uint64_t br = (wrows + rows - 1) / rows, bc = (wrl + rl - 1) / rl;
+    if (rows == 0 || rl == 0)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s is empty", m->input_path, sc->name);
+    /* block size: config.json quantization_config.weight_block_size, else
+     * 128 x 128 (DeepSeek/Qwen FP8) when it tiles, else from the shapes */
+    const mc_model_priv *pv = m->impl;
+    uint64_t br = pv && pv->f8_br ? pv->f8_br : 128, bc = pv && pv->f8_bc ? pv->f8_bc : 128;
+    if (!(pv && pv->f8_br) && ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)) {
+        br = (wrows + rows - 1) / rows;
+        bc = (wrl + rl - 1) / rl;
+    }
     if ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s shape %llux%llu does not tile weight %s %llux%llu",
                             m->input_path, sc->name, (unsigned long long)rows, (unsigned long long)rl, p->s->name,
