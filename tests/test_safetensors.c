@@ -420,8 +420,10 @@ static void test_accepted(void)
         "{\"f4\":{\"dtype\":\"F4\",\"shape\":[2,3],\"data_offsets\":[0,3]},"
         "\"f6\":{\"dtype\":\"F6_E3M2\",\"shape\":[8],\"data_offsets\":[3,9]},"
         "\"c\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[9,17]}}",
+        /* JSON whitespace of every kind between tokens; escapes in names */
+        "\r\n{ \"a\\u00e9\\n\" :\t{ \"dtype\" : \"I8\" , \"shape\" : [ 2 ] ,\n\"data_offsets\" : [ 0 , 2 ] }\n}\n",
     };
-    static const size_t data[] = { 6, 0, 17 };
+    static const size_t data[] = { 6, 0, 17, 2 };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         const char *p = tmp_path("ok.safetensors");
         write_st(p, ok[i], 0, data[i]);
@@ -438,6 +440,10 @@ static void test_accepted(void)
             CHECK(z && z->nbytes == 0 && z->nelements == 0 && z->n_dims == 2);
             CHECK(st->n_meta == 0);
             CHECK_EQ_U64(st->files[0].data_offset, 8 + strlen(ok[0]));
+        }
+        if (i == 3) {
+            const mc_st_tensor *t = mc_st_find(st, "a\xc3\xa9\n");
+            CHECK(t && t->type == MC_T_I8 && t->nbytes == 2);
         }
         if (i == 2) {
             const mc_st_tensor *t = mc_st_find(st, "f6");

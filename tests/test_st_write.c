@@ -176,6 +176,7 @@ static void test_all_dtypes(void)
     spec_init(&sp[n++], "five", MC_T_I64, 5, s5);
     spec_init(&sp[n++], "eight", MC_T_U8, 8, s8);
     spec_init(&sp[n++], "", MC_T_U8, 1, s5 + 1);
+    spec_init(&sp[n++], "tab\tand\x01control", MC_T_U8, 1, s5 + 3); /* escaped by cJSON */
     const char *path = sub("all.safetensors");
     mc_st_writer *w = NULL;
     mc_error e = { 0 };
