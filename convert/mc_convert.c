@@ -813,7 +813,8 @@ static int mc_is_gguf_file(const char *path)
     unsigned char mg[4];
     int r = 0;
     if (mc_file_open(&f, path, NULL)) return 0;
-    if (f.size >= 4 && mc_file_pread(&f, 0, mg, 4, NULL) == 0 && memcmp(mg, "GGUF", 4) == 0) r = 1;
+    /* FUGG: a byte-swapped GGUF, which the GGUF reader names as such */
+    if (f.size >= 4 && mc_file_pread(&f, 0, mg, 4, NULL) == 0 && (!memcmp(mg, "GGUF", 4) || !memcmp(mg, "FUGG", 4))) r = 1;
     mc_file_close(&f);
     return r;
 }

@@ -338,20 +338,19 @@ static int rd_str(parser *ps, mc_gguf_str *out)
     return 0;
 }
 
-/* A short printable rendering of a name from the file for messages. */
+/* A short printable rendering of a name from the file for messages:
+ * unprintable bytes as \xNN, cut with "..." when it does not fit (cap >= 16). */
 static const char *show(const mc_gguf_str *s, char *buf, size_t cap)
 {
     size_t j = 0;
-    for (uint64_t i = 0; i < s->len && j + 5 < cap; i++) {
+    uint64_t i = 0;
+    for (; i < s->len && j + 8 < cap; i++) {
         unsigned char c = (unsigned char)s->s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\'') buf[j++] = (char)c;
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') buf[j++] = (char)c;
         else j += (size_t)snprintf(buf + j, cap - j, "\\x%02x", c);
     }
-    if (j + 4 < cap && j < s->len) {
-        /* nothing: loop ended early only when buf is full */
-    }
-    buf[j < cap ? j : cap - 1] = '\0';
-    if (s->len > 0 && j + 5 >= cap && cap > 4) memcpy(buf + cap - 4, "...", 4);
+    if (i < s->len) memcpy(buf + j, "...", 4);
+    else buf[j] = '\0';
     return buf;
 }
 
