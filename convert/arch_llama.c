@@ -7,6 +7,7 @@
  * stacked ffn_{gate,up,down}_exps (older files: per-expert ffn_gate.E). */
 #include "mc_convert_int.h"
 #include <cJSON.h>
+#include <math.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN
@@ -58,10 +59,91 @@ static const mc_rule mixtral_rules[] = {
     {B "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
 };
 
+/* Llama 3 RoPE scaling. llama.cpp's LlamaModel stores only the per-frequency
+ * factors (rope_freqs, f32 [dim/2]): 1 for wavelengths below
+ * old_ctx/high_freq_factor, `factor` above old_ctx/low_freq_factor, and
+ * 1 / ((1 - s) / factor + s), s = (old_ctx / wavelen - low) / (high - low),
+ * between. mlx-lm's llama3 rope wants the parameters. They are identifiable
+ * only up to a common scale of (old_ctx, low, high), so low_freq_factor = 1
+ * (what every Llama 3.x release uses); factor is the largest entry; old_ctx
+ * and high come from the transition entries (s is linear in 1/wavelen):
+ * two or more needed, else high = 4 is assumed. The fit is accepted only if
+ * it reproduces every entry to 1e-4 relative; else a notice. */
+static int llama3_rope_fit(mc_cv *cv, const float *r, size_t n, double theta, double *factor, double *high,
+                           double *old)
+{
+    double f = 0;
+    for (size_t i = 0; i < n; i++) f = r[i] > f ? r[i] : f;
+    if (!(f > 1.0)) return 1;
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    size_t k = 0;
+    double dim = 2.0 * (double)n;
+    const double pi = 3.14159265358979323846;
+    for (size_t i = 0; i < n; i++) {
+        if (!(r[i] > 1.0f + 1e-6f && r[i] < (float)f * (1.0f - 1e-6f))) continue;
+        double freq = 1.0 / pow(theta, (2.0 * (double)i) / dim), x = freq / (2 * pi);
+        double s = (1.0 / r[i] - 1.0 / f) / (1.0 - 1.0 / f);
+        sx += x, sy += s, sxx += x * x, sxy += x * s;
+        k++;
+    }
+    double lo = 1.0, hi = 4.0, oc = 0;
+    if (k >= 2) {
+        double a = (k * sxy - sx * sy) / (k * sxx - sx * sx), b = (sy - a * sx) / k;
+        if (!(b < 0) || !(a > 0)) return 1;
+        hi = 1.0 - 1.0 / b;
+        oc = -a / b;
+    } else if (k == 1) {
+        oc = (sy * (hi - lo) + lo) / sx;
+    } else {
+        return 1;
+    }
+    oc = floor(oc + 0.5);
+    if (fabs(hi - floor(hi + 0.5)) < 1e-3) hi = floor(hi + 0.5);
+    /* check */
+    for (size_t i = 0; i < n; i++) {
+        double freq = 1.0 / pow(theta, (2.0 * (double)i) / dim), wl = 2 * pi / freq, want;
+        if (wl < oc / hi) want = 1.0;
+        else if (wl > oc / lo) want = f;
+        else {
+            double s = (oc / wl - lo) / (hi - lo);
+            want = 1.0 / ((1.0 - s) / f + s);
+        }
+        if (fabs(want - r[i]) > 1e-4 * want) return 1;
+    }
+    (void)cv;
+    *factor = f;
+    *high = hi;
+    *old = oc;
+    return 0;
+}
+
 /* attention_bias / mlp_bias as llama.py reads them: from the tensors present. */
 static int llama_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 {
     int bad = 0;
+    float rf[4096];
+    size_t nrf = 0;
+    int rc = mc_cv_gguf_read_f32(cv, "rope_freqs.weight", rf, 4096, &nrf, err);
+    if (rc && rc != MC_ERR_NOTFOUND) return rc;
+    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling")) {
+        double theta = 10000.0, factor, high, old;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "rope_theta");
+        if (cJSON_IsNumber(t)) theta = t->valuedouble;
+        if (llama3_rope_fit(cv, rf, nrf, theta, &factor, &high, &old) == 0) {
+            cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+            bad |= !o;
+            if (o) {
+                bad |= !cJSON_AddStringToObject(o, "rope_type", "llama3");
+                bad |= !cJSON_AddNumberToObject(o, "factor", mc_cv_f32_decimal(factor));
+                bad |= !cJSON_AddNumberToObject(o, "low_freq_factor", 1.0);
+                bad |= !cJSON_AddNumberToObject(o, "high_freq_factor", high);
+                bad |= !cJSON_AddNumberToObject(o, "original_max_position_embeddings", old);
+            }
+        } else {
+            mc_cv_notice(cv, "%s: rope_freqs.weight does not fit Llama 3 RoPE scaling: rope_scaling not set",
+                         cv->m->input_path);
+        }
+    }
     bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", mc_model_find(cv->m, "model.layers.0.self_attn.q_proj.bias") != NULL);
     bad |= !cJSON_AddBoolToObject(cfg, "mlp_bias", mc_model_find(cv->m, "model.layers.0.mlp.gate_proj.bias") != NULL);
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;

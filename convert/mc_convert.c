@@ -125,6 +125,16 @@ static void mc_notice(mc_model *m, const char *fmt, ...)
     if (d) m->notices[m->n_notices++] = d;
 }
 
+void mc_cv_notice(mc_cv *cv, const char *fmt, ...)
+{
+    char buf[MC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mc_notice(cv->m, "%s", buf);
+}
+
 /* ------------------------------------------------------ gguf metadata */
 
 int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out)
@@ -731,9 +741,6 @@ static int mc_gguf_common_config(mc_cv *cv, cJSON *cfg, mc_error *err)
                 bad |= !cJSON_AddNumberToObject(o, "original_max_position_embeddings", (double)u);
         }
     }
-    if (mc_gguf_find_tensor(m->gguf, "rope_freqs.weight"))
-        mc_notice(m, "%s: rope_freqs.weight (precomputed RoPE frequency factors) not mapped to rope_scaling",
-                  m->input_path);
     if (bad) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path);
     return 0;
 }

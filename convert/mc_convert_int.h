@@ -139,5 +139,11 @@ double mc_cv_f32_decimal(double v);
 /* A small GGUF tensor (<= cap elements) as f32, for config values (rope
  * factors); *n gets its element count. MC_ERR_NOTFOUND when absent. */
 int mc_cv_gguf_read_f32(mc_cv *cv, const char *name, float *dst, size_t cap, size_t *n, mc_error *err);
+/* A human-readable note in m->notices. */
+void mc_cv_notice(mc_cv *cv, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 #endif

@@ -218,6 +218,10 @@ static void permute_rows(const float *src, float *dst, uint64_t rows, uint64_t r
                 memcpy(dst + (h * hd + i * 2 + j) * rl, src + (h * hd + j * half + i) * rl, rl * sizeof(float));
 }
 
+/* extra GGUF tensor rope_freqs.weight (Llama 3 RoPE factors) when set */
+static float *g_rope_freqs;
+static uint64_t g_n_rope_freqs;
+
 typedef struct gt { char name[160]; uint32_t nd; uint64_t ne[3]; float *v; int own; } gt;
 
 static const char *gguf_layer_name(const spec *s, const char *rest)
@@ -325,6 +329,13 @@ static int write_gguf(const char *path, fxm *m, const spec *s)
         o->nd = 1;
         o->ne[0] = HD / 2;
         o->v = rope_short;
+    }
+    if (g_rope_freqs) {
+        gt *o = &g[ng++];
+        snprintf(o->name, sizeof o->name, "rope_freqs.weight");
+        o->nd = 1;
+        o->ne[0] = g_n_rope_freqs;
+        o->v = g_rope_freqs;
     }
     mc_gguf_writer *w = NULL;
     mc_error err = {0};
@@ -773,6 +784,55 @@ static void test_mlx(void)
     free(m);
 }
 
+/* Llama 3.1-style RoPE scaling: llama.cpp keeps only rope_freqs; the
+ * parameters come back (low_freq_factor fixed at 1). Factors computed as
+ * convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors does. */
+static void test_llama3_rope(void)
+{
+    const double factor = 8.0, low = 1.0, high = 16.0, old = 2048.0, theta = 10000.0;
+    float rf[HD / 2];
+    for (int i = 0; i < HD / 2; i++) {
+        double freq = 1.0 / pow(theta, (double)(2 * i) / HD), wl = 2 * 3.14159265358979323846 / freq;
+        if (wl < old / high) rf[i] = 1.0f;
+        else if (wl > old / low) rf[i] = (float)factor;
+        else {
+            double sm = (old / wl - low) / (high - low);
+            rf[i] = (float)(1.0 / ((1.0 - sm) / factor + sm));
+        }
+    }
+    spec s = {"llama", "llama", 0, 0, 0, 0, 0, 0, 1, 0};
+    fxm *m = calloc(1, sizeof *m);
+    build_hf(m, &s);
+    char p[700];
+    snprintf(p, sizeof p, "%s/llama3rope.gguf", mc_test_tmpdir());
+    g_rope_freqs = rf;
+    g_n_rope_freqs = HD / 2;
+    CHECK(write_gguf(p, m, &s) == 0);
+    g_rope_freqs = NULL;
+    mc_model *mm = open_m(p);
+    CHECK(mm != NULL);
+    if (mm) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(mm->config, "rope_scaling");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        CHECK(cJSON_IsString(ty) && strcmp(ty->valuestring, "llama3") == 0);
+        static const char *const k[] = {"factor", "low_freq_factor", "high_freq_factor",
+                                        "original_max_position_embeddings"};
+        const double want[] = {factor, low, high, old};
+        for (int i = 0; i < 4; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(rs, k[i]);
+            CHECKF(cJSON_IsNumber(v) && fabs(v->valuedouble - want[i]) < 1e-6 * want[i], "llama3 rope %s = %g",
+                   k[i], cJSON_IsNumber(v) ? v->valuedouble : -1.0);
+        }
+        CHECKF(mm->n_notices == 0, "notice: %s", mm->n_notices ? mm->notices[0] : "");
+        char *txt = cJSON_PrintUnformatted(rs);
+        printf("llama3 rope_freqs -> rope_scaling: %s\n", txt ? txt : "?");
+        free(txt);
+    }
+    mc_convert_close(mm);
+    fx_free(m);
+    free(m);
+}
+
 static void test_refusals(void)
 {
     /* unknown HF model_type: refused with the supported list */
@@ -827,6 +887,7 @@ int main(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i].s, cases[i].tag);
     test_f8();
     test_mlx();
+    test_llama3_rope();
     test_refusals();
     return mc_test_finish("test_convert_fixtures");
 }
