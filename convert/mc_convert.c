@@ -7,6 +7,7 @@
 #include "mc_io.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -242,6 +243,7 @@ static void mc_recipe_free(mc_recipe *r)
 {
     if (!r) return;
     free(r->parts);
+    free(r->col_map);
     free(r);
 }
 
@@ -332,9 +334,14 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     return 1;
 }
 
+static int mc_is_valuemap(int x)
+{
+    return x == MC_X_SUB1 || x == MC_X_ADD1 || x == MC_X_LOG_NEG;
+}
+
 static int mc_is_rowsel(int x)
 {
-    return x != MC_X_SUB1;
+    return !mc_is_valuemap(x);
 }
 
 /* Build the recipe and shape of one output tensor from found sources. */
@@ -569,21 +576,197 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
     return 1;
 }
 
+/* ------------------------------------------------------------ builders */
+
+int mc_cv_source(mc_cv *cv, const char *pat, int L, mc_part *p)
+{
+    char name[MC_NAME_MAX];
+    mc_model *m = cv->m;
+    memset(p, 0, sizeof *p);
+    if (!pat || mc_fmt_name(name, sizeof name, pat, L, 0)) return 0;
+    if (m->gguf) {
+        p->g = mc_gguf_find_tensor(m->gguf, name);
+        if (!p->g) return 0;
+    } else {
+        struct mc_st_name *sn = mc_idx_find(cv, name);
+        if (!sn) return 0;
+        sn->used = 1;
+        p->s = sn->t;
+        if (p->s->type == MC_T_F8_E4M3 || p->s->type == MC_T_F8_E5M2) {
+            char scn[MC_NAME_MAX + 16];
+            snprintf(scn, sizeof scn, "%s_scale_inv", sn->norm);
+            struct mc_st_name *sc = mc_idx_find(cv, scn);
+            if (sc) {
+                p->scale = sc->t;
+                sc->used = 1;
+            }
+        }
+    }
+    uint64_t rl;
+    int ty;
+    mc_part_geom(p, &p->nrows, &rl, &ty);
+    return 1;
+}
+
+void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS])
+{
+    uint32_t nd = 0;
+    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
+    if (p->g) {
+        nd = p->g->n_dims ? p->g->n_dims : 1;
+        if (nd > MC_MT_MAX_DIMS) nd = MC_MT_MAX_DIMS;
+        for (uint32_t d = 0; d < nd; d++) shape[d] = p->g->ne[nd - 1 - d];
+    } else if (p->s) {
+        nd = p->s->n_dims;
+        if (nd == 0) { nd = 1; shape[0] = 1; }
+        else if (nd > MC_MT_MAX_DIMS) { /* fold the leading dims */
+            uint64_t lead = 1;
+            for (uint32_t d = 0; d + MC_MT_MAX_DIMS <= p->s->n_dims; d++) lead *= p->s->shape[d];
+            shape[0] = lead;
+            for (uint32_t d = 1; d < MC_MT_MAX_DIMS; d++) shape[d] = p->s->shape[p->s->n_dims - MC_MT_MAX_DIMS + d];
+            nd = MC_MT_MAX_DIMS;
+        } else {
+            for (uint32_t d = 0; d < nd; d++) shape[d] = p->s->shape[d];
+        }
+    }
+    *n_dims = nd;
+}
+
+const char *mc_cv_part_name(const mc_part *p)
+{
+    return mc_part_name(p);
+}
+
+int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err)
+{
+    mc_recipe *r = b->rec;
+    uint64_t rows, rl, end;
+    int ty;
+    const char *path = b->m->input_path;
+    mc_part_geom(src, &rows, &rl, &ty);
+    uint64_t span = t_rows ? t_rows : nrows;
+    if (mc_add_u64(row0, span, &end) || end > rows || (t_rows && nrows != rl))
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s out of range",
+                            path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
+                            (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "");
+    uint64_t out_len = t_rows ? t_rows : rl;
+    if (r->n_parts == 0) {
+        r->row_len = out_len;
+        r->fixed_src_type = ty;
+    } else {
+        if (r->row_len != out_len)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: rows of %llu elements after rows of %llu", path,
+                                mc_part_name(src), (unsigned long long)out_len, (unsigned long long)r->row_len);
+        if (r->fixed_src_type != ty) r->fixed_src_type = -1;
+    }
+    mc_part *np = realloc(r->parts, (r->n_parts + 1) * sizeof *np);
+    if (!np) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    r->parts = np;
+    mc_part *p = &r->parts[r->n_parts++];
+    *p = *src;
+    p->row0 = row0;
+    p->nrows = nrows;
+    p->t_rows = t_rows;
+    if (t_rows) r->has_t = 1;
+    return 0;
+}
+
+int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err)
+{
+    for (uint64_t j = 0; j < n; j++)
+        if (map[j] >= n) {
+            uint32_t v = map[j];
+            free(map);
+            return mc_error_set(err, MC_ERR_ARG, "%s: column map entry %llu = %u out of range", b->m->input_path,
+                                (unsigned long long)j, v);
+        }
+    free(b->rec->col_map);
+    b->rec->col_map = map;
+    b->rec->row_len = b->rec->n_parts ? b->rec->row_len : n;
+    if (b->rec->row_len != n)
+        return mc_error_set(err, MC_ERR_ARG, "%s: column map of %llu for rows of %llu", b->m->input_path,
+                            (unsigned long long)n, (unsigned long long)b->rec->row_len);
+    return 0;
+}
+
+/* Run rule r's builder bf for layer L: 0 with *found set, or an mc_code. */
+static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, int *found, size_t *cap, mc_error *err)
+{
+    mc_model *m = cv->m;
+    char name[MC_NAME_MAX];
+    mc_build b;
+    mc_mtensor *t = NULL;
+    int rc;
+    memset(&b, 0, sizeof b);
+    *found = 0;
+    b.m = m;
+    b.x = MC_X_NONE;
+    b.rec = calloc(1, sizeof *b.rec);
+    if (!b.rec) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path);
+    b.rec->fixed_src_type = -1;
+    if ((rc = bf(cv, r, L, &b, err))) goto done;
+    if (!b.found) goto done;
+    *found = 1;
+    if (mc_fmt_name(name, sizeof name, r->mlx, L, 0)) {
+        rc = mc_error_set(err, MC_ERR_ARG, "%s: tensor name pattern %s too long", m->input_path, r->mlx);
+        goto done;
+    }
+    /* the parts' rows must make up the declared shape */
+    uint64_t out_rows = 0, nel = 1, ne;
+    for (size_t i = 0; i < b.rec->n_parts; i++) out_rows += b.rec->parts[i].nrows;
+    for (uint32_t d = 0; d < b.n_dims; d++) nel *= b.shape[d];
+    uint64_t last = b.n_dims ? b.shape[b.n_dims - 1] : 1;
+    if (b.n_dims == 0 || b.n_dims > MC_MT_MAX_DIMS || b.rec->n_parts == 0 || mc_mul_u64(out_rows, b.rec->row_len, &ne) ||
+        ne != nel || (!b.flat && last != b.rec->row_len) || (b.flat && last == 0)) {
+        rc = mc_error_set(err, MC_ERR_FORMAT, "%s: %s: %llu rows of %llu from the sources do not make the %u-dim shape of %llu elements",
+                          m->input_path, name, (unsigned long long)out_rows, (unsigned long long)b.rec->row_len,
+                          b.n_dims, (unsigned long long)nel);
+        goto done;
+    }
+    b.rec->x = b.x;
+    b.rec->flat = b.flat;
+    if ((rc = mc_push_tensor(m, cap, &t, err))) goto done;
+    t->name = mc_strdup(name);
+    if (!t->name) { m->n_tensors--; rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path); goto done; }
+    t->n_dims = b.n_dims;
+    memcpy(t->shape, b.shape, sizeof t->shape);
+    t->role = (mc_role)r->role;
+    t->layer = L;
+    t->src_type = b.rec->fixed_src_type;
+    if (b.x == MC_X_LOG_NEG) t->src_type = MC_T_F32; /* computed values */
+    t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
+    t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
+    t->impl = b.rec;
+    b.rec = NULL;
+done:
+    mc_recipe_free(b.rec);
+    return rc;
+}
+
+enum { MC_LAYER_MOE = 1, MC_LAYER_MIXER = 2 };
+
 /* Apply one group of alternative rules (same mlx name) for layer L. */
-static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int layer_moe, size_t *cap,
+static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int layer_kind, size_t *cap,
                           mc_error *err)
 {
     mc_model *m = cv->m;
     const mc_rule *r0 = &rules[0];
+    int layer_moe = (layer_kind & MC_LAYER_MOE) != 0, layer_mixer = (layer_kind & MC_LAYER_MIXER) != 0;
     if ((r0->flags & MC_R_MOE) && !layer_moe) return 0;
     if ((r0->flags & MC_R_DENSE) && layer_moe) return 0;
+    if ((r0->flags & MC_R_MIXER) && !layer_mixer) return 0;
+    if ((r0->flags & MC_R_ATTN) && layer_mixer) return 0;
     int is_gguf = m->gguf != NULL;
     if ((r0->flags & MC_R_NOTIED) && !is_gguf &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->config, "tie_word_embeddings")))
         return 0; /* sanitize: tied lm_head dropped */
 
-    /* safetensors: the mlx name itself first */
-    if (!is_gguf) {
+    /* safetensors: the mlx name itself first, unless the group has HF
+     * builders (they tell the HF form from mlx-lm's when names coincide,
+     * e.g. qwen3_next conv1d and zero-centred norms) */
+    int hf_built = 0;
+    for (size_t i = 0; i < n; i++) hf_built |= rules[i].hx >= MC_X_BUILD;
+    if (!is_gguf && !hf_built) {
         char name[MC_NAME_MAX];
         if (!mc_fmt_name(name, sizeof name, r0->mlx, L, 0) && mc_idx_find(cv, name)) {
             if (m->mlx_bits) {
@@ -601,6 +784,18 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int 
     }
     for (size_t i = 0; i < n; i++) {
         const mc_rule *r = &rules[i];
+        int bx = is_gguf ? r->gx : r->hx;
+        if (bx >= MC_X_BUILD) {
+            size_t k = (size_t)(bx - MC_X_BUILD);
+            if (k >= cv->n_builders || !cv->builders[k])
+                return mc_error_set(err, MC_ERR_ARG, "%s: rule %s names builder %zu, architecture %s has %zu",
+                                    m->input_path, r->mlx, k, cv->arch->name, cv->n_builders);
+            mc_build_fn bf = cv->builders[k];
+            int found = 0;
+            int rc = mc_run_builder(cv, r, L, bf, &found, cap, err);
+            if (rc || found) return rc;
+            continue;
+        }
         const char *pat = is_gguf ? r->gguf : r->hf;
         if (!pat) continue;
         mc_found f;
@@ -628,13 +823,19 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int 
                         want, mlx, cv->arch->name);
 }
 
-static int mc_layer_is_moe(mc_cv *cv, int L)
+static int mc_layer_has(mc_cv *cv, const char *gpat, const char *hpat, int L)
 {
     char name[MC_NAME_MAX];
     mc_model *m = cv->m;
-    const char *pat = m->gguf ? cv->arch->moe_gguf : cv->arch->moe_hf;
+    const char *pat = m->gguf ? gpat : hpat;
     if (!pat || mc_fmt_name(name, sizeof name, pat, L, 0)) return 0;
     return m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_idx_find(cv, name) != NULL;
+}
+
+static int mc_layer_kind(mc_cv *cv, int L)
+{
+    return (mc_layer_has(cv, cv->arch->moe_gguf, cv->arch->moe_hf, L) ? MC_LAYER_MOE : 0) |
+           (mc_layer_has(cv, cv->mixer_gguf, cv->mixer_hf, L) ? MC_LAYER_MIXER : 0);
 }
 
 static int mc_apply_rules(mc_cv *cv, mc_error *err)
@@ -646,7 +847,7 @@ static int mc_apply_rules(mc_cv *cv, mc_error *err)
     for (int pass = 0; pass < 2; pass++) {
         int lmax = pass == 0 ? 1 : cv->m->n_layers;
         for (int L = 0; L < lmax; L++) {
-            int moe = pass == 1 ? mc_layer_is_moe(cv, L) : 0;
+            int moe = pass == 1 ? mc_layer_kind(cv, L) : 0;
             for (size_t i = 0; i < a->n_rules; ) {
                 size_t j = i + 1;
                 while (j < a->n_rules && strcmp(a->rules[j].mlx, a->rules[i].mlx) == 0) j++;
@@ -748,7 +949,12 @@ static int mc_gguf_common_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 static int mc_build_config(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
-    int has_lm = mc_model_find(m, "lm_head.weight") != NULL;
+    /* the output head is the arch's MC_R_NOTIED rule (lm_head.weight, or
+     * language_model.lm_head.weight for wrapped models) */
+    const char *head = "lm_head.weight";
+    for (size_t i = 0; i < cv->arch->n_rules; i++)
+        if (cv->arch->rules[i].flags & MC_R_NOTIED) head = cv->arch->rules[i].mlx;
+    int has_lm = mc_model_find(m, head) != NULL;
     int rc = 0;
     if (m->gguf) {
         m->config = cJSON_CreateObject();
@@ -1208,6 +1414,17 @@ done:
     return rc;
 }
 
+/* Element-wise value maps (after decoding). */
+static void mc_value_map(int x, float *v, uint64_t n)
+{
+    if (x == MC_X_SUB1)
+        for (uint64_t i = 0; i < n; i++) v[i] -= 1.0f;
+    else if (x == MC_X_ADD1)
+        for (uint64_t i = 0; i < n; i++) v[i] += 1.0f;
+    else if (x == MC_X_LOG_NEG)
+        for (uint64_t i = 0; i < n; i++) v[i] = (float)log(-(double)v[i]);
+}
+
 typedef struct mc_f32_ctx {
     const mc_model *m;
     const mc_mtensor *t;
@@ -1281,10 +1498,103 @@ static int mc_f32_seg(void *vctx, const mc_part *p, int type, const unsigned cha
     if (rc) return mc_error_set(err, (mc_code)rc, "%s: tensor %s: cannot decode %s", c->m->input_path, c->t->name,
                                 mc_type_name(type));
     if (p->scale && (rc = mc_apply_block_scale(c->m, p, src_rows, n, c->dst, c->row_len, err))) return rc;
-    if (r->x == MC_X_SUB1)
-        for (uint64_t i = 0; i < ne; i++) c->dst[i] -= 1.0f;
+    mc_value_map(r->x, c->dst, ne);
     c->dst += ne;
     return 0;
+}
+
+/* General reads: builder recipes with transposed parts, a column map or
+ * flat (reshaped) rows. Recipe rows [q0, q0 + n) as f32 into out. */
+static int mc_recipe_rows_f32(const mc_model *m, const mc_mtensor *t, uint64_t q0, uint64_t n, float *out,
+                              mc_error *err)
+{
+    const mc_recipe *r = t->impl;
+    uint64_t L = r->row_len, base = 0, end = q0 + n, origin = q0;
+    unsigned char *raw = NULL;
+    float *blk = NULL;
+    uint64_t *srcs = NULL;
+    int rc = 0;
+    for (size_t pi = 0; pi < r->n_parts && q0 < end; pi++) {
+        const mc_part *p = &r->parts[pi];
+        uint64_t pend = base + p->nrows;
+        if (q0 >= pend) { base = pend; continue; }
+        uint64_t a = q0 - base, b = (end < pend ? end : pend) - base, k = b - a;
+        int type;
+        uint64_t rb = mc_src_row_bytes(p, &type), srows, srl;
+        mc_part_geom(p, &srows, &srl, &type);
+        uint64_t first = p->t_rows ? p->row0 : p->row0 + a, cnt = p->t_rows ? p->t_rows : k, nb, ne;
+        if (rb == 0 || mc_mul_u64(cnt, rb, &nb) || mc_mul_u64(cnt, srl, &ne) || nb > SIZE_MAX || ne > INT64_MAX) {
+            rc = mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: source rows of %s cannot be read", m->input_path,
+                              t->name, mc_part_name(p));
+            goto done;
+        }
+        free(raw);
+        free(blk);
+        free(srcs);
+        raw = malloc(nb ? (size_t)nb : 1);
+        blk = p->t_rows ? malloc((size_t)ne * sizeof *blk) : NULL;
+        srcs = malloc((size_t)cnt * sizeof *srcs);
+        if (!raw || !srcs || (p->t_rows && !blk)) {
+            rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory reading %s", m->input_path, t->name);
+            goto done;
+        }
+        float *dst = p->t_rows ? blk : out + (base + a - origin) * L;
+        if ((rc = mc_part_read(m, p, first * rb, raw, (size_t)nb, err))) goto done;
+        if ((rc = mc_dequant(type, raw, dst, (int64_t)ne, err))) {
+            rc = mc_error_set(err, (mc_code)rc, "%s: tensor %s: cannot decode %s", m->input_path, t->name,
+                              mc_type_name(type));
+            goto done;
+        }
+        for (uint64_t i = 0; i < cnt; i++) srcs[i] = first + i;
+        if (p->scale && (rc = mc_apply_block_scale(m, p, srcs, cnt, dst, srl, err))) goto done;
+        if (p->t_rows) /* output row a+i is column a+i of the block */
+            for (uint64_t i = 0; i < k; i++) {
+                float *o = out + (base + a + i - origin) * L;
+                for (uint64_t j = 0; j < p->t_rows; j++) o[j] = blk[j * srl + a + i];
+            }
+        q0 = base + b;
+        base = pend;
+    }
+    mc_value_map(r->x, out, n * L);
+    if (r->col_map) {
+        float *tmp = malloc((size_t)L * sizeof *tmp);
+        if (!tmp) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path); goto done; }
+        for (uint64_t i = 0; i < n; i++) {
+            float *row = out + i * L;
+            memcpy(tmp, row, (size_t)L * sizeof *tmp);
+            for (uint64_t j = 0; j < L; j++) row[j] = tmp[r->col_map[j]];
+        }
+        free(tmp);
+    }
+done:
+    free(raw);
+    free(blk);
+    free(srcs);
+    return rc;
+}
+
+/* Output rows of t (rows of its last dimension) through the recipe rows. */
+static int mc_read_general(const mc_model *m, const mc_mtensor *t, uint64_t row0, uint64_t nrows, float *dst,
+                           mc_error *err)
+{
+    const mc_recipe *r = t->impl;
+    uint64_t L = r->row_len, oL = r->flat ? (t->n_dims ? t->shape[t->n_dims - 1] : 1) : L;
+    uint64_t total_el = 0, e0, e1 = 0, end;
+    if (L == 0 || oL == 0 || mc_mul_u64(mc_out_rows(r), L, &total_el) || mc_add_u64(row0, nrows, &end) ||
+        mc_mul_u64(end, oL, &e1) || e1 > total_el)
+        return mc_error_set(err, MC_ERR_ARG, "%s: rows [%llu, +%llu) outside tensor %s of %llu rows", m->input_path,
+                            (unsigned long long)row0, (unsigned long long)nrows, t->name,
+                            (unsigned long long)(oL ? total_el / oL : 0));
+    e0 = row0 * oL;
+    if (nrows == 0) return 0;
+    uint64_t q0 = e0 / L, q1 = (e1 + L - 1) / L;
+    if (e0 % L == 0 && e1 % L == 0) return mc_recipe_rows_f32(m, t, q0, q1 - q0, dst, err);
+    float *tmp = malloc((size_t)((q1 - q0) * L) * sizeof *tmp);
+    if (!tmp) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory reading %s", m->input_path, t->name);
+    int rc = mc_recipe_rows_f32(m, t, q0, q1 - q0, tmp, err);
+    if (!rc) memcpy(dst, tmp + (e0 - q0 * L), (size_t)(e1 - e0) * sizeof *dst);
+    free(tmp);
+    return rc;
 }
 
 int mc_model_read_f32(const mc_model *m, const mc_mtensor *t, uint64_t row0, uint64_t nrows, float *dst,
@@ -1296,6 +1606,7 @@ int mc_model_read_f32(const mc_model *m, const mc_mtensor *t, uint64_t row0, uin
     if (t->passthrough)
         return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s is MLX-quantized: read it raw", m->input_path,
                             t->name);
+    if (r->col_map || r->flat || r->has_t) return mc_read_general(m, t, row0, nrows, dst, err);
     mc_f32_ctx c = {m, t, dst, row0, r->row_len};
     if (r->elem_rows) {
         /* 1D under a row selection: the tensor is one row; rows here are elements */
@@ -1338,7 +1649,8 @@ int mc_model_read_blocks(const mc_model *m, const mc_mtensor *t, uint64_t row0, 
     if (!m || !t || !t->impl || !type || (!dst && nrows))
         return mc_error_set(err, MC_ERR_ARG, "mc_model_read_blocks: NULL argument");
     const mc_recipe *r = t->impl;
-    if (t->passthrough || r->x == MC_X_SUB1 || r->elem_rows || r->n_parts == 0)
+    if (t->passthrough || mc_is_valuemap(r->x) || r->elem_rows || r->n_parts == 0 || r->col_map || r->flat ||
+        r->has_t)
         return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s is not a plain row selection", m->input_path,
                             t->name);
     for (size_t i = 0; i < r->n_parts; i++)

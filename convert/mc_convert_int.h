@@ -49,8 +49,13 @@ typedef enum mc_xform {
     MC_X_HALF0,      /* first half of the rows (fused gate_up: gate) */
     MC_X_HALF1,      /* second half (up) */
     MC_X_SUB1,       /* value - 1 (llama.cpp stored gemma norms as 1 + w) */
-    MC_X_COUNT
+    MC_X_ADD1,       /* value + 1 (mlx-lm's sanitize of zero-centred norms) */
+    MC_X_LOG_NEG,    /* log(-value) in double (A_log from llama.cpp's ssm_a = -exp(A_log)) */
+    MC_X_COUNT,
+    /* MC_X_B(k): the architecture's builder k (see mc_build_fn) */
+    MC_X_BUILD = 32
 } mc_xform;
+#define MC_X_B(k) (MC_X_BUILD + (k))
 
 enum {
     MC_R_OPT = 1u << 0,
@@ -58,10 +63,33 @@ enum {
     MC_R_DENSE = 1u << 2,
     MC_R_NOTIED = 1u << 3,
     MC_R_Q = 1u << 4,   /* quantizable (Linear / Embedding / SwitchLinear weight) */
-    MC_R_Q8 = 1u << 5   /* quantized at 8 bits as mlx-lm's quant_predicate does */
+    MC_R_Q8 = 1u << 5,  /* quantized at 8 bits as mlx-lm's quant_predicate does */
+    /* Hybrid models: only in layers whose sequence mixer is not attention
+     * (the arch's mixer source is present: SSM / linear attention), or only
+     * in the others. */
+    MC_R_MIXER = 1u << 6,
+    MC_R_ATTN = 1u << 7
 };
 
-typedef struct mc_rule {
+typedef struct mc_cv mc_cv;
+typedef struct mc_rule mc_rule;
+typedef struct mc_build mc_build;
+
+/* Architecture-built recipe. A rule whose transform for the input's kind
+ * (gx for GGUF, hx for safetensors) is MC_X_B(k) calls the architecture's
+ * builder k (the table its prepare hook installs in cv->builders) instead
+ * of looking its pattern up.
+ * The builder finds its sources (mc_cv_source), appends row runs of them
+ * with mc_build_part (any number, from any source tensors; a part may also
+ * be the transpose of a block of source rows), sets the output shape, and
+ * may set a value map (x: MC_X_SUB1 / ADD1 / LOG_NEG), a column
+ * permutation (mc_build_col_map) and flat (the output's rows are a reshape
+ * of the parts' rows: same elements in the same order, e.g. [C, K] read as
+ * [C, K, 1]). found = 0 means this alternative's sources are absent: the
+ * next alternative is tried. Returns 0 or an mc_code with err set. */
+typedef int (*mc_build_fn)(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err);
+
+struct mc_rule {
     const char *mlx;
     const char *gguf;
     const char *hf;
@@ -69,9 +97,7 @@ typedef struct mc_rule {
     uint8_t hx;      /* mc_xform for a safetensors source */
     uint8_t role;    /* mc_role */
     uint8_t flags;
-} mc_rule;
-
-typedef struct mc_cv mc_cv;
+};
 
 typedef struct mc_arch {
     const char *name;        /* table name shown in the supported list */
@@ -103,6 +129,10 @@ typedef struct mc_part {
     const mc_st_tensor *s;       /* safetensors source */
     const mc_st_tensor *scale;   /* F8 block scales (weight_scale_inv), or NULL */
     uint64_t row0, nrows;
+    /* 0: plain rows. Else the part is the transpose of the t_rows source
+     * rows from row0: its nrows output rows (= the source row length) are
+     * the block's columns, each t_rows long. */
+    uint64_t t_rows;
 } mc_part;
 
 typedef struct mc_recipe {
@@ -113,7 +143,20 @@ typedef struct mc_recipe {
     uint32_t perm_heads;         /* for rope permutation: heads in this part */
     int fixed_src_type;          /* all parts' type, or -1 when they differ */
     uint8_t elem_rows;           /* 1D tensor under a row selection: rows are elements */
+    uint32_t *col_map;           /* NULL, or row_len entries: output column j = column col_map[j] */
+    uint8_t flat;                /* output rows are a reshape of the recipe's rows */
+    uint8_t has_t;               /* some part is a transposed block */
 } mc_recipe;
+
+struct mc_build {
+    int found;                   /* set by the builder when its sources are present */
+    uint32_t n_dims;             /* output shape, set by the builder */
+    uint64_t shape[MC_MT_MAX_DIMS];
+    uint8_t x;                   /* value map (MC_X_NONE, MC_X_SUB1, MC_X_ADD1, MC_X_LOG_NEG) */
+    uint8_t flat;
+    mc_recipe *rec;              /* framework-owned */
+    const mc_model *m;
+};
 
 /* Conversion context while opening. */
 struct mc_cv {
@@ -129,6 +172,13 @@ struct mc_cv {
     /* safetensors: normalized-name index (sorted) */
     size_t n_idx;
     struct mc_st_name *idx;
+    /* set by an arch's prepare hook: its builders (rules name them with
+     * MC_X_B(k)), and for hybrid models the source whose presence marks a
+     * layer's mixer as not attention (MC_R_MIXER / MC_R_ATTN rules), e.g.
+     * "blk.{L}.ssm_a" */
+    const mc_build_fn *builders;
+    size_t n_builders;
+    const char *mixer_gguf, *mixer_hf;
 };
 
 /* Helpers shared by the architecture files. */
@@ -145,5 +195,21 @@ void mc_cv_notice(mc_cv *cv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* For builders. The source tensor named by pattern pat ("{L}" = L) in the
+ * input: 1 and *p covering all its rows, or 0 when absent. Safetensors
+ * names are matched normalized (multimodal prefixes stripped) and marked
+ * used. */
+int mc_cv_source(mc_cv *cv, const char *pat, int L, mc_part *p);
+/* A source's shape, row-major (GGUF ne reversed). */
+void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS]);
+const char *mc_cv_part_name(const mc_part *p);
+/* Append output rows: rows [row0, row0 + nrows) of src's tensor (t_rows 0),
+ * or the transpose of its rows [row0, row0 + t_rows) (nrows must then be
+ * the source row length). Ranges are checked. */
+int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err);
+/* Column permutation of n entries (output column j = source column
+ * map[j]); takes ownership of map (malloc'd), also on failure. */
+int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err);
 
 #endif
