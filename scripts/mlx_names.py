@@ -56,7 +56,7 @@ def main():
         shown = "corpus " + os.path.abspath(cfg_path).split("/corpus/", 1)[1]
     print("# config: %s%s" % (shown, (" with " + " ".join(sys.argv[4:])) if sys.argv[4:] else ""))
     for name, arr in sorted(tree_flatten(model)):
-        print(name, "x".join(str(d) for d in arr.shape))
+        print(name, ",".join(str(d) for d in arr.shape))
 
 
 if __name__ == "__main__":
