@@ -1,0 +1,683 @@
+/* The Qwen3.5 family: qwen35moe, qwen35 (dense) and qwen3next, with gated
+ * delta-net linear-attention layers and gated full attention: mlx-lm
+ * models/qwen3_5_moe.py, qwen3_5.py, qwen3_next.py. Rules and their sources
+ * are in docs/CONVERT.md ("qwen3.5 family").
+ *
+ * GGUF (llama.cpp conversion/qwen.py, Qwen3NextModel and
+ * _LinearAttentionVReorderBase):
+ *  - A_log is stored as ssm_a = -exp(A_log): recovered as log(-ssm_a);
+ *  - conv1d [C, 1, K] is squeezed to [C, K]; mlx-lm's Conv1d wants [C, K, 1]
+ *    (same memory order);
+ *  - qwen35/qwen35moe: value heads reordered from grouped-by-key-head to
+ *    tiled order when key and value head counts differ (undone here);
+ *  - qwen3next: in_proj_qkvz split into attn_qkv [q; k; v] and attn_gate (z),
+ *    re-interleaved per key head here;
+ *  - zero-centred RMSNorm weights are stored as 1 + w, which is also what
+ *    mlx-lm's sanitize makes of them: kept as they are.
+ * Safetensors: mlx-lm's sanitize (norm + 1 and conv1d axis move for HF-form
+ * checkpoints, per-expert stacking, fused gate_up split, MTP dropped). */
+#include "mc_convert_int.h"
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define P MC_ROLE_PINNED
+#define F MC_ROLE_FFN
+#define X MC_ROLE_EXPERT
+#define Q MC_R_Q
+#define Q8 (MC_R_Q | MC_R_Q8)
+
+/* ------------------------------------------------------------ geometry */
+
+typedef struct q35_dims {
+    uint64_t nk, nv, dk, dv, kernel; /* key heads, value heads, head dims, conv kernel */
+    int reorder;                     /* GGUF value heads in llama.cpp's tiled order */
+} q35_dims;
+
+static int q35_cfg_u64(const cJSON *c, const char *k, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15) return 1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+static int q35_dims_get(mc_cv *cv, q35_dims *d, mc_error *err)
+{
+    mc_model *m = cv->m;
+    int bad = 0;
+    memset(d, 0, sizeof *d);
+    if (m->gguf) {
+        uint64_t inner = 0;
+        bad |= mc_cv_gguf_u64(cv, "ssm.group_count", &d->nk) != 0;
+        bad |= mc_cv_gguf_u64(cv, "ssm.time_step_rank", &d->nv) != 0;
+        bad |= mc_cv_gguf_u64(cv, "ssm.state_size", &d->dk) != 0;
+        bad |= mc_cv_gguf_u64(cv, "ssm.inner_size", &inner) != 0;
+        bad |= mc_cv_gguf_u64(cv, "ssm.conv_kernel", &d->kernel) != 0;
+        if (!bad && d->nv) d->dv = inner / d->nv;
+        bad |= !d->nv || d->dv * d->nv != inner;
+        d->reorder = strcmp(m->arch, "qwen3next") != 0;
+    } else {
+        bad |= q35_cfg_u64(m->config, "linear_num_key_heads", &d->nk);
+        bad |= q35_cfg_u64(m->config, "linear_num_value_heads", &d->nv);
+        bad |= q35_cfg_u64(m->config, "linear_key_head_dim", &d->dk);
+        bad |= q35_cfg_u64(m->config, "linear_value_head_dim", &d->dv);
+        bad |= q35_cfg_u64(m->config, "linear_conv_kernel_dim", &d->kernel);
+    }
+    if (bad || !d->nk || !d->nv || !d->dk || !d->dv || !d->kernel || d->nv % d->nk || d->nv > (1u << 20) ||
+        d->dk > (1u << 20) || d->dv > (1u << 20))
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: linear-attention sizes missing or inconsistent (key heads %llu, value heads %llu, key dim %llu, value dim %llu, conv kernel %llu)",
+                            m->input_path, (unsigned long long)d->nk, (unsigned long long)d->nv,
+                            (unsigned long long)d->dk, (unsigned long long)d->dv, (unsigned long long)d->kernel);
+    if (d->nk == d->nv) d->reorder = 0;
+    return 0;
+}
+
+/* Value head j in HF (grouped) order = key head k, member i (j = k*r + i);
+ * llama.cpp's tiled order puts it at i*nk + k. */
+static uint64_t q35_tiled(const q35_dims *d, uint64_t j)
+{
+    uint64_t r = d->nv / d->nk;
+    return (j % r) * d->nk + j / r;
+}
+
+/* Check a source's row count and row length. */
+static int q35_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
+{
+    uint32_t nd;
+    uint64_t shp[MC_MT_MAX_DIMS];
+    mc_cv_source_shape(p, &nd, shp);
+    uint64_t n = 1;
+    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
+    uint64_t rl = nd ? shp[nd - 1] : 1;
+    if (n != rows || rl != row_len)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
+                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
+                            (unsigned long long)rows, (unsigned long long)row_len);
+    return 0;
+}
+
+/* Append rows [off, off + nv*hd) of src with value heads (blocks of hd
+ * rows) put back in HF order. */
+static int q35_vhead_rows(mc_build *b, const q35_dims *d, const mc_part *src, uint64_t off, uint64_t hd,
+                          mc_error *err)
+{
+    if (!d->reorder) return mc_build_part(b, src, off, d->nv * hd, 0, err);
+    for (uint64_t j = 0; j < d->nv; j++) {
+        int rc = mc_build_part(b, src, off + q35_tiled(d, j) * hd, hd, 0, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Column map putting value heads (blocks of hd columns) back in HF order. */
+static int q35_vhead_cols(mc_build *b, const q35_dims *d, uint64_t hd, mc_error *err)
+{
+    if (!d->reorder) return 0;
+    uint64_t n = d->nv * hd;
+    uint32_t *map = malloc(n * sizeof *map);
+    if (!map) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    for (uint64_t j = 0; j < d->nv; j++)
+        for (uint64_t e = 0; e < hd; e++) map[j * hd + e] = (uint32_t)(q35_tiled(d, j) * hd + e);
+    return mc_build_col_map(b, map, n, err); /* takes map */
+}
+
+static void q35_shape2(mc_build *b, uint64_t rows, uint64_t cols)
+{
+    b->n_dims = 2;
+    b->shape[0] = rows;
+    b->shape[1] = cols;
+}
+
+/* ---------------------------------------------------------- builders */
+
+/* Common start: dims, then the rule's source for this kind. 1 found, 0 absent, <0 error. */
+static int q35_begin(mc_cv *cv, const mc_rule *r, int L, q35_dims *d, mc_part *src, mc_error *err)
+{
+    const char *pat = cv->m->gguf ? r->gguf : r->hf;
+    if (!pat || !mc_cv_source(cv, pat, L, src)) return 0;
+    if (q35_dims_get(cv, d, err)) return -1;
+    return 1;
+}
+
+#define Q35_BEGIN()                                              \
+    q35_dims d;                                                  \
+    mc_part src;                                                 \
+    int f_ = q35_begin(cv, r, L, &d, &src, err);                 \
+    if (f_ <= 0) return f_ < 0 ? (err ? (int)err->code : 1) : 0; \
+    b->found = 1
+
+/* attn_qkv -> in_proj_qkv: q and k rows as they are, v rows per value head. */
+static int q35_b_qkv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    uint64_t qk = 2 * d.nk * d.dk, rows = qk + d.nv * d.dv;
+    int rc = q35_expect(cv, &src, rows, cv->hidden, err);
+    if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
+    if (!rc) rc = q35_vhead_rows(b, &d, &src, qk, d.dv, err);
+    q35_shape2(b, rows, cv->hidden);
+    return rc;
+}
+
+/* attn_gate -> in_proj_z (value heads of dv rows). */
+static int q35_b_z(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    int rc = q35_expect(cv, &src, d.nv * d.dv, cv->hidden, err);
+    if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, d.dv, err);
+    q35_shape2(b, d.nv * d.dv, cv->hidden);
+    return rc;
+}
+
+/* ssm_beta / ssm_alpha -> in_proj_b / in_proj_a (one row per value head). */
+static int q35_b_head_rows(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
+    if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, 1, err);
+    q35_shape2(b, d.nv, cv->hidden);
+    return rc;
+}
+
+/* ssm_out -> out_proj: columns are value-head channels. */
+static int q35_b_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    int rc = q35_expect(cv, &src, cv->hidden, d.nv * d.dv, err);
+    if (!rc) rc = mc_build_part(b, &src, 0, cv->hidden, 0, err);
+    if (!rc) rc = q35_vhead_cols(b, &d, d.dv, err);
+    q35_shape2(b, cv->hidden, d.nv * d.dv);
+    return rc;
+}
+
+/* 1-D per-value-head vectors (dt_bias; A_log with the rule's value map). */
+static int q35_b_head_vec(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    int rc = q35_expect(cv, &src, 1, d.nv, err);
+    if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
+    if (!rc) rc = q35_vhead_cols(b, &d, 1, err);
+    b->n_dims = 1;
+    b->shape[0] = d.nv;
+    return rc;
+}
+
+/* ssm_a -> A_log = log(-ssm_a), value heads back in HF order. */
+static int q35_b_alog(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    b->x = MC_X_LOG_NEG;
+    return q35_b_head_vec(cv, r, L, b, err);
+}
+
+/* conv1d: GGUF [C, K] or HF [C, 1, K] -> mlx [C, K, 1] (same memory
+ * order; an already sanitized [C, K, 1] is taken as it is); value channels
+ * of a GGUF back in HF order. */
+static int q35_b_conv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    uint64_t qk = 2 * d.nk * d.dk, ch = qk + d.nv * d.dv;
+    uint32_t nd;
+    uint64_t shp[MC_MT_MAX_DIMS];
+    mc_cv_source_shape(&src, &nd, shp);
+    b->n_dims = 3;
+    b->shape[0] = ch;
+    b->shape[1] = d.kernel;
+    b->shape[2] = 1;
+    if (nd == 3 && shp[2] == 1) {
+        int rc = q35_expect(cv, &src, ch * d.kernel, 1, err);
+        return rc ? rc : mc_build_part(b, &src, 0, ch * d.kernel, 0, err);
+    }
+    int rc = q35_expect(cv, &src, ch, d.kernel, err);
+    if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
+    if (!rc) rc = cv->m->gguf ? q35_vhead_rows(b, &d, &src, qk, d.dv, err)
+                              : mc_build_part(b, &src, qk, d.nv * d.dv, 0, err);
+    b->flat = 1;
+    return rc;
+}
+
+/* qwen3next: attn_qkv [q; k; v] + attn_gate z -> in_proj_qkvz, per key head
+ * g: q_g (dk), k_g (dk), v_g (r*dv), z_g (r*dv). */
+static int q35_b_qkvz(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    mc_part gate;
+    if (!mc_cv_source(cv, "blk.{L}.attn_gate.weight", L, &gate)) {
+        b->found = 0;
+        return 0;
+    }
+    uint64_t kd = d.nk * d.dk, vg = d.nv / d.nk * d.dv;
+    int rc = q35_expect(cv, &src, 2 * kd + d.nv * d.dv, cv->hidden, err);
+    if (!rc) rc = q35_expect(cv, &gate, d.nv * d.dv, cv->hidden, err);
+    for (uint64_t g = 0; g < d.nk && !rc; g++) {
+        rc = mc_build_part(b, &src, g * d.dk, d.dk, 0, err);
+        if (!rc) rc = mc_build_part(b, &src, kd + g * d.dk, d.dk, 0, err);
+        if (!rc) rc = mc_build_part(b, &src, 2 * kd + g * vg, vg, 0, err);
+        if (!rc) rc = mc_build_part(b, &gate, g * vg, vg, 0, err);
+    }
+    q35_shape2(b, 2 * kd + 2 * d.nv * d.dv, cv->hidden);
+    return rc;
+}
+
+/* qwen3next: separate ssm_beta + ssm_alpha -> in_proj_ba, per key head g:
+ * b_g (r rows), a_g (r rows). */
+static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    Q35_BEGIN();
+    mc_part alpha;
+    if (!mc_cv_source(cv, "blk.{L}.ssm_alpha.weight", L, &alpha)) {
+        b->found = 0;
+        return 0;
+    }
+    uint64_t rg = d.nv / d.nk;
+    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
+    if (!rc) rc = q35_expect(cv, &alpha, d.nv, cv->hidden, err);
+    for (uint64_t g = 0; g < d.nk && !rc; g++) {
+        rc = mc_build_part(b, &src, g * rg, rg, 0, err);
+        if (!rc) rc = mc_build_part(b, &alpha, g * rg, rg, 0, err);
+    }
+    q35_shape2(b, 2 * d.nv, cv->hidden);
+    return rc;
+}
+
+/* shared_expert_gate [1, hidden]: llama.cpp's quantizer may store it 1-D. */
+static int q35_b_row(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    const char *pat = cv->m->gguf ? r->gguf : r->hf;
+    mc_part src;
+    if (!pat || !mc_cv_source(cv, pat, L, &src)) return 0;
+    b->found = 1;
+    int rc = q35_expect(cv, &src, 1, cv->hidden, err);
+    if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
+    q35_shape2(b, 1, cv->hidden);
+    return rc;
+}
+
+/* HF-form checkpoint (conv1d weight [C, 1, K]) as mlx-lm's sanitize tells
+ * it: then the zero-centred norms get + 1. An already sanitized checkpoint
+ * (conv1d [C, K, 1]) is taken as it is. */
+static int q35_hf_unsanitized(mc_cv *cv)
+{
+    char name[64];
+    for (int L = 0; L < cv->m->n_layers; L++) {
+        mc_part p;
+        snprintf(name, sizeof name, "model.layers.%d.linear_attn.conv1d.weight", L);
+        if (!mc_cv_source(cv, name, -1, &p)) continue;
+        uint32_t nd;
+        uint64_t shp[MC_MT_MAX_DIMS];
+        mc_cv_source_shape(&p, &nd, shp);
+        return nd > 0 && shp[nd - 1] != 1;
+    }
+    return 0;
+}
+
+/* Zero-centred RMSNorm from safetensors: + 1 unless already sanitized. */
+static int q35_b_norm_hf(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    mc_part src;
+    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
+    b->found = 1;
+    uint32_t nd;
+    uint64_t shp[MC_MT_MAX_DIMS];
+    mc_cv_source_shape(&src, &nd, shp);
+    if (nd != 1)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: norm %s is not 1-D", cv->m->input_path, mc_cv_part_name(&src));
+    b->n_dims = 1;
+    b->shape[0] = shp[0];
+    if (q35_hf_unsanitized(cv)) b->x = MC_X_ADD1;
+    return mc_build_part(b, &src, 0, 1, 0, err);
+}
+
+/* Fused experts.gate_up_proj [E, 2I, H] -> switch_mlp gate (first I rows of
+ * each expert) or up (last I rows), as qwen3_5_moe.py's sanitize. */
+static int q35_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int half, mc_error *err)
+{
+    mc_part src;
+    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
+    b->found = 1;
+    uint32_t nd;
+    uint64_t shp[MC_MT_MAX_DIMS];
+    mc_cv_source_shape(&src, &nd, shp);
+    if (nd != 3 || shp[1] % 2)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: %s is not [experts, 2*inter, hidden]", cv->m->input_path,
+                            mc_cv_part_name(&src));
+    uint64_t I = shp[1] / 2;
+    for (uint64_t e = 0; e < shp[0]; e++) {
+        int rc = mc_build_part(b, &src, e * 2 * I + (uint64_t)half * I, I, 0, err);
+        if (rc) return rc;
+    }
+    b->n_dims = 3;
+    b->shape[0] = shp[0];
+    b->shape[1] = I;
+    b->shape[2] = shp[2];
+    return 0;
+}
+
+static int q35_b_gate_half(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    return q35_gate_up(cv, r, L, b, 0, err);
+}
+
+static int q35_b_up_half(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
+{
+    return q35_gate_up(cv, r, L, b, 1, err);
+}
+
+/* --------------------------------------------------------------- rules */
+
+/* Builders, by index (rules name them MC_X_B(index); 0 = plain source). */
+enum { Q35_NONE = -1, B_QKV, B_Z, B_HEAD_ROWS, B_OUT, B_HEAD_VEC, B_ALOG, B_CONV, B_QKVZ, B_BA, B_ROW, B_NORM_HF,
+       B_GATE_HALF, B_UP_HALF, B_COUNT };
+static const mc_build_fn q35_builders[B_COUNT] = {
+    q35_b_qkv, q35_b_z, q35_b_head_rows, q35_b_out, q35_b_head_vec, q35_b_alog, q35_b_conv, q35_b_qkvz, q35_b_ba,
+    q35_b_row, q35_b_norm_hf, q35_b_gate_half, q35_b_up_half,
+};
+#define BX(k) ((k) < 0 ? MC_X_NONE : MC_X_B(k))
+/* Rule: mlx name, GGUF source and builder, HF source and builder. */
+#define RB(mlx, g, h, gb, hb, role, flags) {mlx, g, h, BX(gb), BX(hb), role, flags}
+
+#define HL "model.layers.{L}."
+#define GL "blk.{L}."
+
+/* The tables. pre: the mlx-lm prefix, "language_model.model." (qwen3_5*)
+ * or "model." (qwen3_next). N: no builder (the source as it is). */
+#define N Q35_NONE
+
+#define Q35_GLOBAL(pre, head) \
+    RB(pre "embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", N, N, P, Q), \
+    RB(pre "norm.weight", "output_norm.weight", "model.norm.weight", N, B_NORM_HF, P, 0), \
+    RB(head, "output.weight", "lm_head.weight", N, N, P, Q | MC_R_NOTIED)
+
+#define Q35_NORMS(pre) \
+    RB(pre "layers.{L}.input_layernorm.weight", GL "attn_norm.weight", HL "input_layernorm.weight", \
+       N, B_NORM_HF, P, 0), \
+    RB(pre "layers.{L}.post_attention_layernorm.weight", GL "post_attention_norm.weight", \
+       HL "post_attention_layernorm.weight", N, B_NORM_HF, P, 0)
+
+#define Q35_LINEAR_COMMON(pre) \
+    RB(pre "layers.{L}.linear_attn.A_log", GL "ssm_a", HL "linear_attn.A_log", B_ALOG, N, P, MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.dt_bias", GL "ssm_dt.bias", HL "linear_attn.dt_bias", B_HEAD_VEC, N, P, \
+       MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.dt_bias", GL "ssm_dt", NULL, B_HEAD_VEC, N, P, MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.conv1d.weight", GL "ssm_conv1d.weight", HL "linear_attn.conv1d.weight", \
+       B_CONV, B_CONV, P, MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.norm.weight", GL "ssm_norm.weight", HL "linear_attn.norm.weight", N, N, P, \
+       MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.out_proj.weight", GL "ssm_out.weight", HL "linear_attn.out_proj.weight", \
+       B_OUT, N, P, Q | MC_R_MIXER)
+
+/* Qwen3.5 linear attention: separate projections. */
+#define Q35_LINEAR_SPLIT(pre) \
+    RB(pre "layers.{L}.linear_attn.in_proj_qkv.weight", GL "attn_qkv.weight", HL "linear_attn.in_proj_qkv.weight", \
+       B_QKV, N, P, Q | MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.in_proj_z.weight", GL "attn_gate.weight", HL "linear_attn.in_proj_z.weight", \
+       B_Z, N, P, Q | MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.in_proj_b.weight", GL "ssm_beta.weight", HL "linear_attn.in_proj_b.weight", \
+       B_HEAD_ROWS, N, P, Q | MC_R_MIXER), \
+    RB(pre "layers.{L}.linear_attn.in_proj_a.weight", GL "ssm_alpha.weight", HL "linear_attn.in_proj_a.weight", \
+       B_HEAD_ROWS, N, P, Q | MC_R_MIXER)
+
+/* Gated full attention: q_proj holds per head hd query rows then hd gate rows. */
+#define Q35_FULL_ATTN(pre) \
+    RB(pre "layers.{L}.self_attn.q_proj.weight", GL "attn_q.weight", HL "self_attn.q_proj.weight", N, N, P, \
+       Q | MC_R_ATTN), \
+    RB(pre "layers.{L}.self_attn.k_proj.weight", GL "attn_k.weight", HL "self_attn.k_proj.weight", N, N, P, \
+       Q | MC_R_ATTN), \
+    RB(pre "layers.{L}.self_attn.v_proj.weight", GL "attn_v.weight", HL "self_attn.v_proj.weight", N, N, P, \
+       Q | MC_R_ATTN), \
+    RB(pre "layers.{L}.self_attn.o_proj.weight", GL "attn_output.weight", HL "self_attn.o_proj.weight", N, N, P, \
+       Q | MC_R_ATTN), \
+    RB(pre "layers.{L}.self_attn.q_norm.weight", GL "attn_q_norm.weight", HL "self_attn.q_norm.weight", N, \
+       B_NORM_HF, P, MC_R_ATTN), \
+    RB(pre "layers.{L}.self_attn.k_norm.weight", GL "attn_k_norm.weight", HL "self_attn.k_norm.weight", N, \
+       B_NORM_HF, P, MC_R_ATTN)
+
+/* Routed experts: GGUF stacked; HF per expert, fused gate_up_proj (Qwen3.5
+ * releases), or already stacked (mlx-lm form). */
+#define Q35_MOE(pre) \
+    RB(pre "layers.{L}.mlp.gate.weight", GL "ffn_gate_inp.weight", HL "mlp.gate.weight", N, N, P, Q8 | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.shared_expert_gate.weight", GL "ffn_gate_inp_shexp.weight", \
+       HL "mlp.shared_expert_gate.weight", B_ROW, N, P, Q8 | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.shared_expert.gate_proj.weight", GL "ffn_gate_shexp.weight", \
+       HL "mlp.shared_expert.gate_proj.weight", N, N, P, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.shared_expert.up_proj.weight", GL "ffn_up_shexp.weight", \
+       HL "mlp.shared_expert.up_proj.weight", N, N, P, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.shared_expert.down_proj.weight", GL "ffn_down_shexp.weight", \
+       HL "mlp.shared_expert.down_proj.weight", N, N, P, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.gate_proj.weight", GL "ffn_gate_exps.weight", \
+       HL "mlp.experts.{E}.gate_proj.weight", N, N, X, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.gate_proj.weight", NULL, HL "mlp.experts.gate_up_proj", N, B_GATE_HALF, X, \
+       Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.gate_proj.weight", NULL, HL "mlp.switch_mlp.gate_proj.weight", N, N, X, \
+       Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.up_proj.weight", GL "ffn_up_exps.weight", HL "mlp.experts.{E}.up_proj.weight", \
+       N, N, X, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.up_proj.weight", NULL, HL "mlp.experts.gate_up_proj", N, B_UP_HALF, X, \
+       Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.up_proj.weight", NULL, HL "mlp.switch_mlp.up_proj.weight", N, N, X, \
+       Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.down_proj.weight", GL "ffn_down_exps.weight", \
+       HL "mlp.experts.{E}.down_proj.weight", N, N, X, Q | MC_R_MOE), \
+    RB(pre "layers.{L}.mlp.switch_mlp.down_proj.weight", NULL, HL "mlp.experts.down_proj", N, N, X, Q | MC_R_MOE)
+
+#define Q35_DENSE(pre) \
+    RB(pre "layers.{L}.mlp.gate_proj.weight", GL "ffn_gate.weight", HL "mlp.gate_proj.weight", N, N, F, \
+       Q | MC_R_DENSE), \
+    RB(pre "layers.{L}.mlp.up_proj.weight", GL "ffn_up.weight", HL "mlp.up_proj.weight", N, N, F, Q | MC_R_DENSE), \
+    RB(pre "layers.{L}.mlp.down_proj.weight", GL "ffn_down.weight", HL "mlp.down_proj.weight", N, N, F, \
+       Q | MC_R_DENSE)
+
+#define LM "language_model.model."
+
+static const mc_rule qwen35moe_rules[] = {
+    Q35_GLOBAL(LM, "language_model.lm_head.weight"),
+    Q35_NORMS(LM),
+    Q35_LINEAR_COMMON(LM),
+    Q35_LINEAR_SPLIT(LM),
+    Q35_FULL_ATTN(LM),
+    Q35_MOE(LM),
+};
+
+static const mc_rule qwen35_rules[] = {
+    Q35_GLOBAL(LM, "language_model.lm_head.weight"),
+    Q35_NORMS(LM),
+    Q35_LINEAR_COMMON(LM),
+    Q35_LINEAR_SPLIT(LM),
+    Q35_FULL_ATTN(LM),
+    Q35_DENSE(LM),
+};
+
+/* Qwen3-Next: fused in_proj_qkvz / in_proj_ba as mlx-lm loads them. */
+static const mc_rule qwen3next_rules[] = {
+    Q35_GLOBAL("model.", "lm_head.weight"),
+    Q35_NORMS("model."),
+    Q35_LINEAR_COMMON("model."),
+    RB("model.layers.{L}.linear_attn.in_proj_qkvz.weight", GL "attn_qkv.weight",
+       HL "linear_attn.in_proj_qkvz.weight", B_QKVZ, N, P, Q | MC_R_MIXER),
+    RB("model.layers.{L}.linear_attn.in_proj_qkvz.weight", GL "ssm_in.weight", NULL, N, N, P, Q | MC_R_MIXER),
+    RB("model.layers.{L}.linear_attn.in_proj_ba.weight", GL "ssm_ba.weight", HL "linear_attn.in_proj_ba.weight",
+       N, N, P, Q | MC_R_MIXER),
+    RB("model.layers.{L}.linear_attn.in_proj_ba.weight", GL "ssm_beta.weight", NULL, B_BA, N, P, Q | MC_R_MIXER),
+    Q35_FULL_ATTN("model."),
+    Q35_MOE("model."),
+    Q35_DENSE("model."),
+};
+#undef N
+
+/* ------------------------------------------------------------- prepare */
+
+/* Layer kinds from the tensors present; the interval mlx-lm can express. */
+static int q35_layer_linear(mc_cv *cv, int L)
+{
+    char name[96];
+    mc_part p;
+    if (cv->m->gguf) snprintf(name, sizeof name, "blk.%d.ssm_a", L);
+    else snprintf(name, sizeof name, "model.layers.%d.linear_attn.A_log", L);
+    return mc_cv_source(cv, name, -1, &p);
+}
+
+static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
+{
+    int n = cv->m->n_layers, first_full = -1;
+    for (int L = 0; L < n && first_full < 0; L++)
+        if (!q35_layer_linear(cv, L)) first_full = L;
+    uint64_t iv = first_full < 0 ? (uint64_t)n + 1 : (uint64_t)first_full + 1;
+    for (int L = 0; L < n; L++) {
+        int want_linear = ((uint64_t)L + 1) % iv != 0;
+        if (want_linear != q35_layer_linear(cv, L))
+            return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                                "%s: layer %d is %s attention, but mlx-lm places full attention only at layers i with (i+1) %% full_attention_interval == 0 (interval %llu from the first full-attention layer)",
+                                cv->m->input_path, L, want_linear ? "full" : "linear", (unsigned long long)iv);
+    }
+    *out = iv;
+    return 0;
+}
+
+/* Drop MTP / nextn layers (GGUF: the last nextn_predict_layers blocks). */
+static int q35_prepare(mc_cv *cv, mc_error *err)
+{
+    mc_model *m = cv->m;
+    uint64_t nextn = 0, iv = 0;
+    cv->builders = q35_builders;
+    cv->n_builders = B_COUNT;
+    cv->mixer_gguf = GL "ssm_a";
+    cv->mixer_hf = HL "linear_attn.A_log";
+    if (m->gguf && mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0 && nextn > 0) {
+        if (nextn >= (uint64_t)m->n_layers)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: nextn_predict_layers %llu >= block_count %d", m->input_path,
+                                (unsigned long long)nextn, m->n_layers);
+        m->n_layers -= (int)nextn;
+        mc_cv_notice(cv, "%s: %llu MTP (nextn) layer(s) from %d on dropped: mlx-lm does not load them",
+                     m->input_path, (unsigned long long)nextn, m->n_layers);
+    }
+    if (m->st) {
+        uint64_t n = 0;
+        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
+            const char *nm = m->st->tensors[i].name;
+            n += strncmp(nm, "mtp.", 4) == 0 || strstr(nm, ".mtp.") != NULL;
+        }
+        if (n)
+            mc_cv_notice(cv, "%s: %llu MTP tensors (mtp.*) dropped, as mlx-lm's sanitize does", m->input_path,
+                         (unsigned long long)n);
+    }
+    return q35_interval(cv, &iv, err);
+}
+
+/* ------------------------------------------------------------- config */
+
+static int q35_num(cJSON *c, const char *k, double v)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, k);
+    return cJSON_AddNumberToObject(c, k, v) ? 0 : 1;
+}
+
+static int q35_layer_types(mc_cv *cv, cJSON *cfg, uint64_t iv)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "layer_types");
+    cJSON *a = cJSON_AddArrayToObject(cfg, "layer_types");
+    if (!a) return 1;
+    for (int L = 0; L < cv->m->n_layers; L++) {
+        cJSON *s = cJSON_CreateString(((uint64_t)L + 1) % iv ? "linear_attention" : "full_attention");
+        if (!s) return 1;
+        cJSON_AddItemToArray(a, s);
+    }
+    return 0;
+}
+
+static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    mc_model *m = cv->m;
+    q35_dims d;
+    uint64_t iv, u, rope_dim = 0;
+    double theta = 10000.0;
+    int bad = 0, rc;
+    if ((rc = q35_dims_get(cv, &d, err)) || (rc = q35_interval(cv, &iv, err))) return rc;
+    if (mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
+                     m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
+    bad |= q35_num(cfg, "linear_num_key_heads", (double)d.nk);
+    bad |= q35_num(cfg, "linear_num_value_heads", (double)d.nv);
+    bad |= q35_num(cfg, "linear_key_head_dim", (double)d.dk);
+    bad |= q35_num(cfg, "linear_value_head_dim", (double)d.dv);
+    bad |= q35_num(cfg, "linear_conv_kernel_dim", (double)d.kernel);
+    bad |= q35_num(cfg, "full_attention_interval", (double)iv);
+    bad |= q35_layer_types(cv, cfg, iv);
+    mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
+    theta = mc_cv_f32_decimal(theta);
+    mc_cv_gguf_u64(cv, "rope.dimension_count", &rope_dim);
+    double prf = cv->head_dim && rope_dim ? (double)rope_dim / (double)cv->head_dim : 0.25;
+    bad |= q35_num(cfg, "partial_rotary_factor", prf);
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_parameters");
+    cJSON *rp = cJSON_AddObjectToObject(cfg, "rope_parameters");
+    bad |= !rp || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf) ||
+           !cJSON_AddNumberToObject(rp, "rope_theta", theta) || !cJSON_AddStringToObject(rp, "rope_type", "default");
+    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
+    bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
+    if (m->n_experts > 0) {
+        bad |= q35_num(cfg, "num_experts", m->n_experts);
+        bad |= q35_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
+        if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= q35_num(cfg, "moe_intermediate_size", (double)u);
+        if (mc_cv_gguf_u64(cv, "expert_shared_feed_forward_length", &u) == 0)
+            bad |= q35_num(cfg, "shared_expert_intermediate_size", (double)u);
+        bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
+        bad |= q35_num(cfg, "decoder_sparse_step", 1);
+    }
+    if (strcmp(m->arch, "qwen3next") == 0) {
+        /* every ModelArgs field of qwen3_next.py is required */
+        cJSON *mo = cJSON_AddArrayToObject(cfg, "mlp_only_layers");
+        bad |= !mo;
+        for (int L = 0; mo && L < m->n_layers; L++) {
+            char name[64];
+            snprintf(name, sizeof name, "model.layers.%d.mlp.gate.weight", L);
+            if (mc_model_find(m, name)) continue;
+            cJSON *n = cJSON_CreateNumber(L);
+            bad |= !n;
+            if (n) cJSON_AddItemToArray(mo, n);
+        }
+        if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size"))
+            bad |= q35_num(cfg, "intermediate_size", 0);
+        if (m->n_experts == 0) {
+            bad |= q35_num(cfg, "num_experts", 0) | q35_num(cfg, "num_experts_per_tok", 0) |
+                   q35_num(cfg, "decoder_sparse_step", 1) | q35_num(cfg, "moe_intermediate_size", 0) |
+                   q35_num(cfg, "shared_expert_intermediate_size", 0);
+        }
+    }
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
+}
+
+/* HF config -> mlx-lm: model_type of the mlx-lm module; the interval
+ * mlx-lm builds layers from (transformers-5 configs carry only layer_types). */
+static int q35_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+{
+    uint64_t iv;
+    int rc;
+    if ((rc = q35_interval(cv, &iv, err))) return rc;
+    const cJSON *fi = cJSON_GetObjectItemCaseSensitive(cfg, "full_attention_interval");
+    int bad = 0;
+    if (cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
+                     cv->m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
+    bad |= q35_num(cfg, "full_attention_interval", (double)iv);
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
+    bad |= !cJSON_AddStringToObject(cfg, "model_type", cv->arch->model_type);
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+const mc_arch mc_arch_qwen35moe = {
+    "qwen35moe", "qwen3_5_moe", "qwen35moe", -1, "qwen3_5_moe_text qwen3_5_moe",
+    qwen35moe_rules, sizeof qwen35moe_rules / sizeof qwen35moe_rules[0],
+    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+};
+
+const mc_arch mc_arch_qwen35 = {
+    "qwen35", "qwen3_5", "qwen35", -1, "qwen3_5_text qwen3_5",
+    qwen35_rules, sizeof qwen35_rules / sizeof qwen35_rules[0],
+    NULL, NULL, q35_prepare, q35_gguf_config, q35_hf_config,
+};
+
+const mc_arch mc_arch_qwen3next = {
+    "qwen3next", "qwen3_next", "qwen3next", -1, "qwen3_next",
+    qwen3next_rules, sizeof qwen3next_rules / sizeof qwen3next_rules[0],
+    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+};
