@@ -1,0 +1,1341 @@
+/* mc_convert for the hard architectures: deepseek2 (DeepSeek V3 / V2, MLA
+ * and shared experts) and the Qwen3.5 family (qwen35moe, qwen35, qwen3next:
+ * gated delta-net layers). Rules: docs/CONVERT.md.
+ *
+ * Corpus deepseek_v3 and qwen3_5_moe:
+ *  - the tensor set (names, shapes) from hf/ and from every GGUF equals the
+ *    list derived from mlx-lm's model classes (testdata/mlx_names/);
+ *  - bf16 GGUF gives the hf/ values (after mlx-lm's sanitize) bit for bit,
+ *    except qwen35 A_log (llama.cpp stored -exp(A_log) in f32): within
+ *    2^-22 + 2^-24 |A_log|, and rounding to bf16 gives hf/'s value back;
+ *  - Q4_K_M: every tensor is ggml's dequantization of its source tensor,
+ *    checked by applying llama.cpp's forward transforms (written here from
+ *    the converter's code, not from mconv's tables) to what mconv produced;
+ *    RMS error against hf/ printed;
+ *  - config.json fields equal hf/config.json's where both exist.
+ * Fixtures made here (no corpus sample):
+ *  - deepseek_v3 in the older fused attn_kv_b form, and as DeepSeek V2
+ *    (kv_b_proj rebuilt from attn_k_b / attn_v_b), from the corpus bf16 GGUF;
+ *  - qwen3_5 (dense) and qwen3_next: an HF-form checkpoint written from the
+ *    fixture config, llama.cpp's forward transforms applied here to write
+ *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
+ */
+#include "mc_test.h"
+#include "mc_convert.h"
+#include "mc_gguf.h"
+#include "mc_gguf_write.h"
+#include "mc_safetensors.h"
+#include "mc_dequant.h"
+#include "mc_float.h"
+#include "mc_types.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t row_len_of(const mc_mtensor *t)
+{
+    return t->n_dims ? t->shape[t->n_dims - 1] : 1;
+}
+
+static uint64_t nelem_of(const mc_mtensor *t)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
+    return n;
+}
+
+/* Whole tensor as f32, read in chunks of `chunk` rows. */
+static float *read_chunked(const mc_model *m, const mc_mtensor *t, uint64_t chunk)
+{
+    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return NULL;
+    mc_error err = {0};
+    for (uint64_t r = 0; r < rows;) {
+        uint64_t k = rows - r < chunk ? rows - r : chunk;
+        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
+            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
+                    err.msg);
+            free(v);
+            return NULL;
+        }
+        r += k;
+    }
+    return v;
+}
+
+static float *read_all(const mc_model *m, const mc_mtensor *t)
+{
+    return read_chunked(m, t, 7); /* odd: crosses heads and parts */
+}
+
+static mc_model *open_model(const char *path)
+{
+    mc_model *m = NULL;
+    mc_error err = {0};
+    if (mc_convert_open(path, NULL, &m, &err)) {
+        fprintf(stderr, "open %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* The produced set equals testdata/mlx_names/<list>.txt (names and shapes). */
+static void check_names(const mc_model *m, const char *list, const char *label)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
+    size_t len;
+    unsigned char *raw = mc_test_read_file(path, &len);
+    CHECKF(raw != NULL, "cannot read %s", path);
+    if (!raw) return;
+    char *txt = malloc(len + 1);
+    if (!txt) { free(raw); return; }
+    memcpy(txt, raw, len);
+    txt[len] = '\0';
+    free(raw);
+    size_t want = 0, matched = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#' || !line[0]) continue;
+        char *sp = strchr(line, ' ');
+        if (!sp) continue;
+        *sp = '\0';
+        want++;
+        const mc_mtensor *t = mc_model_find(m, line);
+        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
+        if (!t) continue;
+        char shp[128] = "";
+        size_t o = 0;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
+        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
+        matched++;
+    }
+    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
+    CHECK(matched == want && want > 0);
+    free(txt);
+}
+
+/* Every key present in both configs has the same value (model_type aside:
+ * it names the mlx-lm module, want_type); every key of `need` is present. */
+static void check_config(const mc_model *m, const cJSON *ref, const char *want_type, const char *const *need,
+                         const char *label)
+{
+    const cJSON *c = m->config, *it;
+    int compared = 0;
+    cJSON_ArrayForEach(it, c) {
+        if (strcmp(it->string, "model_type") == 0) continue;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(ref, it->string);
+        if (!r) continue;
+        int same = cJSON_Compare(it, r, 1);
+        if (!same && cJSON_IsNumber(it) && cJSON_IsNumber(r)) same = it->valuedouble == r->valuedouble;
+        char *a = cJSON_PrintUnformatted(it), *b = cJSON_PrintUnformatted(r);
+        CHECKF(same, "%s: config %s = %s, reference %s", label, it->string, a ? a : "?", b ? b : "?");
+        free(a);
+        free(b);
+        compared++;
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
+    CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, want_type) == 0, "%s: model_type %s, want %s", label,
+           cJSON_IsString(mt) ? mt->valuestring : "?", want_type);
+    for (size_t i = 0; need && need[i]; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(c, need[i]) != NULL, "%s: config.json lacks %s", label, need[i]);
+    printf("%s: %d config fields equal the reference\n", label, compared);
+    CHECKF(compared >= 12, "%s: only %d config fields compared", label, compared);
+}
+
+/* A_log recovered from llama.cpp's f32 -exp(A_log): the stated bound. */
+static double alog_bound(float want)
+{
+    return ldexp(1.0, -22) + ldexp(fabs((double)want), -24);
+}
+
+/* bf16 spacing at x */
+static double bf16_ulp(float x)
+{
+    uint16_t h = mc_f32_to_bf16(fabsf(x));
+    return (double)mc_bf16_to_f32((uint16_t)(h + 1)) - (double)mc_bf16_to_f32(h);
+}
+
+/* a (from GGUF) against b (reference), tensor by tensor: bit for bit, except
+ * A_log within alog_bound. */
+static void compare_models(const mc_model *a, const mc_model *b, const char *label)
+{
+    size_t exact = 0, bounded = 0;
+    double worst = 0;
+    CHECK_EQ_U64(a->n_tensors, b->n_tensors);
+    for (size_t i = 0; i < b->n_tensors; i++) {
+        const mc_mtensor *tb = &b->tensors[i], *ta = mc_model_find(a, tb->name);
+        CHECKF(ta != NULL, "%s: %s missing", label, tb->name);
+        if (!ta || nelem_of(ta) != nelem_of(tb)) {
+            CHECKF(ta == NULL, "%s: %s sizes differ", label, tb->name);
+            continue;
+        }
+        float *x = read_all(a, ta), *y = read_all(b, tb);
+        CHECKF(x && y, "%s: reading %s", label, tb->name);
+        uint64_t n = nelem_of(tb), bad = 0, bf_bad = 0;
+        int alog = has_suffix(tb->name, ".A_log");
+        for (uint64_t k = 0; x && y && k < n; k++) {
+            if (alog) {
+                double d = fabs((double)x[k] - (double)y[k]);
+                if (d > worst) worst = d;
+                if (d > alog_bound(y[k])) bad++;
+                /* where half a bf16 step exceeds the bound, bf16 rounding gives the original */
+                if (bf16_ulp(y[k]) / 2 > alog_bound(y[k]) && mc_bf16_to_f32(mc_f32_to_bf16(x[k])) != y[k]) bf_bad++;
+                continue;
+            }
+            if (mc_f32_bits(x[k]) != mc_f32_bits(y[k])) bad++;
+        }
+        CHECKF(bad == 0 && bf_bad == 0, "%s: %s: %llu of %llu values differ (%llu bf16 roundings)", label, tb->name,
+               (unsigned long long)bad, (unsigned long long)n, (unsigned long long)bf_bad);
+        if (alog) bounded++;
+        else exact++;
+        free(x);
+        free(y);
+    }
+    printf("%s: %zu tensors bit for bit, %zu A_log within 2^-22 + 2^-24|A_log| (max error %.3g)\n", label, exact,
+           bounded, worst);
+}
+
+/* Reading any row range gives the same values as reading it whole. */
+static void check_ranges(const mc_model *m, const char *label)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const mc_mtensor *t = &m->tensors[i];
+        uint64_t rows = nelem_of(t) / row_len_of(t);
+        float *a = read_chunked(m, t, 1), *b = read_chunked(m, t, rows ? rows : 1), *c = read_chunked(m, t, 5);
+        if (!a || !b || !c || memcmp(a, b, nelem_of(t) * 4) != 0 || memcmp(a, c, nelem_of(t) * 4) != 0) bad++;
+        free(a);
+        free(b);
+        free(c);
+    }
+    CHECKF(bad == 0, "%s: %zu tensors read differently by row range", label, bad);
+}
+
+typedef struct thr_arg { const mc_model *m; int bad; } thr_arg;
+static void *thr_run(void *p)
+{
+    thr_arg *a = p;
+    for (size_t i = 0; i < a->m->n_tensors; i++) {
+        float *v = read_all(a->m, &a->m->tensors[i]), *w = read_chunked(a->m, &a->m->tensors[i], 3);
+        if (!v || !w || memcmp(v, w, nelem_of(&a->m->tensors[i]) * sizeof *v) != 0) a->bad++;
+        free(v);
+        free(w);
+    }
+    return NULL;
+}
+
+static void check_threads(const mc_model *m, const char *label)
+{
+    pthread_t th[2];
+    thr_arg a[2] = {{m, 0}, {m, 0}};
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thr_run, &a[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECKF(a[0].bad == 0 && a[1].bad == 0, "%s: concurrent reads disagree", label);
+}
+
+/* ---------------------------------------- llama.cpp's forward transforms */
+
+/* The converter's _reorder_v_heads along one axis of n = nk*r*hd entries:
+ * view as [nk, r, hd], swap the first two. dst[(i*nk + k)*hd + d] =
+ * src[(k*r + i)*hd + d]. Written from conversion/qwen.py. */
+static uint64_t fwd_pos(uint64_t nk, uint64_t r, uint64_t hd, uint64_t hf_pos)
+{
+    uint64_t d = hf_pos % hd, head = hf_pos / hd, k = head / r, i = head % r;
+    return (i * nk + k) * hd + d;
+}
+
+/* Kinds of source relations the test knows (from the converter). */
+enum fkind {
+    FK_ID,      /* same values, same order (shape may differ, e.g. [H] vs [1, H]) */
+    FK_VROWS,   /* rows [off, off + nv*hd) reordered in blocks of hd rows */
+    FK_VCOLS,   /* columns reordered in blocks of hd */
+    FK_VELEM,   /* 1-D, per value head */
+    FK_ALOG,    /* ssm_a = -exp(A_log), per value head */
+    FK_CONV     /* [C, K]: channels from off reordered in blocks of hd */
+};
+
+typedef struct fwd_rule {
+    int layer;               /* 1: names after "<prefix>layers.N." / "blk.N."; 0: whole names */
+    const char *mlx;
+    const char *gguf;
+    int kind;
+    int off_qk;              /* 1: the reordered range starts after 2*nk*dk rows/channels */
+    int hd_v;                /* 1: blocks of the value head dim (else single entries) */
+} fwd_rule;
+
+typedef struct q35_geom { uint64_t nk, nv, dk, dv, kernel; } q35_geom;
+
+/* Check produced tensor t (from GGUF q) against ggml's dequantization of
+ * its source, through the forward rule. Returns 0 when checked. */
+static int check_forward(const mc_model *q, const mc_mtensor *t, const fwd_rule *fr, const char *src, int reorder,
+                         const q35_geom *g, double *se, double *ss, const mc_model *ref, const char *label)
+{
+    mc_error err = {0};
+    const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
+    CHECKF(gt != NULL, "%s: source %s absent", label, src);
+    if (!gt) return 1;
+    uint64_t n = nelem_of(t);
+    CHECKF(n == gt->nelements, "%s: %s has %llu elements, source %s %llu", label, t->name, (unsigned long long)n,
+           src, (unsigned long long)gt->nelements);
+    if (n != gt->nelements) return 1;
+    unsigned char *raw = malloc(gt->nbytes);
+    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = read_all(q, t);
+    int rc = 1;
+    if (!raw || !deq || !fwd || !got) goto done;
+    CHECK(mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0);
+    CHECK(mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0);
+    uint64_t rl = row_len_of(t), rows = n / rl, r = g ? g->nv / g->nk : 1;
+    uint64_t hd = fr->hd_v ? (g ? g->dv : 1) : 1, off = fr->off_qk ? 2 * g->nk * g->dk : 0;
+    uint64_t bad = 0;
+    if (fr->kind == FK_ALOG) {
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t p = reorder ? fwd_pos(g->nk, r, 1, j) : j;
+            float a = deq[p], back = (float)-exp((double)got[j]);
+            if (fabsf(back - a) > 2 * (nextafterf(fabsf(a), INFINITY) - fabsf(a))) bad++;
+        }
+    } else {
+        memcpy(fwd, got, n * sizeof *fwd); /* FK_ID */
+        if (reorder && fr->kind == FK_VROWS)
+            for (uint64_t row = off; row < off + g->nv * hd; row++)
+                memcpy(fwd + (off + fwd_pos(g->nk, r, hd, row - off)) * rl, got + row * rl, rl * sizeof *fwd);
+        if (reorder && fr->kind == FK_CONV) /* produced [C, K, 1]: channel blocks of K values */
+            for (uint64_t c = off; c < off + g->nv * hd; c++)
+                memcpy(fwd + (off + fwd_pos(g->nk, r, hd, c - off)) * g->kernel, got + c * g->kernel,
+                       g->kernel * sizeof *fwd);
+        if (reorder && (fr->kind == FK_VCOLS || fr->kind == FK_VELEM))
+            for (uint64_t row = 0; row < rows; row++)
+                for (uint64_t c = 0; c < rl; c++) fwd[row * rl + fwd_pos(g->nk, r, hd, c)] = got[row * rl + c];
+        for (uint64_t j = 0; j < n; j++) bad += mc_f32_bits(fwd[j]) != mc_f32_bits(deq[j]);
+    }
+    CHECKF(bad == 0, "%s: %s: %llu values differ from ggml's dequantization of %s", label, t->name,
+           (unsigned long long)bad, src);
+    const mc_mtensor *th = mc_model_find(ref, t->name);
+    float *h = th ? read_all(ref, th) : NULL;
+    CHECKF(h != NULL, "%s: %s not in the reference", label, t->name);
+    if (h) {
+        double e = 0, s = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            double d = (double)got[j] - h[j];
+            e += d * d;
+            s += (double)h[j] * h[j];
+        }
+        *se += e;
+        *ss += s;
+        /* a wrong order gives a relative error near 1.4 */
+        CHECKF(s == 0 || sqrt(e / s) < 0.5, "%s: %s relative RMS error %.3f", label, t->name, sqrt(e / s));
+    }
+    free(h);
+    rc = 0;
+done:
+    free(raw);
+    free(deq);
+    free(fwd);
+    free(got);
+    return rc;
+}
+
+/* Source and rule of a produced name. */
+static const fwd_rule *find_rule(const fwd_rule *rules, size_t n, const char *prefix, const char *name, char *src,
+                                 size_t cap)
+{
+    int L, off = 0;
+    size_t pl = strlen(prefix);
+    int layered = strncmp(name, prefix, pl) == 0 && sscanf(name + pl, "layers.%d.%n", &L, &off) == 1 && off > 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rules[i].layer != layered) continue;
+        if (layered && strcmp(name + pl + off, rules[i].mlx) == 0) {
+            snprintf(src, cap, "blk.%d.%s", L, rules[i].gguf);
+            return &rules[i];
+        }
+        if (!layered && strcmp(name, rules[i].mlx) == 0) {
+            snprintf(src, cap, "%s", rules[i].gguf);
+            return &rules[i];
+        }
+    }
+    return NULL;
+}
+
+static void check_quantized(const mc_model *q, const mc_model *ref, const fwd_rule *rules, size_t nr,
+                            const char *prefix, int reorder, const q35_geom *g, const char *label)
+{
+    double se = 0, ss = 0;
+    size_t checked = 0;
+    for (size_t i = 0; i < q->n_tensors; i++) {
+        const mc_mtensor *t = &q->tensors[i];
+        char src[256];
+        const fwd_rule *fr = find_rule(rules, nr, prefix, t->name, src, sizeof src);
+        CHECKF(fr != NULL, "%s: no test rule for %s", label, t->name);
+        if (fr && check_forward(q, t, fr, src, reorder, g, &se, &ss, ref, label) == 0) checked++;
+    }
+    double rel = ss > 0 ? sqrt(se / ss) : 0;
+    printf("%s: %zu of %zu tensors = ggml's dequantization of their source through llama.cpp's transforms; RMS error vs hf/ relative %.4f\n",
+           label, checked, q->n_tensors, rel);
+    CHECK(checked == q->n_tensors);
+    CHECKF(rel < 0.25, "%s: relative RMS error %.4f", label, rel);
+}
+
+/* ------------------------------------------------------- corpus models */
+
+static const fwd_rule DS_RULES[] = {
+    {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0},
+    {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0},
+    {0, "lm_head.weight", "output.weight", FK_ID, 0, 0},
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0},
+    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_a_proj.weight", "attn_q_a.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_b_proj.weight", "attn_q_b.weight", FK_ID, 0, 0},
+    {1, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", FK_ID, 0, 0},
+    {1, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", FK_ID, 0, 0},
+    /* llama.cpp: k_b = kv_b[h, :nope, :].T, v_b = kv_b[h, nope:, :]; mlx-lm's
+     * embed_q / unembed_out are the same arrays */
+    {1, "self_attn.embed_q.weight", "attn_k_b.weight", FK_ID, 0, 0},
+    {1, "self_attn.unembed_out.weight", "attn_v_b.weight", FK_ID, 0, 0},
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0},
+    {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0},
+    {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0},
+    {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0},
+    {1, "mlp.gate.weight", "ffn_gate_inp.weight", FK_ID, 0, 0},
+    {1, "mlp.gate.e_score_correction_bias", "exp_probs_b.bias", FK_ID, 0, 0},
+    {1, "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0, 0},
+};
+
+static const fwd_rule Q35_RULES[] = {
+    {0, "language_model.model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0},
+    {0, "language_model.model.norm.weight", "output_norm.weight", FK_ID, 0, 0},
+    {0, "language_model.lm_head.weight", "output.weight", FK_ID, 0, 0},
+    {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0},
+    {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0},
+    {0, "lm_head.weight", "output.weight", FK_ID, 0, 0},
+    /* llama.cpp stores the zero-centred norms as 1 + w: mlx-lm's form */
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0},
+    {1, "post_attention_layernorm.weight", "post_attention_norm.weight", FK_ID, 0, 0},
+    {1, "linear_attn.A_log", "ssm_a", FK_ALOG, 0, 0},
+    {1, "linear_attn.dt_bias", "ssm_dt.bias", FK_VELEM, 0, 0},
+    {1, "linear_attn.conv1d.weight", "ssm_conv1d.weight", FK_CONV, 1, 1},
+    {1, "linear_attn.norm.weight", "ssm_norm.weight", FK_ID, 0, 0},
+    {1, "linear_attn.out_proj.weight", "ssm_out.weight", FK_VCOLS, 0, 1},
+    {1, "linear_attn.in_proj_qkv.weight", "attn_qkv.weight", FK_VROWS, 1, 1},
+    {1, "linear_attn.in_proj_z.weight", "attn_gate.weight", FK_VROWS, 0, 1},
+    {1, "linear_attn.in_proj_b.weight", "ssm_beta.weight", FK_VROWS, 0, 0},
+    {1, "linear_attn.in_proj_a.weight", "ssm_alpha.weight", FK_VROWS, 0, 0},
+    {1, "self_attn.q_proj.weight", "attn_q.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_proj.weight", "attn_k.weight", FK_ID, 0, 0},
+    {1, "self_attn.v_proj.weight", "attn_v.weight", FK_ID, 0, 0},
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_norm.weight", "attn_q_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_norm.weight", "attn_k_norm.weight", FK_ID, 0, 0},
+    {1, "mlp.gate.weight", "ffn_gate_inp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0, 0},
+    {1, "mlp.switch_mlp.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0, 0},
+    {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0},
+    {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0},
+    {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0},
+};
+
+static const char *const DS_NEED[] = {"kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
+                                      "v_head_dim", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+                                      "first_k_dense_replace", "routed_scaling_factor", "topk_group", "n_group",
+                                      "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
+                                      "rope_theta", "rms_norm_eps", "vocab_size", "hidden_size",
+                                      "intermediate_size", "num_hidden_layers", "num_attention_heads", NULL};
+static const char *const Q35_NEED[] = {"linear_num_value_heads", "linear_num_key_heads", "linear_key_head_dim",
+                                       "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
+                                       "head_dim", "num_key_value_heads", "rope_parameters", "rms_norm_eps",
+                                       "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                       "tie_word_embeddings", NULL};
+static const char *const Q35_MOE_NEED[] = {"num_experts", "num_experts_per_tok", "moe_intermediate_size",
+                                           "shared_expert_intermediate_size", "norm_topk_prob", NULL};
+
+static void need_keys(const mc_model *m, const char *const *need, const char *label)
+{
+    for (size_t i = 0; need[i]; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(m->config, need[i]) != NULL, "%s: config.json lacks %s", label,
+               need[i]);
+}
+
+static int q35_geom_of(const cJSON *c, q35_geom *g)
+{
+    const char *k[] = {"linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                       "linear_value_head_dim", "linear_conv_kernel_dim"};
+    uint64_t *o[] = {&g->nk, &g->nv, &g->dk, &g->dv, &g->kernel};
+    for (int i = 0; i < 5; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k[i]);
+        if (!cJSON_IsNumber(v)) return 1;
+        *o[i] = (uint64_t)v->valuedouble;
+    }
+    return 0;
+}
+
+static void test_corpus(const char *dir, const char *list, const char *model_type, const fwd_rule *rules, size_t nr,
+                        const char *prefix, const char *const *need, const char *const *need2)
+{
+    char rel[256], label[256], hfdir[512];
+    snprintf(rel, sizeof rel, "models/%s/hf", dir);
+    const char *p = mc_test_corpus_file(rel);
+    if (!p) return;
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    mc_model *h = open_model(hfdir);
+    CHECKF(h != NULL, "%s: hf open", dir);
+    if (!h) return;
+    snprintf(label, sizeof label, "%s hf", dir);
+    check_names(h, list, label);
+    /* hf/: mlx-lm's defaults stand for keys transformers-5 configs lack */
+    check_config(h, h->st->config, model_type, NULL, label);
+
+    snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", dir, dir);
+    p = mc_test_corpus_file(rel);
+    if (p) {
+        mc_model *g = open_model(p);
+        CHECKF(g != NULL, "open %s", rel);
+        if (g) {
+            snprintf(label, sizeof label, "%s bf16", dir);
+            check_names(g, list, label);
+            check_config(g, h->st->config, model_type, need, label);
+            if (need2) need_keys(g, need2, label);
+            compare_models(g, h, label);
+            check_ranges(g, label);
+            check_threads(g, label);
+            for (size_t i = 0; i < g->n_notices; i++) printf("%s notice: %s\n", label, g->notices[i]);
+            mc_convert_close(g);
+        }
+    }
+    snprintf(rel, sizeof rel, "models/%s/gguf/%s-Q4_K_M.gguf", dir, dir);
+    p = mc_test_corpus_file(rel);
+    if (p) {
+        mc_model *q = open_model(p);
+        CHECKF(q != NULL, "open %s", rel);
+        if (q) {
+            snprintf(label, sizeof label, "%s Q4_K_M", dir);
+            check_names(q, list, label);
+            q35_geom g;
+            int is_q35 = q35_geom_of(h->config, &g) == 0;
+            check_quantized(q, h, rules, nr, prefix, is_q35 && g.nk != g.nv, is_q35 ? &g : NULL, label);
+            check_ranges(q, label);
+            mc_convert_close(q);
+        }
+    }
+    mc_convert_close(h);
+}
+
+/* ------------------------------------------------------------- fixtures */
+
+/* A tensor held in memory for writing: bf16 bits or f32. */
+typedef struct ftensor {
+    char name[160];
+    int type;                /* MC_T_BF16 or MC_T_F32 */
+    uint32_t nd;
+    uint64_t shape[4];       /* row-major */
+    void *data;
+} ftensor;
+
+typedef struct flist {
+    ftensor *t;
+    size_t n, cap;
+} flist;
+
+static uint64_t fnel(const ftensor *t)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->nd; d++) n *= t->shape[d];
+    return n;
+}
+
+static ftensor *fadd(flist *l, const char *name, int type, uint32_t nd, const uint64_t *shape)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        ftensor *nt = realloc(l->t, nc * sizeof *nt);
+        if (!nt) return NULL;
+        l->t = nt;
+        l->cap = nc;
+    }
+    ftensor *t = &l->t[l->n];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->type = type;
+    t->nd = nd;
+    memcpy(t->shape, shape, nd * sizeof *shape);
+    t->data = calloc(fnel(t), type == MC_T_F32 ? 4 : 2);
+    if (!t->data) return NULL;
+    l->n++;
+    return t;
+}
+
+static void ffree(flist *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->t[i].data);
+    free(l->t);
+    memset(l, 0, sizeof *l);
+}
+
+static const ftensor *ffind(const flist *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->t[i].name, name) == 0) return &l->t[i];
+    return NULL;
+}
+
+static float fget(const ftensor *t, uint64_t i)
+{
+    return t->type == MC_T_F32 ? ((const float *)t->data)[i] : mc_bf16_to_f32(((const uint16_t *)t->data)[i]);
+}
+
+static void fset(ftensor *t, uint64_t i, float v)
+{
+    if (t->type == MC_T_F32) ((float *)t->data)[i] = v;
+    else ((uint16_t *)t->data)[i] = mc_f32_to_bf16(v);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double rnd(void) /* uniform [0, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* HF-form bf16 tensor with values a + b * u, u uniform in [-1, 1). */
+static int hf_rand(flist *l, const char *name, uint32_t nd, const uint64_t *shape, double a, double b)
+{
+    ftensor *t = fadd(l, name, MC_T_BF16, nd, shape);
+    if (!t) return 1;
+    for (uint64_t i = 0; i < fnel(t); i++) fset(t, i, (float)(a + b * (2 * rnd() - 1)));
+    return 0;
+}
+
+/* Minimal safetensors writer (header padded with spaces to 8 bytes). */
+static int write_st(const flist *l, const char *path)
+{
+    cJSON *h = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    uint64_t off = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const ftensor *t = &l->t[i];
+        cJSON *o = cJSON_AddObjectToObject(h, t->name);
+        cJSON_AddStringToObject(o, "dtype", t->type == MC_T_F32 ? "F32" : "BF16");
+        cJSON *s = cJSON_AddArrayToObject(o, "shape");
+        for (uint32_t d = 0; d < t->nd; d++) cJSON_AddItemToArray(s, cJSON_CreateNumber((double)t->shape[d]));
+        uint64_t nb = fnel(t) * (t->type == MC_T_F32 ? 4 : 2);
+        cJSON *dof = cJSON_AddArrayToObject(o, "data_offsets");
+        cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)(off + nb)));
+        off += nb;
+    }
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) return 1;
+    size_t jl = strlen(js), pad = (8 - jl % 8) % 8;
+    FILE *f = fopen(path, "wb");
+    int rc = !f;
+    if (f) {
+        uint64_t hl = jl + pad;
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++) le[i] = (unsigned char)(hl >> (8 * i));
+        rc |= fwrite(le, 1, 8, f) != 8 || fwrite(js, 1, jl, f) != jl;
+        for (size_t i = 0; i < pad; i++) rc |= fputc(' ', f) == EOF;
+        for (size_t i = 0; i < l->n; i++) {
+            const ftensor *t = &l->t[i];
+            size_t nb = (size_t)fnel(t) * (t->type == MC_T_F32 ? 4 : 2);
+            rc |= fwrite(t->data, 1, nb, f) != nb;
+        }
+        rc |= fclose(f) != 0;
+    }
+    free(js);
+    return rc;
+}
+
+/* GGUF: metadata callback, then the tensors of l (GGUF ne = shape reversed). */
+typedef int (*meta_fn)(mc_gguf_writer *w, void *ctx, mc_error *err);
+
+static int write_gguf(const flist *l, const char *path, meta_fn meta, void *ctx)
+{
+    mc_error err = {0};
+    mc_gguf_writer *w = NULL;
+    mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
+    if (mc_gguf_writer_create(&w, path, &o, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int rc = meta(w, ctx, &err);
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        const ftensor *t = &l->t[i];
+        uint64_t ne[4];
+        for (uint32_t d = 0; d < t->nd; d++) ne[d] = t->shape[t->nd - 1 - d];
+        rc = mc_gguf_writer_add_tensor(w, t->name, t->type, t->nd, ne, &err);
+    }
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        const ftensor *t = &l->t[i];
+        rc = mc_gguf_writer_write(w, t->data, (size_t)fnel(t) * (t->type == MC_T_F32 ? 4 : 2), &err);
+    }
+    if (rc) {
+        fprintf(stderr, "write %s: %s\n", path, err.msg);
+        mc_gguf_writer_abort(w);
+        return 1;
+    }
+    if (mc_gguf_writer_commit(w, &err)) { fprintf(stderr, "commit %s: %s\n", path, err.msg); return 1; }
+    return 0;
+}
+
+/* ------------------------------------------- qwen3_5 / qwen3_next fixtures */
+
+typedef struct qcfg {
+    int next;                          /* qwen3_next (in_proj_qkvz / in_proj_ba; no V reorder) */
+    int mtp;                           /* add one MTP layer (HF mtp.*, GGUF nextn block) */
+    uint64_t H, I, nh, nkv, hd, L, iv, V, E, topk, Im, Is, ctx;
+    q35_geom g;
+    double theta, eps, prf;
+    const char *arch;                  /* GGUF architecture */
+    const char *hf_prefix;             /* HF name prefix of the decoder */
+} qcfg;
+
+static double jnum(const cJSON *c, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static int qcfg_read(const cJSON *c, qcfg *q)
+{
+    memset(q, 0, sizeof *q);
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
+    if (!cJSON_IsString(mt)) return 1;
+    q->next = strcmp(mt->valuestring, "qwen3_next") == 0;
+    q->H = (uint64_t)jnum(c, "hidden_size", 0);
+    q->I = (uint64_t)jnum(c, "intermediate_size", 0);
+    q->nh = (uint64_t)jnum(c, "num_attention_heads", 0);
+    q->nkv = (uint64_t)jnum(c, "num_key_value_heads", 0);
+    q->hd = (uint64_t)jnum(c, "head_dim", 0);
+    q->L = (uint64_t)jnum(c, "num_hidden_layers", 0);
+    q->iv = (uint64_t)jnum(c, "full_attention_interval", 4);
+    q->V = (uint64_t)jnum(c, "vocab_size", 0);
+    q->E = (uint64_t)jnum(c, "num_experts", 0);
+    q->topk = (uint64_t)jnum(c, "num_experts_per_tok", 0);
+    q->Im = (uint64_t)jnum(c, "moe_intermediate_size", 0);
+    q->Is = (uint64_t)jnum(c, "shared_expert_intermediate_size", 0);
+    q->ctx = (uint64_t)jnum(c, "max_position_embeddings", 0);
+    q->eps = jnum(c, "rms_norm_eps", 1e-6);
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "rope_parameters");
+    q->theta = jnum(rp ? rp : c, "rope_theta", 10000);
+    q->prf = jnum(rp ? rp : c, "partial_rotary_factor", 0.25);
+    q->arch = q->next ? "qwen3next" : q->E ? "qwen35moe" : "qwen35";
+    q->hf_prefix = q->next ? "model." : "model.language_model.";
+    return q35_geom_of(c, &q->g) || !q->H || !q->L || !q->iv;
+}
+
+static int q_linear(const qcfg *q, uint64_t l)
+{
+    return (l + 1) % q->iv != 0;
+}
+
+/* The HF-form checkpoint for the config (transformers' names, per-expert MoE). */
+static int make_hf(const qcfg *q, flist *l)
+{
+    const q35_geom *g = &q->g;
+    uint64_t C = 2 * g->nk * g->dk + g->nv * g->dv, VD = g->nv * g->dv;
+    char n[320], p[96];
+    int bad = 0;
+#define S1(a) ((uint64_t[]){a})
+#define S2(a, b) ((uint64_t[]){a, b})
+#define S3(a, b, c) ((uint64_t[]){a, b, c})
+    snprintf(n, sizeof n, "%sembed_tokens.weight", q->hf_prefix);
+    bad |= hf_rand(l, n, 2, S2(q->V, q->H), 0, 0.05);
+    snprintf(n, sizeof n, "%snorm.weight", q->hf_prefix);
+    bad |= hf_rand(l, n, 1, S1(q->H), 0, 0.1);
+    bad |= hf_rand(l, "lm_head.weight", 2, S2(q->V, q->H), 0, 0.05);
+    for (uint64_t L = 0; L < q->L; L++) {
+        snprintf(p, sizeof p, "%slayers.%llu.", q->hf_prefix, (unsigned long long)L);
+#define N(s) (snprintf(n, sizeof n, "%s%s", p, s), n)
+        bad |= hf_rand(l, N("input_layernorm.weight"), 1, S1(q->H), 0, 0.1);
+        bad |= hf_rand(l, N("post_attention_layernorm.weight"), 1, S1(q->H), 0, 0.1);
+        if (q_linear(q, L)) {
+            ftensor *a = fadd(l, N("linear_attn.A_log"), MC_T_BF16, 1, S1(g->nv));
+            bad |= !a;
+            for (uint64_t i = 0; a && i < g->nv; i++) fset(a, i, (float)log(1 + 15 * rnd())); /* A in [1, 16) */
+            bad |= hf_rand(l, N("linear_attn.dt_bias"), 1, S1(g->nv), 0, 1);
+            bad |= hf_rand(l, N("linear_attn.conv1d.weight"), 3, S3(C, 1, g->kernel), 0, 0.5);
+            if (q->next) {
+                bad |= hf_rand(l, N("linear_attn.in_proj_qkvz.weight"), 2, S2(C + VD, q->H), 0, 0.05);
+                bad |= hf_rand(l, N("linear_attn.in_proj_ba.weight"), 2, S2(2 * g->nv, q->H), 0, 0.05);
+            } else {
+                bad |= hf_rand(l, N("linear_attn.in_proj_qkv.weight"), 2, S2(C, q->H), 0, 0.05);
+                bad |= hf_rand(l, N("linear_attn.in_proj_z.weight"), 2, S2(VD, q->H), 0, 0.05);
+                bad |= hf_rand(l, N("linear_attn.in_proj_b.weight"), 2, S2(g->nv, q->H), 0, 0.05);
+                bad |= hf_rand(l, N("linear_attn.in_proj_a.weight"), 2, S2(g->nv, q->H), 0, 0.05);
+            }
+            bad |= hf_rand(l, N("linear_attn.norm.weight"), 1, S1(g->dv), 1, 0.1);
+            bad |= hf_rand(l, N("linear_attn.out_proj.weight"), 2, S2(q->H, VD), 0, 0.05);
+        } else {
+            bad |= hf_rand(l, N("self_attn.q_proj.weight"), 2, S2(2 * q->nh * q->hd, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("self_attn.k_proj.weight"), 2, S2(q->nkv * q->hd, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("self_attn.v_proj.weight"), 2, S2(q->nkv * q->hd, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("self_attn.o_proj.weight"), 2, S2(q->H, q->nh * q->hd), 0, 0.05);
+            bad |= hf_rand(l, N("self_attn.q_norm.weight"), 1, S1(q->hd), 0, 0.1);
+            bad |= hf_rand(l, N("self_attn.k_norm.weight"), 1, S1(q->hd), 0, 0.1);
+        }
+        if (q->E) {
+            bad |= hf_rand(l, N("mlp.gate.weight"), 2, S2(q->E, q->H), 0, 0.05);
+            for (uint64_t e = 0; e < q->E; e++) {
+                char en[96];
+                snprintf(en, sizeof en, "mlp.experts.%llu.gate_proj.weight", (unsigned long long)e);
+                bad |= hf_rand(l, N(en), 2, S2(q->Im, q->H), 0, 0.05);
+                snprintf(en, sizeof en, "mlp.experts.%llu.up_proj.weight", (unsigned long long)e);
+                bad |= hf_rand(l, N(en), 2, S2(q->Im, q->H), 0, 0.05);
+                snprintf(en, sizeof en, "mlp.experts.%llu.down_proj.weight", (unsigned long long)e);
+                bad |= hf_rand(l, N(en), 2, S2(q->H, q->Im), 0, 0.05);
+            }
+            bad |= hf_rand(l, N("mlp.shared_expert.gate_proj.weight"), 2, S2(q->Is, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("mlp.shared_expert.up_proj.weight"), 2, S2(q->Is, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("mlp.shared_expert.down_proj.weight"), 2, S2(q->H, q->Is), 0, 0.05);
+            bad |= hf_rand(l, N("mlp.shared_expert_gate.weight"), 2, S2(1, q->H), 0, 0.05);
+        } else {
+            bad |= hf_rand(l, N("mlp.gate_proj.weight"), 2, S2(q->I, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("mlp.up_proj.weight"), 2, S2(q->I, q->H), 0, 0.05);
+            bad |= hf_rand(l, N("mlp.down_proj.weight"), 2, S2(q->H, q->I), 0, 0.05);
+        }
+#undef N
+    }
+    if (q->mtp) { /* Qwen3.5's multi-token-prediction head (mlx-lm drops mtp.*) */
+        bad |= hf_rand(l, "mtp.fc.weight", 2, S2(q->H, 2 * q->H), 0, 0.05);
+        bad |= hf_rand(l, "mtp.norm.weight", 1, S1(q->H), 0, 0.1);
+        bad |= hf_rand(l, "mtp.layers.0.input_layernorm.weight", 1, S1(q->H), 0, 0.1);
+    }
+    return bad;
+}
+
+/* llama.cpp's forward transforms (conversion/qwen.py: Qwen3NextModel,
+ * _LinearAttentionVReorderBase), written here independently of mconv. */
+
+/* dst rows = src rows, rows [off, off + nv*hd) moved to their tiled place. */
+static void fwd_rows(ftensor *dst, const ftensor *src, uint64_t off, uint64_t hd, const q35_geom *g, int reorder)
+{
+    uint64_t rl = dst->shape[dst->nd - 1], rows = fnel(dst) / rl, r = g->nv / g->nk;
+    for (uint64_t row = 0; row < rows; row++) {
+        uint64_t to = row;
+        if (reorder && row >= off && row < off + g->nv * hd) to = off + fwd_pos(g->nk, r, hd, row - off);
+        for (uint64_t c = 0; c < rl; c++) fset(dst, to * rl + c, fget(src, row * rl + c));
+    }
+}
+
+static int hf_to_gguf(const qcfg *q, const flist *hf, flist *out, int legacy_ssm_in)
+{
+    const q35_geom *g = &q->g;
+    int reorder = !q->next && g->nk != g->nv, bad = 0;
+    uint64_t r = g->nv / g->nk, C = 2 * g->nk * g->dk, VD = g->nv * g->dv;
+    size_t pl = strlen(q->hf_prefix);
+    for (size_t i = 0; i < hf->n && !bad; i++) {
+        const ftensor *t = &hf->t[i];
+        if (strncmp(t->name, "mtp.", 4) == 0) continue; /* written as a nextn block below */
+        const char *rest = strncmp(t->name, q->hf_prefix, pl) == 0 ? t->name + pl : t->name;
+        char n[160];
+        unsigned L = 0;
+        int off = 0;
+        ftensor *o = NULL;
+        if (strcmp(t->name, "lm_head.weight") == 0) {
+            o = fadd(out, "output.weight", MC_T_BF16, t->nd, t->shape);
+            if (o) fwd_rows(o, t, 0, 1, g, 0);
+        } else if (strcmp(rest, "embed_tokens.weight") == 0) {
+            o = fadd(out, "token_embd.weight", MC_T_BF16, t->nd, t->shape);
+            if (o) fwd_rows(o, t, 0, 1, g, 0);
+        } else if (strcmp(rest, "norm.weight") == 0) {
+            o = fadd(out, "output_norm.weight", MC_T_F32, t->nd, t->shape);
+            for (uint64_t k = 0; o && k < fnel(t); k++) fset(o, k, fget(t, k) + 1.0f); /* data_torch + 1 */
+        } else if (sscanf(rest, "layers.%u.%n", &L, &off) == 1 && off > 0) {
+            const char *x = rest + off;
+#define G(s) (snprintf(n, sizeof n, "blk.%u.%s", L, s), n)
+            static const struct { const char *hf, *gg; int plus1; } same[] = {
+                {"input_layernorm.weight", "attn_norm.weight", 1},
+                {"post_attention_layernorm.weight", "post_attention_norm.weight", 1},
+                {"self_attn.q_norm.weight", "attn_q_norm.weight", 1},
+                {"self_attn.k_norm.weight", "attn_k_norm.weight", 1},
+                {"linear_attn.norm.weight", "ssm_norm.weight", 0},
+                {"self_attn.q_proj.weight", "attn_q.weight", -1},
+                {"self_attn.k_proj.weight", "attn_k.weight", -1},
+                {"self_attn.v_proj.weight", "attn_v.weight", -1},
+                {"self_attn.o_proj.weight", "attn_output.weight", -1},
+                {"linear_attn.in_proj_ba.weight", "ssm_ba.weight", -1},
+                {"mlp.gate.weight", "ffn_gate_inp.weight", 2},
+                {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight", 2},
+                {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", -1},
+                {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight", -1},
+                {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight", -1},
+                {"mlp.gate_proj.weight", "ffn_gate.weight", -1},
+                {"mlp.up_proj.weight", "ffn_up.weight", -1},
+                {"mlp.down_proj.weight", "ffn_down.weight", -1},
+            };
+            size_t k;
+            for (k = 0; k < sizeof same / sizeof same[0]; k++)
+                if (strcmp(x, same[k].hf) == 0) break;
+            if (k < sizeof same / sizeof same[0]) {
+                /* 1-D tensors and routers are written in f32; +1 on the zero-centred norms */
+                int f32 = same[k].plus1 >= 0;
+                o = fadd(out, G(same[k].gg), f32 ? MC_T_F32 : MC_T_BF16, t->nd, t->shape);
+                for (uint64_t e = 0; o && e < fnel(t); e++) fset(o, e, fget(t, e) + (same[k].plus1 == 1 ? 1.0f : 0.0f));
+            } else if (strcmp(x, "linear_attn.A_log") == 0 || strcmp(x, "linear_attn.dt_bias") == 0) {
+                int a = x[12] == 'A';
+                o = fadd(out, G(a ? "ssm_a" : "ssm_dt.bias"), MC_T_F32, 1, t->shape);
+                for (uint64_t j = 0; o && j < g->nv; j++) {
+                    float v = fget(t, j);
+                    fset(o, reorder ? fwd_pos(g->nk, r, 1, j) : j, a ? -expf(v) : v);
+                }
+            } else if (strcmp(x, "linear_attn.conv1d.weight") == 0) { /* squeeze [C, 1, K] -> [C, K] */
+                o = fadd(out, G("ssm_conv1d.weight"), MC_T_F32, 2, (uint64_t[]){t->shape[0], t->shape[2]});
+                if (o) fwd_rows(o, t, C, g->dv, g, reorder);
+            } else if (strcmp(x, "linear_attn.in_proj_qkv.weight") == 0) {
+                o = fadd(out, G("attn_qkv.weight"), MC_T_BF16, 2, t->shape);
+                if (o) fwd_rows(o, t, C, g->dv, g, reorder);
+            } else if (strcmp(x, "linear_attn.in_proj_z.weight") == 0) {
+                o = fadd(out, G("attn_gate.weight"), MC_T_BF16, 2, t->shape);
+                if (o) fwd_rows(o, t, 0, g->dv, g, reorder);
+            } else if (strcmp(x, "linear_attn.in_proj_b.weight") == 0 || strcmp(x, "linear_attn.in_proj_a.weight") == 0) {
+                o = fadd(out, G(x[20] == 'b' ? "ssm_beta.weight" : "ssm_alpha.weight"), MC_T_BF16, 2, t->shape);
+                if (o) fwd_rows(o, t, 0, 1, g, reorder);
+            } else if (strcmp(x, "linear_attn.out_proj.weight") == 0) { /* columns */
+                o = fadd(out, G("ssm_out.weight"), MC_T_BF16, 2, t->shape);
+                for (uint64_t row = 0; o && row < t->shape[0]; row++)
+                    for (uint64_t c = 0; c < VD; c++)
+                        fset(o, row * VD + (reorder ? fwd_pos(g->nk, r, g->dv, c) : c), fget(t, row * VD + c));
+            } else if (strcmp(x, "linear_attn.in_proj_qkvz.weight") == 0) {
+                if (legacy_ssm_in) {
+                    o = fadd(out, G("ssm_in.weight"), MC_T_BF16, 2, t->shape);
+                    if (o) fwd_rows(o, t, 0, 1, g, 0);
+                } else {
+                    /* view (H, nk, [q k v z]) and stack [q all, k all, v all], z all */
+                    uint64_t per = 2 * g->dk + 2 * r * g->dv, H = q->H;
+                    ftensor *qkv = fadd(out, G("attn_qkv.weight"), MC_T_BF16, 2, (uint64_t[]){C + VD, H});
+                    ftensor *z = qkv ? fadd(out, G("attn_gate.weight"), MC_T_BF16, 2, (uint64_t[]){VD, H}) : NULL;
+                    qkv = z ? &out->t[out->n - 2] : NULL; /* fadd may have moved the array */
+                    o = z;
+                    for (uint64_t grp = 0; o && grp < g->nk; grp++)
+                        for (uint64_t j = 0; j < per; j++) {
+                            uint64_t src = grp * per + j, dst;
+                            ftensor *d = qkv;
+                            if (j < g->dk) dst = grp * g->dk + j;
+                            else if (j < 2 * g->dk) dst = g->nk * g->dk + grp * g->dk + (j - g->dk);
+                            else if (j < 2 * g->dk + r * g->dv) dst = C + grp * r * g->dv + (j - 2 * g->dk);
+                            else { d = z; dst = grp * r * g->dv + (j - 2 * g->dk - r * g->dv); }
+                            for (uint64_t c = 0; c < H; c++) fset(d, dst * H + c, fget(t, src * H + c));
+                        }
+                }
+            } else if (strncmp(x, "mlp.experts.", 12) == 0) {
+                unsigned e = 0;
+                int o2 = 0;
+                if (sscanf(x + 12, "%u.%n", &e, &o2) != 1 || e != 0) continue; /* stacked at expert 0 */
+                const char *w = x + 12 + o2;
+                const char *gg = strncmp(w, "gate", 4) == 0 ? "ffn_gate_exps.weight"
+                               : strncmp(w, "up", 2) == 0   ? "ffn_up_exps.weight" : "ffn_down_exps.weight";
+                o = fadd(out, G(gg), MC_T_BF16, 3, (uint64_t[]){q->E, t->shape[0], t->shape[1]});
+                for (uint64_t ex = 0; o && ex < q->E; ex++) {
+                    char en[192];
+                    snprintf(en, sizeof en, "%slayers.%u.mlp.experts.%llu.%s", q->hf_prefix, L, (unsigned long long)ex, w);
+                    const ftensor *s = ffind(hf, en);
+                    if (!s) { bad = 1; break; }
+                    for (uint64_t k2 = 0; k2 < fnel(s); k2++) fset(o, ex * fnel(s) + k2, fget(s, k2));
+                }
+            } else {
+                fprintf(stderr, "fixture: no llama.cpp rule for %s\n", t->name);
+                bad = 1;
+            }
+#undef G
+        }
+        bad |= !o;
+    }
+    /* newer converters keep MTP as block n_layer (a copy of a decoder block
+     * plus nextn.*) and write nextn_predict_layers */
+    size_t n0 = out->n;
+    for (size_t i = 0; q->mtp && i < n0 && !bad; i++) {
+        char pre[32], n[160];
+        snprintf(pre, sizeof pre, "blk.%llu.", (unsigned long long)(q->L - 1));
+        if (strncmp(out->t[i].name, pre, strlen(pre)) != 0) continue;
+        snprintf(n, sizeof n, "blk.%llu.%s", (unsigned long long)q->L, out->t[i].name + strlen(pre));
+        ftensor *o = fadd(out, n, out->t[i].type, out->t[i].nd, out->t[i].shape);
+        if (!o) { bad = 1; break; }
+        memcpy(o->data, out->t[i].data, (size_t)fnel(o) * (o->type == MC_T_F32 ? 4 : 2));
+    }
+    if (q->mtp && !bad) {
+        char n[96];
+        snprintf(n, sizeof n, "blk.%llu.nextn.eh_proj.weight", (unsigned long long)q->L);
+        bad |= !fadd(out, n, MC_T_BF16, 2, (uint64_t[]){q->H, 2 * q->H});
+        snprintf(n, sizeof n, "blk.%llu.nextn.enorm.weight", (unsigned long long)q->L);
+        bad |= !fadd(out, n, MC_T_F32, 1, (uint64_t[]){q->H});
+    }
+    return bad;
+}
+
+static int q_meta(mc_gguf_writer *w, void *ctx, mc_error *err)
+{
+    const qcfg *q = ctx;
+    char k[128];
+    int rc = mc_gguf_writer_add_str(w, "general.architecture", q->arch, err);
+#define U(key, v) (snprintf(k, sizeof k, "%s.%s", q->arch, key), rc = rc ? rc : mc_gguf_writer_add_u32(w, k, (uint32_t)(v), err))
+#define FL(key, v) (snprintf(k, sizeof k, "%s.%s", q->arch, key), rc = rc ? rc : mc_gguf_writer_add_f32(w, k, (float)(v), err))
+    U("block_count", q->L + (q->mtp ? 1 : 0));
+    if (q->mtp) U("nextn_predict_layers", 1);
+    U("context_length", q->ctx);
+    U("embedding_length", q->H);
+    if (q->I) U("feed_forward_length", q->I);
+    U("attention.head_count", q->nh);
+    U("attention.head_count_kv", q->nkv);
+    U("attention.key_length", q->hd);
+    U("attention.value_length", q->hd);
+    FL("rope.freq_base", q->theta);
+    FL("attention.layer_norm_rms_epsilon", q->eps);
+    U("ssm.conv_kernel", q->g.kernel);
+    U("ssm.state_size", q->g.dk);
+    U("ssm.group_count", q->g.nk);
+    U("ssm.time_step_rank", q->g.nv);
+    U("ssm.inner_size", q->g.nv * q->g.dv);
+    U("full_attention_interval", q->iv);
+    U("rope.dimension_count", (uint64_t)((double)q->hd * q->prf));
+    if (q->E) {
+        U("expert_count", q->E);
+        U("expert_used_count", q->topk);
+        U("expert_feed_forward_length", q->Im);
+        U("expert_shared_feed_forward_length", q->Is);
+    }
+#undef U
+#undef FL
+    return rc;
+}
+
+/* mlx-lm's sanitize of the HF checkpoint, computed here: the value of each
+ * produced name. NULL when the test has no rule (a failure). */
+static float *q_expected(const qcfg *q, const flist *hf, const char *mlx, uint64_t *n)
+{
+    const char *mp = q->next ? "model." : "language_model.model.";
+    char hn[200];
+    size_t ml = strlen(mp);
+    if (strcmp(mlx, q->next ? "lm_head.weight" : "language_model.lm_head.weight") == 0)
+        snprintf(hn, sizeof hn, "lm_head.weight");
+    else if (strncmp(mlx, mp, ml) == 0)
+        snprintf(hn, sizeof hn, "%s%s", q->hf_prefix, mlx + ml);
+    else
+        return NULL;
+    char *sw = strstr(hn, "mlp.switch_mlp.");
+    if (sw) { /* stack experts.E.<w> */
+        char w[64], en[320];
+        snprintf(w, sizeof w, "%s", sw + strlen("mlp.switch_mlp."));
+        *sw = '\0';
+        snprintf(en, sizeof en, "%smlp.experts.0.%s", hn, w);
+        const ftensor *t0 = ffind(hf, en);
+        if (!t0) return NULL;
+        uint64_t per = fnel(t0);
+        float *v = malloc(per * q->E * sizeof *v);
+        for (uint64_t e = 0; v && e < q->E; e++) {
+            snprintf(en, sizeof en, "%smlp.experts.%llu.%s", hn, (unsigned long long)e, w);
+            const ftensor *t = ffind(hf, en);
+            if (!t) { free(v); return NULL; }
+            for (uint64_t k = 0; k < per; k++) v[e * per + k] = fget(t, k);
+        }
+        *n = per * q->E;
+        return v;
+    }
+    const ftensor *t = ffind(hf, hn);
+    if (!t) return NULL;
+    int plus1 = has_suffix(hn, "input_layernorm.weight") || has_suffix(hn, "post_attention_layernorm.weight") ||
+                has_suffix(hn, "q_norm.weight") || has_suffix(hn, "k_norm.weight") ||
+                (strncmp(hn, q->hf_prefix, strlen(q->hf_prefix)) == 0 &&
+                 strcmp(hn + strlen(q->hf_prefix), "norm.weight") == 0);
+    *n = fnel(t);
+    float *v = malloc(*n * sizeof *v);
+    for (uint64_t k = 0; v && k < *n; k++) v[k] = fget(t, k) + (plus1 ? 1.0f : 0.0f);
+    return v;
+}
+
+/* Write what mconv produced (mlx-lm names and form, f32) as a checkpoint
+ * folder with mconv's config.json and read it back: mlx-lm's sanitize
+ * leaves such a folder alone (conv1d already [C, K, 1]: no norm + 1), and
+ * so must mconv. */
+static void check_mlx_roundtrip(const mc_model *s, const char *dir, const char *label)
+{
+    flist l = {0};
+    int bad = 0;
+    for (size_t i = 0; i < s->n_tensors && !bad; i++) {
+        const mc_mtensor *t = &s->tensors[i];
+        ftensor *o = fadd(&l, t->name, MC_T_F32, t->n_dims, t->shape);
+        float *v = read_all(s, t);
+        bad = !o || !v;
+        if (!bad) memcpy(o->data, v, nelem_of(t) * sizeof *v);
+        free(v);
+    }
+    char path[1300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!bad && mc_test_run(NULL, "mkdir -p '%s'", dir) == 0 && write_st(&l, path) == 0);
+    char *js = cJSON_Print(s->config);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    mc_model *m = open_model(dir);
+    CHECKF(m != NULL, "%s: open", label);
+    if (m) {
+        compare_models(m, s, label);
+        mc_convert_close(m);
+    }
+    ffree(&l);
+}
+
+static void test_qwen_fixture(const char *name)
+{
+    char path[1200], label[128];
+    snprintf(path, sizeof path, "%s/testdata/arch_fixtures/%s.json", MCONV_SOURCE_DIR, name);
+    size_t len;
+    unsigned char *raw = mc_test_read_file(path, &len);
+    CHECKF(raw != NULL, "cannot read %s", path);
+    if (!raw) return;
+    cJSON *cfg = cJSON_ParseWithLength((const char *)raw, len);
+    free(raw);
+    qcfg q;
+    CHECKF(cfg && qcfg_read(cfg, &q) == 0, "%s: fixture config", name);
+    if (!cfg) return;
+    q.mtp = !q.next;
+    flist hf = {0}, gg = {0}, gl = {0};
+    int bad = make_hf(&q, &hf) | hf_to_gguf(&q, &hf, &gg, 0) | (q.next ? hf_to_gguf(&q, &hf, &gl, 1) : 0);
+    CHECKF(!bad, "%s: building the fixture", name);
+    char dir[512], gpath[512], lpath[512];
+    snprintf(dir, sizeof dir, "%s/%s-hf", mc_test_tmpdir(), name);
+    snprintf(gpath, sizeof gpath, "%s/%s.gguf", mc_test_tmpdir(), name);
+    snprintf(lpath, sizeof lpath, "%s/%s-legacy.gguf", mc_test_tmpdir(), name);
+    char *js = cJSON_Print(cfg);
+    if (!bad) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+        CHECK(mc_test_run(NULL, "%s", cmd) == 0);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(write_st(&hf, path) == 0);
+        CHECK(write_gguf(&gg, gpath, q_meta, &q) == 0);
+        if (q.next) CHECK(write_gguf(&gl, lpath, q_meta, &q) == 0);
+    }
+    free(js);
+    mc_model *s = bad ? NULL : open_model(dir), *g = bad ? NULL : open_model(gpath);
+    CHECKF(s && g, "%s: open fixtures", name);
+    if (s && g) {
+        snprintf(label, sizeof label, "%s fixture hf", name);
+        check_names(s, name, label);
+        size_t ok = 0;
+        for (size_t i = 0; i < s->n_tensors; i++) {
+            const mc_mtensor *t = &s->tensors[i];
+            uint64_t n = 0;
+            float *want = q_expected(&q, &hf, t->name, &n), *got = read_all(s, t);
+            CHECKF(want && got && n == nelem_of(t), "%s: %s: no expectation", label, t->name);
+            if (want && got && n == nelem_of(t)) {
+                uint64_t diff = 0;
+                for (uint64_t k = 0; k < n; k++) diff += mc_f32_bits(want[k]) != mc_f32_bits(got[k]);
+                CHECKF(diff == 0, "%s: %s: %llu values differ from mlx-lm's sanitize", label, t->name,
+                       (unsigned long long)diff);
+                ok += diff == 0;
+            }
+            free(want);
+            free(got);
+        }
+        printf("%s: %zu of %zu tensors equal mlx-lm's sanitize of the HF checkpoint\n", label, ok, s->n_tensors);
+        check_config(s, cfg, name, NULL, label);
+        snprintf(dir, sizeof dir, "%s/%s-mlx", mc_test_tmpdir(), name);
+        snprintf(label, sizeof label, "%s fixture mlx-form folder", name);
+        check_mlx_roundtrip(s, dir, label);
+
+        snprintf(label, sizeof label, "%s fixture gguf", name);
+        check_names(g, name, label);
+        compare_models(g, s, label);
+        check_config(g, cfg, name, Q35_NEED, label);
+        if (q.mtp) { /* the MTP block is dropped, with a notice, from both */
+            int ns = 0, ng = 0;
+            for (size_t i = 0; i < s->n_notices; i++) ns |= strstr(s->notices[i], "MTP") != NULL;
+            for (size_t i = 0; i < g->n_notices; i++) ng |= strstr(g->notices[i], "MTP") != NULL;
+            CHECKF(ns && ng, "%s: no MTP notice (hf %d, gguf %d)", label, ns, ng);
+            CHECK(g->n_layers == (int)q.L && s->n_layers == (int)q.L);
+        }
+        if (q.E) need_keys(g, Q35_MOE_NEED, label);
+        check_ranges(g, label);
+        if (q.next) {
+            mc_model *lg = open_model(lpath);
+            CHECKF(lg != NULL, "%s: open legacy", name);
+            if (lg) {
+                snprintf(label, sizeof label, "%s fixture gguf (legacy ssm_in)", name);
+                check_names(lg, name, label);
+                compare_models(lg, s, label);
+                mc_convert_close(lg);
+            }
+        }
+    }
+    mc_convert_close(s);
+    mc_convert_close(g);
+    ffree(&hf);
+    ffree(&gg);
+    ffree(&gl);
+    cJSON_Delete(cfg);
+}
+
+/* --------------------------------------------------- deepseek2 fixtures */
+
+/* Rewrite the corpus bf16 GGUF: every key; tensors as they are except
+ * - fused (1): attn_k_b / attn_v_b replaced by attn_kv_b = HF kv_b_proj
+ *   (the converter's output before the split);
+ * - v2 (1): exp_probs_b dropped (DeepSeek V2 has no correction bias). */
+typedef struct ds_fix { const mc_gguf *src; const mc_st *hf; int fused, v2; } ds_fix;
+
+static int ds_skip(const ds_fix *f, const char *n)
+{
+    return (f->fused && (has_suffix(n, ".attn_k_b.weight") || has_suffix(n, ".attn_v_b.weight"))) ||
+           (f->v2 && has_suffix(n, ".exp_probs_b.bias"));
+}
+
+static int ds_write(const ds_fix *f, const char *path)
+{
+    mc_error err = {0};
+    mc_gguf_writer *w = NULL;
+    mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
+    if (mc_gguf_writer_create(&w, path, &o, &err)) return 1;
+    int rc = 0;
+    for (uint64_t i = 0; i < f->src->n_kv && !rc; i++) rc = mc_gguf_writer_copy_kv(w, &f->src->kv[i], &err);
+    /* what to write, in order: (gguf tensor | hf tensor with a GGUF name) */
+    const mc_gguf_tensor *gs[256];
+    const mc_st_tensor *hs[256];
+    char names[256][64];
+    size_t n = 0;
+    for (uint64_t i = 0; i < f->src->n_tensors && n < 250 && !rc; i++) {
+        const mc_gguf_tensor *t = &f->src->tensors[i];
+        if (ds_skip(f, t->name.s)) {
+            int L = -1;
+            if (f->fused && has_suffix(t->name.s, ".attn_k_b.weight") && sscanf(t->name.s, "blk.%d.", &L) == 1) {
+                char hn[128];
+                snprintf(hn, sizeof hn, "model.layers.%d.self_attn.kv_b_proj.weight", L);
+                gs[n] = NULL;
+                hs[n] = mc_st_find(f->hf, hn);
+                snprintf(names[n], sizeof names[n], "blk.%d.attn_kv_b.weight", L);
+                if (!hs[n]) rc = 1;
+                else {
+                    uint64_t ne[2] = {hs[n]->shape[1], hs[n]->shape[0]};
+                    rc = mc_gguf_writer_add_tensor(w, names[n], hs[n]->type, 2, ne, &err);
+                    n++;
+                }
+            }
+            continue;
+        }
+        gs[n] = t;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "%s", t->name.s);
+        rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
+        n++;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint64_t nb = gs[i] ? gs[i]->nbytes : hs[i]->nbytes;
+        void *buf = malloc(nb);
+        rc = !buf || (gs[i] ? mc_gguf_read(f->src, gs[i], 0, buf, nb, &err) : mc_st_read(f->hf, hs[i], 0, buf, nb, &err)) ||
+             mc_gguf_writer_write(w, buf, nb, &err);
+        free(buf);
+    }
+    if (rc) {
+        fprintf(stderr, "ds fixture %s: %s\n", path, err.msg);
+        mc_gguf_writer_abort(w);
+        return 1;
+    }
+    return mc_gguf_writer_commit(w, &err) != 0;
+}
+
+static void test_deepseek_fixtures(void)
+{
+    const char *p = mc_test_corpus_file("models/deepseek_v3/hf");
+    if (!p) return;
+    char hfdir[512], bpath[512], path[512], label[128];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    p = mc_test_corpus_file("models/deepseek_v3/gguf/deepseek_v3-bf16.gguf");
+    if (!p) return;
+    snprintf(bpath, sizeof bpath, "%s", p);
+    mc_model *h = open_model(hfdir), *b = open_model(bpath);
+    CHECK(h && b);
+    if (!h || !b) { mc_convert_close(h); mc_convert_close(b); return; }
+    static const struct { int fused, v2; const char *name, *list, *type; } var[] = {
+        {1, 0, "v3-fused", "deepseek_v3", "deepseek_v3"},
+        {0, 1, "v2-split", "deepseek_v2", "deepseek_v2"},
+        {1, 1, "v2-fused", "deepseek_v2", "deepseek_v2"},
+    };
+    for (size_t v = 0; v < sizeof var / sizeof var[0]; v++) {
+        ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2};
+        snprintf(path, sizeof path, "%s/deepseek-%s.gguf", mc_test_tmpdir(), var[v].name);
+        CHECKF(ds_write(&f, path) == 0, "write %s", path);
+        mc_model *m = open_model(path);
+        CHECKF(m != NULL, "open %s", path);
+        if (!m) continue;
+        snprintf(label, sizeof label, "deepseek fixture %s", var[v].name);
+        check_names(m, var[v].list, label);
+        CHECKF(strcmp(m->model_type, var[v].type) == 0, "%s: model_type %s", label, m->model_type);
+        check_ranges(m, label);
+        if (!var[v].v2) {
+            compare_models(m, b, label); /* same as the split form, which equals hf/ */
+        } else {
+            /* everything but the MLA tensors as from the V3 file; kv_b_proj = hf/'s, raw */
+            size_t same = 0;
+            for (size_t i = 0; i < m->n_tensors; i++) {
+                const mc_mtensor *t = &m->tensors[i];
+                float *x = read_all(m, t), *y = NULL;
+                uint64_t ny = 0;
+                if (strstr(t->name, "kv_b_proj")) {
+                    const mc_st_tensor *st = mc_st_find(h->st, t->name);
+                    uint16_t *bf = st ? malloc(st->nbytes) : NULL;
+                    mc_error e2 = {0};
+                    if (bf && st->type == MC_T_BF16 && mc_st_read(h->st, st, 0, bf, st->nbytes, &e2) == 0) {
+                        ny = st->nelements;
+                        y = malloc(ny * sizeof *y);
+                        for (uint64_t k = 0; y && k < ny; k++) y[k] = mc_bf16_to_f32(bf[k]);
+                    }
+                    free(bf);
+                } else {
+                    const mc_mtensor *r = mc_model_find(b, t->name);
+                    if (r) {
+                        y = read_all(b, r);
+                        ny = nelem_of(r);
+                    }
+                }
+                int eq = x && y && nelem_of(t) == ny && memcmp(x, y, ny * 4) == 0;
+                CHECKF(eq, "%s: %s differs from its reference", label, t->name);
+                same += eq;
+                free(x);
+                free(y);
+            }
+            printf("%s: %zu of %zu tensors bit for bit (kv_b_proj against hf/)\n", label, same, m->n_tensors);
+            const cJSON *rs = cJSON_GetObjectItemCaseSensitive(m->config, "rope_scaling");
+            CHECKF(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rs, "factor")),
+                   "%s: deepseek_v2 needs rope_scaling.factor (mlx-lm reads it unconditionally)", label);
+        }
+        mc_convert_close(m);
+    }
+    mc_convert_close(h);
+    mc_convert_close(b);
+}
+
+int main(void)
+{
+    test_corpus("deepseek_v3", "deepseek_v3", "deepseek_v3", DS_RULES, sizeof DS_RULES / sizeof DS_RULES[0], "model.",
+                DS_NEED, NULL);
+    test_corpus("qwen3_5_moe", "qwen3_5_moe", "qwen3_5_moe", Q35_RULES, sizeof Q35_RULES / sizeof Q35_RULES[0],
+                "language_model.model.", Q35_NEED, Q35_MOE_NEED);
+    test_deepseek_fixtures();
+    test_qwen_fixture("qwen3_5");
+    test_qwen_fixture("qwen3_next");
+    return mc_test_finish("test_convert_mla_gdn");
+}
