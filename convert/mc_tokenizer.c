@@ -46,9 +46,14 @@ typedef struct mc_tok_src {
 
 /* ---- a string -> id hash table (open addressing, FNV-1a) ---- */
 
+typedef struct mc_tok_slot {
+    int64_t first;      /* first id holding the string, -1 for an empty slot */
+    int64_t last;       /* last id holding it: the vocabulary id (as transformers' dict and llama.cpp's map) */
+} mc_tok_slot;
+
 typedef struct mc_tok_map {
     uint64_t cap;       /* power of two */
-    int64_t *slot;      /* token id or -1 */
+    mc_tok_slot *slot;
     const mc_gguf_str *tokens;
 } mc_tok_map;
 
@@ -59,7 +64,18 @@ static uint64_t mc_tok_hash(const char *s, size_t n)
     return h;
 }
 
-/* Build the map; the first of duplicate tokens wins. *dups counts the rest. */
+static const mc_tok_slot *mc_tok_map_find(const mc_tok_map *m, const char *s, size_t n)
+{
+    uint64_t h = mc_tok_hash(s, n) & (m->cap - 1);
+    while (m->slot[h].first >= 0) {
+        const mc_gguf_str *t = &m->tokens[m->slot[h].first];
+        if (t->len == n && memcmp(t->s, s, n) == 0) return &m->slot[h];
+        h = (h + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+/* Build the map; *dups counts ids whose string an earlier id already has. */
 static int mc_tok_map_init(mc_tok_map *m, const mc_gguf_str *tokens, uint64_t n, uint64_t *dups)
 {
     m->cap = 16;
@@ -67,31 +83,34 @@ static int mc_tok_map_init(mc_tok_map *m, const mc_gguf_str *tokens, uint64_t n,
     m->tokens = tokens;
     m->slot = malloc(m->cap * sizeof *m->slot);
     if (!m->slot) return 1;
-    memset(m->slot, 0xff, m->cap * sizeof *m->slot);
+    for (uint64_t h = 0; h < m->cap; h++) m->slot[h].first = m->slot[h].last = -1;
     *dups = 0;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t h = mc_tok_hash(tokens[i].s, tokens[i].len) & (m->cap - 1);
-        int dup = 0;
-        while (m->slot[h] >= 0 && !dup) {
-            const mc_gguf_str *t = &tokens[m->slot[h]];
-            dup = t->len == tokens[i].len && memcmp(t->s, tokens[i].s, t->len) == 0;
-            if (!dup) h = (h + 1) & (m->cap - 1);
+        mc_tok_slot *e = (mc_tok_slot *)mc_tok_map_find(m, tokens[i].s, tokens[i].len);
+        if (e) {
+            e->last = (int64_t)i;
+            (*dups)++;
+            continue;
         }
-        if (dup) (*dups)++;
-        else m->slot[h] = (int64_t)i;
+        uint64_t h = mc_tok_hash(tokens[i].s, tokens[i].len) & (m->cap - 1);
+        while (m->slot[h].first >= 0) h = (h + 1) & (m->cap - 1);
+        m->slot[h].first = m->slot[h].last = (int64_t)i;
     }
     return 0;
 }
 
+/* Vocabulary id of a string, -1 when absent. */
 static int64_t mc_tok_map_get(const mc_tok_map *m, const char *s, size_t n)
 {
-    uint64_t h = mc_tok_hash(s, n) & (m->cap - 1);
-    while (m->slot[h] >= 0) {
-        const mc_gguf_str *t = &m->tokens[m->slot[h]];
-        if (t->len == n && memcmp(t->s, s, n) == 0) return m->slot[h];
-        h = (h + 1) & (m->cap - 1);
-    }
-    return -1;
+    const mc_tok_slot *e = mc_tok_map_find(m, s, n);
+    return e ? e->last : -1;
+}
+
+/* True when id i is the first holder of its string. */
+static int mc_tok_map_is_first(const mc_tok_map *m, uint64_t i)
+{
+    const mc_tok_slot *e = mc_tok_map_find(m, m->tokens[i].s, m->tokens[i].len);
+    return e && e->first == (int64_t)i;
 }
 
 /* ---- helpers ---- */
@@ -252,7 +271,8 @@ static int mc_tok_merges_spm(const mc_tok_src *s, const mc_tok_map *map, cJSON *
     int rc = 0, oom = 0, pairs = 0;
     for (uint64_t i = 0; i < s->n; i++) {
         const mc_gguf_str *tok = &s->tokens[i];
-        if (mc_tok_map_get(map, tok->s, tok->len) != (int64_t)i) continue; /* a duplicate string */
+        if (!mc_tok_map_is_first(map, i)) continue; /* a repeated string: visited once, at its first place */
+        int64_t vid = mc_tok_map_get(map, tok->s, tok->len);  /* its vocabulary id (the last holder) */
         for (size_t k = 1; k < tok->len; k++) {
             if (((unsigned char)tok->s[k] & 0xC0) == 0x80) continue; /* inside a character */
             int64_t l = mc_tok_map_get(map, tok->s, k), r = l >= 0 ? mc_tok_map_get(map, tok->s + k, tok->len - k) : -1;
@@ -265,7 +285,7 @@ static int mc_tok_merges_spm(const mc_tok_src *s, const mc_tok_map *map, cJSON *
                 cap = nc;
             }
             list[n++] = (mc_tok_merge){ (uint32_t)l, (uint32_t)r, (uint32_t)i, mc_tok_chars(tok->s, k),
-                                        mc_tok_chars(tok->s + k, tok->len - k), mc_tok_score(s, i) };
+                                        mc_tok_chars(tok->s + k, tok->len - k), mc_tok_score(s, (uint64_t)vid) };
             if (memchr(tok->s, ' ', tok->len)) pairs = 1;
         }
     }
@@ -307,8 +327,8 @@ static cJSON *mc_tok_vocab(const mc_tok_src *s, const mc_tok_map *map, int *oom)
 {
     cJSON *v = mc_tok_chk(cJSON_CreateObject(), oom);
     for (uint64_t i = 0; v && i < s->n && !*oom; i++)
-        if (mc_tok_map_get(map, s->tokens[i].s, s->tokens[i].len) == (int64_t)i) /* first of duplicates */
-            mc_tok_add(v, s->tokens[i].s, cJSON_CreateNumber((double)i), oom);
+        if (mc_tok_map_is_first(map, i)) /* once per string; the id is its last holder's */
+            mc_tok_add(v, s->tokens[i].s, cJSON_CreateNumber((double)mc_tok_map_get(map, s->tokens[i].s, s->tokens[i].len)), oom);
     return v;
 }
 
@@ -653,7 +673,7 @@ int mc_tokenizer_from_gguf(const mc_gguf *g, cJSON **tokenizer_json, cJSON **tok
     if (bpe || spm) {
         if (mc_tok_map_init(&map, s.tokens, s.n, &dups))
             return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory indexing %llu tokens", s.path, (unsigned long long)s.n);
-        if (dups) *note = "duplicate token strings: the first id of each is kept in the vocabulary";
+        if (dups) *note = "duplicate token strings: the last id of each is the vocabulary id (as transformers and llama.cpp map them)";
         if (!(*tokenizer_json = mc_tok_json(g, &s, spm, &map, note, err))) {
             rc = err && err->code ? (int)err->code : MC_ERR_NOMEM;
             goto done;

@@ -41,18 +41,15 @@ def check(cond, what):
 
 def spm_merges(tokens, scores):
     """transformers.convert_slow_tokenizer.generate_merges with scores."""
-    vocab = {}
-    for i, t in enumerate(tokens):
-        vocab.setdefault(t, i)
+    vocab = {t: i for i, t in enumerate(tokens)}
+    vocab_scores = dict(zip(tokens, scores))
     merges = []
-    for i, merge in enumerate(tokens):
-        if vocab[merge] != i:
-            continue
+    for merge, score in vocab_scores.items():
         local = []
         for k in range(1, len(merge)):
             l, r = merge[:k], merge[k:]
             if l in vocab and r in vocab:
-                local.append((l, r, scores[i]))
+                local.append((l, r, score))
         local.sort(key=lambda x: (vocab[x[0]], vocab[x[1]]))
         merges.extend(local)
     merges.sort(key=lambda v: (v[2], len(v[0]), len(v[1])), reverse=True)
@@ -100,9 +97,7 @@ def one(path, tmp):
         return
     tj = json.load(open(tj_path, encoding="utf-8"))
     m = tj["model"]
-    first = {}
-    for i, t in enumerate(tokens):
-        first.setdefault(t, i)
+    first = {t: i for i, t in enumerate(tokens)}  # as transformers' GGUF import and llama.cpp map them
     check(m["type"] == "BPE" and m["vocab"] == first, "%s: vocab (%d entries for %d tokens)" % (name, len(m["vocab"]), len(tokens)))
     got = [as_pair(x) for x in m["merges"]]
     if model == "gpt2":
@@ -175,7 +170,7 @@ def check_fixtures(tmp):
     tj = json.load(open(os.path.join(tmp, "spm", "tokenizer.json"), encoding="utf-8")) if rc == 0 else {}
     if check(rc == 0, "spm fixture: %s" % err):
         m = tj["model"]
-        check(m["vocab"]["<s>"] == 1 and len(m["vocab"]) == 10 and "duplicate" in out, "duplicate token: first id kept, noted")
+        check(m["vocab"]["<s>"] == 10 and len(m["vocab"]) == 10 and "duplicate" in out, "duplicate token: last id kept, noted")
         check([as_pair(x) for x in m["merges"]] == spm_merges(spm_tokens, [0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -7]),
               "spm fixture merges: %s" % m["merges"])
         check(tj["decoder"] == {"type": "Sequence", "decoders": SPM_DECODER["decoders"][:3]},
