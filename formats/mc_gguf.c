@@ -788,6 +788,7 @@ static int open_split(mc_gguf *first, uint32_t count, const char *path, size_t p
     }
     g->priv->n_subs = count;
     g->n_shards = count;
+    for (uint32_t k = 0; k < count; k++) g->shards[k].file.fd = -1; /* until moved from the shard's reader */
     g->priv->subs[this_no - 1] = first;
     for (uint32_t k = 1; k <= count; k++) {
         mc_gguf *s = g->priv->subs[k - 1];

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,6 +703,8 @@ static void test_split(void)
     mc_error err = { 0 };
     char prefix[600];
     unsigned char *a = NULL, *b = NULL;
+    /* Failed opens must close only what they opened (not descriptor 0). */
+    int stdin_open = fcntl(0, F_GETFD) != -1;
     W(mc_gguf_open(orig, &src, &err));
     snprintf(prefix, sizeof prefix, "%s/llama", mc_test_tmpdir());
     split_cfg ok = { { 0, 0, 0 }, { -1, -1, -1 }, 0, 0 };
@@ -764,6 +767,7 @@ static void test_split(void)
     expect_split_error(src, "tc", &c3, 3, "split.tensors.count", NULL);
     split_cfg c4 = { { 0, 0, 0 }, { -1, -1, -1 }, 0, 1 };
     expect_split_error(src, "dup", &c4, 2, "appears in shard 1", "again in shard 3");
+    if (stdin_open) CHECKF(fcntl(0, F_GETFD) != -1, "descriptor 0 was closed by a failed split open");
 fail:
     free(a);
     free(b);
