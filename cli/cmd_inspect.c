@@ -4,14 +4,18 @@
 #include "mc_model_info.h"
 #include "mc_types.h"
 
+#include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-enum { OPT_HELP = 1 };
+enum { OPT_HELP = 1, OPT_JSON };
 
 static const mc_cli_opt g_inspect_opts[] = {
     { "--help", 0, OPT_HELP },
     { "-h", 0, OPT_HELP },
+    { "--json", 0, OPT_JSON },
     { NULL, 0, 0 },
 };
 
@@ -26,6 +30,7 @@ static void mc_inspect_usage(FILE *out)
             "FILE: a .gguf (any shard of a split set) or .safetensors file; DIR: a\n"
             "checkpoint folder (config.json + safetensors shards).\n\n"
             "options:\n"
+            "  --json       the same facts as one JSON document (GGUF and safetensors)\n"
             "  -h, --help   this help\n\n"
             "exit codes: 0 done, 1 bad or unreadable input, 2 usage error\n");
 }
@@ -99,15 +104,112 @@ static void mc_inspect_print(const mc_info *info)
     }
 }
 
+/* ---- --json ---- */
+
+static void mc_inspect_add(cJSON *o, const char *key, cJSON *item, int *oom)
+{
+    if (!item) { *oom = 1; return; }
+    cJSON_AddItemToObject(o, key, item);
+}
+
+static cJSON *mc_inspect_u64(uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *mc_inspect_i64(int64_t v)
+{
+    char buf[32];
+    if (v < 0) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *mc_inspect_str(const char *s) { return s ? cJSON_CreateString(s) : cJSON_CreateNull(); }
+
+static cJSON *mc_inspect_bpw(uint64_t bytes, uint64_t params)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.6f", params ? (double)bytes * 8.0 / (double)params : 0.0);
+    return cJSON_CreateRaw(buf);
+}
+
+static int mc_inspect_json(const mc_info *info)
+{
+    int oom = 0;
+    cJSON *doc = cJSON_CreateObject(), *types = cJSON_CreateArray(), *hp = cJSON_CreateObject();
+    cJSON *extra = cJSON_CreateObject(), *warn = cJSON_CreateArray();
+    if (!doc || !types || !hp || !extra || !warn) {
+        cJSON_Delete(doc); cJSON_Delete(types); cJSON_Delete(hp); cJSON_Delete(extra); cJSON_Delete(warn);
+        return 1;
+    }
+    mc_inspect_add(doc, "file", mc_inspect_str(info->path), &oom);
+    mc_inspect_add(doc, "format", mc_inspect_str(info->format), &oom);
+    mc_inspect_add(doc, "version", mc_inspect_str(info->version), &oom);
+    mc_inspect_add(doc, "architecture", mc_inspect_str(info->arch), &oom);
+    mc_inspect_add(doc, "name", mc_inspect_str(info->name), &oom);
+    mc_inspect_add(doc, "files", mc_inspect_u64(info->n_files), &oom);
+    mc_inspect_add(doc, "file_bytes", mc_inspect_u64(info->file_bytes), &oom);
+    mc_inspect_add(doc, "file_type", mc_inspect_str(info->file_type), &oom);
+    mc_inspect_add(doc, "quantization", mc_inspect_str(info->quantization), &oom);
+    mc_inspect_add(doc, "parameters", mc_inspect_u64(info->n_params), &oom);
+    mc_inspect_add(doc, "tensors", mc_inspect_u64(info->n_tensors), &oom);
+    mc_inspect_add(doc, "tensor_bytes", mc_inspect_u64(info->tensor_bytes), &oom);
+    mc_inspect_add(doc, "bpw", mc_inspect_bpw(info->tensor_bytes, info->n_params), &oom);
+    mc_inspect_add(doc, "types", types, &oom);
+    for (size_t i = 0; i < info->n_types && !oom; i++) {
+        const mc_info_type *t = &info->types[i];
+        cJSON *row = cJSON_CreateObject();
+        if (!row) { oom = 1; break; }
+        cJSON_AddItemToArray(types, row);
+        mc_inspect_add(row, "type", cJSON_CreateString(mc_type_name(t->type)), &oom);
+        mc_inspect_add(row, "tensors", mc_inspect_u64(t->count), &oom);
+        mc_inspect_add(row, "params", mc_inspect_u64(t->params), &oom);
+        mc_inspect_add(row, "bytes", mc_inspect_u64(t->bytes), &oom);
+        mc_inspect_add(row, "bpw", mc_inspect_bpw(t->bytes, t->params), &oom);
+    }
+    const struct { const char *key; int64_t v; } rows[] = {
+        { "layers", info->layers }, { "heads", info->heads }, { "kv_heads", info->kv_heads },
+        { "experts", info->experts }, { "experts_per_token", info->experts_used }, { "context", info->context },
+        { "hidden", info->hidden }, { "ffn", info->ffn }, { "vocab", info->vocab },
+    };
+    mc_inspect_add(doc, "hyperparameters", hp, &oom);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) mc_inspect_add(hp, rows[i].key, mc_inspect_i64(rows[i].v), &oom);
+    mc_inspect_add(doc, "extra", extra, &oom);
+    for (size_t i = 0; i < info->n_extra; i++) mc_inspect_add(extra, info->extra[i].label, mc_inspect_str(info->extra[i].value), &oom);
+    mc_inspect_add(doc, "tokenizer", mc_inspect_str(info->tokenizer), &oom);
+    mc_inspect_add(doc, "tokenizer_tokens", mc_inspect_i64(info->tokenizer_vocab), &oom);
+    mc_inspect_add(doc, "tokenizer_files", mc_inspect_str(info->tokenizer_files), &oom);
+    mc_inspect_add(doc, "tokenizer_json", mc_inspect_str(info->tokenizer_export), &oom);
+    mc_inspect_add(doc, "warnings", warn, &oom);
+    for (size_t i = 0; i < info->n_warnings && !oom; i++) {
+        cJSON *w = cJSON_CreateString(info->warnings[i]);
+        if (!w) oom = 1;
+        else cJSON_AddItemToArray(warn, w);
+    }
+    char *text = oom ? NULL : cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!text) return 1;
+    puts(text);
+    free(text);
+    return 0;
+}
+
 int mc_cmd_inspect(int argc, char **argv)
 {
     const char *input = NULL, *arg;
-    int i = 1, id;
+    int i = 1, id, json = 0;
     while ((id = mc_cli_next_opt("inspect", argc, argv, &i, g_inspect_opts, &arg)) != MC_OPT_END) {
         if (id == MC_OPT_ERROR) return MC_EXIT_USAGE;
         if (id == OPT_HELP) {
             mc_inspect_usage(stdout);
             return MC_EXIT_OK;
+        }
+        if (id == OPT_JSON) {
+            json = 1;
+            continue;
         }
         if (input) return mc_cli_usage_error("inspect", "one input expected, got '%s' too", arg);
         input = arg;
@@ -117,7 +219,15 @@ int mc_cmd_inspect(int argc, char **argv)
     mc_error err = { 0 };
     mc_info *info = NULL;
     if (mc_info_open(input, &info, &err)) return mc_cli_report(&err);
-    mc_inspect_print(info);
+    if (json) {
+        if (mc_inspect_json(info)) {
+            mc_info_free(info);
+            fprintf(stderr, "mconv: %s: out of memory building JSON\n", input);
+            return MC_EXIT_BAD_INPUT;
+        }
+    } else {
+        mc_inspect_print(info);
+    }
     mc_info_free(info);
     return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
 }

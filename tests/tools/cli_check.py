@@ -178,6 +178,21 @@ def check_gguf(path):
         check(ok, "%s: inspect type row %s: %s vs %s" % (name, ty, got, (c, p, b)))
     arch = f["kv"].get("general.architecture", {}).get("value")
     check(fields.get("architecture") == (arch or "(unknown)"), "%s: inspect architecture" % name)
+    rc, out, err = run("inspect", "--json", path)
+    try:
+        j = json.loads(out.decode("utf-8")) if rc == 0 else {}
+    except ValueError:
+        j = {}
+    jt = {r["type"]: (r["tensors"], r["params"], r["bytes"]) for r in j.get("types", [])}
+    check(j.get("format") == "GGUF" and j.get("version") == str(f["version"]) and j.get("architecture") == arch
+          and j.get("tensors") == len(f["tensors"]) and j.get("parameters") == nparams and j.get("tensor_bytes") == nbytes
+          and jt == {k: tuple(v) for k, v in hist.items()}, "%s: inspect --json facts" % name)
+    for key, suffix in (("layers", "block_count"), ("heads", "attention.head_count"), ("kv_heads", "attention.head_count_kv"),
+                        ("experts", "expert_count"), ("experts_per_token", "expert_used_count"), ("context", "context_length"),
+                        ("hidden", "embedding_length")):
+        kv_ = f["kv"].get("%s.%s" % (arch, suffix))
+        if kv_ and kv_["type"] != "array":
+            check(j.get("hyperparameters", {}).get(key) == kv_["value"], "%s: inspect --json %s" % (name, key))
     for label, suffix in (("layers", "block_count"), ("heads", "attention.head_count"),
                           ("kv heads", "attention.head_count_kv"), ("experts", "expert_count"),
                           ("experts/token", "expert_used_count"), ("context", "context_length"),
@@ -375,7 +390,7 @@ def check_fixture():
     # usage errors
     for args in (["dump"], ["inspect"], ["dump", path, "--bogus"], ["inspect", path, "--bogus"],
                  ["dump", path, "--values"], ["dump", path, "--tensor"], ["dump", path, "--tensor", "w.weight", "--values", "--limit", "x"],
-                 ["dump", path, path], ["inspect", path, path], ["dump", path, "--json=1"]):
+                 ["dump", path, path], ["inspect", path, path], ["dump", path, "--json=1"], ["inspect", path, "--json=1"]):
         rc, out, err = run(*args)
         check(rc == 2 and len(err.decode().strip().splitlines()) == 1, "usage error %s: exit %d %r" % (args, rc, err))
     for args in (["dump", "--help"], ["inspect", "--help"]):
@@ -431,6 +446,11 @@ def check_mlx_fixture():
     check(fields.get("tokenizer files") == "tokenizer.json tokenizer_config.json", "mlx fixture: tokenizer files %s" % fields.get("tokenizer files"))
     check(fields.get("hp:layers") == "1" and fields.get("hp:kv heads") == "1" and fields.get("hp:context") == "128", "mlx fixture: hyperparameters")
     check(types.get("u32", (0,))[0] == 2 and types.get("bf16", (0,))[0] == 1, "mlx fixture: type rows %s" % types)
+    rc, out, err = run("inspect", tmp, "--json")
+    j = json.loads(out) if rc == 0 else {}
+    check(j.get("quantization") == "MLX bits=4 group_size=32" and j.get("parameters") == want and
+          j.get("tokenizer_files") == "tokenizer.json tokenizer_config.json" and j.get("hyperparameters", {}).get("experts") is None,
+          "mlx fixture: inspect --json %s" % j)
     rc, out, err = run("dump", tmp, "--tensor", "model.norm.weight", "--values")
     rows = [l for l in out.decode().splitlines() if l.strip().startswith("row ")]
     check(rc == 0 and len(rows) == 1 and [float(x) for x in rows[0].split(":")[1].split()] == norm, "bf16 values: %s" % rows)
