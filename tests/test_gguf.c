@@ -754,6 +754,16 @@ static void test_split(void)
     CHECKF(strstr(err.msg, "shard 3") && strstr(err.msg, "llama-00003-of-00003.gguf") && strstr(err.msg, "missing"), "%s", err.msg);
     printf("split refused as expected: %s\n", err.msg);
     CHECK(rename(moved, p3) == 0);
+    /* A damaged shard is named: shard 3 cut short in its tensor data. */
+    size_t l3 = 0;
+    unsigned char *d3 = mc_test_read_file(p3, &l3);
+    CHECK(d3 && l3 > 100 && mc_test_write_file(p3, d3, l3 - 100) == 0);
+    mc_error_clear(&err);
+    CHECK(mc_gguf_open(p2, &g, &err) == MC_ERR_FORMAT && g == NULL);
+    CHECKF(strstr(err.msg, "llama-00003-of-00003.gguf: tensor '") && strstr(err.msg, "extends past end of file"), "%s", err.msg);
+    printf("split refused as expected: %s\n", err.msg);
+    CHECK(d3 && mc_test_write_file(p3, d3, l3) == 0);
+    free(d3);
     free(p3);
     free(p2);
 
