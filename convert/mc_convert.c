@@ -472,11 +472,12 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
         /* 2D weight [heads*hd, in] or 1D bias [heads*hd] */
         uint64_t h = rec->perm_heads;
         uint64_t pelem = rec->parts[0].nrows;
-        if (f->n != 1 || nd > 2 || h == 0 || pelem % h != 0 || (pelem / h) % 2 != 0) {
+        if (f->n != 1 || nd > 2 || h == 0 || pelem == 0 || pelem % h != 0 || (pelem / h) % 2 != 0 ||
+            ((x == MC_X_ROPE_Q || x == MC_X_ROPE_K) && pelem != h * cv->head_dim)) {
             rc = mc_error_set(err, MC_ERR_FORMAT,
-                              "%s: tensor %s: %llu rows cannot be split into %llu heads of even size for the RoPE permutation",
+                              "%s: tensor %s: %llu rows, expected %llu heads of head dim %llu (even) for the RoPE permutation",
                               m->input_path, mc_part_name(&rec->parts[0]), (unsigned long long)pelem,
-                              (unsigned long long)h);
+                              (unsigned long long)h, (unsigned long long)cv->head_dim);
             goto done;
         }
     }
@@ -1062,6 +1063,9 @@ static int mc_setup_gguf(mc_cv *cv, mc_error *err)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: %s.attention.head_count_kv %llu out of range (heads %llu)",
                             m->input_path, ga, (unsigned long long)cv->n_head_kv, (unsigned long long)cv->n_head);
     if (mc_cv_gguf_u64(cv, "attention.key_length", &cv->head_dim)) cv->head_dim = cv->hidden / cv->n_head;
+    if (cv->head_dim == 0 || cv->head_dim > (1u << 20))
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: head dim %llu out of range", m->input_path,
+                            (unsigned long long)cv->head_dim);
     if (ec > 4096) return mc_error_set(err, MC_ERR_FORMAT, "%s: expert_count %llu out of range", m->input_path, (unsigned long long)ec);
     cv->n_experts = (int)ec;
     u = 0;
@@ -1144,6 +1148,9 @@ static int mc_setup_st(mc_cv *cv, mc_error *err)
     cv->n_head = (uint64_t)v;
     cv->n_head_kv = mc_cfg_int(m->config, "num_key_value_heads", &v) == 0 && v > 0 ? (uint64_t)v : cv->n_head;
     cv->head_dim = mc_cfg_int(m->config, "head_dim", &v) == 0 && v > 0 ? (uint64_t)v : cv->hidden / cv->n_head;
+    if (cv->head_dim == 0 || cv->head_dim > (1u << 20) || cv->n_head_kv > cv->n_head)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: config.json head_dim %llu / num_key_value_heads %llu out of range",
+                            m->input_path, (unsigned long long)cv->head_dim, (unsigned long long)cv->n_head_kv);
     int64_t ne = 0;
     if (mc_cfg_int(m->config, "num_experts", &ne) && mc_cfg_int(m->config, "num_local_experts", &ne) &&
         mc_cfg_int(m->config, "n_routed_experts", &ne))

@@ -869,6 +869,20 @@ static void test_refusals(void)
     CHECKF(strstr(err.msg, "blk.1.attn_k.weight") != NULL, "%s", err.msg);
     printf("missing tensor: %s\n", err.msg);
     fx_free(m);
+
+    /* Q rows that are not head_count * key_length: refused naming the tensor and numbers */
+    build_hf(m, &s);
+    fx *q = fx_find(m, "model.layers.0.self_attn.q_proj.weight");
+    q->sh[0] = NH * HD - 8; /* 56 rows: still even heads of 14 for the fixture's permute */
+    q->n = q->sh[0] * q->sh[1];
+    snprintf(p, sizeof p, "%s/badq.gguf", mc_test_tmpdir());
+    CHECK(write_gguf(p, m, &s) == 0);
+    mm = NULL;
+    mc_error_clear(&err);
+    CHECK(mc_convert_open(p, NULL, &mm, &err) == MC_ERR_FORMAT && !mm);
+    CHECKF(strstr(err.msg, "blk.0.attn_q.weight") && strstr(err.msg, "56 rows"), "%s", err.msg);
+    printf("bad q shape: %s\n", err.msg);
+    fx_free(m);
     free(m);
 }
 
