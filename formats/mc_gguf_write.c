@@ -225,6 +225,8 @@ static int add_scalar(mc_gguf_writer *w, const char *key, mc_gguf_vtype t, uint6
     if (t == MC_GGUF_UINT32 && strcmp(key, "general.alignment") == 0) {
         if (!w->o.unchecked && (bits == 0 || (bits & (bits - 1)) != 0))
             return fail(w, mc_error_set(err, MC_ERR_ARG, "%s: general.alignment %" PRIu64 " is not a power of two", w->path, bits));
+        if (!w->o.unchecked && w->n_t > 0 && bits != w->alignment)
+            return fail(w, mc_error_set(err, MC_ERR_ARG, "%s: general.alignment must be set before the tensor infos", w->path));
         if (bits != 0 && (bits & (bits - 1)) == 0) w->alignment = (uint32_t)bits;
     }
     return put_int(w, &w->kv, bits, (int)mc_gguf_vtype_size(t), err);

@@ -625,6 +625,12 @@ static void test_writer_refusals(void)
     w = NULL;
     CHECK(!mc_io_exists(path));
     mc_error_clear(&err);
+    W(mc_gguf_writer_create(&w, path, NULL, &err));
+    W(mc_gguf_writer_add_tensor(w, "a", MC_T_F32, 2, ne, &err));
+    CHECK(mc_gguf_writer_add_u32(w, "general.alignment", 64, &err) == MC_ERR_ARG && strstr(err.msg, "before the tensor infos"));
+    mc_gguf_writer_abort(w);
+    w = NULL;
+    mc_error_clear(&err);
     mc_gguf_write_opts o = { .alignment = 48 };
     CHECK(mc_gguf_writer_create(&w, path, &o, &err) == MC_ERR_ARG && w == NULL);
 fail:
