@@ -582,7 +582,7 @@ static cJSON *build_manifest(const engine *E)
     cJSON_AddNumberToObject(pin, "offset", (double)L->pinned_offset);
     cJSON_AddNumberToObject(pin, "nbytes", (double)L->pinned_nbytes);
     cJSON_AddItemToObject(j, "config", mc_plan_config(p, m));
-    cJSON_AddItemToObject(j, "tokenizer", m->tokenizer ? cJSON_Duplicate(m->tokenizer, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "tokenizer", mc_flash_tokenizer(m));
 
     tensors = cJSON_AddArrayToObject(j, "tensors");
     ffn = cJSON_AddArrayToObject(j, "ffn");
@@ -652,7 +652,9 @@ static cJSON *build_manifest(const engine *E)
             if (!cJSON_AddItemToArray(hs, cJSON_CreateString(hx))) goto fail;
         }
     }
-    if (!cJSON_GetObjectItemCaseSensitive(j, "config") || !cJSON_GetObjectItemCaseSensitive(j, "options")) goto fail;
+    if (!cJSON_GetObjectItemCaseSensitive(j, "config") || !cJSON_GetObjectItemCaseSensitive(j, "options") ||
+        !cJSON_GetObjectItemCaseSensitive(j, "tokenizer"))
+        goto fail;
     return j;
 fail:
     cJSON_Delete(j);

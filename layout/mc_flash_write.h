@@ -76,4 +76,10 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
 int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *flash_path,
                      const mc_flash_write_opts *o, mc_flash_problem_fn problem, void *ctx, mc_error *err);
 
+/* The manifest's "tokenizer" object for m (layout/mc_flash_tokenizer.c):
+ * the converter's description plus "embedded": {file name: contents} (JSON
+ * files as JSON, text as strings; GGUF: tokenizer.json and
+ * tokenizer_config.json rebuilt from its keys) and "not_embedded": [names]. */
+struct cJSON *mc_flash_tokenizer(const mc_model *m);
+
 #endif

@@ -141,6 +141,29 @@ PY
 done
 grep -q "experts: *[1-9]" <("$mconv" inspect "$t/m1.flash") && ok || bad "inspect MoE: no expert reads"
 
+# --- the tokenizer travels in the manifest
+mkdir -p "$t/tok"
+"$mconv" dump "$dense" --tokenizer-out "$t/tok" > /dev/null 2>&1; expect_rc 0 $? "dump --tokenizer-out"
+printf '{"bos_token": "<s>", "model_max_length": 4096}' > "$t/hf/tokenizer_config.json"
+printf '{%% for m in messages %%}{{ m.content }}{%% endfor %%}' > "$t/hf/chat_template.jinja"
+printf '\000\001binary' > "$t/hf/tokenizer.model"
+"$mconv" "$t/hf" "$t/tokf.flash" -q; expect_rc 0 $? "convert a folder with tokenizer files"
+python3 - "$t/a.flash" "$t/tok/tokenizer.json" "$t/tokf.flash" <<'PY' && ok || bad "tokenizer not embedded as expected"
+import sys, struct, json
+def man(p):
+    d = open(p, 'rb').read()
+    mo, ml = struct.unpack('<QQ', d[16:32])
+    return json.loads(d[mo:mo + ml])
+t = man(sys.argv[1])['tokenizer']
+assert t['embedded']['tokenizer.json'] == json.load(open(sys.argv[2])), "GGUF tokenizer.json differs from dump --tokenizer-out"
+assert 'tokenizer_config.json' in t['embedded']
+f = man(sys.argv[3])['tokenizer']
+assert f['embedded']['tokenizer_config.json'] == {"bos_token": "<s>", "model_max_length": 4096}, f
+assert f['embedded']['chat_template.jinja'].startswith('{% for m in messages %}'), f
+assert f['not_embedded'] == ['tokenizer.model'], f
+assert 'dir' not in f, "absolute path in the manifest"
+PY
+
 # --- full disk: a file-size limit gives a clean error and no file
 ( ulimit -f 200; exec "$mconv" "$moe" "$t/full.flash" -q ) > "$t/o" 2>&1; expect_rc 1 $? "RLIMIT_FSIZE"
 expect_grep "full.flash" "$t/o" "RLIMIT_FSIZE message"
