@@ -180,7 +180,13 @@ for sig in INT TERM INT TERM KILL KILL; do
         prev=$( [ -e "$out" ] && h "$out" )
         "$mconv" "$moe" "$out" --force --threads 2 -q > "$t/o" 2>&1 &
         pid=$!
-        sleep "0.$((RANDOM % 9 + 1))"
+        # wait until the temporary output exists (writing has begun), then a random moment more
+        for _ in $(seq 400); do
+            ls -a "$t" | grep -q 'sig.flash.mconv-tmp' && break
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        sleep "0.$((RANDOM % 8))$((RANDOM % 10))"
         kill -s "$sig" "$pid" 2>/dev/null
         wait "$pid"
         rc=$?
