@@ -548,7 +548,7 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
 /* A tensor held in memory for writing: bf16 bits or f32. */
 typedef struct ftensor {
     char name[160];
-    int type;                /* MC_T_BF16 or MC_T_F32 */
+    int type;                /* MC_T_BF16, MC_T_F32 or MC_T_F8_E4M3 */
     uint32_t nd;
     uint64_t shape[4];       /* row-major */
     void *data;
@@ -566,6 +566,11 @@ static uint64_t fnel(const ftensor *t)
     return n;
 }
 
+static size_t fesz(int type)
+{
+    return type == MC_T_F32 ? 4 : type == MC_T_F8_E4M3 ? 1 : 2;
+}
+
 static ftensor *fadd(flist *l, const char *name, int type, uint32_t nd, const uint64_t *shape)
 {
     if (l->n == l->cap) {
@@ -581,7 +586,7 @@ static ftensor *fadd(flist *l, const char *name, int type, uint32_t nd, const ui
     t->type = type;
     t->nd = nd;
     memcpy(t->shape, shape, nd * sizeof *shape);
-    t->data = calloc(fnel(t), type == MC_T_F32 ? 4 : 2);
+    t->data = calloc(fnel(t), fesz(type));
     if (!t->data) return NULL;
     l->n++;
     return t;
@@ -639,10 +644,10 @@ static int write_st(const flist *l, const char *path)
     for (size_t i = 0; i < l->n; i++) {
         const ftensor *t = &l->t[i];
         cJSON *o = cJSON_AddObjectToObject(h, t->name);
-        cJSON_AddStringToObject(o, "dtype", t->type == MC_T_F32 ? "F32" : "BF16");
+        cJSON_AddStringToObject(o, "dtype", t->type == MC_T_F32 ? "F32" : t->type == MC_T_F8_E4M3 ? "F8_E4M3" : "BF16");
         cJSON *s = cJSON_AddArrayToObject(o, "shape");
         for (uint32_t d = 0; d < t->nd; d++) cJSON_AddItemToArray(s, cJSON_CreateNumber((double)t->shape[d]));
-        uint64_t nb = fnel(t) * (t->type == MC_T_F32 ? 4 : 2);
+        uint64_t nb = fnel(t) * fesz(t->type);
         cJSON *dof = cJSON_AddArrayToObject(o, "data_offsets");
         cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)(off + nb)));
@@ -662,7 +667,7 @@ static int write_st(const flist *l, const char *path)
         for (size_t i = 0; i < pad; i++) rc |= fputc(' ', f) == EOF;
         for (size_t i = 0; i < l->n; i++) {
             const ftensor *t = &l->t[i];
-            size_t nb = (size_t)fnel(t) * (t->type == MC_T_F32 ? 4 : 2);
+            size_t nb = (size_t)fnel(t) * fesz(t->type);
             rc |= fwrite(t->data, 1, nb, f) != nb;
         }
         rc |= fclose(f) != 0;
@@ -1328,6 +1333,115 @@ static void test_deepseek_fixtures(void)
     mc_convert_close(b);
 }
 
+/* DeepSeek V3 as released (FP8 E4M3 weights with 128 x 128 block scales):
+ * kv_b_proj stored as F8 + weight_scale_inv; embed_q / unembed_out must be
+ * the block-dequantized kv_b_proj split (key block transposed). */
+static void test_deepseek_f8(void)
+{
+    const char *p = mc_test_corpus_file("models/deepseek_v3/hf");
+    if (!p) return;
+    char hfdir[512], dir[600], path[700];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    mc_model *h = open_model(hfdir);
+    CHECK(h != NULL);
+    if (!h) return;
+    /* e4m3 code table */
+    float e4[256];
+    unsigned char codes[256];
+    mc_error err = {0};
+    for (int i = 0; i < 256; i++) codes[i] = (unsigned char)i;
+    CHECK(mc_dequant(MC_T_F8_E4M3, codes, e4, 256, &err) == 0);
+    flist l = {0};
+    int bad = 0;
+    const uint64_t B = 128;
+    for (uint64_t i = 0; i < h->st->n_tensors && !bad; i++) {
+        const mc_st_tensor *t = &h->st->tensors[i];
+        unsigned char *raw = malloc(t->nbytes);
+        bad = !raw || mc_st_read(h->st, t, 0, raw, t->nbytes, &err) != 0 || t->type != MC_T_BF16;
+        if (bad) { free(raw); break; }
+        if (!strstr(t->name, "kv_b_proj")) {
+            ftensor *o = fadd(&l, t->name, MC_T_BF16, t->n_dims, t->shape);
+            bad = !o;
+            if (o) memcpy(o->data, raw, t->nbytes);
+        } else {
+            uint64_t R = t->shape[0], C = t->shape[1], sr = (R + B - 1) / B, sc = (C + B - 1) / B;
+            ftensor *w = fadd(&l, t->name, MC_T_F8_E4M3, 2, t->shape);
+            char sn[200];
+            snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+            ftensor *s = w ? fadd(&l, sn, MC_T_F32, 2, (uint64_t[]){sr, sc}) : NULL;
+            w = s ? &l.t[l.n - 2] : NULL;
+            bad = !w;
+            const uint16_t *bf = (const uint16_t *)raw;
+            for (uint64_t br = 0; !bad && br < sr; br++)
+                for (uint64_t bc = 0; bc < sc; bc++) {
+                    float mx = 0;
+                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++)
+                            mx = fmaxf(mx, fabsf(mc_bf16_to_f32(bf[r * C + c])));
+                    float scale = mx > 0 ? mx / 448.0f : 1.0f;
+                    ((float *)s->data)[br * sc + bc] = scale;
+                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++) {
+                            float x = mc_bf16_to_f32(bf[r * C + c]) / scale, best = INFINITY;
+                            int code = 0;
+                            for (int k = 0; k < 256; k++)
+                                if (!isnan(e4[k]) && fabsf(e4[k] - x) < best) { best = fabsf(e4[k] - x); code = k; }
+                            ((unsigned char *)w->data)[r * C + c] = (unsigned char)code;
+                        }
+                }
+        }
+        free(raw);
+    }
+    snprintf(dir, sizeof dir, "%s/deepseek-f8", mc_test_tmpdir());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!bad && mc_test_run(NULL, "mkdir -p '%s'", dir) == 0 && write_st(&l, path) == 0);
+    char *js = cJSON_Print(h->st->config);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    mc_model *m = bad ? NULL : open_model(dir);
+    CHECKF(m != NULL, "deepseek f8: open");
+    size_t same = 0;
+    uint64_t H = 4, nope = 32, v = 64;
+    for (size_t i = 0; m && i < m->n_tensors; i++) {
+        const mc_mtensor *t = &m->tensors[i];
+        float *x = read_all(m, t), *y = NULL;
+        int L = -1, k0 = strstr(t->name, "embed_q") && !strstr(t->name, "unembed"), k1 = strstr(t->name, "unembed_out") != NULL;
+        if ((k0 || k1) && sscanf(t->name, "model.layers.%d.", &L) == 1) {
+            char wn[128], sn[160];
+            snprintf(wn, sizeof wn, "model.layers.%d.self_attn.kv_b_proj.weight", L);
+            snprintf(sn, sizeof sn, "%s_scale_inv", wn);
+            const ftensor *w = ffind(&l, wn), *s = ffind(&l, sn);
+            uint64_t C = w ? w->shape[1] : 0, sc = s ? s->shape[1] : 0, hd = nope + v;
+            y = w && s ? malloc(nelem_of(t) * sizeof *y) : NULL;
+            for (uint64_t hh = 0; y && hh < H; hh++)
+                for (uint64_t a = 0; a < (k0 ? C : v); a++)
+                    for (uint64_t b = 0; b < (k0 ? nope : C); b++) {
+                        uint64_t r = hh * hd + (k0 ? b : nope + a), c = k0 ? a : b;
+                        float val = e4[((const unsigned char *)w->data)[r * C + c]];
+                        val *= ((const float *)s->data)[(r / B) * sc + c / B];
+                        y[(hh * (k0 ? C : v) + a) * (k0 ? nope : C) + b] = val;
+                    }
+        } else {
+            const mc_mtensor *r = mc_model_find(h, t->name);
+            y = r ? read_all(h, r) : NULL;
+        }
+        int eq = x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+        CHECKF(eq, "deepseek f8: %s differs from the block-dequantized expectation", t->name);
+        same += eq;
+        free(x);
+        free(y);
+    }
+    if (m) {
+        check_names(m, "deepseek_v3", "deepseek f8");
+        printf("deepseek f8 (kv_b_proj F8_E4M3 + 128x128 weight_scale_inv): %zu of %zu tensors exact\n", same,
+               m->n_tensors);
+    }
+    mc_convert_close(m);
+    mc_convert_close(h);
+    ffree(&l);
+}
+
 int main(void)
 {
     test_corpus("deepseek_v3", "deepseek_v3", "deepseek_v3", DS_RULES, sizeof DS_RULES / sizeof DS_RULES[0], "model.",
@@ -1335,6 +1449,7 @@ int main(void)
     test_corpus("qwen3_5_moe", "qwen3_5_moe", "qwen3_5_moe", Q35_RULES, sizeof Q35_RULES / sizeof Q35_RULES[0],
                 "language_model.model.", Q35_NEED, Q35_MOE_NEED);
     test_deepseek_fixtures();
+    test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
     test_qwen_fixture("qwen3_next");
     return mc_test_finish("test_convert_mla_gdn");
