@@ -833,6 +833,63 @@ static void test_llama3_rope(void)
     free(m);
 }
 
+/* A multimodal wrapper (llava-style): text_config hoisted, the
+ * language_model prefixes stripped, vision tensors left out with notices. */
+static void test_wrapper(void)
+{
+    spec s = {"llama", "llama", 0, 0, 0, 0, 0, 0, 1, 0};
+    fxm *m = calloc(1, sizeof *m);
+    build_hf(m, &s);
+    size_t ntext = m->n;
+    for (size_t i = 0; i < ntext; i++) {
+        char nm[200];
+        const char *n = m->t[i].name;
+        if (strncmp(n, "model.", 6) == 0) snprintf(nm, sizeof nm, "language_model.model.%s", n + 6);
+        else snprintf(nm, sizeof nm, "language_model.%s", n);
+        snprintf(m->t[i].name, sizeof m->t[i].name, "%.159s", nm);
+    }
+    add(m, "vision_tower.patch_embed.weight", 2, 8, 8, 0);
+    add(m, "multi_modal_projector.linear.weight", 2, 8, 8, 0);
+    char dir[600], p[700], cfg[1024];
+    snprintf(dir, sizeof dir, "%s/wrapper", mc_test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    write_st(p, m, NULL, NULL);
+    snprintf(cfg, sizeof cfg,
+             "{\"model_type\": \"llava\", \"vision_config\": {\"hidden_size\": 8}, \"text_config\": {"
+             "\"model_type\": \"llama\", \"hidden_size\": %d, \"num_hidden_layers\": %d, \"intermediate_size\": %d,"
+             " \"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"head_dim\": %d, \"rms_norm_eps\": 1e-06,"
+             " \"vocab_size\": %d, \"rope_theta\": 10000.0, \"tie_word_embeddings\": false}}",
+             HID, NL, FF, NH, NKV, HD, VOC);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    write_text(p, cfg);
+    mc_model *mm = open_m(dir);
+    CHECK(mm != NULL);
+    if (mm) {
+        CHECK_EQ_U64(mm->n_tensors, ntext);
+        CHECK_STR(mm->model_type, "llama");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(mm->config, "hidden_size");
+        CHECK(cJSON_IsNumber(h) && h->valuedouble == HID);
+        CHECK(cJSON_GetObjectItemCaseSensitive(mm->config, "text_config") == NULL);
+        size_t same = 0;
+        for (size_t i = 0; i < ntext; i++) {
+            const char *mlx = m->t[i].name + 15; /* strlen("language_model.") */
+            const mc_mtensor *t = mc_model_find(mm, mlx);
+            CHECKF(t != NULL, "wrapper: %s missing", mlx);
+            float *v = t ? read_all(mm, t) : NULL;
+            if (v && memcmp(v, m->t[i].v, m->t[i].n * sizeof(float)) == 0) same++;
+            free(v);
+        }
+        CHECK_EQ_U64(same, ntext);
+        CHECKF(mm->n_notices == 2 && strstr(mm->notices[0], "multi_modal_projector") &&
+               strstr(mm->notices[1], "vision_tower"), "wrapper notices: %zu", mm->n_notices);
+        printf("llava wrapper: %zu text tensors mapped; notice: %s\n", same, mm->n_notices ? mm->notices[0] : "");
+    }
+    mc_convert_close(mm);
+    fx_free(m);
+    free(m);
+}
+
 static void test_refusals(void)
 {
     /* unknown HF model_type: refused with the supported list */
@@ -902,6 +959,7 @@ int main(void)
     test_f8();
     test_mlx();
     test_llama3_rope();
+    test_wrapper();
     test_refusals();
     return mc_test_finish("test_convert_fixtures");
 }
