@@ -15,6 +15,8 @@
 #include <cjson/cJSON.h>
 
 #include "mc_convert.h"
+#include "mc_gguf.h"
+#include "mc_gguf_write.h"
 #include "mc_mlx.h"
 #include "mc_test.h"
 #include "mc_test_flash.h"
@@ -127,6 +129,46 @@ static int lossless_check(const char *flash, const mc_model *m)
     return checked;
 }
 
+/* Re-shard a GGUF into PREFIX-0000k-of-00003.gguf (same tensors, same bytes). */
+static int write_split3(const char *src_path, const char *prefix)
+{
+    mc_error err = { MC_OK, "" };
+    mc_gguf *src = NULL;
+    unsigned char buf[4096];
+    int rc = mc_gguf_open(src_path, &src, &err);
+    for (uint32_t k = 0; k < 3 && !rc; k++) {
+        char *p = mc_gguf_split_path(prefix, strlen(prefix), k + 1, 3);
+        mc_gguf_writer *w = NULL;
+        mc_gguf_write_opts o = { .force = 1 };
+        uint64_t n = src->n_tensors, lo = n * k / 3, hi = n * (k + 1) / 3;
+        rc = mc_gguf_writer_create(&w, p, &o, &err);
+        if (!rc && k == 0)
+            for (uint64_t i = 0; i < src->n_kv && !rc; i++) rc = mc_gguf_writer_copy_kv(w, &src->kv[i], &err);
+        if (!rc) rc = mc_gguf_writer_add_u16(w, "split.no", (uint16_t)k, &err);
+        if (!rc) rc = mc_gguf_writer_add_u16(w, "split.count", 3, &err);
+        if (!rc) rc = mc_gguf_writer_add_i32(w, "split.tensors.count", (int32_t)n, &err);
+        for (int pass = 0; pass < 2 && !rc; pass++)
+            for (uint64_t i = lo; i < hi && !rc; i++) {
+                const mc_gguf_tensor *t = &src->tensors[i];
+                if (pass == 0) {
+                    rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
+                    continue;
+                }
+                for (uint64_t off = 0; off < t->nbytes && !rc; off += sizeof buf) {
+                    size_t m = (size_t)(t->nbytes - off < sizeof buf ? t->nbytes - off : sizeof buf);
+                    rc = mc_gguf_read(src, t, off, buf, m, &err);
+                    if (!rc) rc = mc_gguf_writer_write(w, buf, m, &err);
+                }
+            }
+        if (!rc) rc = mc_gguf_writer_commit(w, &err);
+        else if (w) mc_gguf_writer_abort(w);
+        free(p);
+    }
+    CHECKF(rc == 0, "re-sharding %s: %s", src_path, err.msg);
+    if (src) mc_gguf_close(src);
+    return rc;
+}
+
 static int is_gguf(const char *n)
 {
     size_t k = strlen(n);
@@ -196,6 +238,35 @@ int main(void)
             int n = lossless_check(out, m);
             CHECKF(n >= 5, "%s: only %d tensors repacked losslessly", src, n);
             mc_convert_close(m);
+        }
+    }
+
+    /* any shard of a split GGUF: same tensors as the unsplit file */
+    const char *whole = mc_test_corpus_file("models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf");
+    if (whole) {
+        char prefix[1024], out[1100], *log = NULL;
+        snprintf(prefix, sizeof prefix, "%.900s/split", mc_test_tmpdir());
+        snprintf(out, sizeof out, "%.900s/split.flash", mc_test_tmpdir());
+        if (write_split3(whole, prefix) == 0) {
+            char *p2 = mc_gguf_split_path(prefix, strlen(prefix), 2, 3);
+            char *p3 = mc_gguf_split_path(prefix, strlen(prefix), 3, 3);
+            int rc = mc_test_run(&log, "'%s' '%s' '%s' --quiet", mc_test_mconv(), p2, out);
+            CHECKF(rc == 0, "convert shard 2: %s", log);
+            free(log);
+            rc = mc_test_run(&log, "'%s' verify '%s' --source '%s'", mc_test_mconv(), out, whole);
+            CHECKF(rc == 0, "split vs whole: %s", log);
+            free(log);
+            size_t n0 = 0, n1 = 0;
+            unsigned char *before = mc_test_read_file(p3, &n0);
+            rc = mc_test_run(&log, "'%s' '%s' '%s' --force --quiet", mc_test_mconv(), p2, p3);
+            CHECKF(rc == 1 && strstr(log, "overwrite the input"), "OUT = another shard: exit %d: %s", rc, log);
+            free(log);
+            unsigned char *after = mc_test_read_file(p3, &n1);
+            CHECK(before && after && n0 == n1 && !memcmp(before, after, n0));
+            free(before);
+            free(after);
+            free(p2);
+            free(p3);
         }
     }
 
