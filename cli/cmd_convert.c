@@ -165,7 +165,7 @@ static void print_plan(const mc_model *m, const mc_plan *p, const mc_flash_layou
     mc_flash_layout_cost(L, &c);
     size_t nq = 0, nf = 0, nr = 0;
     for (size_t i = 0; i < p->n_items; i++) {
-        if (p->items[i].kind == MC_PK_AFFINE) nq++;
+        if (p->items[i].kind == MC_PK_AFFINE || p->items[i].kind == MC_PK_REPACK) nq++;
         else if (p->items[i].kind == MC_PK_RAW) nr++;
         else nf++;
     }
@@ -336,8 +336,23 @@ int mc_cmd_convert(int argc, char **argv)
         goto done;
     }
     if (dry) {
+        static const char *roles[] = { "pinned", "ffn", "expert" };
         printf("plan for %s -> %s (dry run, nothing written)\n", in, out);
         print_plan(m, p, L, stdout);
+        printf("\n%-7s %5s %-22s %10s  %s\n", "role", "layer", "stored as", "bytes", "name");
+        for (size_t i = 0; i < p->n_items; i++) {
+            const mc_pitem *it = &p->items[i];
+            char how[40];
+            uint64_t nb = 0;
+            for (size_t k = 0; k < it->n_out; k++) nb += it->out[k].nbytes;
+            if (it->kind == MC_PK_AFFINE || it->kind == MC_PK_REPACK)
+                snprintf(how, sizeof how, "%s%d-bit g%d %s", it->kind == MC_PK_REPACK ? "repack " : "", it->bits,
+                         it->group_size, mc_type_get(it->float_type)->st_name);
+            else if (it->kind == MC_PK_RAW) snprintf(how, sizeof how, "as is (%s)", mc_type_name(it->out[0].dtype));
+            else snprintf(how, sizeof how, "%s", mc_type_get(it->float_type)->st_name);
+            printf("%-7s %5d %-22s %10llu  %s\n", roles[it->mt->role <= MC_ROLE_EXPERT ? it->mt->role : 0],
+                   it->mt->layer, how, (unsigned long long)nb, it->mt->name);
+        }
         goto done;
     }
     progress pr = { !quiet && isatty(2), now_s(), 0 };

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_safetensors.h"
 #include "mc_types.h"
 
 /* ---- layout ---- */
@@ -566,11 +568,22 @@ static cJSON *build_manifest(const engine *E)
     if (!files) goto fail;
     /* file names only: the same input gives the same bytes wherever it lives */
     {
-        char *path = m->input_path ? m->input_path : "";
+        const char *path = m->input_path ? m->input_path : "";
         size_t n = strlen(path);
         char buf[1024];
         snprintf(buf, sizeof buf, "%.*s", (int)(n < 1023 ? n : 1023), path);
-        cJSON_AddItemToArray(files, cJSON_CreateString(base_name(buf)));
+        cJSON_AddStringToObject(src, "input", base_name(buf));
+        if (m->gguf)
+            for (uint32_t i = 0; i < m->gguf->n_shards; i++) {
+                const char *sp = m->gguf->shards[i].file.path ? m->gguf->shards[i].file.path : "";
+                size_t k = strlen(sp);
+                snprintf(buf, sizeof buf, "%.*s", (int)(k < 1023 ? k : 1023), sp);
+                cJSON_AddItemToArray(files, cJSON_CreateString(base_name(buf)));
+            }
+        else if (m->st)
+            for (uint32_t i = 0; i < m->st->n_files; i++)
+                cJSON_AddItemToArray(files, cJSON_CreateString(m->st->files[i].name ? m->st->files[i].name : ""));
+        if (cJSON_GetArraySize(files) == 0) cJSON_AddItemToArray(files, cJSON_CreateString(base_name(buf)));
     }
     cJSON_AddStringToObject(src, "format", m->kind == MC_SRC_GGUF ? "gguf" : m->mlx_bits ? "mlx" : "safetensors");
     cJSON_AddStringToObject(src, "architecture", m->arch ? m->arch : "");

@@ -56,6 +56,8 @@ cmp -s "$t/m1.flash" "$t/m2.flash" && ok || bad "moe: rerun differs"
 # --- dry run writes nothing
 "$mconv" "$moe" "$t/dry.flash" --dry-run > "$t/o" 2>&1; expect_rc 0 $? "--dry-run"
 expect_grep "experts: 2 MoE layers x 8 experts" "$t/o" "--dry-run plan"
+expect_grep "^pinned .* 8-bit g64 .*model.layers.0.mlp.gate.weight" "$t/o" "--dry-run: router at 8 bits"
+expect_grep "^expert .* 4-bit g64 .*switch_mlp.down_proj.weight" "$t/o" "--dry-run: experts"
 [ -e "$t/dry.flash" ] && bad "--dry-run wrote a file" || ok
 
 # --- existing OUT, OUT equal to an input
