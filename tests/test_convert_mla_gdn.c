@@ -582,7 +582,7 @@ static ftensor *fadd(flist *l, const char *name, int type, uint32_t nd, const ui
     }
     ftensor *t = &l->t[l->n];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->name, sizeof t->name, "%.*s", (int)(sizeof t->name - 1), name); /* bounded: -Wformat-truncation at -O3 */
     t->type = type;
     t->nd = nd;
     memcpy(t->shape, shape, nd * sizeof *shape);
