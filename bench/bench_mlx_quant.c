@@ -1,0 +1,102 @@
+/* bench_mlx_quant: MLX affine quantization / dequantization throughput on
+ * one core (group 64, f32 in, bf16 scales), in GB/s of f32 consumed
+ * (quantize) or produced (dequantize); memcpy of the same f32 buffer as the
+ * ceiling and ggml dequantization (Q4_0, Q4_K via mc_dequant) for scale.
+ *
+ * usage: bench_mlx_quant [rows [cols [reps]]]   (default 512 4096 5)
+ */
+#include "mc_mlx.h"
+#include "mc_dequant.h"
+#include "mc_types.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t st = 88172645463325252ull;
+static float rnd(void)
+{
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    float u = (float)(st >> 40) / 16777216.0f;
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    float v = (float)(st >> 40) / 16777216.0f;
+    return (u + v - 1.0f) * 0.05f;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t rows = argc > 1 ? strtoull(argv[1], NULL, 10) : 512;
+    uint64_t cols = argc > 2 ? strtoull(argv[2], NULL, 10) : 4096;
+    int reps = argc > 3 ? atoi(argv[3]) : 5;
+    if (rows == 0 || cols == 0 || cols % 128 || reps <= 0) {
+        fprintf(stderr, "usage: bench_mlx_quant [rows [cols (multiple of 128) [reps]]]\n");
+        return 2;
+    }
+    uint64_t n = rows * cols;
+    double gb = (double)n * 4.0 / 1e9;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    uint32_t *wq = malloc(n); /* 8 bits max: n bytes */
+    uint16_t *s = malloc(n / 64 * 2), *b = malloc(n / 64 * 2);
+    void *blk = malloc(n * 2);
+    if (!x || !y || !wq || !s || !b || !blk) { fprintf(stderr, "out of memory\n"); return 1; }
+    for (uint64_t i = 0; i < n; i++) x[i] = rnd();
+
+    printf("MLX affine, group 64, bf16 scales, %llu x %llu f32 (%.1f MB), best of %d, one thread\n",
+           (unsigned long long)rows, (unsigned long long)cols, gb * 1e3, reps);
+    double tm = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        memcpy(y, x, n * 4);
+        t = now() - t;
+        if (t < tm) tm = t;
+    }
+    printf("  memcpy (ceiling)        %7.2f GB/s\n", gb / tm);
+
+    static const int bitsv[] = {2, 3, 4, 5, 6, 8};
+    for (int i = 0; i < 6; i++) {
+        mc_affine p = {bitsv[i], 64, MC_T_BF16};
+        double tq = 1e30, td = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            if (mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
+            t = now() - t;
+            if (t < tq) tq = t;
+        }
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            if (mc_quant_affine_dequantize(wq, s, b, rows, cols, &p, y, NULL)) { fprintf(stderr, "dequantize failed\n"); return 1; }
+            t = now() - t;
+            if (t < td) td = t;
+        }
+        printf("  %d-bit  quantize %7.2f GB/s   dequantize %7.2f GB/s\n", bitsv[i], gb / tq, gb / td);
+    }
+
+    /* ggml dequantization of the same size for comparison (blocks of
+     * arbitrary bytes with a sane f16 scale). */
+    static const int gt[] = {MC_T_Q4_0, MC_T_Q4_K};
+    for (int i = 0; i < 2; i++) {
+        const mc_type_traits *tr = mc_type_get(gt[i]);
+        uint64_t nb = n / tr->blck;
+        unsigned char *bp = blk;
+        for (uint64_t k = 0; k < nb * tr->type_size; k++) bp[k] = (unsigned char)(k * 131u + 7u);
+        for (uint64_t k = 0; k < nb; k++) { bp[k * tr->type_size] = 0x00; bp[k * tr->type_size + 1] = 0x20; }
+        double t1 = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            mc_dequant(gt[i], blk, y, (int64_t)n, NULL);
+            t = now() - t;
+            if (t < t1) t1 = t;
+        }
+        printf("  ggml %-5s dequantize (mc_dequant) %7.2f GB/s of f32 out\n", tr->name, gb / t1);
+    }
+    free(x); free(y); free(wq); free(s); free(b); free(blk);
+    return 0;
+}
