@@ -237,13 +237,15 @@ static MC_INLINE int affine_group(const float *restrict x, const int gs, const i
         scale = edge / q0;
         bias = edge;
     }
+    /* clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) since 0 and n are
+     * integers (and a NaN v gives 0 either way); rint by adding 1.5*2^23,
+     * whose float has the rounded integer in its low mantissa bits. */
     uint8_t q[128];
     for (int j = 0; j < gs; j++) {
         float v = (x[j] - bias) / scale;
-        v = (v + MC_RINT_MAGIC) - MC_RINT_MAGIC;
         v = v > 0.0f ? v : 0.0f;
         v = v < n_bins ? v : n_bins;
-        q[j] = (uint8_t)(int32_t)v;
+        q[j] = (uint8_t)(mc_f32_bits(v + MC_RINT_MAGIC) - 0x4B400000u);
     }
     for (int c = 0; c < gs / 32; c++) pack32(q + 32 * c, bits, out + c * bits);
     *scale_o = scale;
