@@ -16,7 +16,8 @@ static uint32_t rd32(const uint8_t *p)
 int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact)
 {
     int b, ex;
-    if (ggml_type != MC_T_MXFP4 && !mc_quant_scale_bytes(scale_type)) return 0;
+    if (ggml_type != MC_T_MXFP4 && ggml_type != MC_T_NVFP4 && !mc_quant_scale_bytes(scale_type))
+        return 0;
     switch (ggml_type) {
     case MC_T_Q4_0: case MC_T_Q4_1: b = 4; ex = scale_type != MC_T_BF16; break;
     case MC_T_Q5_0: case MC_T_Q5_1: b = 5; ex = scale_type != MC_T_BF16; break;
@@ -24,10 +25,11 @@ int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *gro
     case MC_T_Q4_K: b = 4; ex = scale_type == MC_T_F32; break;
     case MC_T_Q5_K: b = 5; ex = scale_type == MC_T_F32; break;
     case MC_T_MXFP4: b = 4; ex = 1; break;
+    case MC_T_NVFP4: b = 4; ex = 1; break;
     default: return 0;
     }
     if (bits) *bits = b;
-    if (group) *group = 32;
+    if (group) *group = ggml_type == MC_T_NVFP4 ? 16 : 32;
     if (exact) *exact = ex;
     return 1;
 }
@@ -80,10 +82,12 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
     if (mc_mul_u64(nrows, ncols, &n))
         return mc_error_set(err, MC_ERR_OVERFLOW, "repack: %llu x %llu overflows",
                             (unsigned long long)nrows, (unsigned long long)ncols);
-    if (n && (!blocks || !wq || !scales || (ggml_type != MC_T_MXFP4 && !biases)))
+    const int fp_mode = ggml_type == MC_T_MXFP4 || ggml_type == MC_T_NVFP4;
+    if (n && (!blocks || !wq || !scales || (!fp_mode && !biases)))
         return mc_error_set(err, MC_ERR_ARG, "repack: NULL buffer");
     const uint8_t *b = blocks;
     const uint64_t ngroups = n / 32, gw = (uint64_t)bits; /* 32*bits/32 words per group */
+    (void)exact;
     const int st = scale_type;
     uint8_t q[32];
 
@@ -165,13 +169,36 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
         }
         break;
     }
+    case MC_T_NVFP4: {
+        /* ggml: 64 values = 4 sub-blocks of 16, unsigned e4m3 scale bytes
+         * (bit 7 ignored, except that the byte 0x7F decodes to 0 while 0xFF
+         * decodes to 480 like MLX's 0x7F), value = kvalue/2 * e4m3 =
+         * lut * e4m3; sub-block s: byte j low nibble = element j, high =
+         * element j+8. MLX nvfp4: group 16, signed e4m3 byte (FromFP8; 0x7F
+         * would be 480), element k at nibble k. */
+        uint8_t *sc8 = scales;
+        for (uint64_t blk = 0; blk < n / 64; blk++, b += 36) {
+            for (int sb = 0; sb < 4; sb++) {
+                uint64_t g = blk * 4 + (uint64_t)sb;
+                sc8[g] = b[sb] == 0x7F ? 0 : (uint8_t)(b[sb] & 0x7Fu);
+                const uint8_t *qs = b + 4 + 8 * sb;
+                for (int j = 0; j < 8; j++) { q[j] = qs[j] & 0x0F; q[j + 8] = qs[j] >> 4; }
+                uint32_t *o = wq + g * 2;
+                o[0] = o[1] = 0;
+                for (int k = 0; k < 16; k++) o[k / 8] |= (uint32_t)q[k] << (4 * (k % 8));
+            }
+        }
+        break;
+    }
     default:
         break;
     }
     if (out_params) {
         out_params->bits = bits;
-        out_params->group_size = 32;
-        out_params->scale_type = ggml_type == MC_T_MXFP4 ? (int)MC_T_F8_E8M0 : scale_type;
+        out_params->group_size = ggml_type == MC_T_NVFP4 ? 16 : 32;
+        out_params->scale_type = ggml_type == MC_T_MXFP4   ? (int)MC_T_F8_E8M0
+                                 : ggml_type == MC_T_NVFP4 ? (int)MC_T_F8_E4M3
+                                                           : scale_type;
     }
     return 0;
 }

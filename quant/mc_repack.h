@@ -6,7 +6,8 @@
  * GGUF loader (mlx/io/gguf_quants.cpp) does this for Q4_0, Q4_1 and Q8_0
  * (scale d, bias -8d / m / -128d; Q8_0 codes XOR 0x80); the same rule
  * extends to Q5_0/Q5_1 and, per 32-value sub-block, to Q4_K/Q5_K.
- * GGML MXFP4 maps onto MLX's "mxfp4" mode (same e2m1 codes, same e8m0 byte).
+ * GGML MXFP4 maps onto MLX's "mxfp4" mode (same e2m1 codes, same e8m0 byte),
+ * GGML NVFP4 onto MLX's "nvfp4" (group 16, e4m3 byte, no global scale).
  *
  * "Exact" below: the scale and bias stored in scale_type represent ggml's
  * map exactly, so MLX's dequantizer with f32 scales (q*scale then + bias,
@@ -25,6 +26,7 @@
  *   Q4_K   4    32    d*sc / -(dmin*m) per sub-block exact  d*sc, dmin*m rounded  rounded to bf16
  *   Q5_K   5    32    d*sc / -(dmin*m) per sub-block exact  d*sc, dmin*m rounded  rounded to bf16
  *   MXFP4  4    32    e8m0 byte copied (MLX mxfp4)   exact whatever scale_type (no bias)
+ *   NVFP4  4    16    e4m3 byte, bit 7 cleared; 0x7F->0 (MLX nvfp4, no global scale)  exact
  *
  *   (*) unless the bias overflows f16 (|d| > 8188 for Q4_0, > 4094 for
  *   Q5_0, >= 512 for Q8_0): refused with MC_ERR_UNSUPPORTED.
@@ -46,17 +48,19 @@
 /* Can ggml_type be repacked to MLX with scales of scale_type (MC_T_F16, BF16,
  * F32)? Returns 1 and sets bits, group (32) and exact (1 when every finite
  * block is exact as described above, 0 when a scale product or bf16 rounds)
- * or returns 0. For MXFP4 the result is MLX's mxfp4 mode whatever scale_type
- * (exact = 1). Any pointer may be NULL. */
+ * or returns 0. For MXFP4 / NVFP4 the result is MLX's mxfp4 / nvfp4 mode
+ * whatever scale_type (group 32 / 16, exact = 1). Any pointer may be NULL. */
 int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact);
 
 /* Repack nrows x ncols values stored as ggml_type blocks (row-major, ncols a
  * multiple of the block size) into MLX form:
  *   wq:     nrows * mc_quant_affine_row_words(ncols, bits) uint32
- *   scales: nrows * ncols/32 elements of scale_type (for MXFP4: uint8 e8m0)
- *   biases: nrows * ncols/32 elements of scale_type (unused for MXFP4; may be NULL)
- * out_params (may be NULL) receives {bits, 32, scale_type}; for MXFP4 its
- * scale_type is MC_T_F8_E8M0, meaning MLX mode "mxfp4".
+ *   scales: nrows * ncols/32 elements of scale_type (MXFP4: uint8 e8m0;
+ *           NVFP4: nrows * ncols/16 uint8 e4m3)
+ *   biases: nrows * ncols/32 elements of scale_type (unused for MXFP4/NVFP4; may be NULL)
+ * out_params (may be NULL) receives {bits, group, scale_type}; for MXFP4 its
+ * scale_type is MC_T_F8_E8M0 (MLX mode "mxfp4"), for NVFP4 MC_T_F8_E4M3 with
+ * group 16 (MLX mode "nvfp4").
  * MC_ERR_UNSUPPORTED for a type that does not map, an f16 bias overflow or
  * a non-finite block scale (message names the block); MC_ERR_ARG for bad
  * shapes. */

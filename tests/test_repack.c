@@ -32,6 +32,8 @@ static void test_supported(void)
     CHECK(bits == 5 && exact == 1);
     CHECK(mc_quant_repack_supported(MC_T_MXFP4, MC_T_BF16, &bits, &group, &exact) == 1);
     CHECK(bits == 4 && exact == 1);
+    CHECK(mc_quant_repack_supported(MC_T_NVFP4, MC_T_F16, &bits, &group, &exact) == 1);
+    CHECK(bits == 4 && group == 16 && exact == 1);
     CHECK(mc_quant_repack_supported(MC_T_Q6_K, MC_T_F32, NULL, NULL, NULL) == 0); /* groups of 16 */
     CHECK(mc_quant_repack_supported(MC_T_Q2_K, MC_T_F32, NULL, NULL, NULL) == 0);
     CHECK(mc_quant_repack_supported(MC_T_IQ4_NL, MC_T_F32, NULL, NULL, NULL) == 0); /* non-linear */
@@ -249,6 +251,38 @@ static void test_mxfp4_hand(void)
           MC_ERR_UNSUPPORTED);
 }
 
+/* NVFP4 (ggml: 4 sub-blocks of 16, unsigned e4m3 bytes, value = kvalue *
+ * e4m3/2 = lut * e4m3): d = {0x38, 0xB8, 0x7F, 0x40}: 1.0, 1.0 (bit 7
+ * ignored by ggml -> cleared), 0 (the byte 0x7F is 0 in ggml, 480 in MLX ->
+ * 0x00; 0xFF is 480 in ggml -> 0x7F), 2.0. qs[0] = 0x71: sub-block 0 element 0 code 1, element 8 code 7 ->
+ * MLX nibble 0 of word 0 and of word 1. */
+static void test_nvfp4_hand(void)
+{
+    uint8_t blk[36] = {0x38, 0xB8, 0x7F, 0x40};
+    blk[4] = 0x71;
+    blk[4 + 8 * 3] = 0x0F; /* sub-block 3 element 0 code 15 (-6) */
+    uint32_t wq[8];
+    uint8_t s[4];
+    mc_affine p;
+    CHECK(mc_quant_repack(MC_T_NVFP4, blk, 1, 64, MC_T_F16, wq, s, NULL, &p, NULL) == 0);
+    CHECK(p.bits == 4 && p.group_size == 16 && p.scale_type == MC_T_F8_E4M3);
+    CHECK(s[0] == 0x38 && s[1] == 0x38 && s[2] == 0x00 && s[3] == 0x40);
+    CHECK_EQ_U64(wq[0], 0x1u);
+    CHECK_EQ_U64(wq[1], 0x7u);
+    CHECK_EQ_U64(wq[6], 0xFu);
+    float out[64], ref[64];
+    mc_mx mx = {MC_MX_NVFP4, MC_T_F32, 0, 0};
+    CHECK(mc_quant_mx_dequantize(wq, s, 1, 64, &mx, MC_T_F32, out, NULL) == 0);
+    CHECK(out[0] == 0.5f && out[8] == 6.0f && out[48] == -12.0f);
+    mc_deq_nvfp4(blk, ref, 64);
+    int same = 1;
+    for (int i = 0; i < 64; i++) same &= out[i] == ref[i];
+    CHECK(same);
+    blk[2] = 0xFF;
+    CHECK(mc_quant_repack(MC_T_NVFP4, blk, 1, 64, MC_T_F16, wq, s, NULL, &p, NULL) == 0);
+    CHECK_EQ_U64(s[2], 0x7F);
+}
+
 /* ---- corpus: quant-vectors.gguf ---- */
 
 static float *read_tensor(mc_gguf *g, const char *name, const mc_gguf_tensor **tp)
@@ -277,8 +311,8 @@ static int same_value(float a, float b)
 static int mlx_deq(int type, const uint32_t *wq, const void *s, const void *b, uint64_t rows,
                    uint64_t cols, const mc_affine *p, float *out)
 {
-    if (type == MC_T_MXFP4) {
-        mc_mx mx = {MC_MX_MXFP4, MC_T_F32, 0, 0};
+    if (type == MC_T_MXFP4 || type == MC_T_NVFP4) {
+        mc_mx mx = {type == MC_T_MXFP4 ? MC_MX_MXFP4 : MC_MX_NVFP4, MC_T_F32, 0, 0};
         return mc_quant_mx_dequantize(wq, s, rows, cols, &mx, MC_T_F32, out, NULL);
     }
     return mc_quant_affine_dequantize(wq, s, b, rows, cols, p, out, NULL);
@@ -334,7 +368,7 @@ static void corpus_type(mc_gguf *g, int type)
                 CHECK(mlx_deq(type, wq, s, b, 1, cols, &p, out) == 0);
                 for (uint64_t i = 0; i < cols; i++) {
                     int ok;
-                    if (type == MC_T_MXFP4 || st == MC_T_F32) {
+                    if (type == MC_T_MXFP4 || type == MC_T_NVFP4 || st == MC_T_F32) {
                         ok = same_value(out[i], rr[i]); /* exact */
                     } else {
                         /* MLX computes in T: out = T(T(q*s) + b). For exact
@@ -374,7 +408,7 @@ static void corpus_type(mc_gguf *g, int type)
             if (getenv("MCONV_TEST_VERBOSE"))
                 fprintf(stderr, "%s %s: %d rows exact/within bound, %d refused\n", name,
                         mc_type_name(st), rows_ok, rows_refused);
-            if (type == MC_T_MXFP4) break; /* scale_type does not apply */
+            if (type == MC_T_MXFP4 || type == MC_T_NVFP4) break; /* scale_type does not apply */
         }
         free(out); free(wq); free(s); free(b);
         free(blocks); free(ref);
@@ -392,7 +426,7 @@ static void test_corpus(void)
         return;
     }
     static const int types[] = {MC_T_Q4_0, MC_T_Q4_1, MC_T_Q5_0, MC_T_Q5_1, MC_T_Q8_0,
-                                MC_T_Q4_K, MC_T_Q5_K, MC_T_MXFP4};
+                                MC_T_Q4_K, MC_T_Q5_K, MC_T_MXFP4, MC_T_NVFP4};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) corpus_type(g, types[i]);
     mc_gguf_close(g);
 }
@@ -408,6 +442,7 @@ int main(void)
     test_q4_K_hand();
     test_q5_K_hand();
     test_mxfp4_hand();
+    test_nvfp4_hand();
     test_corpus();
     return mc_test_finish("test_repack");
 }
