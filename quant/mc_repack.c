@@ -13,11 +13,15 @@ static uint32_t rd32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+int mc_quant_repack_mx_mode(int ggml_type)
+{
+    return ggml_type == MC_T_MXFP4 ? MC_MX_MXFP4 : ggml_type == MC_T_NVFP4 ? MC_MX_NVFP4 : 0;
+}
+
 int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact)
 {
     int b, ex;
-    if (ggml_type != MC_T_MXFP4 && ggml_type != MC_T_NVFP4 && !mc_quant_scale_bytes(scale_type))
-        return 0;
+    if (ggml_type != MC_T_MXFP4 && !mc_quant_scale_bytes(scale_type)) return 0;
     switch (ggml_type) {
     case MC_T_Q4_0: case MC_T_Q4_1: b = 4; ex = scale_type != MC_T_BF16; break;
     case MC_T_Q5_0: case MC_T_Q5_1: b = 5; ex = scale_type != MC_T_BF16; break;
@@ -25,11 +29,10 @@ int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *gro
     case MC_T_Q4_K: b = 4; ex = scale_type == MC_T_F32; break;
     case MC_T_Q5_K: b = 5; ex = scale_type == MC_T_F32; break;
     case MC_T_MXFP4: b = 4; ex = 1; break;
-    case MC_T_NVFP4: b = 4; ex = 1; break;
-    default: return 0;
+    default: return 0; /* NVFP4: see mc_quant_repack_mx_mode */
     }
     if (bits) *bits = b;
-    if (group) *group = ggml_type == MC_T_NVFP4 ? 16 : 32;
+    if (group) *group = 32;
     if (exact) *exact = ex;
     return 1;
 }
@@ -68,8 +71,8 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
                     int scale_type, uint32_t *wq, void *scales, void *biases,
                     mc_affine *out_params, mc_error *err)
 {
-    int bits, group, exact;
-    if (!mc_quant_repack_supported(ggml_type, scale_type, &bits, &group, &exact))
+    int bits = 4, group = 16, exact = 1;
+    if (ggml_type != MC_T_NVFP4 && !mc_quant_repack_supported(ggml_type, scale_type, &bits, &group, &exact))
         return mc_error_set(err, MC_ERR_UNSUPPORTED,
                             "repack: %s with %s scales has no lossless MLX form",
                             mc_type_name(ggml_type), mc_type_name(scale_type));

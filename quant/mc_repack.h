@@ -48,9 +48,15 @@
 /* Can ggml_type be repacked to MLX with scales of scale_type (MC_T_F16, BF16,
  * F32)? Returns 1 and sets bits, group (32) and exact (1 when every finite
  * block is exact as described above, 0 when a scale product or bf16 rounds)
- * or returns 0. For MXFP4 / NVFP4 the result is MLX's mxfp4 / nvfp4 mode
- * whatever scale_type (group 32 / 16, exact = 1). Any pointer may be NULL. */
+ * or returns 0. For MXFP4 the result is MLX's mxfp4 mode whatever scale_type
+ * (exact = 1); callers wanting affine output must check
+ * mc_quant_repack_mx_mode() == 0. NVFP4 is not listed here (it has no affine
+ * form); mc_quant_repack still converts it to MLX nvfp4. Any pointer may be NULL. */
 int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact);
+
+/* MC_MX_MXFP4 / MC_MX_NVFP4 when mc_quant_repack turns ggml_type into that
+ * MLX floating-point mode (uint8 scales, no biases), else 0 (affine). */
+int mc_quant_repack_mx_mode(int ggml_type);
 
 /* Repack nrows x ncols values stored as ggml_type blocks (row-major, ncols a
  * multiple of the block size) into MLX form:
