@@ -405,6 +405,34 @@ static void test_against_reference(void)
     free(x); free(wq); free(s); free(b); free(out);
 }
 
+/* Code packing: mc_quant_pack_codes / mc_quant_unpack_codes against a plain
+ * bit-by-bit bitstream (mc_quant_affine_code reads one code at a time). */
+static void test_pack_roundtrip(void)
+{
+    static const int bitsv[] = {2, 3, 4, 5, 6, 8};
+    uint8_t q[256], back[256];
+    uint32_t w[64];
+    int bad = 0;
+    for (int bi = 0; bi < 6; bi++) {
+        int bits = bitsv[bi];
+        for (int trial = 0; trial < 50; trial++) {
+            for (int i = 0; i < 256; i++) q[i] = (uint8_t)(rnd32() & ((1u << bits) - 1u));
+            if (trial == 0) memset(q, (1 << bits) - 1, sizeof q); /* all ones */
+            mc_quant_pack_codes(q, 256, bits, w);
+            for (int i = 0; i < 256; i++) bad += mc_quant_affine_code(w, (uint64_t)i, bits) != q[i];
+            /* bit-by-bit stream: bit k of code i at stream position i*bits + k */
+            for (int i = 0; i < 256; i++)
+                for (int k = 0; k < bits; k++) {
+                    int pos = i * bits + k;
+                    bad += (int)((w[pos / 32] >> (pos % 32)) & 1u) != ((q[i] >> k) & 1);
+                }
+            mc_quant_unpack_codes(w, 256, bits, back);
+            bad += memcmp(q, back, sizeof q) != 0;
+        }
+    }
+    CHECK_EQ_U64(bad, 0);
+}
+
 int main(void)
 {
     test_row_words();
@@ -418,6 +446,7 @@ int main(void)
     test_edge_clamp();
     test_symmetric_full_step();
     test_packed_words();
+    test_pack_roundtrip();
     test_dequant_arith();
     test_against_reference();
     return mc_test_finish("test_mlx_affine");
