@@ -201,11 +201,43 @@ void mc_io_unregister_tmp(int slot)
     if (slot >= 0 && slot < MC_TMP_SLOTS) g_tmp_used[slot] = 0;
 }
 
+/* Path lists (a temporary output folder's tree), owned by the caller. */
+#define MC_TMP_LISTS 8
+static const char *const *volatile g_tmp_lists[MC_TMP_LISTS];
+static volatile size_t g_tmp_list_n[MC_TMP_LISTS];
+
+int mc_io_register_tmp_list(const char *const *paths, size_t n)
+{
+    for (int i = 0; i < MC_TMP_LISTS; i++) {
+        if (!g_tmp_lists[i]) {
+            g_tmp_list_n[i] = n;
+            g_tmp_lists[i] = paths;
+            return i;
+        }
+    }
+    return -1;
+}
+
+void mc_io_unregister_tmp_list(int slot)
+{
+    if (slot >= 0 && slot < MC_TMP_LISTS) g_tmp_lists[slot] = NULL;
+}
+
 void mc_io_cleanup_signal_safe(void)
 {
     /* Files first, then directories (rmdir fails harmlessly on files). */
     for (int i = MC_TMP_SLOTS - 1; i >= 0; i--)
         if (g_tmp_used[i]) unlink(g_tmp_paths[i]);
+    for (int l = 0; l < MC_TMP_LISTS; l++) {
+        const char *const *p = g_tmp_lists[l];
+        for (size_t i = 0; p && i < g_tmp_list_n[l]; i++)
+            if (p[i]) unlink(p[i]);
+    }
+    for (int l = 0; l < MC_TMP_LISTS; l++) {
+        const char *const *p = g_tmp_lists[l];
+        for (size_t i = p ? g_tmp_list_n[l] : 0; i > 0; i--)
+            if (p[i - 1]) rmdir(p[i - 1]);
+    }
     for (int i = MC_TMP_SLOTS - 1; i >= 0; i--)
         if (g_tmp_used[i]) rmdir(g_tmp_paths[i]);
 }

@@ -80,6 +80,13 @@ void mc_io_cleanup_signal_safe(void);
  * directory's files). Returns a slot or -1 when the registry is full. */
 int mc_io_register_tmp(const char *path);
 void mc_io_unregister_tmp(int slot);
+/* Register a whole list of paths (a temporary folder tree: folders before
+ * the files and folders inside them). The caller keeps paths (and every
+ * string) alive and unchanged until unregistering. On a signal every path
+ * is unlinked, then the list is rmdir'd from last to first. Returns a slot
+ * or -1 when the registry is full. */
+int mc_io_register_tmp_list(const char *const *paths, size_t n);
+void mc_io_unregister_tmp_list(int slot);
 
 /* Remove stale temporaries of final_path left by a killed run
  * (".NAME.mconv-tmp.PID" whose PID is no longer alive). Returns the number
