@@ -38,6 +38,9 @@ static void usage(FILE *out)
             "  --lossless        keep GGML blocks that map exactly onto MLX's format (Q4_0, Q4_1,\n"
             "                    Q5_0, Q5_1, Q8_0, Q4_K, Q5_K: group size 32, f16 or f32 scales,\n"
             "                    recorded per module); other tensors are quantized as usual\n"
+            "  --layout L        flash (default: one .flash file), mac-code (the folder mac-code's\n"
+            "                    flash-streaming / expert-sniper engines read) or mlx (an mlx-lm folder)\n"
+            "  --shard-size N    mlx layout: shard size limit in bytes (default 5 GiB, as mlx-lm)\n"
             "  --threads N       worker threads (default: all cores); output is identical for any N\n"
             "  --force           overwrite an existing OUT\n"
             "  --dry-run         print the plan, write nothing\n"
@@ -233,20 +236,22 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
     return rc;
 }
 
-enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP };
+enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
+       O_LAYOUT, O_SHARD };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
     { "--no-quant", O_NOQUANT, 0 }, { "--lossless", O_LOSSLESS, 0 }, { "--threads", O_THREADS, 1 },
     { "--force", O_FORCE, 0 },     { "--dry-run", O_DRY, 0 },   { "--quiet", O_QUIET, 0 },
     { "-q", O_QUIET, 0 },          { "--stats", O_STATS, 0 },   { "--help", O_HELP, 0 },
-    { "-h", O_HELP, 0 },
+    { "-h", O_HELP, 0 },           { "--layout", O_LAYOUT, 1 }, { "--shard-size", O_SHARD, 1 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
-    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0;
+    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0, layout = 0;
+    unsigned long long shard = 0;
     mc_plan_opts po;
     mc_plan_opts_default(&po);
     for (int i = 1; i < argc; i++) {
@@ -303,9 +308,22 @@ int mc_cmd_convert(int argc, char **argv)
         case O_QUIET: quiet = 1; break;
         case O_STATS: stats = 1; break;
         case O_HELP: usage(stdout); return MC_EXIT_OK;
+        case O_LAYOUT:
+            if ((layout = mc_cli_layout_from_name(val)) < 0)
+                return mc_cli_usage_error("convert", "--layout %s: expected flash, mac-code or mlx", val);
+            break;
+        case O_SHARD:
+            shard = val && *val != '-' ? strtoull(val, &end, 10) : 0;
+            if (!val || !*val || *end || shard == 0)
+                return mc_cli_usage_error("convert", "--shard-size %s: expected a positive byte count", val);
+            break;
         }
     }
     if (!in || !out) return mc_cli_usage_error("convert", "expected IN and OUT.flash");
+    if (layout > 0) {
+        mc_cli_export_args ea = { in, out, &po, layout, shard, threads, force, dry, quiet, stats };
+        return mc_cli_export(&ea);
+    }
 
     mc_error err = { MC_OK, "" };
     mc_model *m = NULL;

@@ -797,6 +797,7 @@ int mc_cmd_dump(int argc, char **argv)
     int rc = mc_dump_parse(argc, argv, &o);
     if (rc) return rc < 0 ? MC_EXIT_OK : rc;
     if (mc_cli_is_flash(o.input)) return mc_cli_flash_dump(o.input, o.json, o.filter);
+    if (mc_cli_is_maccode(o.input)) return mc_cli_maccode_dump(o.input, o.json, o.filter);
     if (mc_dump_open(o.input, &src, &err)) {
         mc_dump_close(&src);
         return mc_cli_report(&err);

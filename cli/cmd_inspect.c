@@ -216,6 +216,7 @@ int mc_cmd_inspect(int argc, char **argv)
     }
     if (!input) return mc_cli_usage_error("inspect", "missing FILE|DIR");
     if (mc_cli_is_flash(input)) return mc_cli_flash_inspect(input);
+    if (mc_cli_is_maccode(input)) return mc_cli_maccode_inspect(input);
     mc_error err = { 0 };
     mc_info *info = NULL;
     if (mc_info_open(input, &info, &err)) return mc_cli_report(&err);

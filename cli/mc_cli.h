@@ -41,6 +41,22 @@ int mc_cmd_verify(int argc, char **argv);
 int mc_cli_is_flash(const char *path);
 int mc_cli_flash_inspect(const char *path);
 int mc_cli_flash_dump(const char *path, int json, const char *filter);
+/* --layout mac-code / mlx of convert (cmd_export.c). */
+struct mc_plan_opts;
+typedef struct mc_cli_export_args {
+    const char *in, *out;
+    const struct mc_plan_opts *po;
+    int layout; /* an mc_export_kind */
+    unsigned long long shard_bytes;
+    int threads, force, dry, quiet, stats;
+} mc_cli_export_args;
+/* "flash" -> 0, "mac-code" / "mlx" -> their mc_export_kind, else -1. */
+int mc_cli_layout_from_name(const char *name);
+int mc_cli_export(const mc_cli_export_args *a);
+/* mac-code folders in inspect and dump (cmd_export.c). */
+int mc_cli_is_maccode(const char *path);
+int mc_cli_maccode_inspect(const char *path);
+int mc_cli_maccode_dump(const char *path, int json, const char *filter);
 int mc_cli_verify_source(const char *flash_path, const char *source, int threads, int quiet, mc_error *err);
 
 #endif

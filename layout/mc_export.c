@@ -1,0 +1,908 @@
+#include "mc_export.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mc_flash.h"
+#include "mc_gguf.h"
+#include "mc_io.h"
+#include "mc_tokenizer.h"
+#include "mc_types.h"
+
+#define PAGE ((uint64_t)MC_FLASH_PAGE)
+
+/* ---- names ---- */
+
+static const struct { int type; const char *mlx; } g_mlx_dtypes[] = {
+    { MC_T_U32, "mlx.core.uint32" }, { MC_T_F16, "mlx.core.float16" },
+    { MC_T_BF16, "mlx.core.bfloat16" }, { MC_T_F32, "mlx.core.float32" },
+};
+
+const char *mc_export_mlx_dtype(int type)
+{
+    for (size_t i = 0; i < sizeof g_mlx_dtypes / sizeof g_mlx_dtypes[0]; i++)
+        if (g_mlx_dtypes[i].type == type) return g_mlx_dtypes[i].mlx;
+    return NULL;
+}
+
+static const char *strip_lm(const char *name)
+{
+    static const char pfx[] = "language_model.";
+    return strncmp(name, pfx, sizeof pfx - 1) ? name : name + sizeof pfx - 1;
+}
+
+const char *mc_export_local_name(const char *name)
+{
+    static const char pfx[] = "model.layers.";
+    const char *s = strip_lm(name);
+    if (strncmp(s, pfx, sizeof pfx - 1)) return NULL;
+    s += sizeof pfx - 1;
+    if (*s < '0' || *s > '9') return NULL;
+    while (*s >= '0' && *s <= '9') s++;
+    return *s == '.' && s[1] ? s + 1 : NULL;
+}
+
+/* ---- building ---- */
+
+void mc_export_free(mc_export *X)
+{
+    if (!X) return;
+    for (size_t i = 0; i < X->n_files; i++) {
+        free(X->files[i].name);
+        free(X->files[i].head);
+        free(X->files[i].copy_from);
+    }
+    for (size_t i = 0; i < X->n_dirs; i++) free(X->dirs[i]);
+    free(X->files);
+    free(X->dirs);
+    free(X->place);
+    free(X);
+}
+
+static int oom(mc_error *err) { return mc_error_set(err, MC_ERR_NOMEM, "out of memory"); }
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Append a file; *idx receives its index. head is taken over (freed on failure). */
+static int add_file(mc_export *X, const char *name, unsigned char *head, size_t head_len, uint64_t size,
+                    size_t *idx, mc_error *err)
+{
+    mc_export_file *nf = realloc(X->files, (X->n_files + 1) * sizeof *nf);
+    if (!nf) {
+        free(head);
+        return oom(err);
+    }
+    X->files = nf;
+    mc_export_file *f = &X->files[X->n_files];
+    memset(f, 0, sizeof *f);
+    if (!(f->name = dup_str(name))) {
+        free(head);
+        return oom(err);
+    }
+    f->head = head;
+    f->head_len = head_len;
+    f->size = size;
+    if (idx) *idx = X->n_files;
+    X->n_files++;
+    return 0;
+}
+
+/* A whole JSON file (pretty-printed, newline at the end). */
+static int add_json_file(mc_export *X, const char *name, const cJSON *j, mc_error *err)
+{
+    char *s = cJSON_Print(j);
+    if (!s) return oom(err);
+    size_t n = strlen(s);
+    unsigned char *b = malloc(n + 1);
+    if (!b) {
+        cJSON_free(s);
+        return oom(err);
+    }
+    memcpy(b, s, n);
+    b[n] = '\n';
+    cJSON_free(s);
+    return add_file(X, name, b, n + 1, n + 1, NULL, err);
+}
+
+static int add_dir(mc_export *X, const char *name, mc_error *err)
+{
+    char **nd = realloc(X->dirs, (X->n_dirs + 1) * sizeof *nd);
+    if (!nd) return oom(err);
+    X->dirs = nd;
+    if (!(X->dirs[X->n_dirs] = dup_str(name))) return oom(err);
+    X->n_dirs++;
+    return 0;
+}
+
+/* Tokenizer files: copied from the source folder, or built from a GGUF. */
+static int add_tokenizer(const mc_model *m, mc_export *X, mc_error *err)
+{
+    const cJSON *t = m->tokenizer;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind");
+    if (!cJSON_IsString(kind)) return 0;
+    if (!strcmp(kind->valuestring, "gguf") && m->gguf) {
+        cJSON *tj = NULL, *tc = NULL;
+        const char *k = NULL, *note = NULL;
+        int rc = mc_tokenizer_from_gguf(m->gguf, &tj, &tc, &k, &note, err);
+        if (!rc && tj) rc = add_json_file(X, "tokenizer.json", tj, err);
+        if (!rc && tc) rc = add_json_file(X, "tokenizer_config.json", tc, err);
+        cJSON_Delete(tj);
+        cJSON_Delete(tc);
+        return rc;
+    }
+    if (strcmp(kind->valuestring, "files")) return 0;
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(t, "dir");
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(t, "files"))
+    {
+        if (!cJSON_IsString(f) || !cJSON_IsString(dir)) continue;
+        struct stat st;
+        char *src = mc_path_join(dir->valuestring, f->valuestring);
+        if (!src) return oom(err);
+        if (stat(src, &st) != 0) {
+            int rc = mc_error_set(err, MC_ERR_IO, "%s: %s", src, strerror(errno));
+            free(src);
+            return rc;
+        }
+        size_t idx;
+        int rc = add_file(X, f->valuestring, NULL, 0, (uint64_t)st.st_size, &idx, err);
+        if (rc) {
+            free(src);
+            return rc;
+        }
+        X->files[idx].copy_from = src;
+    }
+    return 0;
+}
+
+typedef struct st_ent {
+    size_t item, k;
+    const char *name;
+} st_ent;
+
+/* A safetensors file of the entries (data in this order, packed): header
+ * with "__metadata__" {"format": "mlx"} first, padded with spaces to a
+ * multiple of 8, as MLX writes it. Places every entry. */
+static int add_st_file(mc_export *X, const char *fname, const st_ent *e, size_t n, mc_error *err)
+{
+    const mc_plan *p = X->plan;
+    cJSON *h = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    int bad = !h || !meta || !cJSON_AddStringToObject(meta, "format", "mlx");
+    uint64_t off = 0;
+    for (size_t i = 0; !bad && i < n; i++) {
+        const mc_pout *o = &p->items[e[i].item].out[e[i].k];
+        const mc_type_traits *tt = mc_type_get(o->dtype);
+        cJSON *t = cJSON_AddObjectToObject(h, e[i].name);
+        cJSON *sh = t ? cJSON_AddArrayToObject(t, "shape") : NULL;
+        cJSON *dof = t ? cJSON_AddArrayToObject(t, "data_offsets") : NULL;
+        bad |= !t || !sh || !dof || !tt || !tt->st_name || !cJSON_AddStringToObject(t, "dtype", tt->st_name);
+        for (uint32_t d = 0; !bad && d < o->n_dims; d++)
+            bad |= !cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)o->shape[d]));
+        if (!bad) {
+            bad |= !cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)off));
+            bad |= !cJSON_AddItemToArray(dof, cJSON_CreateNumber((double)(off + o->nbytes)));
+        }
+        off += o->nbytes;
+    }
+    char *js = bad ? NULL : cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) return oom(err);
+    size_t jl = strlen(js), hl = (jl + 7) & ~(size_t)7;
+    unsigned char *b = malloc(8 + hl);
+    if (!b) {
+        cJSON_free(js);
+        return oom(err);
+    }
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, js, jl);
+    memset(b + 8 + jl, ' ', hl - jl);
+    cJSON_free(js);
+    size_t fi;
+    int rc = add_file(X, fname, b, 8 + hl, 8 + hl + off, &fi, err);
+    if (rc) return rc;
+    uint64_t cur = 8 + hl;
+    for (size_t i = 0; i < n; i++) {
+        mc_export_place *pl = &X->place[e[i].item][e[i].k];
+        pl->file = fi;
+        pl->base = cur;
+        pl->estride = 0;
+        cur += p->items[e[i].item].out[e[i].k].nbytes;
+    }
+    X->files[fi].n_tensors = n;
+    return 0;
+}
+
+/* A mac-code layer file header: JSON, strictly shorter than one page. */
+static int add_layer_file(mc_export *X, const char *fname, cJSON *hdr, uint64_t total, size_t n_tensors,
+                          mc_error *err)
+{
+    char *js = cJSON_PrintUnformatted(hdr);
+    if (!js) return oom(err);
+    size_t jl = strlen(js);
+    if (jl >= PAGE) {
+        cJSON_free(js);
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: header of %zu bytes does not fit in %llu", fname, jl,
+                            (unsigned long long)PAGE);
+    }
+    unsigned char *b = malloc(jl);
+    if (!b) {
+        cJSON_free(js);
+        return oom(err);
+    }
+    memcpy(b, js, jl);
+    cJSON_free(js);
+    size_t fi;
+    int rc = add_file(X, fname, b, jl, total, &fi, err);
+    if (!rc) X->files[fi].n_tensors = n_tensors;
+    return rc;
+}
+
+static cJSON *shape_json(const uint64_t *shape, uint32_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t d = 0; a && d < n; d++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber((double)shape[d]))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    return a;
+}
+
+static int layer_local(const mc_model *m, const mc_pout *o, const char **local, mc_error *err)
+{
+    *local = mc_export_local_name(o->name);
+    if (!*local)
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: streamed tensor %s is not under model.layers.N",
+                            m->input_path, o->name);
+    if (!mc_export_mlx_dtype(o->dtype))
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: %s: dtype %s has no MLX spelling", m->input_path, o->name,
+                            mc_type_name(o->dtype));
+    return 0;
+}
+
+static int build_ffn(const mc_model *m, mc_export *X, const mc_flash_span *s, mc_error *err)
+{
+    const mc_plan *p = X->plan;
+    char fname[64];
+    size_t nt = 0;
+    uint64_t cur = PAGE;
+    int rc = 0;
+    snprintf(fname, sizeof fname, "ffn/layer_%02d.bin", s->layer);
+    cJSON *h = cJSON_CreateObject(), *tens = NULL;
+    int bad = !h || !cJSON_AddStringToObject(h, "format", "flash_aligned_v1") ||
+              !cJSON_AddNumberToObject(h, "page_size", (double)PAGE) ||
+              !cJSON_AddNumberToObject(h, "layer_idx", s->layer);
+    cJSON *total = bad ? NULL : cJSON_AddNumberToObject(h, "total_size", 0);
+    bad |= !total || !(tens = cJSON_AddObjectToObject(h, "tensors"));
+    for (size_t j = 0; !bad && !rc && j < s->n_items; j++) {
+        const mc_pitem *it = &p->items[s->items[j]];
+        for (size_t k = 0; !bad && !rc && k < it->n_out; k++) {
+            const mc_pout *o = &it->out[k];
+            const char *local;
+            if ((rc = layer_local(m, o, &local, err))) break;
+            cJSON *t = cJSON_AddObjectToObject(tens, local);
+            bad |= !t || !cJSON_AddNumberToObject(t, "offset", (double)cur) ||
+                   !cJSON_AddNumberToObject(t, "nbytes", (double)o->nbytes) ||
+                   !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
+            cJSON *sh = bad ? NULL : shape_json(o->shape, o->n_dims);
+            bad |= !sh;
+            if (sh) cJSON_AddItemToObject(t, "shape", sh);
+            X->place[s->items[j]][k] = (mc_export_place){ X->n_files, cur, 0 };
+            cur = mc_flash_align(cur + o->nbytes);
+            nt++;
+        }
+    }
+    if (!bad && !rc) {
+        cJSON_SetNumberValue(total, (double)cur);
+        rc = add_layer_file(X, fname, h, cur, nt, err);
+    }
+    cJSON_Delete(h);
+    return rc ? rc : bad ? oom(err) : 0;
+}
+
+static int build_experts(const mc_model *m, mc_export *X, const mc_flash_xlayer *x, mc_error *err)
+{
+    const mc_plan *p = X->plan;
+    char fname[64];
+    size_t nt = 0;
+    uint64_t inner = 0;
+    int rc = 0;
+    snprintf(fname, sizeof fname, "experts/layer_%02d.bin", x->layer);
+    cJSON *h = cJSON_CreateObject(), *lay = NULL, *tens = NULL, *total = NULL, *ebs = NULL;
+    int bad = !h || !cJSON_AddStringToObject(h, "format", "moe_flash_v1") ||
+              !cJSON_AddNumberToObject(h, "page_size", (double)PAGE) ||
+              !cJSON_AddNumberToObject(h, "layer_idx", x->layer) ||
+              !(total = cJSON_AddNumberToObject(h, "total_size", 0)) ||
+              !(lay = cJSON_AddObjectToObject(h, "layout")) ||
+              !cJSON_AddNumberToObject(lay, "num_experts", x->n_experts) ||
+              !(ebs = cJSON_AddNumberToObject(lay, "expert_block_size", 0)) ||
+              !cJSON_AddNumberToObject(lay, "data_start", (double)PAGE) ||
+              !(tens = cJSON_AddObjectToObject(lay, "tensors"));
+    for (size_t j = 0; !bad && !rc && j < x->n_items; j++) {
+        const mc_pitem *it = &p->items[x->items[j]];
+        for (size_t k = 0; !bad && !rc && k < it->n_out; k++) {
+            const mc_pout *o = &it->out[k];
+            const char *local;
+            if ((rc = layer_local(m, o, &local, err))) break;
+            if (o->n_dims < 2 || o->shape[0] != x->n_experts) {
+                rc = mc_error_set(err, MC_ERR_FORMAT, "%s: %s is not stacked over %u experts", m->input_path,
+                                  o->name, x->n_experts);
+                break;
+            }
+            uint64_t per = o->nbytes / x->n_experts;
+            cJSON *t = cJSON_AddObjectToObject(tens, local);
+            bad |= !t || !cJSON_AddNumberToObject(t, "inner_offset", (double)inner) ||
+                   !cJSON_AddNumberToObject(t, "nbytes", (double)per) ||
+                   !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
+            cJSON *sh = bad ? NULL : shape_json(o->shape + 1, o->n_dims - 1);
+            bad |= !sh;
+            if (sh) cJSON_AddItemToObject(t, "shape_per_expert", sh);
+            X->place[x->items[j]][k] = (mc_export_place){ X->n_files, PAGE + inner, 0 };
+            inner += per;
+            nt++;
+        }
+    }
+    uint64_t block = mc_flash_align(inner), tot = PAGE + block * x->n_experts;
+    if (!bad && !rc) {
+        for (size_t j = 0; j < x->n_items; j++)
+            for (size_t k = 0; k < p->items[x->items[j]].n_out; k++) X->place[x->items[j]][k].estride = block;
+        cJSON_SetNumberValue(total, (double)tot);
+        cJSON_SetNumberValue(ebs, (double)block);
+        rc = add_layer_file(X, fname, h, tot, nt, err);
+    }
+    cJSON_Delete(h);
+    return rc ? rc : bad ? oom(err) : 0;
+}
+
+static int build_maccode(const mc_model *m, mc_export *X, mc_error *err)
+{
+    const mc_plan *p = X->plan;
+    mc_flash_layout *L = NULL;
+    st_ent *e = NULL;
+    size_t ne = 0;
+    cJSON *cfg = NULL;
+    int rc = mc_flash_layout_build(m, p, &L, err);
+    if (rc) return rc;
+    if (!(e = malloc((p->n_items ? p->n_items : 1) * 3 * sizeof *e))) {
+        rc = oom(err);
+        goto done;
+    }
+    for (size_t i = 0; i < p->n_items; i++)
+        if (p->items[i].mt->role == MC_ROLE_PINNED)
+            for (size_t k = 0; k < p->items[i].n_out; k++)
+                e[ne++] = (st_ent){ i, k, strip_lm(p->items[i].out[k].name) };
+    if ((rc = add_st_file(X, "pinned.safetensors", e, ne, err))) goto done;
+    if (L->n_spans && (rc = add_dir(X, "ffn", err))) goto done;
+    if (L->n_xlayers && (rc = add_dir(X, "experts", err))) goto done;
+    for (size_t i = 0; !rc && i < L->n_spans; i++) rc = build_ffn(m, X, &L->spans[i], err);
+    for (size_t i = 0; !rc && i < L->n_xlayers; i++) rc = build_experts(m, X, &L->xlayers[i], err);
+    if (rc) goto done;
+    /* config.json: the mlx-lm config (with the quantization block) and the
+     * "streaming" block the engines read. */
+    cfg = mc_plan_config(p, m);
+    cJSON *sb = cfg ? cJSON_CreateObject() : NULL;
+    int bad = !sb;
+    if (sb) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "streaming");
+        cJSON_AddItemToObject(cfg, "streaming", sb);
+        bad |= !cJSON_AddStringToObject(sb, "pinned_file", "pinned.safetensors");
+        if (L->n_spans)
+            bad |= !cJSON_AddStringToObject(sb, "ffn_dir", "ffn/") ||
+                   !cJSON_AddNumberToObject(sb, "ffn_layers", (double)L->n_spans);
+        if (L->n_xlayers)
+            bad |= !cJSON_AddStringToObject(sb, "expert_dir", "experts/") ||
+                   !cJSON_AddNumberToObject(sb, "num_layers", m->n_layers) ||
+                   !cJSON_AddNumberToObject(sb, "num_experts", L->xlayers[0].n_experts) ||
+                   !cJSON_AddNumberToObject(sb, "experts_per_tok", L->experts_per_tok);
+        bad |= !cJSON_AddStringToObject(sb, "model_class", L->n_xlayers ? "moe" : "dense");
+    }
+    if (bad) {
+        rc = oom(err);
+        goto done;
+    }
+    if ((rc = add_json_file(X, "config.json", cfg, err))) goto done;
+    rc = add_tokenizer(m, X, err);
+done:
+    cJSON_Delete(cfg);
+    free(e);
+    mc_flash_layout_free(L);
+    return rc;
+}
+
+static int build_mlx(const mc_model *m, mc_export *X, mc_error *err)
+{
+    const mc_plan *p = X->plan;
+    st_ent *e = NULL;
+    size_t ne = 0, *starts = NULL, n_sh = 0;
+    cJSON *idx = NULL, *cfg = NULL;
+    int rc = 0;
+    if (!(e = malloc((p->n_items ? p->n_items : 1) * 3 * sizeof *e)) ||
+        !(starts = malloc((p->n_items ? p->n_items : 1) * 3 * sizeof *starts + sizeof *starts))) {
+        rc = oom(err);
+        goto done;
+    }
+    /* make_shards: a shard is closed when the next tensor would take it past
+     * the limit (never an empty shard). */
+    uint64_t cur = 0, total = 0;
+    for (size_t i = 0; i < p->n_items; i++)
+        for (size_t k = 0; k < p->items[i].n_out; k++) {
+            uint64_t nb = p->items[i].out[k].nbytes;
+            if (ne == 0 || (cur > 0 && cur + nb > X->shard_bytes)) {
+                starts[n_sh++] = ne;
+                cur = 0;
+            }
+            e[ne++] = (st_ent){ i, k, p->items[i].out[k].name };
+            cur += nb;
+            total += nb;
+        }
+    if (!ne) {
+        rc = mc_error_set(err, MC_ERR_FORMAT, "%s: no tensors to write", m->input_path);
+        goto done;
+    }
+    starts[n_sh] = ne;
+    idx = cJSON_CreateObject();
+    cJSON *meta = idx ? cJSON_AddObjectToObject(idx, "metadata") : NULL;
+    cJSON *wm = meta && cJSON_AddNumberToObject(meta, "total_size", (double)total)
+                    ? cJSON_AddObjectToObject(idx, "weight_map") : NULL;
+    if (!wm) {
+        rc = oom(err);
+        goto done;
+    }
+    for (size_t s = 0; !rc && s < n_sh; s++) {
+        char fname[64];
+        if (n_sh > 1) snprintf(fname, sizeof fname, "model-%05zu-of-%05zu.safetensors", s + 1, n_sh);
+        else snprintf(fname, sizeof fname, "model.safetensors");
+        rc = add_st_file(X, fname, e + starts[s], starts[s + 1] - starts[s], err);
+    }
+    if (rc) goto done;
+    /* weight_map sorted by name (mlx-lm sorts it) */
+    {
+        size_t first = X->n_files - n_sh;
+        const char **names = malloc(ne * sizeof *names);
+        size_t *fidx = malloc(ne * sizeof *fidx);
+        if (!names || !fidx) {
+            free(names);
+            free(fidx);
+            rc = oom(err);
+            goto done;
+        }
+        for (size_t s = 0; s < n_sh; s++)
+            for (size_t i = starts[s]; i < starts[s + 1]; i++) {
+                names[i] = e[i].name;
+                fidx[i] = first + s;
+            }
+        /* insertion sort on an index permutation is O(n^2); use qsort on pairs */
+        typedef struct { const char *n; size_t f; } pair;
+        pair *pp = malloc(ne * sizeof *pp);
+        if (!pp) {
+            free(names);
+            free(fidx);
+            rc = oom(err);
+            goto done;
+        }
+        for (size_t i = 0; i < ne; i++) pp[i] = (pair){ names[i], fidx[i] };
+        free(names);
+        free(fidx);
+        for (size_t gap = ne / 2; gap > 0; gap /= 2) /* shell sort: no global state */
+            for (size_t i = gap; i < ne; i++) {
+                pair v = pp[i];
+                size_t j = i;
+                while (j >= gap && strcmp(pp[j - gap].n, v.n) > 0) {
+                    pp[j] = pp[j - gap];
+                    j -= gap;
+                }
+                pp[j] = v;
+            }
+        for (size_t i = 0; i < ne && !rc; i++)
+            if (!cJSON_AddStringToObject(wm, pp[i].n, X->files[pp[i].f].name)) rc = oom(err);
+        free(pp);
+    }
+    if (rc || (rc = add_json_file(X, "model.safetensors.index.json", idx, err))) goto done;
+    if (!(cfg = mc_plan_config(p, m))) {
+        rc = oom(err);
+        goto done;
+    }
+    if ((rc = add_json_file(X, "config.json", cfg, err))) goto done;
+    rc = add_tokenizer(m, X, err);
+done:
+    cJSON_Delete(idx);
+    cJSON_Delete(cfg);
+    free(e);
+    free(starts);
+    return rc;
+}
+
+int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                    mc_export **out, mc_error *err)
+{
+    int rc;
+    *out = NULL;
+    mc_export *X = calloc(1, sizeof *X);
+    if (!X) return oom(err);
+    X->kind = kind;
+    X->plan = p;
+    X->shard_bytes = shard_bytes ? shard_bytes : ((uint64_t)5 << 30);
+    X->place = calloc(p->n_items ? p->n_items : 1, sizeof *X->place);
+    if (!X->place) {
+        mc_export_free(X);
+        return oom(err);
+    }
+    for (size_t i = 0; i < p->n_items; i++)
+        for (size_t k = 0; k < p->items[i].n_out; k++) X->tensor_bytes += p->items[i].out[k].nbytes;
+    if (kind == MC_EXPORT_MACCODE) rc = build_maccode(m, X, err);
+    else if (kind == MC_EXPORT_MLX) rc = build_mlx(m, X, err);
+    else rc = mc_error_set(err, MC_ERR_ARG, "unknown export layout %d", (int)kind);
+    if (rc) mc_export_free(X);
+    else *out = X;
+    return rc;
+}
+
+/* ---- writing ---- */
+
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *path, mc_error *err)
+{
+    const unsigned char *b = buf;
+    while (n) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return mc_error_set(err, MC_ERR_IO, "%s: write at offset %llu failed: %s", path,
+                                        (unsigned long long)off, w < 0 ? strerror(errno) : "no progress");
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+typedef struct xeng {
+    const mc_model *m;
+    const mc_export *X;
+    const mc_source_ops *ops;
+    const int *fds;
+    char *const *paths;
+    size_t chunk_bytes;
+    unsigned delay_us;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t ci;
+    uint32_t ce;
+    uint64_t cr;
+    int running, failed;
+    _Atomic uint64_t done;
+    mc_error err;
+} xeng;
+
+typedef struct xjob {
+    size_t item;
+    uint32_t expert;
+    uint64_t row, nrows;
+} xjob;
+
+static int xnext(xeng *E, xjob *j)
+{
+    int got = 0;
+    const mc_plan *p = E->X->plan;
+    pthread_mutex_lock(&E->mu);
+    while (!E->failed && E->ci < p->n_items) {
+        const mc_pitem *it = &p->items[E->ci];
+        uint64_t per = it->nrows / it->n_experts;
+        if (E->ce >= it->n_experts) {
+            E->ci++;
+            E->ce = 0;
+            E->cr = 0;
+            continue;
+        }
+        if (E->cr >= per) {
+            E->ce++;
+            E->cr = 0;
+            continue;
+        }
+        uint64_t rows = mc_plan_chunk_rows(it, E->chunk_bytes);
+        if (rows > per - E->cr) rows = per - E->cr;
+        *j = (xjob){ E->ci, E->ce, E->cr, rows };
+        E->cr += rows;
+        got = 1;
+        break;
+    }
+    pthread_mutex_unlock(&E->mu);
+    return got;
+}
+
+static void xfail(xeng *E, const mc_error *e)
+{
+    pthread_mutex_lock(&E->mu);
+    if (!E->failed) {
+        E->failed = 1;
+        E->err = *e;
+    }
+    pthread_mutex_unlock(&E->mu);
+}
+
+static void *xworker(void *arg)
+{
+    xeng *E = arg;
+    const mc_plan *p = E->X->plan;
+    mc_plan_scratch s;
+    mc_error err = { MC_OK, "" };
+    xjob j;
+    memset(&s, 0, sizeof s);
+    while (xnext(E, &j)) {
+        const mc_pitem *it = &p->items[j.item];
+        uint64_t per = it->nrows / it->n_experts, bytes = 0;
+        unsigned char *out[3] = { NULL, NULL, NULL };
+        int rc = mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j.expert * per + j.row, j.nrows, &s, out, &err);
+        for (size_t k = 0; !rc && k < it->n_out; k++) {
+            const mc_export_place *pl = &E->X->place[j.item][k];
+            uint64_t rb = it->out[k].row_bytes;
+            /* stacked tensors in one safetensors tensor: expert e follows e-1 */
+            uint64_t es = pl->estride ? pl->estride : per * rb;
+            uint64_t off = pl->base + (uint64_t)j.expert * es + j.row * rb;
+            rc = pwrite_all(E->fds[pl->file], out[k], (size_t)(j.nrows * rb), off, E->paths[pl->file], &err);
+            bytes += j.nrows * rb;
+        }
+        if (rc) {
+            xfail(E, &err);
+            break;
+        }
+        atomic_fetch_add(&E->done, bytes);
+        if (E->delay_us) {
+            struct timespec ts = { (time_t)(E->delay_us / 1000000u), (long)(E->delay_us % 1000000u) * 1000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    mc_plan_scratch_free(&s);
+    pthread_mutex_lock(&E->mu);
+    E->running--;
+    pthread_cond_broadcast(&E->cv);
+    pthread_mutex_unlock(&E->mu);
+    return NULL;
+}
+
+static int run_workers(xeng *E, int nthreads, const mc_flash_write_opts *o, mc_error *err)
+{
+    pthread_t th[256];
+    int started = 0;
+    if (nthreads > 256) nthreads = 256;
+    if (nthreads < 1) nthreads = 1;
+    pthread_mutex_lock(&E->mu);
+    for (int i = 0; i < nthreads; i++) {
+        if (pthread_create(&th[i], NULL, xworker, E) != 0) break;
+        E->running++;
+        started++;
+    }
+    if (!started) {
+        pthread_mutex_unlock(&E->mu);
+        return mc_error_set(err, MC_ERR_NOMEM, "cannot start a worker thread: %s", strerror(errno));
+    }
+    while (E->running > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&E->cv, &E->mu, &ts);
+        if (o->progress) {
+            pthread_mutex_unlock(&E->mu);
+            o->progress(o->progress_ctx, 0, atomic_load(&E->done), E->X->tensor_bytes);
+            pthread_mutex_lock(&E->mu);
+        }
+    }
+    pthread_mutex_unlock(&E->mu);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    if (o->progress) o->progress(o->progress_ctx, 0, atomic_load(&E->done), E->X->tensor_bytes);
+    if (E->failed) {
+        if (err) *err = E->err;
+        return E->err.code ? (int)E->err.code : MC_ERR_IO;
+    }
+    return 0;
+}
+
+/* Remove a folder tree (our own temporary or replaced folder). */
+static void rm_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char *p = mc_path_join(path, de->d_name);
+        if (p) rm_tree(p);
+        free(p);
+    }
+    if (d) closedir(d);
+    rmdir(path);
+}
+
+static int copy_file(const char *src, int fd, const char *dst, uint64_t size, mc_error *err)
+{
+    mc_file f;
+    int rc = mc_file_open(&f, src, err);
+    if (rc) return rc;
+    if (f.size != size) {
+        mc_file_close(&f);
+        return mc_error_set(err, MC_ERR_IO, "%s: changed while converting", src);
+    }
+    unsigned char *buf = malloc(1 << 20);
+    if (!buf) rc = oom(err);
+    for (uint64_t off = 0; !rc && off < size;) {
+        size_t n = size - off < (1u << 20) ? (size_t)(size - off) : (size_t)1 << 20;
+        if (!(rc = mc_file_pread(&f, off, buf, n, err))) rc = pwrite_all(fd, buf, n, off, dst, err);
+        off += n;
+    }
+    free(buf);
+    mc_file_close(&f);
+    return rc;
+}
+
+/* outdir without trailing slashes, split into its folder and base name. */
+static int split_out(const char *outdir, char **dir, char **base)
+{
+    size_t n = strlen(outdir);
+    while (n > 1 && outdir[n - 1] == '/') n--;
+    const char *s = outdir + n;
+    while (s > outdir && s[-1] != '/') s--;
+    size_t dl = (size_t)(s - outdir);
+    *dir = malloc(dl + 2);
+    *base = malloc(n - dl + 1);
+    if (!*dir || !*base) return 1;
+    if (dl == 0) strcpy(*dir, ".");
+    else if (dl == 1) strcpy(*dir, "/");
+    else {
+        memcpy(*dir, outdir, dl - 1);
+        (*dir)[dl - 1] = 0;
+    }
+    memcpy(*base, s, n - dl);
+    (*base)[n - dl] = 0;
+    return 0;
+}
+
+int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, const mc_flash_write_opts *o,
+                    mc_error *err)
+{
+    char *dir = NULL, *base = NULL, *tmp = NULL, *old = NULL, **paths = NULL;
+    int *fds = NULL, slot = -1, rc = 0, made = 0;
+    size_t np = 1 + X->n_dirs + X->n_files;
+    xeng E;
+    memset(&E, 0, sizeof E);
+    pthread_mutex_init(&E.mu, NULL);
+    pthread_cond_init(&E.cv, NULL);
+    if (!o->ops || !o->ops->read_f32 || !o->ops->read_raw) {
+        rc = mc_error_set(err, MC_ERR_ARG, "no source functions given (mc_flash_write_opts.ops)");
+        goto done;
+    }
+    if (!o->force && mc_io_exists(outdir)) {
+        rc = mc_error_set(err, MC_ERR_EXISTS, "%s: already exists (use --force to overwrite)", outdir);
+        goto done;
+    }
+    if (split_out(outdir, &dir, &base)) {
+        rc = oom(err);
+        goto done;
+    }
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || !strcmp(base, "/")) {
+        rc = mc_error_set(err, MC_ERR_ARG, "%s: not a folder name", outdir);
+        goto done;
+    }
+    size_t need = strlen(dir) + strlen(base) + 64;
+    tmp = malloc(need);
+    old = malloc(need);
+    paths = calloc(np, sizeof *paths);
+    fds = malloc((X->n_files ? X->n_files : 1) * sizeof *fds);
+    if (!tmp || !old || !paths || !fds) {
+        rc = oom(err);
+        goto done;
+    }
+    snprintf(tmp, need, "%s/.%s.mconv-tmp.%ld", dir, base, (long)getpid());
+    snprintf(old, need, "%s/.%s.mconv-old.%ld", dir, base, (long)getpid());
+    for (size_t i = 0; i < X->n_files; i++) fds[i] = -1;
+    paths[0] = tmp;
+    for (size_t i = 0; i < X->n_dirs; i++)
+        if (!(paths[1 + i] = mc_path_join(tmp, X->dirs[i]))) rc = oom(err);
+    for (size_t i = 0; i < X->n_files; i++)
+        if (!(paths[1 + X->n_dirs + i] = mc_path_join(tmp, X->files[i].name))) rc = oom(err);
+    if (rc) goto done;
+    rm_tree(tmp); /* our own pid's leftover from an earlier attempt */
+    slot = mc_io_register_tmp_list((const char *const *)paths, np);
+    if (slot < 0) {
+        rc = mc_error_set(err, MC_ERR_NOMEM, "%s: too many temporary outputs registered", outdir);
+        goto done;
+    }
+    if (mkdir(tmp, 0755) != 0) {
+        rc = mc_error_set(err, MC_ERR_IO, "%s: cannot create temporary folder %s: %s", outdir, tmp, strerror(errno));
+        goto done;
+    }
+    made = 1;
+    for (size_t i = 0; !rc && i < X->n_dirs; i++)
+        if (mkdir(paths[1 + i], 0755) != 0)
+            rc = mc_error_set(err, MC_ERR_IO, "%s: %s", paths[1 + i], strerror(errno));
+    char **fpaths = paths + 1 + X->n_dirs;
+    for (size_t i = 0; !rc && i < X->n_files; i++) {
+        const mc_export_file *f = &X->files[i];
+        fds[i] = open(fpaths[i], O_RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644);
+        if (fds[i] < 0) {
+            rc = mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", fpaths[i], strerror(errno));
+            break;
+        }
+        if (f->head_len) rc = pwrite_all(fds[i], f->head, f->head_len, 0, fpaths[i], err);
+        if (!rc && ftruncate(fds[i], (off_t)f->size) != 0)
+            rc = mc_error_set(err, MC_ERR_IO, "%s: cannot extend to %llu bytes: %s", fpaths[i],
+                              (unsigned long long)f->size, strerror(errno));
+        if (!rc && f->copy_from) rc = copy_file(f->copy_from, fds[i], fpaths[i], f->size, err);
+    }
+    if (rc) goto done;
+    E.m = m;
+    E.X = X;
+    E.ops = o->ops;
+    E.fds = fds;
+    E.paths = fpaths;
+    E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
+    E.delay_us = o->test_delay_us;
+    if ((rc = run_workers(&E, o->threads, o, err))) goto done;
+    for (size_t i = 0; !rc && i < X->n_files; i++) {
+        if (fsync(fds[i]) != 0)
+            rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
+        if (close(fds[i]) != 0 && !rc) rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", fpaths[i], strerror(errno));
+        fds[i] = -1;
+    }
+    if (rc) goto done;
+    /* into place: an existing OUTDIR (force) is renamed aside first */
+    int had_old = 0;
+    if (mc_io_exists(outdir)) {
+        if (!o->force) {
+            rc = mc_error_set(err, MC_ERR_EXISTS, "%s: already exists (use --force to overwrite)", outdir);
+            goto done;
+        }
+        rm_tree(old);
+        if (rename(outdir, old) != 0) {
+            rc = mc_error_set(err, MC_ERR_IO, "%s: cannot move the old folder aside: %s", outdir, strerror(errno));
+            goto done;
+        }
+        had_old = 1;
+    }
+    if (rename(tmp, outdir) != 0) {
+        rc = mc_error_set(err, MC_ERR_IO, "%s: cannot rename %s into place: %s", outdir, tmp, strerror(errno));
+        if (had_old) rename(old, outdir);
+        goto done;
+    }
+    made = 0;
+    mc_io_unregister_tmp_list(slot);
+    slot = -1;
+    if (had_old) rm_tree(old);
+done:
+    for (size_t i = 0; fds && i < X->n_files; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    if (made) rm_tree(tmp);
+    if (slot >= 0) mc_io_unregister_tmp_list(slot);
+    for (size_t i = 1; paths && i < np; i++) free(paths[i]);
+    free(paths);
+    free(fds);
+    free(tmp);
+    free(old);
+    free(dir);
+    free(base);
+    pthread_mutex_destroy(&E.mu);
+    pthread_cond_destroy(&E.cv);
+    return rc;
+}
