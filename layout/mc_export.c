@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -757,6 +758,33 @@ static int copy_file(const char *src, int fd, const char *dst, uint64_t size, mc
     return rc;
 }
 
+/* Remove ".base.mconv-tmp.PID" / ".base.mconv-old.PID" folders in dir left
+ * by killed runs (PID no longer alive). */
+static void clean_stale(const char *dir, const char *base)
+{
+    static const char *const tags[] = { ".mconv-tmp.", ".mconv-old." };
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (n[0] != '.' || strncmp(n + 1, base, bl)) continue;
+        for (size_t k = 0; k < 2; k++) {
+            size_t tl = strlen(tags[k]);
+            if (strncmp(n + 1 + bl, tags[k], tl)) continue;
+            char *end = NULL;
+            long pid = strtol(n + 1 + bl + tl, &end, 10);
+            if (!end || *end || pid <= 0 || pid == (long)getpid()) continue;
+            if (kill((pid_t)pid, 0) == 0 || errno == EPERM) continue; /* still alive */
+            char *p = mc_path_join(dir, n);
+            struct stat st;
+            if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
+            free(p);
+        }
+    }
+    if (d) closedir(d);
+}
+
 /* outdir without trailing slashes, split into its folder and base name. */
 static int split_out(const char *outdir, char **dir, char **base)
 {
@@ -824,6 +852,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
         if (!(paths[1 + X->n_dirs + i] = mc_path_join(tmp, X->files[i].name))) rc = oom(err);
     if (rc) goto done;
     rm_tree(tmp); /* our own pid's leftover from an earlier attempt */
+    clean_stale(dir, base);
     slot = mc_io_register_tmp_list((const char *const *)paths, np);
     if (slot < 0) {
         rc = mc_error_set(err, MC_ERR_NOMEM, "%s: too many temporary outputs registered", outdir);
