@@ -441,6 +441,14 @@ static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
     const cJSON *x, *t;
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(man, "experts")) cap += cJSON_GetArraySize(cJSON_GetObjectItem(x, "tensors"));
     v = calloc((size_t)cap, sizeof *v);
+    /* expert names are relative to "layers.N."; the model's own prefix
+     * (e.g. "language_model.model.") comes from the other tensors */
+    char prefix[256] = "model.";
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(man, "tensors"))
+    {
+        const char *q = strstr(js(t, "name"), "layers.");
+        if (q && q - js(t, "name") < 200) snprintf(prefix, sizeof prefix, "%.*s", (int)(q - js(t, "name")), js(t, "name"));
+    }
     cJSON_ArrayForEach(t, cJSON_GetObjectItem(man, "tensors"))
     {
         ftensor *f = &v[(*n)++];
@@ -458,7 +466,7 @@ static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
         cJSON_ArrayForEach(t, cJSON_GetObjectItem(x, "tensors"))
         {
             ftensor *f = &v[(*n)++];
-            snprintf(f->name, sizeof f->name, "model.layers.%d.%s", layer, js(t, "name"));
+            snprintf(f->name, sizeof f->name, "%slayers.%d.%s", prefix, layer, js(t, "name"));
             snprintf(f->dtype, sizeof f->dtype, "%s", js(t, "dtype"));
             f->shape[f->nd++] = E;
             const cJSON *d;
