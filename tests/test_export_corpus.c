@@ -485,6 +485,75 @@ static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
     return v;
 }
 
+/* mac-code folder vs the .flash file of the same conversion: every tensor
+ * (pinned, dense layer, each expert's slice) byte for byte. */
+static void maccode_vs_flash(const char *dir, const char *flash)
+{
+    int nf = 0, hit = 0;
+    cJSON *fcfg = NULL;
+    ftensor *ft = flash_tensors(flash, &nf, &fcfg);
+    char p[2048];
+    CHECKF(ft != NULL, "%s unreadable", flash);
+    if (!ft) return;
+    for (int k = 0; k < nf; k++) {
+        const char *nm = ft[k].name;
+        if (!strncmp(nm, "language_model.", 15)) nm += 15;
+        const char *q = strncmp(nm, "model.layers.", 13) ? NULL : nm + 13;
+        int layer = q ? atoi(q) : -1;
+        const char *local = q ? strchr(q, '.') : NULL;
+        unsigned char *d = NULL;
+        int found = 0;
+        /* pinned? */
+        stf s;
+        snprintf(p, sizeof p, "%s/pinned.safetensors", dir);
+        if (st_open(p, &s) == 0) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(s.hdr, nm);
+            if (t) {
+                const cJSON *dof = cJSON_GetObjectItem(t, "data_offsets");
+                uint64_t a = (uint64_t)cJSON_GetArrayItem(dof, 0)->valuedouble, b = (uint64_t)cJSON_GetArrayItem(dof, 1)->valuedouble;
+                found = 1;
+                if (b - a == ft[k].nbytes) d = read_range(p, s.data_start + a, b - a);
+            }
+            cJSON_Delete(s.hdr);
+        }
+        for (int kind = 0; !found && local && kind < 2; kind++) {
+            snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "experts" : "ffn", layer);
+            unsigned char *pg = file_size(p) ? read_range(p, 0, PG) : NULL;
+            size_t hl = 0;
+            while (pg && hl < PG && pg[hl]) hl++;
+            cJSON *h = pg ? cJSON_ParseWithLength((const char *)pg, hl) : NULL;
+            free(pg);
+            const cJSON *lay = cJSON_GetObjectItem(h, "layout");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(kind ? lay : h, "tensors"), local + 1);
+            if (t && !kind) {
+                found = 1;
+                if ((uint64_t)jn(t, "nbytes") == ft[k].nbytes) d = read_range(p, (uint64_t)jn(t, "offset"), ft[k].nbytes);
+            } else if (t) {
+                uint64_t E = (uint64_t)jn(lay, "num_experts"), B = (uint64_t)jn(lay, "expert_block_size"),
+                         ds = (uint64_t)jn(lay, "data_start"), per = (uint64_t)jn(t, "nbytes"), io = (uint64_t)jn(t, "inner_offset");
+                found = 1;
+                if (per * E == ft[k].nbytes && (d = malloc((size_t)ft[k].nbytes)))
+                    for (uint64_t e = 0; e < E; e++) {
+                        unsigned char *b = read_range(p, ds + e * B + io, per);
+                        if (b) memcpy(d + e * per, b, (size_t)per);
+                        else memset(d + e * per, 0xEE, (size_t)per);
+                        free(b);
+                    }
+            }
+            cJSON_Delete(h);
+        }
+        CHECKF(found, "%s: %s not in the mac-code folder", dir, ft[k].name);
+        CHECKF(!found || (d && ft[k].data && !memcmp(d, ft[k].data, (size_t)ft[k].nbytes)), "%s: %s differs from .flash", dir,
+               ft[k].name);
+        hit += found;
+        free(d);
+    }
+    CHECK_EQ_U64(hit, nf);
+    cJSON_Delete(fcfg);
+    for (int k = 0; k < nf; k++) free(ft[k].data);
+    free(ft);
+}
+
 /* ---- mlx folder ---- */
 
 static void check_mlx(const char *dir, const char *flash, int tokenizer_expected)
@@ -650,7 +719,11 @@ static void one(const char *src, const char *opts, int max_experts)
     mc_convert_opts co = { 0, 1 };
     CHECKF(mc_convert_open(src, &co, &m, &err) == 0, "%s", err.msg);
     if (!m) return;
-    check_maccode(mc, m, max_experts);
+    /* --lossless keeps repacked GGML blocks (not a requantization): the
+     * mac-code tensors are checked against the .flash file through the mlx
+     * folder's equality instead */
+    if (!strstr(opts, "--lossless")) check_maccode(mc, m, max_experts);
+    maccode_vs_flash(mc, fl);
     check_mlx(mx, fl, m->gguf != NULL);
     mc_convert_close(m);
 }
@@ -698,6 +771,11 @@ int main(void)
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         if (dense) one(dense, opts[i], 2);
         if (moe) one(moe, opts[i], 2);
+    }
+    static const char *lossless[] = { "models/qwen3/gguf/qwen3-Q4_0.gguf", "models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf" };
+    for (size_t i = 0; i < sizeof lossless / sizeof lossless[0]; i++) {
+        const char *src = mc_test_corpus_file(lossless[i]);
+        if (src) one(src, "--lossless", 2);
     }
     printf("checked %d mac-code tensors (%d ffn layers, %d experts), %d mlx tensors\n", g_maccode_tensors,
            g_ffn_layers, g_experts_loaded, g_mlx_tensors);
