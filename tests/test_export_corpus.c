@@ -30,7 +30,7 @@
 #define PG 16384u
 #define SHARD_LIMIT 200000u
 
-static int g_converted, g_maccode_tensors, g_experts_loaded, g_ffn_layers, g_mlx_tensors;
+static int g_router8, g_converted, g_maccode_tensors, g_experts_loaded, g_ffn_layers, g_mlx_tensors;
 
 /* ---- small helpers ---- */
 
@@ -556,7 +556,7 @@ static void maccode_vs_flash(const char *dir, const char *flash)
 
 /* ---- mlx folder ---- */
 
-static void check_mlx(const char *dir, const char *flash, int tokenizer_expected)
+static void check_mlx(const char *dir, const char *flash, int tokenizer_expected, const mc_model *m, int expect_router8)
 {
     char p[2048];
     int nf = 0;
@@ -673,6 +673,19 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
                        "%s: %s is not stored at %d bits", p, e->string, (int)jn(e, "bits"));
             }
         }
+        int want8 = 0;
+        for (size_t i = 0; expect_router8 && i < m->n_tensors; i++) {
+            const mc_mtensor *t = &m->tensors[i];
+            size_t l = strlen(t->name);
+            if (t->quant_bits != 8 || !t->quantizable || l < 8 || strcmp(t->name + l - 7, ".weight")) continue;
+            if (t->n_dims < 2 || t->shape[t->n_dims - 1] % (uint64_t)jn(q, "group_size")) continue;
+            char mod[600];
+            snprintf(mod, sizeof mod, "%.*s", (int)(l - 7), t->name);
+            const cJSON *me = cJSON_GetObjectItemCaseSensitive(q, mod);
+            CHECKF(cJSON_IsObject(me) && jn(me, "bits") == 8, "%s: no 8-bit entry for %s", p, mod);
+            want8++;
+        }
+        g_router8 += want8;
     }
     if (tokenizer_expected) {
         snprintf(p, sizeof p, "%s/tokenizer.json", dir);
@@ -724,7 +737,11 @@ static void one(const char *src, const char *opts, int max_experts)
      * folder's equality instead */
     if (!strstr(opts, "--lossless")) check_maccode(mc, m, max_experts);
     maccode_vs_flash(mc, fl);
-    check_mlx(mx, fl, m->gguf != NULL);
+    /* tensors the converter forces to 8 bits (MoE routers, as mlx-lm
+     * quantizes them) get per-module entries unless nothing is quantized or
+     * everything is 8-bit already */
+    int router8 = !strstr(opts, "--no-quant") && !strstr(opts, "--bits 8");
+    check_mlx(mx, fl, m->gguf != NULL, m, router8);
     mc_convert_close(m);
 }
 
@@ -761,6 +778,7 @@ int main(void)
         free(names[i]);
     }
     CHECKF(g_converted >= 8, "only %d corpus conversions", g_converted);
+    CHECKF(g_router8 > 0, "no 8-bit router entries checked");
     CHECKF(g_experts_loaded > 0 && g_ffn_layers > 0, "experts loaded %d, ffn layers %d", g_experts_loaded, g_ffn_layers);
 
     /* options carry over: bits, group size, dtype, no-quant, threads */
