@@ -290,7 +290,7 @@ static cJSON *layer_header(const char *path, uint64_t *size)
 }
 
 typedef struct lfile {
-    char name[64];
+    char name[320];
     cJSON *hdr;
     uint64_t size;
 } lfile;
