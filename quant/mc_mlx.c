@@ -209,15 +209,23 @@ static MC_INLINE int affine_group(const float *restrict x, const int gs, const i
 {
     const float n_bins = (float)((1 << bits) - 1);
     const float eps = 1e-7f;
-    float mx[8], mn[8], chk[8];
-    for (int l = 0; l < 8; l++) { mx[l] = x[l]; mn[l] = x[l]; chk[l] = x[l] - x[l]; }
-    for (int j = 8; j < gs; j += 8)
-        for (int l = 0; l < 8; l++) {
-            float v = x[j + l];
-            mx[l] = mx[l] < v ? v : mx[l];
-            mn[l] = mn[l] > v ? v : mn[l];
-            chk[l] = chk[l] + (v - v);
-        }
+    /* min, max and a NaN/Inf check over 4 independent lanes of 4 (named
+     * scalars so the compiler keeps them in vector registers). */
+#define MC_L4(OP) OP(0) OP(1) OP(2) OP(3)
+#define MC_DECL(l) float mx##l##a = x[l], mx##l##b = x[4 + l], mn##l##a = x[l], mn##l##b = x[4 + l], \
+                         ck##l##a = x[l] - x[l], ck##l##b = x[4 + l] - x[4 + l];
+#define MC_STEP(l) { float va = x[j + l], vb = x[j + 4 + l];                                   \
+        mx##l##a = mx##l##a < va ? va : mx##l##a; mx##l##b = mx##l##b < vb ? vb : mx##l##b;    \
+        mn##l##a = mn##l##a > va ? va : mn##l##a; mn##l##b = mn##l##b > vb ? vb : mn##l##b;    \
+        ck##l##a = ck##l##a + (va - va); ck##l##b = ck##l##b + (vb - vb); }
+    MC_L4(MC_DECL)
+    for (int j = 8; j < gs; j += 8) { MC_L4(MC_STEP) }
+    float mx[8] = {mx0a, mx1a, mx2a, mx3a, mx0b, mx1b, mx2b, mx3b};
+    float mn[8] = {mn0a, mn1a, mn2a, mn3a, mn0b, mn1b, mn2b, mn3b};
+    float chk[8] = {ck0a, ck1a, ck2a, ck3a, ck0b, ck1b, ck2b, ck3b};
+#undef MC_L4
+#undef MC_DECL
+#undef MC_STEP
     float w_max = mx[0], w_min = mn[0], c = chk[0];
     for (int l = 1; l < 8; l++) {
         w_max = w_max < mx[l] ? mx[l] : w_max;
