@@ -760,7 +760,7 @@ static int copy_file(const char *src, int fd, const char *dst, uint64_t size, mc
 
 /* Remove ".base.mconv-tmp.PID" / ".base.mconv-old.PID" folders in dir left
  * by killed runs (PID no longer alive). */
-static void clean_stale(const char *dir, const char *base)
+static void clean_stale(const char *dir, const char *base, const char *outdir)
 {
     static const char *const tags[] = { ".mconv-tmp.", ".mconv-old." };
     size_t bl = strlen(base);
@@ -778,7 +778,10 @@ static void clean_stale(const char *dir, const char *base)
             if (kill((pid_t)pid, 0) == 0 || errno == EPERM) continue; /* still alive */
             char *p = mc_path_join(dir, n);
             struct stat st;
-            if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
+            /* a run killed between its two renames: put the old folder back */
+            if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && !(k == 1 && !mc_io_exists(outdir) &&
+                                                                  rename(p, outdir) == 0))
+                rm_tree(p);
             free(p);
         }
     }
@@ -811,7 +814,8 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
                     mc_error *err)
 {
     char *dir = NULL, *base = NULL, *tmp = NULL, *old = NULL, **paths = NULL;
-    int *fds = NULL, slot = -1, rc = 0, made = 0;
+    int *fds = NULL, slot = -1, rc = 0, made = 0, masked = 0;
+    sigset_t prev;
     size_t np = 1 + X->n_dirs + X->n_files;
     xeng E;
     memset(&E, 0, sizeof E);
@@ -852,7 +856,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
         if (!(paths[1 + X->n_dirs + i] = mc_path_join(tmp, X->files[i].name))) rc = oom(err);
     if (rc) goto done;
     rm_tree(tmp); /* our own pid's leftover from an earlier attempt */
-    clean_stale(dir, base);
+    clean_stale(dir, base, outdir);
     slot = mc_io_register_tmp_list((const char *const *)paths, np);
     if (slot < 0) {
         rc = mc_error_set(err, MC_ERR_NOMEM, "%s: too many temporary outputs registered", outdir);
@@ -896,8 +900,14 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
         fds[i] = -1;
     }
     if (rc) goto done;
-    /* into place: an existing OUTDIR (force) is renamed aside first */
+    /* into place: an existing OUTDIR (force) is renamed aside first. Signals
+     * are held off between the two renames (the workers are done: this is
+     * the only thread), so SIGINT/SIGTERM never leave OUTDIR missing. */
     int had_old = 0;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &prev);
+    masked = 1;
     if (mc_io_exists(outdir)) {
         if (!o->force) {
             rc = mc_error_set(err, MC_ERR_EXISTS, "%s: already exists (use --force to overwrite)", outdir);
@@ -918,8 +928,11 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     made = 0;
     mc_io_unregister_tmp_list(slot);
     slot = -1;
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    masked = 0;
     if (had_old) rm_tree(old);
 done:
+    if (masked) pthread_sigmask(SIG_SETMASK, &prev, NULL);
     for (size_t i = 0; fds && i < X->n_files; i++)
         if (fds[i] >= 0) close(fds[i]);
     if (made) rm_tree(tmp);

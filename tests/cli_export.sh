@@ -124,6 +124,15 @@ for layout in mac-code mlx; do
     rm -rf "$t/sig" "$t/a" "$t/hf" "$t/holder"
 done
 
+# --- a run killed between its two renames (--force) left OUTDIR moved aside:
+# the next run puts it back instead of deleting it
+sh -c 'exit 0' & deadpid=$!; wait $deadpid
+mkdir -p "$t/.moved.mconv-old.$deadpid" && echo keep > "$t/.moved.mconv-old.$deadpid/marker"
+"$mconv" "$dense" "$t/moved" --layout mlx -q > "$t/o" 2>&1; expect_rc 1 $? "restored OUTDIR"
+[ "$(cat "$t/moved/marker" 2>/dev/null)" = keep ] && ok || bad "moved-aside OUTDIR not restored"
+no_tmp "$t" "restored OUTDIR"
+rm -rf "$t/moved"
+
 # --- mlx: shard size limit and naming
 "$mconv" "$moe" "$t/sh" --layout mlx --shard-size 100000 -q > "$t/o" 2>&1; expect_rc 0 $? "mlx --shard-size"
 python3 - "$t/sh" 100000 <<'PY' && ok || bad "mlx shards"
