@@ -40,6 +40,16 @@ int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *gro
 /* Store scale and bias of group gi; nonzero if a finite value overflows. */
 static int put_sb(void *scales, void *biases, uint64_t gi, int st, float s, float b)
 {
+    if (st == MC_T_F16 || st == MC_T_BF16) {
+        /* convert once and test the stored bits for infinity (reading them
+         * back through mc_quant_scale_get was 15% of a --lossless run) */
+        uint16_t hs = st == MC_T_F16 ? mc_f32_to_f16(s) : mc_f32_to_bf16(s);
+        uint16_t hb = st == MC_T_F16 ? mc_f32_to_f16(b) : mc_f32_to_bf16(b);
+        memcpy((unsigned char *)scales + gi * 2, &hs, 2);
+        memcpy((unsigned char *)biases + gi * 2, &hb, 2);
+        const uint16_t inf = st == MC_T_F16 ? 0x7C00u : 0x7F80u;
+        return (hs & 0x7FFFu) == inf || (hb & 0x7FFFu) == inf;
+    }
     mc_quant_scale_put(scales, gi, st, s);
     mc_quant_scale_put(biases, gi, st, b);
     return isinf(mc_quant_scale_get(scales, gi, st)) || isinf(mc_quant_scale_get(biases, gi, st));
