@@ -725,7 +725,8 @@ static void test_mlx(void)
         if (l > 7 && strcmp(m->t[i].name + l - 7, ".weight") == 0 && m->t[i].nd == 2) {
             dt[i] = "U32";
             raw[i] = malloc(m->t[i].n * 4);
-            for (uint64_t k = 0; k < m->t[i].n * 4; k++) raw[i][k] = (unsigned char)(rnd() * 1000.0f);
+            /* rnd() * 1000 is in [-500, 500): convert to int (in range), then wrap mod 256 */
+            for (uint64_t k = 0; k < m->t[i].n * 4; k++) raw[i][k] = (unsigned char)(int)(rnd() * 1000.0f);
         }
     }
     char dir[600], st[700];
