@@ -19,6 +19,7 @@
 #include "mc_io.h"
 #include "mc_tokenizer.h"
 #include "mc_types.h"
+#include "mc_workers.h"
 
 #define PAGE ((uint64_t)MC_FLASH_PAGE)
 
@@ -578,15 +579,10 @@ typedef struct xeng {
     const int *fds;
     char *const *paths;
     size_t chunk_bytes;
-    unsigned delay_us;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    mc_workers w; /* pool; w.mu also guards the cursors */
     size_t ci;
     uint32_t ce;
     uint64_t cr;
-    int running, failed;
-    _Atomic uint64_t done;
-    mc_error err;
 } xeng;
 
 typedef struct xjob {
@@ -599,8 +595,8 @@ static int xnext(xeng *E, xjob *j)
 {
     int got = 0;
     const mc_plan *p = E->X->plan;
-    pthread_mutex_lock(&E->mu);
-    while (!E->failed && E->ci < p->n_items) {
+    pthread_mutex_lock(&E->w.mu);
+    while (!E->w.failed && E->ci < p->n_items) {
         const mc_pitem *it = &p->items[E->ci];
         uint64_t per = it->nrows / it->n_experts;
         if (E->ce >= it->n_experts) {
@@ -621,21 +617,11 @@ static int xnext(xeng *E, xjob *j)
         got = 1;
         break;
     }
-    pthread_mutex_unlock(&E->mu);
+    pthread_mutex_unlock(&E->w.mu);
     return got;
 }
 
-static void xfail(xeng *E, const mc_error *e)
-{
-    pthread_mutex_lock(&E->mu);
-    if (!E->failed) {
-        E->failed = 1;
-        E->err = *e;
-    }
-    pthread_mutex_unlock(&E->mu);
-}
-
-static void *xworker(void *arg)
+static void xworker(void *arg)
 {
     xeng *E = arg;
     const mc_plan *p = E->X->plan;
@@ -658,62 +644,12 @@ static void *xworker(void *arg)
             bytes += j.nrows * rb;
         }
         if (rc) {
-            xfail(E, &err);
+            mc_workers_fail(&E->w, &err);
             break;
         }
-        atomic_fetch_add(&E->done, bytes);
-        if (E->delay_us) {
-            struct timespec ts = { (time_t)(E->delay_us / 1000000u), (long)(E->delay_us % 1000000u) * 1000L };
-            nanosleep(&ts, NULL);
-        }
+        mc_workers_chunk_done(&E->w, bytes);
     }
     mc_plan_scratch_free(&s);
-    pthread_mutex_lock(&E->mu);
-    E->running--;
-    pthread_cond_broadcast(&E->cv);
-    pthread_mutex_unlock(&E->mu);
-    return NULL;
-}
-
-static int run_workers(xeng *E, int nthreads, const mc_flash_write_opts *o, mc_error *err)
-{
-    pthread_t th[256];
-    int started = 0;
-    if (nthreads > 256) nthreads = 256;
-    if (nthreads < 1) nthreads = 1;
-    pthread_mutex_lock(&E->mu);
-    for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&th[i], NULL, xworker, E) != 0) break;
-        E->running++;
-        started++;
-    }
-    if (!started) {
-        pthread_mutex_unlock(&E->mu);
-        return mc_error_set(err, MC_ERR_NOMEM, "cannot start a worker thread: %s", strerror(errno));
-    }
-    while (E->running > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&E->cv, &E->mu, &ts);
-        if (o->progress) {
-            pthread_mutex_unlock(&E->mu);
-            o->progress(o->progress_ctx, 0, atomic_load(&E->done), E->X->tensor_bytes);
-            pthread_mutex_lock(&E->mu);
-        }
-    }
-    pthread_mutex_unlock(&E->mu);
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    if (o->progress) o->progress(o->progress_ctx, 0, atomic_load(&E->done), E->X->tensor_bytes);
-    if (E->failed) {
-        if (err) *err = E->err;
-        return E->err.code ? (int)E->err.code : MC_ERR_IO;
-    }
-    return 0;
 }
 
 /* Remove a folder tree (our own temporary or replaced folder). */
@@ -819,8 +755,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     size_t np = 1 + X->n_dirs + X->n_files;
     xeng E;
     memset(&E, 0, sizeof E);
-    pthread_mutex_init(&E.mu, NULL);
-    pthread_cond_init(&E.cv, NULL);
+    mc_workers_init(&E.w, o->test_delay_us);
     if (!o->ops || !o->ops->read_f32 || !o->ops->read_raw) {
         rc = mc_error_set(err, MC_ERR_ARG, "no source functions given (mc_flash_write_opts.ops)");
         goto done;
@@ -891,8 +826,8 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     E.fds = fds;
     E.paths = fpaths;
     E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
-    E.delay_us = o->test_delay_us;
-    if ((rc = run_workers(&E, o->threads, o, err))) goto done;
+    if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, 0, X->tensor_bytes, o->progress, o->progress_ctx, err)))
+        goto done;
     for (size_t i = 0; !rc && i < X->n_files; i++) {
         if (fsync(fds[i]) != 0)
             rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
@@ -944,7 +879,6 @@ done:
     free(old);
     free(dir);
     free(base);
-    pthread_mutex_destroy(&E.mu);
-    pthread_cond_destroy(&E.cv);
+    mc_workers_destroy(&E.w);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "mc_io.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
+#include "mc_workers.h"
 
 /* ---- layout ---- */
 
@@ -196,7 +197,7 @@ typedef struct engine {
     const mc_plan *p;
     const mc_source_ops *ops;
     size_t chunk_bytes;
-    unsigned delay_us;
+    mc_workers w;            /* pool; w.mu also guards the cursors and diff reports */
     /* sink: write to out, or compare with cmp */
     mc_outfile *out;
     mc_file rd;              /* reads back what was written (or the compared file) */
@@ -206,18 +207,12 @@ typedef struct engine {
     unsigned char *diff_seen; /* per item: a difference already reported */
     uint64_t n_diff;
     /* cursors */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     size_t ci;
     uint32_t ce;
     uint64_t cr;
     size_t n_hash, hi;
     hash_task *hash;
-    int phase, running;
-    _Atomic uint64_t done;
     uint64_t total;
-    int failed;
-    mc_error err;
     /* results */
     uint64_t (*h)[3];
     uint64_t **xh;
@@ -229,21 +224,11 @@ typedef struct job {
     uint64_t row, nrows; /* rows inside the expert */
 } job;
 
-static void fail(engine *E, const mc_error *e)
-{
-    pthread_mutex_lock(&E->mu);
-    if (!E->failed) {
-        E->failed = 1;
-        E->err = *e;
-    }
-    pthread_mutex_unlock(&E->mu);
-}
-
 static int next_job(engine *E, job *j)
 {
     int got = 0;
-    pthread_mutex_lock(&E->mu);
-    while (!E->failed && E->ci < E->p->n_items) {
+    pthread_mutex_lock(&E->w.mu);
+    while (!E->w.failed && E->ci < E->p->n_items) {
         const mc_pitem *it = &E->p->items[E->ci];
         uint64_t per = it->nrows / it->n_experts;
         if (E->ce >= it->n_experts) {
@@ -267,7 +252,7 @@ static int next_job(engine *E, job *j)
         got = 1;
         break;
     }
-    pthread_mutex_unlock(&E->mu);
+    pthread_mutex_unlock(&E->w.mu);
     return got;
 }
 
@@ -292,7 +277,7 @@ static int sink(engine *E, size_t item, size_t k, uint64_t off, const unsigned c
     int rc = mc_file_pread(&E->rd, off, *cmpbuf, n, err);
     if (rc) return rc;
     if (memcmp(*cmpbuf, buf, n)) {
-        pthread_mutex_lock(&E->mu);
+        pthread_mutex_lock(&E->w.mu);
         E->n_diff++;
         if (!E->diff_seen[item]) {
             char msg[MC_ERROR_MSG_MAX];
@@ -301,12 +286,12 @@ static int sink(engine *E, size_t item, size_t k, uint64_t off, const unsigned c
                      E->rd.path, E->p->items[item].out[k].name, (unsigned long long)row, (unsigned long long)off);
             if (E->problem) E->problem(E->pctx, msg);
         }
-        pthread_mutex_unlock(&E->mu);
+        pthread_mutex_unlock(&E->w.mu);
     }
     return 0;
 }
 
-static void *fill_worker(void *arg)
+static void fill_worker(void *arg)
 {
     engine *E = arg;
     mc_plan_scratch s;
@@ -321,7 +306,7 @@ static void *fill_worker(void *arg)
         unsigned char *out[3] = { NULL, NULL, NULL };
         uint64_t bytes = 0;
         if (mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j.expert * per + j.row, j.nrows, &s, out, &err)) {
-            fail(E, &err);
+            mc_workers_fail(&E->w, &err);
             break;
         }
         int rc = 0;
@@ -332,27 +317,18 @@ static void *fill_worker(void *arg)
             bytes += j.nrows * rb;
         }
         if (rc) {
-            fail(E, &err);
+            mc_workers_fail(&E->w, &err);
             break;
         }
-        atomic_fetch_add(&E->done, bytes);
-        if (E->delay_us) {
-            struct timespec ts = { (time_t)(E->delay_us / 1000000u), (long)(E->delay_us % 1000000u) * 1000L };
-            nanosleep(&ts, NULL);
-        }
+        mc_workers_chunk_done(&E->w, bytes);
     }
     mc_plan_scratch_free(&s);
     free(cmpbuf);
-    pthread_mutex_lock(&E->mu);
-    E->running--;
-    pthread_cond_broadcast(&E->cv);
-    pthread_mutex_unlock(&E->mu);
-    return NULL;
 }
 
 #define HCHUNK ((size_t)1 << 22)
 
-static void *hash_worker(void *arg)
+static void hash_worker(void *arg)
 {
     engine *E = arg;
     unsigned char *buf = malloc(HCHUNK);
@@ -360,14 +336,14 @@ static void *hash_worker(void *arg)
     mc_error err = { MC_OK, "" };
     if (!buf || !st) {
         mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
-        fail(E, &err);
+        mc_workers_fail(&E->w, &err);
     }
     for (;;) {
         hash_task t;
-        pthread_mutex_lock(&E->mu);
-        int have = !E->failed && E->hi < E->n_hash;
+        pthread_mutex_lock(&E->w.mu);
+        int have = !E->w.failed && E->hi < E->n_hash;
         if (have) t = E->hash[E->hi++];
-        pthread_mutex_unlock(&E->mu);
+        pthread_mutex_unlock(&E->w.mu);
         if (!have) break;
         XXH3_64bits_reset(st);
         uint64_t off = t.off, left = t.len;
@@ -377,67 +353,23 @@ static void *hash_worker(void *arg)
             XXH3_64bits_update(st, buf, k);
             off += k;
             left -= k;
-            atomic_fetch_add(&E->done, k);
+            atomic_fetch_add(&E->w.done, k);
         }
         if (left) {
-            fail(E, &err);
+            mc_workers_fail(&E->w, &err);
             break;
         }
         *t.dst = XXH3_64bits_digest(st);
     }
     free(buf);
     if (st) XXH3_freeState(st);
-    pthread_mutex_lock(&E->mu);
-    E->running--;
-    pthread_cond_broadcast(&E->cv);
-    pthread_mutex_unlock(&E->mu);
-    return NULL;
 }
 
 /* Run fn on nthreads workers; the calling thread reports progress. */
-static int run_phase(engine *E, int phase, void *(*fn)(void *), int nthreads, const mc_flash_write_opts *o,
+static int run_phase(engine *E, int phase, void (*fn)(void *), int nthreads, const mc_flash_write_opts *o,
                      mc_error *err)
 {
-    pthread_t th[256];
-    int started = 0;
-    if (nthreads > 256) nthreads = 256;
-    if (nthreads < 1) nthreads = 1;
-    E->phase = phase;
-    atomic_store(&E->done, 0);
-    pthread_mutex_lock(&E->mu);
-    E->running = 0;
-    for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&th[i], NULL, fn, E) != 0) break;
-        E->running++;
-        started++;
-    }
-    if (!started) {
-        pthread_mutex_unlock(&E->mu);
-        return mc_error_set(err, MC_ERR_NOMEM, "cannot start a worker thread: %s", strerror(errno));
-    }
-    while (E->running > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&E->cv, &E->mu, &ts);
-        if (o->progress) {
-            pthread_mutex_unlock(&E->mu);
-            o->progress(o->progress_ctx, phase, atomic_load(&E->done), E->total);
-            pthread_mutex_lock(&E->mu);
-        }
-    }
-    pthread_mutex_unlock(&E->mu);
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    if (o->progress) o->progress(o->progress_ctx, phase, atomic_load(&E->done), E->total);
-    if (E->failed) {
-        if (err) *err = E->err;
-        return E->err.code ? (int)E->err.code : MC_ERR_IO;
-    }
-    return 0;
+    return mc_workers_run(&E->w, nthreads, fn, E, phase, E->total, o->progress, o->progress_ctx, err);
 }
 
 static void engine_free(engine *E)
@@ -448,16 +380,14 @@ static void engine_free(engine *E)
     free(E->h);
     free(E->hash);
     free(E->diff_seen);
-    pthread_mutex_destroy(&E->mu);
-    pthread_cond_destroy(&E->cv);
+    mc_workers_destroy(&E->w);
 }
 
 static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, const mc_flash_write_opts *o,
                        mc_error *err)
 {
     memset(E, 0, sizeof *E);
-    pthread_mutex_init(&E->mu, NULL);
-    pthread_cond_init(&E->cv, NULL);
+    mc_workers_init(&E->w, o->test_delay_us);
     E->m = m;
     E->L = L;
     E->p = L->plan;
@@ -465,7 +395,6 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
     if (!E->ops || !E->ops->read_f32 || !E->ops->read_raw)
         return mc_error_set(err, MC_ERR_ARG, "no source functions given (mc_flash_write_opts.ops)");
     E->chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
-    E->delay_us = o->test_delay_us;
     E->rd.fd = -1;
     size_t n = E->p->n_items ? E->p->n_items : 1;
     E->h = calloc(n, sizeof *E->h);
