@@ -1,5 +1,6 @@
-/* libFuzzer target for the dequantizers: the first byte picks the type
- * (among the types that have a decoder), the rest are blocks of that type;
+/* libFuzzer target for the dequantizers: the first byte picks the type (its
+ * GGML type id when that type has a decoder, otherwise the byte modulo the
+ * number of decodable types), the rest are blocks of that type;
  * every whole block is decoded into an output buffer of exactly the right
  * size (so ASan sees any write past it). Any bytes must decode without an
  * out-of-bounds access or undefined behaviour.
@@ -26,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (tr && tr->to_f32) types[n_types++] = t;
         }
     if (size < 1 || n_types == 0) return 0;
-    const int t = types[data[0] % n_types];
+    int t = data[0];
+    if (t >= MC_T_COUNT || !mc_type_get(t) || !mc_type_get(t)->to_f32) t = types[data[0] % n_types];
     const mc_type_traits *tr = mc_type_get(t);
     size_t blocks = (size - 1) / tr->type_size;
     if (blocks > 4096) blocks = 4096;

@@ -26,10 +26,19 @@ static void ignore(void *ctx, const char *msg)
     (void)msg;
 }
 
+static char path[64];
+
+static void remove_path(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/fuzz_flash.%ld", (long)getpid());
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/fuzz_flash.%ld", (long)getpid());
+        atexit(remove_path);
+    }
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
     if (size && fwrite(data, 1, size, f) != size) {
