@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Run every test: a warning-free release build (-Werror) and an
-# ASan+UBSan build, each under ctest. Reads the corpus from
+# ASan+UBSan build, each under ctest; then, when valgrind is installed, every
+# test and every mconv the tests start under valgrind memcheck (build-vg,
+# MCONV_TEST_LEVEL=1: fewer sampled offsets, the same kinds of checks); then,
+# when clang is installed, each libFuzzer target for a short fixed time
+# (MCONV_FUZZ_SECONDS, default 20; a crash fails). Reads the corpus from
 # $MCONV_CORPUS or ../shared/corpus; tests say what they skip without it.
+# MCONV_SKIP_VALGRIND=1 / MCONV_SKIP_FUZZ=1 leave those stages out (local use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
@@ -17,3 +22,24 @@ echo "== ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMCONV_SANITIZE=ON -DMCONV_WERROR=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 (cd build-asan && ctest --output-on-failure -j "$jobs")
+
+if command -v valgrind >/dev/null 2>&1 && [ "${MCONV_SKIP_VALGRIND:-0}" != 1 ]; then
+  echo "== valgrind memcheck (tests and the mconv they start)"
+  cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMCONV_VALGRIND=ON >/dev/null
+  cmake --build build-vg -j "$jobs"
+  rm -rf build-vg/valgrind && mkdir -p build-vg/valgrind
+  (cd build-vg && MCONV_TEST_LEVEL=1 ctest --output-on-failure -j "$jobs")
+  # a test can expect a failing exit code; the logs show every report anyway
+  reports=$(grep -lE "ERROR SUMMARY: [1-9]|are (definitely|indirectly) lost|^==[0-9]+== (Invalid|Conditional|Use of uninitialised|Syscall param|Mismatched|Source and destination)" \
+            build-vg/valgrind/*.log 2>/dev/null || true)
+  if [ -n "$reports" ]; then
+    for r in $reports; do echo "valgrind report: $r"; head -40 "$r"; done
+    exit 1
+  fi
+  echo "valgrind: $(ls build-vg/valgrind | wc -l) processes, no errors, no definite or indirect leaks"
+fi
+
+if command -v clang >/dev/null 2>&1 && [ "${MCONV_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== libFuzzer targets, ${MCONV_FUZZ_SECONDS:-20} s each"
+  scripts/fuzz.sh "${MCONV_FUZZ_SECONDS:-20}"
+fi

@@ -49,9 +49,9 @@ def header_end(path, kind):
     b = open(path, 'rb').read(48)
     moff, mlen = struct.unpack('<QQ', b[16:32])
     return 48, moff  # header bytes; the manifest is checked separately below
-n_cut = {1: 10, 2: 28}.get(level, 60)
-n_flip = {1: 8, 2: 24}.get(level, 80)
-n_data = {1: 3, 2: 6}.get(level, 12)
+n_cut = {1: 6, 2: 28}.get(level, 60)
+n_flip = {1: 6, 2: 24}.get(level, 80)
+n_data = {1: 2, 2: 6}.get(level, 12)
 for kind, path in (('gguf', gguf), ('st', st), ('flash', flash)):
     data = open(path, 'rb').read()
     hend, dstart = header_end(path, kind)

@@ -60,6 +60,13 @@ void mc_test_skip(const char *fmt, ...)
 
 const char *mc_test_mconv(void) { return MCONV_BIN; }
 
+int mc_test_level(void)
+{
+    const char *s = getenv("MCONV_TEST_LEVEL");
+    int v = s ? atoi(s) : 2;
+    return v < 1 ? 1 : v > 3 ? 3 : v;
+}
+
 static void rm_tmpdir(void)
 {
     if (g_tmpdir[0]) {

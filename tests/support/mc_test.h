@@ -31,6 +31,10 @@ const char *mc_test_corpus(void);
 const char *mc_test_corpus_file(const char *rel);
 /* Record and print a skip ("SKIP: reason"). */
 void mc_test_skip(const char *fmt, ...);
+/* Sampling density for the heavy corruption sweeps: $MCONV_TEST_LEVEL
+ * (1: sparse, set by the valgrind pass; 2: default; 3: dense). Lower levels
+ * sample fewer offsets, never drop a kind of check. */
+int mc_test_level(void);
 /* Path of the built mconv program. */
 const char *mc_test_mconv(void);
 /* A fresh temporary directory for this test (removed at exit). */
