@@ -12,6 +12,13 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
   fi
+  # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
+  cv=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+  if [ -n "$cv" ] && ! dpkg -s "libclang-rt-$cv-dev" >/dev/null 2>&1 &&
+     apt-cache show "libclang-rt-$cv-dev" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "libclang-rt-$cv-dev"
+  fi
 elif command -v brew >/dev/null 2>&1; then
   brew install cmake pkg-config zstd xxhash cjson
 fi

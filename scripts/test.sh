@@ -39,7 +39,18 @@ if command -v valgrind >/dev/null 2>&1 && [ "${MCONV_SKIP_VALGRIND:-0}" != 1 ]; 
   echo "valgrind: $(ls build-vg/valgrind | wc -l) processes, no errors, no definite or indirect leaks"
 fi
 
+fuzz_ok=0
 if command -v clang >/dev/null 2>&1 && [ "${MCONV_SKIP_FUZZ:-0}" != 1 ]; then
+  probe=$(mktemp -d "${TMPDIR:-/tmp}/mconv-fuzz-probe-XXXXXX")
+  printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' > "$probe/p.c"
+  if clang -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" >/dev/null 2>&1; then
+    fuzz_ok=1
+  else
+    echo "== libFuzzer targets: SKIPPED (clang cannot link -fsanitize=fuzzer: install libclang-rt-dev)"
+  fi
+  rm -rf "$probe"
+fi
+if [ "$fuzz_ok" = 1 ]; then
   echo "== libFuzzer targets, ${MCONV_FUZZ_SECONDS:-20} s each"
   scripts/fuzz.sh "${MCONV_FUZZ_SECONDS:-20}"
 fi
