@@ -476,6 +476,19 @@ def main():
                      [d for d in glob.glob(os.path.join(CORPUS, "models/*/hf*")) if os.path.isdir(d)])
         bad = sorted(glob.glob(os.path.join(CORPUS, "external/bad/*")))
         check(len(ggufs) >= 40 and len(sts) >= 20 and len(bad) >= 4, "corpus files found: %d %d %d" % (len(ggufs), len(sts), len(bad)))
+        if os.environ.get("MCONV_TEST_LEVEL") == "1":
+            # valgrind pass: each GGUF file type (the name's last "-" part) and
+            # each safetensors folder kind (hf, hf-sharded, mlx...) once
+            def thin(paths, key):
+                seen, out = set(), []
+                for q in paths:
+                    if key(q) not in seen:
+                        seen.add(key(q))
+                        out.append(q)
+                return out
+            ggufs = thin(ggufs, lambda q: os.path.basename(q).rsplit("-", 1)[-1] if "/models/" in q else q)
+            sts = thin(sts, lambda q: os.path.basename(os.path.dirname(q)) if q.endswith(".safetensors") and "/models/" in q
+                       else (os.path.basename(q) if "/models/" in q else q))
         for p in ggufs:
             check_gguf(p)
         for p in sts:
