@@ -4,11 +4,9 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,47 +49,7 @@ static void usage(FILE *out)
             "Ctrl-C or kill never leaves a partial OUT and never touches an existing one.\n");
 }
 
-/* ---- signals: remove the temporary file, then die of the signal ---- */
-
-static void on_signal(int sig)
-{
-    mc_io_cleanup_signal_safe();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void install_signals(void)
-{
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-    /* A file-size limit must give a clean EFBIG error, not a core dump. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGXFSZ, &sa, NULL);
-}
-
 /* ---- helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static unsigned long long peak_rss_bytes(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-#ifdef __APPLE__
-    return (unsigned long long)ru.ru_maxrss;
-#else
-    return (unsigned long long)ru.ru_maxrss * 1024ull;
-#endif
-}
 
 static int default_threads(void)
 {
@@ -144,12 +102,12 @@ static void on_progress(void *ctx, int phase, uint64_t done, uint64_t total)
 {
     progress *p = ctx;
     if (!p->on) return;
-    double el = now_s() - p->t0;
+    double el = mc_cli_now_s() - p->t0;
     double rate = el > 0 ? (double)done / el : 0;
     double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
     char a[32], b[32];
     if (phase != p->last_phase) {
-        p->t0 = now_s();
+        p->t0 = mc_cli_now_s();
         p->last_phase = phase;
     }
     fprintf(stderr, "\r%s %s / %s  %.1f MB/s  ETA %.0fs   ", phase ? "checksumming" : "converting",
@@ -331,7 +289,7 @@ int mc_cmd_convert(int argc, char **argv)
     mc_flash_layout *L = NULL;
     mc_convert_opts co = { 0, 1 };
     int rc, code = MC_EXIT_OK;
-    double t0 = now_s();
+    double t0 = mc_cli_now_s();
 
     if (out_is_input(in, out)) {
         fprintf(stderr, "mconv: %s: output would overwrite the input %s\n", out, in);
@@ -341,7 +299,7 @@ int mc_cmd_convert(int argc, char **argv)
         fprintf(stderr, "mconv: %s: already exists (use --force to overwrite)\n", out);
         return MC_EXIT_BAD_INPUT;
     }
-    install_signals();
+    mc_cli_install_signals();
     if ((rc = mc_convert_open(in, &co, &m, &err)) || (rc = mc_plan_build(m, &po, &p, &err)) ||
         (rc = mc_flash_layout_build(m, p, &L, &err))) {
         code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
@@ -373,16 +331,9 @@ int mc_cmd_convert(int argc, char **argv)
         }
         goto done;
     }
-    progress pr = { !quiet && isatty(2), now_s(), 0 };
+    progress pr = { !quiet && isatty(2), mc_cli_now_s(), 0 };
     mc_flash_write_opts wo;
-    memset(&wo, 0, sizeof wo);
-    wo.threads = threads;
-    wo.force = force;
-    wo.ops = mc_source_model_ops();
-    wo.progress = on_progress;
-    wo.progress_ctx = &pr;
-    const char *delay = getenv("MCONV_TEST_DELAY_US"); /* TEST ONLY: slow conversions for crash tests */
-    if (delay && *delay) wo.test_delay_us = (unsigned)strtoul(delay, NULL, 10);
+    mc_cli_write_opts(&wo, threads, force, on_progress, &pr);
     rc = mc_flash_write(m, L, out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {
@@ -393,13 +344,13 @@ int mc_cmd_convert(int argc, char **argv)
         char b1[32];
         printf("wrote %s\n", out);
         print_plan(m, p, L, stdout);
-        printf("time: %.2fs, peak memory: %s, threads: %d\n", now_s() - t0,
-               mc_cli_bytes(peak_rss_bytes(), b1, sizeof b1), threads);
+        printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
+               mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), threads);
     }
     if (stats) {
         char b1[32], b2[32], b3[32];
         fprintf(stderr, "stats: peak RSS %s (%llu bytes), read %s, written %s\n",
-                mc_cli_bytes(peak_rss_bytes(), b1, sizeof b1), peak_rss_bytes(),
+                mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), mc_cli_peak_rss(),
                 mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2), mc_cli_bytes(mc_io_bytes_written(), b3, sizeof b3));
     }
 done:

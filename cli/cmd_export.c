@@ -6,11 +6,9 @@
 #include <dirent.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,43 +30,6 @@ int mc_cli_layout_from_name(const char *name)
     for (size_t i = 0; name && i < sizeof g_layouts / sizeof g_layouts[0]; i++)
         if (!strcmp(name, g_layouts[i].name)) return g_layouts[i].kind;
     return -1;
-}
-
-static void on_signal(int sig)
-{
-    mc_io_cleanup_signal_safe();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void install_signals(void)
-{
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGXFSZ, &sa, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static unsigned long long peak_rss(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-#ifdef __APPLE__
-    return (unsigned long long)ru.ru_maxrss;
-#else
-    return (unsigned long long)ru.ru_maxrss * 1024ull;
-#endif
 }
 
 /* realpath of path, or of its parent joined with its base name when path
@@ -135,7 +96,7 @@ static void on_progress(void *ctx, int phase, uint64_t done, uint64_t total)
     progress *p = ctx;
     (void)phase;
     if (!p->on) return;
-    double el = now_s() - p->t0, rate = el > 0 ? (double)done / el : 0;
+    double el = mc_cli_now_s() - p->t0, rate = el > 0 ? (double)done / el : 0;
     char a[32], b[32];
     fprintf(stderr, "\rconverting %s / %s  %.1f MB/s   ", mc_cli_bytes(done, a, sizeof a),
             mc_cli_bytes(total, b, sizeof b), rate / 1e6);
@@ -166,7 +127,7 @@ int mc_cli_export(const mc_cli_export_args *a)
     mc_export *X = NULL;
     mc_convert_opts co = { 0, 1 };
     int rc, code = MC_EXIT_OK;
-    double t0 = now_s();
+    double t0 = mc_cli_now_s();
     const char *lname = a->layout == MC_EXPORT_MACCODE ? "mac-code" : "mlx";
 
     if (!a->force && !a->dry && mc_io_exists(a->out)) {
@@ -178,7 +139,7 @@ int mc_cli_export(const mc_cli_export_args *a)
         fprintf(stderr, "mconv: %s: output would overwrite or be inside the input %s\n", a->out, clash);
         return MC_EXIT_BAD_INPUT;
     }
-    install_signals();
+    mc_cli_install_signals();
     if ((rc = mc_convert_open(a->in, &co, &m, &err)) || (rc = mc_plan_build(m, a->po, &p, &err)) ||
         (rc = mc_export_build(m, p, (mc_export_kind)a->layout, a->shard_bytes, &X, &err))) {
         code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
@@ -195,16 +156,9 @@ int mc_cli_export(const mc_cli_export_args *a)
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
         goto done;
     }
-    progress pr = { !a->quiet && isatty(2), now_s() };
+    progress pr = { !a->quiet && isatty(2), mc_cli_now_s() };
     mc_flash_write_opts wo;
-    memset(&wo, 0, sizeof wo);
-    wo.threads = a->threads;
-    wo.force = a->force;
-    wo.ops = mc_source_model_ops();
-    wo.progress = on_progress;
-    wo.progress_ctx = &pr;
-    const char *delay = getenv("MCONV_TEST_DELAY_US"); /* TEST ONLY: slow conversions for crash tests */
-    if (delay && *delay) wo.test_delay_us = (unsigned)strtoul(delay, NULL, 10);
+    mc_cli_write_opts(&wo, a->threads, a->force, on_progress, &pr);
     rc = mc_export_write(m, X, a->out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {
@@ -216,13 +170,13 @@ int mc_cli_export(const mc_cli_export_args *a)
         printf("wrote %s (%s folder)\n", a->out, lname);
         print_files(X, stdout);
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
-        printf("time: %.2fs, peak memory: %s, threads: %d\n", now_s() - t0, mc_cli_bytes(peak_rss(), b1, sizeof b1),
-               a->threads);
+        printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
+               mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), a->threads);
     }
     if (a->stats) {
         char b1[32], b2[32];
-        fprintf(stderr, "stats: peak RSS %s (%llu bytes), read %s\n", mc_cli_bytes(peak_rss(), b1, sizeof b1),
-                peak_rss(), mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2));
+        fprintf(stderr, "stats: peak RSS %s (%llu bytes), read %s\n", mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1),
+                mc_cli_peak_rss(), mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2));
     }
 done:
     mc_export_free(X);

@@ -2,6 +2,7 @@
 #ifndef MC_CLI_H
 #define MC_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "mc_error.h"
 
@@ -28,6 +29,19 @@ int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* Human-readable byte count ("1.25 GiB") into buf. */
 const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap);
+
+/* Shared by convert's layouts (mc_cli_run.c): remove the temporary output
+ * and die of the signal on SIGINT/SIGTERM/SIGHUP/SIGQUIT, ignore SIGXFSZ. */
+void mc_cli_install_signals(void);
+/* Monotonic clock in seconds. */
+double mc_cli_now_s(void);
+/* Peak resident set size in bytes (0 when unknown). */
+unsigned long long mc_cli_peak_rss(void);
+/* Writer options: threads, force, the model source, progress, and the
+ * MCONV_TEST_DELAY_US test delay from the environment. */
+struct mc_flash_write_opts;
+void mc_cli_write_opts(struct mc_flash_write_opts *wo, int threads, int force,
+                       void (*progress)(void *ctx, int phase, uint64_t done, uint64_t total), void *progress_ctx);
 
 /* Commands (one file each in cli/). */
 int mc_cmd_inspect(int argc, char **argv);
