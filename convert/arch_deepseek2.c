@@ -24,14 +24,6 @@ typedef struct ds_mla {
     uint64_t heads, nope, v, lora; /* heads, key no-rope dim, value dim, kv_lora_rank */
 } ds_mla;
 
-static int ds_cfg_u64(const cJSON *c, const char *k, uint64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15) return 1;
-    *out = (uint64_t)v->valuedouble;
-    return 0;
-}
-
 /* GGUF: key_length_mla / value_length_mla (since the split); older files
  * have the per-head sizes in key_length / value_length. */
 static int ds_mla_get(mc_cv *cv, ds_mla *d, mc_error *err)
@@ -50,9 +42,9 @@ static int ds_mla_get(mc_cv *cv, ds_mla *d, mc_error *err)
         bad |= kl <= rope;
         d->nope = kl - rope;
     } else {
-        bad |= ds_cfg_u64(m->config, "kv_lora_rank", &d->lora);
-        bad |= ds_cfg_u64(m->config, "qk_nope_head_dim", &d->nope);
-        bad |= ds_cfg_u64(m->config, "v_head_dim", &d->v);
+        bad |= mc_cv_cfg_u64(m->config, "kv_lora_rank", &d->lora);
+        bad |= mc_cv_cfg_u64(m->config, "qk_nope_head_dim", &d->nope);
+        bad |= mc_cv_cfg_u64(m->config, "v_head_dim", &d->v);
     }
     if (bad || !d->heads || !d->nope || !d->v || !d->lora || d->nope > (1u << 20) || d->v > (1u << 20) ||
         d->lora > (1u << 24))
@@ -242,17 +234,10 @@ static const mc_rule deepseek2_rules[] = {
 static int ds_prepare(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
-    uint64_t nextn = 0;
     cv->builders = ds_builders;
     cv->n_builders = B_COUNT;
-    if (m->gguf && mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0 && nextn > 0) {
-        if (nextn >= (uint64_t)m->n_layers)
-            return mc_error_set(err, MC_ERR_FORMAT, "%s: nextn_predict_layers %llu >= block_count %d", m->input_path,
-                                (unsigned long long)nextn, m->n_layers);
-        m->n_layers -= (int)nextn;
-        mc_cv_notice(cv, "%s: %llu MTP (nextn) layer(s) from %d on dropped: mlx-lm does not load them",
-                     m->input_path, (unsigned long long)nextn, m->n_layers);
-    }
+    int rc = mc_cv_drop_gguf_nextn(cv, err);
+    if (rc) return rc;
     if (m->st) { /* DeepSeek V3's MTP layer is model.layers.<num_hidden_layers> */
         uint64_t n = 0;
         for (uint64_t i = 0; i < m->st->n_tensors; i++) {
@@ -264,12 +249,6 @@ static int ds_prepare(mc_cv *cv, mc_error *err)
                          m->input_path, (unsigned long long)n, m->n_layers);
     }
     return 0;
-}
-
-static int ds_num(cJSON *c, const char *k, double v)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(c, k);
-    return cJSON_AddNumberToObject(c, k, v) ? 0 : 1;
 }
 
 static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
@@ -284,27 +263,27 @@ static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     bad |= !cJSON_AddStringToObject(cfg, "model_type", v3 ? "deepseek_v3" : "deepseek_v2");
     mc_cv_gguf_u64(cv, "rope.dimension_count", &rope);
     /* llama.cpp runs MLA as MQA (head_count_kv 1); mlx-lm reads the HF value */
-    bad |= ds_num(cfg, "num_key_value_heads", (double)cv->n_head);
+    bad |= mc_cv_cfg_set_num(cfg, "num_key_value_heads", (double)cv->n_head);
     cJSON_DeleteItemFromObjectCaseSensitive(cfg, "head_dim");
-    bad |= ds_num(cfg, "kv_lora_rank", (double)d.lora);
-    if (mc_cv_gguf_u64(cv, "attention.q_lora_rank", &u) == 0 && u > 0) bad |= ds_num(cfg, "q_lora_rank", (double)u);
+    bad |= mc_cv_cfg_set_num(cfg, "kv_lora_rank", (double)d.lora);
+    if (mc_cv_gguf_u64(cv, "attention.q_lora_rank", &u) == 0 && u > 0) bad |= mc_cv_cfg_set_num(cfg, "q_lora_rank", (double)u);
     else bad |= !cJSON_AddNullToObject(cfg, "q_lora_rank");
-    bad |= ds_num(cfg, "qk_rope_head_dim", (double)rope);
-    bad |= ds_num(cfg, "qk_nope_head_dim", (double)d.nope);
-    bad |= ds_num(cfg, "v_head_dim", (double)d.v);
-    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= ds_num(cfg, "moe_intermediate_size", (double)u);
+    bad |= mc_cv_cfg_set_num(cfg, "qk_rope_head_dim", (double)rope);
+    bad |= mc_cv_cfg_set_num(cfg, "qk_nope_head_dim", (double)d.nope);
+    bad |= mc_cv_cfg_set_num(cfg, "v_head_dim", (double)d.v);
+    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
     if (m->n_experts > 0) {
-        bad |= ds_num(cfg, "n_routed_experts", m->n_experts);
-        bad |= ds_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
+        bad |= mc_cv_cfg_set_num(cfg, "n_routed_experts", m->n_experts);
+        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
     }
-    if (mc_cv_gguf_u64(cv, "expert_shared_count", &u) == 0) bad |= ds_num(cfg, "n_shared_experts", (double)u);
+    if (mc_cv_gguf_u64(cv, "expert_shared_count", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "n_shared_experts", (double)u);
     u = 0;
     mc_cv_gguf_u64(cv, "leading_dense_block_count", &u);
-    bad |= ds_num(cfg, "first_k_dense_replace", (double)u);
-    bad |= ds_num(cfg, "moe_layer_freq", 1);
+    bad |= mc_cv_cfg_set_num(cfg, "first_k_dense_replace", (double)u);
+    bad |= mc_cv_cfg_set_num(cfg, "moe_layer_freq", 1);
     f = 1.0;
     mc_cv_gguf_f64(cv, "expert_weights_scale", &f);
-    bad |= ds_num(cfg, "routed_scaling_factor", mc_cv_f32_decimal(f));
+    bad |= mc_cv_cfg_set_num(cfg, "routed_scaling_factor", mc_cv_f32_decimal(f));
     int norm = 0;
     char key[128];
     snprintf(key, sizeof key, "%s.expert_weights_norm", m->arch);
@@ -313,8 +292,8 @@ static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     uint64_t ng = 1, tg = 1;
     mc_cv_gguf_u64(cv, "expert_group_count", &ng);
     mc_cv_gguf_u64(cv, "expert_group_used_count", &tg);
-    bad |= ds_num(cfg, "n_group", (double)ng);
-    bad |= ds_num(cfg, "topk_group", (double)tg);
+    bad |= mc_cv_cfg_set_num(cfg, "n_group", (double)ng);
+    bad |= mc_cv_cfg_set_num(cfg, "topk_group", (double)tg);
     uint64_t gating = v3 ? 2 : 1; /* llama.cpp expert_gating_func: 1 softmax, 2 sigmoid */
     mc_cv_gguf_u64(cv, "expert_gating_func", &gating);
     bad |= !cJSON_AddStringToObject(cfg, "scoring_func", gating == 2 ? "sigmoid" : "softmax");

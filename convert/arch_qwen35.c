@@ -35,14 +35,6 @@ typedef struct q35_dims {
     int reorder;                     /* GGUF value heads in llama.cpp's tiled order */
 } q35_dims;
 
-static int q35_cfg_u64(const cJSON *c, const char *k, uint64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15) return 1;
-    *out = (uint64_t)v->valuedouble;
-    return 0;
-}
-
 static int q35_dims_get(mc_cv *cv, q35_dims *d, mc_error *err)
 {
     mc_model *m = cv->m;
@@ -59,11 +51,11 @@ static int q35_dims_get(mc_cv *cv, q35_dims *d, mc_error *err)
         bad |= !d->nv || d->dv * d->nv != inner;
         d->reorder = strcmp(m->arch, "qwen3next") != 0;
     } else {
-        bad |= q35_cfg_u64(m->config, "linear_num_key_heads", &d->nk);
-        bad |= q35_cfg_u64(m->config, "linear_num_value_heads", &d->nv);
-        bad |= q35_cfg_u64(m->config, "linear_key_head_dim", &d->dk);
-        bad |= q35_cfg_u64(m->config, "linear_value_head_dim", &d->dv);
-        bad |= q35_cfg_u64(m->config, "linear_conv_kernel_dim", &d->kernel);
+        bad |= mc_cv_cfg_u64(m->config, "linear_num_key_heads", &d->nk);
+        bad |= mc_cv_cfg_u64(m->config, "linear_num_value_heads", &d->nv);
+        bad |= mc_cv_cfg_u64(m->config, "linear_key_head_dim", &d->dk);
+        bad |= mc_cv_cfg_u64(m->config, "linear_value_head_dim", &d->dv);
+        bad |= mc_cv_cfg_u64(m->config, "linear_conv_kernel_dim", &d->kernel);
     }
     if (bad || !d->nk || !d->nv || !d->dk || !d->dv || !d->kernel || d->nv % d->nk || d->nv > (1u << 20) ||
         d->dk > (1u << 20) || d->dv > (1u << 20))
@@ -538,19 +530,13 @@ static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
 static int q35_prepare(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
-    uint64_t nextn = 0, iv = 0;
+    uint64_t iv = 0;
     cv->builders = q35_builders;
     cv->n_builders = B_COUNT;
     cv->mixer_gguf = GL "ssm_a";
     cv->mixer_hf = HL "linear_attn.A_log";
-    if (m->gguf && mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0 && nextn > 0) {
-        if (nextn >= (uint64_t)m->n_layers)
-            return mc_error_set(err, MC_ERR_FORMAT, "%s: nextn_predict_layers %llu >= block_count %d", m->input_path,
-                                (unsigned long long)nextn, m->n_layers);
-        m->n_layers -= (int)nextn;
-        mc_cv_notice(cv, "%s: %llu MTP (nextn) layer(s) from %d on dropped: mlx-lm does not load them",
-                     m->input_path, (unsigned long long)nextn, m->n_layers);
-    }
+    int rc = mc_cv_drop_gguf_nextn(cv, err);
+    if (rc) return rc;
     if (m->st) {
         uint64_t n = 0;
         for (uint64_t i = 0; i < m->st->n_tensors; i++) {
@@ -565,12 +551,6 @@ static int q35_prepare(mc_cv *cv, mc_error *err)
 }
 
 /* ------------------------------------------------------------- config */
-
-static int q35_num(cJSON *c, const char *k, double v)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(c, k);
-    return cJSON_AddNumberToObject(c, k, v) ? 0 : 1;
-}
 
 static int q35_layer_types(mc_cv *cv, cJSON *cfg, uint64_t iv)
 {
@@ -596,18 +576,18 @@ static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     if (mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
         mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
                      m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
-    bad |= q35_num(cfg, "linear_num_key_heads", (double)d.nk);
-    bad |= q35_num(cfg, "linear_num_value_heads", (double)d.nv);
-    bad |= q35_num(cfg, "linear_key_head_dim", (double)d.dk);
-    bad |= q35_num(cfg, "linear_value_head_dim", (double)d.dv);
-    bad |= q35_num(cfg, "linear_conv_kernel_dim", (double)d.kernel);
-    bad |= q35_num(cfg, "full_attention_interval", (double)iv);
+    bad |= mc_cv_cfg_set_num(cfg, "linear_num_key_heads", (double)d.nk);
+    bad |= mc_cv_cfg_set_num(cfg, "linear_num_value_heads", (double)d.nv);
+    bad |= mc_cv_cfg_set_num(cfg, "linear_key_head_dim", (double)d.dk);
+    bad |= mc_cv_cfg_set_num(cfg, "linear_value_head_dim", (double)d.dv);
+    bad |= mc_cv_cfg_set_num(cfg, "linear_conv_kernel_dim", (double)d.kernel);
+    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
     bad |= q35_layer_types(cv, cfg, iv);
     mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
     theta = mc_cv_f32_decimal(theta);
     mc_cv_gguf_u64(cv, "rope.dimension_count", &rope_dim);
     double prf = cv->head_dim && rope_dim ? (double)rope_dim / (double)cv->head_dim : 0.25;
-    bad |= q35_num(cfg, "partial_rotary_factor", prf);
+    bad |= mc_cv_cfg_set_num(cfg, "partial_rotary_factor", prf);
     cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_parameters");
     cJSON *rp = cJSON_AddObjectToObject(cfg, "rope_parameters");
     bad |= !rp || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf) ||
@@ -615,13 +595,13 @@ static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
     bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
     if (m->n_experts > 0) {
-        bad |= q35_num(cfg, "num_experts", m->n_experts);
-        bad |= q35_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
-        if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= q35_num(cfg, "moe_intermediate_size", (double)u);
+        bad |= mc_cv_cfg_set_num(cfg, "num_experts", m->n_experts);
+        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
+        if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
         if (mc_cv_gguf_u64(cv, "expert_shared_feed_forward_length", &u) == 0)
-            bad |= q35_num(cfg, "shared_expert_intermediate_size", (double)u);
+            bad |= mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", (double)u);
         bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
-        bad |= q35_num(cfg, "decoder_sparse_step", 1);
+        bad |= mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1);
     }
     if (strcmp(m->arch, "qwen3next") == 0) {
         /* every ModelArgs field of qwen3_next.py is required */
@@ -636,11 +616,11 @@ static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
             if (n) cJSON_AddItemToArray(mo, n);
         }
         if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size"))
-            bad |= q35_num(cfg, "intermediate_size", 0);
+            bad |= mc_cv_cfg_set_num(cfg, "intermediate_size", 0);
         if (m->n_experts == 0) {
-            bad |= q35_num(cfg, "num_experts", 0) | q35_num(cfg, "num_experts_per_tok", 0) |
-                   q35_num(cfg, "decoder_sparse_step", 1) | q35_num(cfg, "moe_intermediate_size", 0) |
-                   q35_num(cfg, "shared_expert_intermediate_size", 0);
+            bad |= mc_cv_cfg_set_num(cfg, "num_experts", 0) | mc_cv_cfg_set_num(cfg, "num_experts_per_tok", 0) |
+                   mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1) | mc_cv_cfg_set_num(cfg, "moe_intermediate_size", 0) |
+                   mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", 0);
         }
     }
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
@@ -658,7 +638,7 @@ static int q35_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     if (cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
         mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
                      cv->m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
-    bad |= q35_num(cfg, "full_attention_interval", (double)iv);
+    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
     cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
     bad |= !cJSON_AddStringToObject(cfg, "model_type", cv->arch->model_type);
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;

@@ -152,6 +152,35 @@ int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out)
     return mc_gguf_get_f64(cv->m->gguf, key, out);
 }
 
+int mc_cv_cfg_u64(const cJSON *c, const char *k, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, k);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15) return 1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+int mc_cv_cfg_set_num(cJSON *c, const char *k, double v)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, k);
+    return cJSON_AddNumberToObject(c, k, v) ? 0 : 1;
+}
+
+int mc_cv_drop_gguf_nextn(mc_cv *cv, mc_error *err)
+{
+    mc_model *m = cv->m;
+    uint64_t nextn = 0;
+    if (m->gguf && mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0 && nextn > 0) {
+        if (nextn >= (uint64_t)m->n_layers)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: nextn_predict_layers %llu >= block_count %d", m->input_path,
+                                (unsigned long long)nextn, m->n_layers);
+        m->n_layers -= (int)nextn;
+        mc_cv_notice(cv, "%s: %llu MTP (nextn) layer(s) from %d on dropped: mlx-lm does not load them",
+                     m->input_path, (unsigned long long)nextn, m->n_layers);
+    }
+    return 0;
+}
+
 int mc_cv_gguf_read_f32(mc_cv *cv, const char *name, float *dst, size_t cap, size_t *n, mc_error *err)
 {
     mc_model *m = cv->m;

@@ -184,6 +184,14 @@ struct mc_cv {
 /* Helpers shared by the architecture files. */
 int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suffix" */
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
+/* config.json number k of c as a count (0 .. 1e15): 0, or 1 when absent or
+ * out of range. */
+int mc_cv_cfg_u64(const struct cJSON *c, const char *k, uint64_t *out);
+/* Set number k of c (replacing it): 0, or 1 out of memory. */
+int mc_cv_cfg_set_num(struct cJSON *c, const char *k, double v);
+/* GGUF: drop the last {arch}.nextn_predict_layers blocks (MTP / nextn
+ * layers, which mlx-lm does not load) from m->n_layers, with a notice. */
+int mc_cv_drop_gguf_nextn(mc_cv *cv, mc_error *err);
 /* Float for config.json: the shortest decimal that rounds to the same f32. */
 double mc_cv_f32_decimal(double v);
 /* A small GGUF tensor (<= cap elements) as f32, for config values (rope
