@@ -580,43 +580,13 @@ typedef struct xeng {
     char *const *paths;
     size_t chunk_bytes;
     mc_workers w; /* pool; w.mu also guards the cursors */
-    size_t ci;
-    uint32_t ce;
-    uint64_t cr;
+    mc_plan_cursor cur;
 } xeng;
 
-typedef struct xjob {
-    size_t item;
-    uint32_t expert;
-    uint64_t row, nrows;
-} xjob;
-
-static int xnext(xeng *E, xjob *j)
+static int xnext(xeng *E, mc_plan_chunk *j)
 {
-    int got = 0;
-    const mc_plan *p = E->X->plan;
     pthread_mutex_lock(&E->w.mu);
-    while (!E->w.failed && E->ci < p->n_items) {
-        const mc_pitem *it = &p->items[E->ci];
-        uint64_t per = it->nrows / it->n_experts;
-        if (E->ce >= it->n_experts) {
-            E->ci++;
-            E->ce = 0;
-            E->cr = 0;
-            continue;
-        }
-        if (E->cr >= per) {
-            E->ce++;
-            E->cr = 0;
-            continue;
-        }
-        uint64_t rows = mc_plan_chunk_rows(it, E->chunk_bytes);
-        if (rows > per - E->cr) rows = per - E->cr;
-        *j = (xjob){ E->ci, E->ce, E->cr, rows };
-        E->cr += rows;
-        got = 1;
-        break;
-    }
+    int got = !E->w.failed && mc_plan_next_chunk(E->X->plan, E->chunk_bytes, &E->cur, j);
     pthread_mutex_unlock(&E->w.mu);
     return got;
 }
@@ -627,7 +597,7 @@ static void xworker(void *arg)
     const mc_plan *p = E->X->plan;
     mc_plan_scratch s;
     mc_error err = { MC_OK, "" };
-    xjob j;
+    mc_plan_chunk j;
     memset(&s, 0, sizeof s);
     while (xnext(E, &j)) {
         const mc_pitem *it = &p->items[j.item];

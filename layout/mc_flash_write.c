@@ -207,9 +207,7 @@ typedef struct engine {
     unsigned char *diff_seen; /* per item: a difference already reported */
     uint64_t n_diff;
     /* cursors */
-    size_t ci;
-    uint32_t ce;
-    uint64_t cr;
+    mc_plan_cursor cur;
     size_t n_hash, hi;
     hash_task *hash;
     uint64_t total;
@@ -218,40 +216,10 @@ typedef struct engine {
     uint64_t **xh;
 } engine;
 
-typedef struct job {
-    size_t item;
-    uint32_t expert;
-    uint64_t row, nrows; /* rows inside the expert */
-} job;
-
-static int next_job(engine *E, job *j)
+static int next_job(engine *E, mc_plan_chunk *j)
 {
-    int got = 0;
     pthread_mutex_lock(&E->w.mu);
-    while (!E->w.failed && E->ci < E->p->n_items) {
-        const mc_pitem *it = &E->p->items[E->ci];
-        uint64_t per = it->nrows / it->n_experts;
-        if (E->ce >= it->n_experts) {
-            E->ci++;
-            E->ce = 0;
-            E->cr = 0;
-            continue;
-        }
-        if (E->cr >= per) {
-            E->ce++;
-            E->cr = 0;
-            continue;
-        }
-        uint64_t rows = mc_plan_chunk_rows(it, E->chunk_bytes);
-        if (rows > per - E->cr) rows = per - E->cr;
-        j->item = E->ci;
-        j->expert = E->ce;
-        j->row = E->cr;
-        j->nrows = rows;
-        E->cr += rows;
-        got = 1;
-        break;
-    }
+    int got = !E->w.failed && mc_plan_next_chunk(E->p, E->chunk_bytes, &E->cur, j);
     pthread_mutex_unlock(&E->w.mu);
     return got;
 }
@@ -298,7 +266,7 @@ static void fill_worker(void *arg)
     unsigned char *cmpbuf = NULL;
     size_t cmpcap = 0;
     mc_error err = { MC_OK, "" };
-    job j;
+    mc_plan_chunk j;
     memset(&s, 0, sizeof s);
     while (next_job(E, &j)) {
         const mc_pitem *it = &E->p->items[j.item];

@@ -350,6 +350,34 @@ uint64_t mc_plan_chunk_rows(const mc_pitem *it, size_t chunk_bytes)
     return rows;
 }
 
+int mc_plan_next_chunk(const mc_plan *p, size_t chunk_bytes, mc_plan_cursor *c, mc_plan_chunk *j)
+{
+    while (c->ci < p->n_items) {
+        const mc_pitem *it = &p->items[c->ci];
+        uint64_t per = it->nrows / it->n_experts;
+        if (c->ce >= it->n_experts) {
+            c->ci++;
+            c->ce = 0;
+            c->cr = 0;
+            continue;
+        }
+        if (c->cr >= per) {
+            c->ce++;
+            c->cr = 0;
+            continue;
+        }
+        uint64_t rows = mc_plan_chunk_rows(it, chunk_bytes);
+        if (rows > per - c->cr) rows = per - c->cr;
+        j->item = c->ci;
+        j->expert = c->ce;
+        j->row = c->cr;
+        j->nrows = rows;
+        c->cr += rows;
+        return 1;
+    }
+    return 0;
+}
+
 static void f32_to(int t, const float *x, size_t n, void *dst)
 {
     if (t == MC_T_F32) {

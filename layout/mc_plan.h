@@ -112,6 +112,22 @@ void mc_plan_scratch_free(mc_plan_scratch *s);
 /* Rows per chunk for it so that one chunk stays near chunk_bytes of f32. */
 uint64_t mc_plan_chunk_rows(const mc_pitem *it, size_t chunk_bytes);
 
+/* Row chunks of a whole plan, in plan order: item by item, expert by expert,
+ * mc_plan_chunk_rows rows at a time. The cursor starts zeroed; the caller
+ * serializes calls. */
+typedef struct mc_plan_cursor {
+    size_t ci;
+    uint32_t ce;
+    uint64_t cr;
+} mc_plan_cursor;
+typedef struct mc_plan_chunk {
+    size_t item;
+    uint32_t expert;
+    uint64_t row, nrows; /* rows inside the expert */
+} mc_plan_chunk;
+/* The next chunk into *j: 1, or 0 when the plan is done. */
+int mc_plan_next_chunk(const mc_plan *p, size_t chunk_bytes, mc_plan_cursor *c, mc_plan_chunk *j);
+
 /* Convert source rows [row0, row0+nrows) of it: on success out[k] points at
  * nrows*row_bytes bytes of output k (inside s). */
 int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_pitem *it, uint64_t row0,
