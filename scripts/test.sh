@@ -18,8 +18,12 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMCONV_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j "$jobs")
 
-echo "== ASan+UBSan build"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMCONV_SANITIZE=ON -DMCONV_WERROR=ON >/dev/null
+# The sanitizer build uses clang when present, so CI checks both compilers
+# warning-free (-Werror): gcc above, clang here.
+asan_cc=gcc
+command -v clang >/dev/null 2>&1 && asan_cc=clang
+echo "== ASan+UBSan build ($asan_cc, -Werror)"
+cmake -S . -B build-asan -DCMAKE_C_COMPILER="$asan_cc" -DCMAKE_BUILD_TYPE=Debug -DMCONV_SANITIZE=ON -DMCONV_WERROR=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 (cd build-asan && ctest --output-on-failure -j "$jobs")
 

@@ -203,7 +203,13 @@ int main(void)
                 int dup = 0;
                 for (int k = 0; k < n_seen && !dup; k++) dup = strncmp(seen[k], kind, sizeof seen[k] - 1) == 0;
                 if (dup) continue;
-                if (n_seen < 64) snprintf(seen[n_seen++], sizeof seen[0], "%s", kind);
+                if (n_seen < 64) { /* kept to sizeof seen[0] - 1 characters, as compared above */
+                    size_t kl = strlen(kind);
+                    if (kl >= sizeof seen[0]) kl = sizeof seen[0] - 1;
+                    memcpy(seen[n_seen], kind, kl);
+                    seen[n_seen][kl] = '\0';
+                    n_seen++;
+                }
             }
             char f[2400];
             snprintf(f, sizeof f, "%s/%s", path, de->d_name);
