@@ -86,7 +86,7 @@ for layout in mac-code mlx; do
     no_tmp "$t" "$layout: RLIMIT_FSIZE"
 
     # --- signals mid-export: nothing at OUTDIR, an existing OUTDIR intact
-    export MCONV_TEST_DELAY_US=40000 # TEST ONLY: 40 ms per row chunk
+    export MCONV_TEST_DELAY_US=150000 # TEST ONLY: 150 ms per row chunk: writing outlasts the wait below
     for sig in INT TERM KILL; do
         for existing in 0 1; do
             out="$t/sig"
@@ -95,7 +95,12 @@ for layout in mac-code mlx; do
             prev=$( [ -e "$out" ] && tree_sum "$out" )
             "$mconv" "$moe" "$out" --layout $layout --force --threads 2 -q > "$t/o" 2>&1 &
             pid=$!
-            for _ in $(seq 100); do ls -a "$t" | grep -q "sig.mconv-tmp" && break; sleep 0.05; done
+            # up to 300 s: under valgrind on a loaded machine opening and planning alone can take 20 s
+            for _ in $(seq 6000); do
+                ls -a "$t" | grep -q "sig.mconv-tmp" && break
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.05
+            done
             sleep 0.2
             kill -s "$sig" "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null

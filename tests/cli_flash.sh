@@ -173,7 +173,7 @@ expect_grep "full.flash" "$t/o" "RLIMIT_FSIZE message"
 no_tmp "$t" "RLIMIT_FSIZE"
 
 # --- signals at random points: nothing at OUT, an existing OUT intact
-export MCONV_TEST_DELAY_US=60000 # TEST ONLY: 60 ms per row chunk
+export MCONV_TEST_DELAY_US=250000 # TEST ONLY: 250 ms per row chunk: writing lasts seconds, longer than the random wait below
 for sig in INT TERM INT TERM KILL KILL; do
     for existing in 0 1; do
         out="$t/sig.flash"
@@ -182,8 +182,9 @@ for sig in INT TERM INT TERM KILL KILL; do
         prev=$( [ -e "$out" ] && h "$out" )
         "$mconv" "$moe" "$out" --force --threads 2 -q > "$t/o" 2>&1 &
         pid=$!
-        # wait until the temporary output exists (writing has begun), then a random moment more
-        for _ in $(seq 400); do
+        # wait until the temporary output exists (writing has begun), then a random moment more;
+        # up to 300 s: under valgrind on a loaded machine opening and planning alone can take 20 s
+        for _ in $(seq 6000); do
             ls -a "$t" | grep -q 'sig.flash.mconv-tmp' && break
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.05
