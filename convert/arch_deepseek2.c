@@ -73,8 +73,7 @@ static int ds_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_le
 /* Rule source present and MLA sizes: 1, absent 0, error -1. */
 static int ds_begin(mc_cv *cv, const mc_rule *r, int L, ds_mla *d, mc_part *src, mc_error *err)
 {
-    const char *pat = cv->m->gguf ? r->gguf : r->hf;
-    if (!pat || !mc_cv_source(cv, pat, L, src)) return 0;
+    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
     if (ds_mla_get(cv, d, err)) return -1;
     return 1;
 }
@@ -103,9 +102,8 @@ static int ds_is_v3(mc_cv *cv)
 /* The rule's source as it is, for V3 (want 1) or V2 (want 0) models. */
 static int ds_plain(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int want_v3, mc_error *err)
 {
-    const char *pat = cv->m->gguf ? r->gguf : r->hf;
     mc_part src;
-    if (ds_is_v3(cv) != want_v3 || !pat || !mc_cv_source(cv, pat, L, &src)) return 0;
+    if (ds_is_v3(cv) != want_v3 || !mc_cv_rule_source(cv, r, L, &src)) return 0;
     b->found = 1;
     mc_cv_source_shape(&src, &b->n_dims, b->shape);
     return mc_build_part(b, &src, 0, src.nrows, 0, err);

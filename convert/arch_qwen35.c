@@ -128,8 +128,7 @@ static void q35_shape2(mc_build *b, uint64_t rows, uint64_t cols)
 /* Common start: dims, then the rule's source for this kind. 1 found, 0 absent, <0 error. */
 static int q35_begin(mc_cv *cv, const mc_rule *r, int L, q35_dims *d, mc_part *src, mc_error *err)
 {
-    const char *pat = cv->m->gguf ? r->gguf : r->hf;
-    if (!pat || !mc_cv_source(cv, pat, L, src)) return 0;
+    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
     if (q35_dims_get(cv, d, err)) return -1;
     return 1;
 }
@@ -276,9 +275,8 @@ static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
 /* shared_expert_gate [1, hidden]: llama.cpp's quantizer may store it 1-D. */
 static int q35_b_row(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
-    const char *pat = cv->m->gguf ? r->gguf : r->hf;
     mc_part src;
-    if (!pat || !mc_cv_source(cv, pat, L, &src)) return 0;
+    if (!mc_cv_rule_source(cv, r, L, &src)) return 0;
     b->found = 1;
     int rc = q35_expect(cv, &src, 1, cv->hidden, err);
     if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);

@@ -608,6 +608,12 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
 
 /* ------------------------------------------------------------ builders */
 
+int mc_cv_rule_source(mc_cv *cv, const mc_rule *r, int L, mc_part *p)
+{
+    const char *pat = cv->m->gguf ? r->gguf : r->hf;
+    return pat ? mc_cv_source(cv, pat, L, p) : 0;
+}
+
 int mc_cv_source(mc_cv *cv, const char *pat, int L, mc_part *p)
 {
     char name[MC_NAME_MAX];

@@ -209,6 +209,9 @@ void mc_cv_notice(mc_cv *cv, const char *fmt, ...)
  * names are matched normalized (multimodal prefixes stripped) and marked
  * used. */
 int mc_cv_source(mc_cv *cv, const char *pat, int L, mc_part *p);
+/* The same for rule r's own source pattern of this input's kind (r->gguf
+ * for a GGUF, r->hf otherwise); 0 when the rule names none. */
+int mc_cv_rule_source(mc_cv *cv, const mc_rule *r, int L, mc_part *p);
 /* A source's shape, row-major (GGUF ne reversed). */
 void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS]);
 const char *mc_cv_part_name(const mc_part *p);
