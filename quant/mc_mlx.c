@@ -201,64 +201,127 @@ static MC_INLINE void pack32(const uint8_t *q, const int bits, uint32_t *o)
 
 /* ------------------------------------------------------- affine quantize */
 
-/* One group: returns 0, or 1 when it holds a NaN or an infinity. Always
- * inlined with constant gs and bits so the loops have fixed trip counts
- * (vectorized at -O2 on x86 and ARM alike). */
-static MC_INLINE int affine_group(const float *restrict x, const int gs, const int bits,
-                                  uint32_t *restrict out, float *scale_o, float *bias_o)
+/* rintf (round half to even) without a libm call or a branch, so the
+ * per-group loop below vectorizes: below 2^23 adding and removing 2^23
+ * rounds in the FPU's nearest-even mode; from 2^23 on every float is an
+ * integer. The sign is put back so -0.3 gives -0, as rintf does. */
+static MC_INLINE float rint_even(float v)
 {
-    const float n_bins = (float)((1 << bits) - 1);
-    const float eps = 1e-7f;
-    /* min, max and a NaN/Inf check over 4 independent lanes of 4 (named
-     * scalars so the compiler keeps them in vector registers). */
-#define MC_L4(OP) OP(0) OP(1) OP(2) OP(3)
-#define MC_DECL(l) float mx##l##a = x[l], mx##l##b = x[4 + l], mn##l##a = x[l], mn##l##b = x[4 + l], \
-                         ck##l##a = x[l] - x[l], ck##l##b = x[4 + l] - x[4 + l];
-#define MC_STEP(l) { float va = x[j + l], vb = x[j + 4 + l];                                   \
-        mx##l##a = mx##l##a < va ? va : mx##l##a; mx##l##b = mx##l##b < vb ? vb : mx##l##b;    \
-        mn##l##a = mn##l##a > va ? va : mn##l##a; mn##l##b = mn##l##b > vb ? vb : mn##l##b;    \
-        ck##l##a = ck##l##a + (va - va); ck##l##b = ck##l##b + (vb - vb); }
-    MC_L4(MC_DECL)
-    for (int j = 8; j < gs; j += 8) { MC_L4(MC_STEP) }
-    float mx[8] = {mx0a, mx1a, mx2a, mx3a, mx0b, mx1b, mx2b, mx3b};
-    float mn[8] = {mn0a, mn1a, mn2a, mn3a, mn0b, mn1b, mn2b, mn3b};
-    float chk[8] = {ck0a, ck1a, ck2a, ck3a, ck0b, ck1b, ck2b, ck3b};
-#undef MC_L4
-#undef MC_DECL
-#undef MC_STEP
-    float w_max = mx[0], w_min = mn[0], c = chk[0];
+    const float two23 = 8388608.0f;
+    float a = fabsf(v);
+    float r = (a + two23) - two23;
+    r = a < two23 ? r : a;
+    return copysignf(r, v);
+}
+
+/* Groups are quantized MC_AQ_CHUNK at a time in three passes, each a loop
+ * the compiler vectorizes (x86 SSE2 and ARM NEON alike):
+ *   1. per group min, max and a NaN/Inf check (8 lanes of partial results);
+ *   2. scale and bias of every group from its min and max, several groups
+ *      per vector instead of one long chain of dependent divisions each;
+ *   3. codes of every element, then their packing into MLX's words.
+ * Splitting 2 from 3 keeps the division chain of one group from stalling
+ * the element loop, and packing after all codes of the chunk are stored
+ * keeps it from reloading bytes still in the store buffer. */
+#define MC_AQ_CHUNK 32
+
+/* Pass 1 for one group: min and max (NaN ignored unless first) and an Inf
+ * or NaN flag (v - v is NaN for both). gs is a multiple of 32. */
+static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float *mn_o, float *mx_o)
+{
+    float mx[8], mn[8], ck[8];
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MC_MLX_SCALAR)
+    /* gcc does not vectorize the select form of min/max (the form that
+     * keeps NaN handling exact) on its own: generic vectors of 4 floats
+     * (SSE2 on x86, NEON on ARM), two of them per step. */
+    typedef float v4f __attribute__((vector_size(16)));
+    typedef int32_t v4i __attribute__((vector_size(16)));
+    v4f mxa, mxb, mna, mnb, cka, ckb;
+    memcpy(&mxa, x, 16);
+    memcpy(&mxb, x + 4, 16);
+    mna = mxa;
+    mnb = mxb;
+    cka = mxa - mxa;
+    ckb = mxb - mxb;
+    for (int j = 8; j < gs; j += 8) {
+        v4f a, b;
+        v4i m;
+        memcpy(&a, x + j, 16);
+        memcpy(&b, x + j + 4, 16);
+        m = mxa < a; mxa = (v4f)((m & (v4i)a) | (~m & (v4i)mxa));
+        m = mxb < b; mxb = (v4f)((m & (v4i)b) | (~m & (v4i)mxb));
+        m = mna > a; mna = (v4f)((m & (v4i)a) | (~m & (v4i)mna));
+        m = mnb > b; mnb = (v4f)((m & (v4i)b) | (~m & (v4i)mnb));
+        cka = cka + (a - a);
+        ckb = ckb + (b - b);
+    }
+    memcpy(mx, &mxa, 16); memcpy(mx + 4, &mxb, 16);
+    memcpy(mn, &mna, 16); memcpy(mn + 4, &mnb, 16);
+    memcpy(ck, &cka, 16); memcpy(ck + 4, &ckb, 16);
+#else
+    for (int l = 0; l < 8; l++) {
+        mx[l] = x[l];
+        mn[l] = x[l];
+        ck[l] = x[l] - x[l];
+    }
+    for (int j = 8; j < gs; j += 8) {
+        for (int l = 0; l < 8; l++) {
+            float v = x[j + l];
+            mx[l] = mx[l] < v ? v : mx[l];
+            mn[l] = mn[l] > v ? v : mn[l];
+            ck[l] = ck[l] + (v - v);
+        }
+    }
+#endif
+    float w_max = mx[0], w_min = mn[0], c = ck[0];
     for (int l = 1; l < 8; l++) {
         w_max = w_max < mx[l] ? mx[l] : w_max;
         w_min = w_min > mn[l] ? mn[l] : w_min;
-        c = c + chk[l];
+        c = c + ck[l];
     }
-    if (c != 0.0f || c != c) return 1; /* NaN or Inf somewhere (v - v is NaN) */
+    *mn_o = w_min;
+    *mx_o = w_max;
+    return c != 0.0f || c != c; /* NaN or Inf somewhere (v - v is NaN) */
+}
 
-    int mask = fabsf(w_min) > fabsf(w_max);
-    float scale = (w_max - w_min) / n_bins;
-    scale = scale < eps ? eps : scale; /* std::max(scale, eps) */
-    scale = mask ? scale : -scale;
-    float edge = mask ? w_min : w_max;
-    float q0 = rintf(edge / scale);
-    float bias = 0.0f;
-    if (q0 != 0.0f) {
-        scale = edge / q0;
-        bias = edge;
+/* Pass 2: MLX's scale and bias of n groups from their min and max
+ * (mlx/backend/cpu/quantized.cpp): the grid is anchored at the extreme of
+ * larger magnitude (negative scale when that is the max), the scale is at
+ * least eps, and when that extreme is not on the zero code the scale is
+ * edge / q0 and the bias is the edge itself. */
+static MC_INLINE void affine_params(const float *restrict mn, const float *restrict mx, const int n,
+                                    const int bits, float *restrict sc, float *restrict bi)
+{
+    const float n_bins = (float)((1 << bits) - 1);
+    const float eps = 1e-7f;
+    for (int g = 0; g < n; g++) {
+        float w_min = mn[g], w_max = mx[g];
+        int mask = fabsf(w_min) > fabsf(w_max);
+        float scale = (w_max - w_min) / n_bins;
+        scale = scale < eps ? eps : scale; /* std::max(scale, eps) */
+        scale = mask ? scale : -scale;
+        float edge = mask ? w_min : w_max;
+        float q0 = rint_even(edge / scale);
+        int nz = q0 != 0.0f;
+        float s2 = edge / (nz ? q0 : 1.0f);
+        sc[g] = nz ? s2 : scale;
+        bi[g] = nz ? edge : 0.0f;
     }
-    /* clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) since 0 and n are
-     * integers (and a NaN v gives 0 either way); rint by adding 1.5*2^23,
-     * whose float has the rounded integer in its low mantissa bits. */
-    uint8_t q[128];
+}
+
+/* Pass 3, codes: clamp(rint(v), 0, n) == rint(clamp(v, 0, n)) since 0 and
+ * n are integers (a NaN v gives 0 either way); rint by adding 1.5*2^23,
+ * whose float has the rounded integer in its low mantissa bits. */
+static MC_INLINE void affine_codes(const float *restrict x, const int gs, const int bits,
+                                   const float scale, const float bias, uint8_t *restrict q)
+{
+    const float n_bins = (float)((1 << bits) - 1);
     for (int j = 0; j < gs; j++) {
         float v = (x[j] - bias) / scale;
         v = v > 0.0f ? v : 0.0f;
         v = v < n_bins ? v : n_bins;
         q[j] = (uint8_t)(mc_f32_bits(v + MC_RINT_MAGIC) - 0x4B400000u);
     }
-    for (int c = 0; c < gs / 32; c++) pack32(q + 32 * c, bits, out + c * bits);
-    *scale_o = scale;
-    *bias_o = bias;
-    return 0;
 }
 
 static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
@@ -268,16 +331,26 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
     (void)p;
     const uint64_t ng = ncols / (uint64_t)gs;
     const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
+    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
+    uint8_t q[MC_AQ_CHUNK * 128];
     for (uint64_t r = 0; r < nrows; r++) {
-        for (uint64_t g = 0; g < ng; g++) {
-            uint64_t gi = r * ng + g;
-            float s, b;
-            if (affine_group(x + gi * (uint64_t)gs, gs, bits, wq + gi * gw, &s, &b))
-                return mc_error_set(err, MC_ERR_ARG,
-                                    "affine quantization: non-finite value in row %llu, group %llu",
-                                    (unsigned long long)r, (unsigned long long)g);
-            put_scale(scales, gi, st, s);
-            put_scale(biases, gi, st, b);
+        for (uint64_t g0 = 0; g0 < ng; g0 += MC_AQ_CHUNK) {
+            const int nc = (int)(ng - g0 < MC_AQ_CHUNK ? ng - g0 : MC_AQ_CHUNK);
+            const uint64_t gi0 = r * ng + g0;
+            const float *xc = x + gi0 * (uint64_t)gs;
+            for (int c = 0; c < nc; c++)
+                if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c]))
+                    return mc_error_set(err, MC_ERR_ARG,
+                                        "affine quantization: non-finite value in row %llu, group %llu",
+                                        (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)c));
+            affine_params(mn, mx, nc, bits, sc, bi);
+            for (int c = 0; c < nc; c++) {
+                affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
+                put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
+                put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
+            }
+            uint32_t *o = wq + gi0 * gw;
+            for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
         }
     }
     return 0;

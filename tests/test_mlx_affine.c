@@ -62,6 +62,29 @@ static void test_params_refused(void)
     mc_error_clear(&err);
     x[17] = -INFINITY;
     CHECK(mc_quant_affine_quantize(x, 1, 64, &ok, wq, s, b, &err) == MC_ERR_ARG);
+    mc_error_clear(&err);
+
+    /* Past the first chunk of 32 groups, as the first value of a group and
+     * deep inside one: the message names the row and group. */
+    enum { NR = 2, NC = 64 * 40 };
+    float *big = calloc(NR * NC, sizeof(float));
+    uint32_t *bwq = malloc(sizeof(uint32_t) * NR * NC);
+    float *bs = malloc(sizeof(float) * NR * NC / 64), *bb = malloc(sizeof(float) * NR * NC / 64);
+    CHECK(big && bwq && bs && bb);
+    if (big && bwq && bs && bb) {
+        big[NC + 35 * 64] = NAN;
+        CHECK(mc_quant_affine_quantize(big, NR, NC, &ok, bwq, bs, bb, &err) == MC_ERR_ARG);
+        CHECK(strstr(err.msg, "row 1, group 35") != NULL);
+        mc_error_clear(&err);
+        big[NC + 35 * 64] = 0.0f;
+        big[33 * 64 + 63] = INFINITY;
+        CHECK(mc_quant_affine_quantize(big, NR, NC, &ok, bwq, bs, bb, &err) == MC_ERR_ARG);
+        CHECK(strstr(err.msg, "row 0, group 33") != NULL);
+        mc_error_clear(&err);
+        big[33 * 64 + 63] = 1.0f;
+        CHECK(mc_quant_affine_quantize(big, NR, NC, &ok, bwq, bs, bb, &err) == 0);
+    }
+    free(big); free(bwq); free(bs); free(bb);
 }
 
 /* 0..15 ramp at 4 bits: |max| >= |min| so the grid is anchored at max = 15
@@ -336,7 +359,9 @@ static void test_against_reference(void)
     static const int bitsv[] = {2, 3, 4, 5, 6, 8};
     static const int gsv[] = {32, 64, 128};
     static const int stv[] = {MC_T_F32, MC_T_F16, MC_T_BF16};
-    const int nrows = 7, ncols = 384;
+    /* 4736 columns: 148, 74 and 37 groups per row, so every group size
+     * crosses the quantizer's chunks of 32 groups and ends in a partial one. */
+    const int nrows = 7, ncols = 4736;
     float *x = malloc(sizeof(float) * nrows * ncols);
     uint32_t *wq = malloc(4u * nrows * ncols);
     float *s = malloc(sizeof(float) * nrows * ncols), *b = malloc(sizeof(float) * nrows * ncols);
