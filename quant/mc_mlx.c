@@ -12,6 +12,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__) && !defined(MC_MLX_SCALAR)
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -233,7 +236,8 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MC_MLX_SCALAR)
     /* gcc does not vectorize the select form of min/max (the form that
      * keeps NaN handling exact) on its own: generic vectors of 4 floats
-     * (SSE2 on x86, NEON on ARM), two of them per step. */
+     * (SSE2 on x86, NEON on ARM), two of them per step; on x86 the select
+     * is SSE's maxps/minps, which compute exactly that select. */
     typedef float v4f __attribute__((vector_size(16)));
     typedef int32_t v4i __attribute__((vector_size(16)));
     v4f mxa, mxb, mna, mnb, cka, ckb;
@@ -248,10 +252,20 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
         v4i m;
         memcpy(&a, x + j, 16);
         memcpy(&b, x + j + 4, 16);
+#ifdef __SSE2__
+        /* maxps(a, m) is exactly "m < a ? a : m" lane by lane (m when
+         * either is NaN), minps likewise: one instruction for the select */
+        mxa = (v4f)_mm_max_ps((__m128)a, (__m128)mxa);
+        mxb = (v4f)_mm_max_ps((__m128)b, (__m128)mxb);
+        mna = (v4f)_mm_min_ps((__m128)a, (__m128)mna);
+        mnb = (v4f)_mm_min_ps((__m128)b, (__m128)mnb);
+        (void)m;
+#else
         m = mxa < a; mxa = (v4f)((m & (v4i)a) | (~m & (v4i)mxa));
         m = mxb < b; mxb = (v4f)((m & (v4i)b) | (~m & (v4i)mxb));
         m = mna > a; mna = (v4f)((m & (v4i)a) | (~m & (v4i)mna));
         m = mnb > b; mnb = (v4f)((m & (v4i)b) | (~m & (v4i)mnb));
+#endif
         cka = cka + (a - a);
         ckb = ckb + (b - b);
     }
@@ -316,12 +330,31 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
                                    const float scale, const float bias, uint8_t *restrict q)
 {
     const float n_bins = (float)((1 << bits) - 1);
+#if defined(__SSE2__) && !defined(MC_MLX_SCALAR)
+    /* The same operations 16 codes at a time; x86 has no narrowing of
+     * 32-bit lanes to bytes that compilers find here, so it is spelled
+     * out (codes are 0..255: the saturating packs are exact). */
+    const __m128 vb = _mm_set1_ps(bias), vs = _mm_set1_ps(scale), zero = _mm_setzero_ps();
+    const __m128 top = _mm_set1_ps(n_bins), magic = _mm_set1_ps(MC_RINT_MAGIC);
+    const __m128i mbits = _mm_set1_epi32(0x4B400000);
+    for (int j = 0; j < gs; j += 16) {
+        __m128i c[4];
+        for (int l = 0; l < 4; l++) {
+            __m128 v = _mm_div_ps(_mm_sub_ps(_mm_loadu_ps(x + j + 4 * l), vb), vs);
+            v = _mm_min_ps(_mm_max_ps(v, zero), top); /* v > 0 ? v : 0, then v < n ? v : n */
+            c[l] = _mm_sub_epi32(_mm_castps_si128(_mm_add_ps(v, magic)), mbits);
+        }
+        __m128i w = _mm_packus_epi16(_mm_packs_epi32(c[0], c[1]), _mm_packs_epi32(c[2], c[3]));
+        _mm_storeu_si128((__m128i *)(void *)(q + j), w);
+    }
+#else
     for (int j = 0; j < gs; j++) {
         float v = (x[j] - bias) / scale;
         v = v > 0.0f ? v : 0.0f;
         v = v < n_bins ? v : n_bins;
         q[j] = (uint8_t)(mc_f32_bits(v + MC_RINT_MAGIC) - 0x4B400000u);
     }
+#endif
 }
 
 static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
