@@ -184,12 +184,52 @@ void mc_flash_layout_cost(const mc_flash_layout *L, mc_flash_cost *c)
     c->token_reads = c->token_dense_reads + c->token_expert_reads;
 }
 
-/* ---- the worker engine ---- */
+/* ---- the worker engine ----
+ *
+ * Row chunks are handed out in file order (tensors by offset, expert
+ * blocks expert by expert) to the workers, which convert them and pwrite
+ * them at their planned offsets. Checksums are computed from the same
+ * buffers as they are written, never by reading the output back: each
+ * checksummed region (a pinned or FFN tensor, an expert block with its
+ * zero padding) is a "unit" fed strictly in byte order; a piece that
+ * arrives ahead of its turn (another worker still converting the rows
+ * before it, or an expert's scales before its weight rows are complete) is
+ * copied aside until the gap closes. Workers may run at most MC_FW_AHEAD
+ * chunks per thread (at most 256 chunks) ahead of the oldest unfinished
+ * one, which bounds the copies whatever a slow thread does: a chunk's
+ * output is at most its f32 size (chunk_bytes, 1 MiB by default), so
+ * at most 256 MiB in the worst case and next to nothing in practice. */
 
-typedef struct hash_task {
-    uint64_t off, len;
-    uint64_t *dst;
-} hash_task;
+#define MC_FW_AHEAD 16      /* chunks per thread (up to 16 threads) workers may run ahead */
+#define MC_FW_LOCKS 64      /* unit locks (striped) */
+
+typedef struct fw_task {   /* one tensor, or one expert of one expert tensor */
+    uint64_t off;          /* its first byte in the file (sort key) */
+    size_t item;
+    uint32_t expert;
+} fw_task;
+
+typedef struct fw_piece {
+    struct fw_piece *next;
+    uint64_t off, len;     /* inside the unit */
+    unsigned char data[];
+} fw_piece;
+
+typedef struct fw_seg { uint64_t off, len; } fw_seg;
+
+typedef struct fw_unit {
+    uint64_t len, next;    /* unit size; bytes hashed so far */
+    uint64_t *dst;         /* where the digest goes */
+    XXH3_state_t *st;      /* from the first byte to the digest */
+    fw_piece *pending;     /* pieces ahead of `next`, sorted by offset */
+    int xi;                /* expert layer (segments and padding), or -1 */
+    size_t seg;            /* current segment (expert blocks) */
+} fw_unit;
+
+typedef struct fw_job {
+    mc_plan_chunk c;
+    uint64_t seq;
+} fw_job;
 
 typedef struct engine {
     const mc_model *m;
@@ -200,28 +240,89 @@ typedef struct engine {
     mc_workers w;            /* pool; w.mu also guards the cursors and diff reports */
     /* sink: write to out, or compare with cmp */
     mc_outfile *out;
-    mc_file rd;              /* reads back what was written (or the compared file) */
+    mc_file rd;              /* the compared file */
     int compare;
     mc_flash_problem_fn problem;
     void *pctx;
     unsigned char *diff_seen; /* per item: a difference already reported */
     uint64_t n_diff;
-    /* cursors */
-    mc_plan_cursor cur;
-    size_t n_hash, hi;
-    hash_task *hash;
+    /* dispatch in file order, at most `window` chunks ahead (under w.mu) */
+    fw_task *tasks;
+    size_t n_tasks, ti;
+    uint64_t row;            /* next row inside tasks[ti] */
+    uint64_t seq, low;       /* next sequence number; oldest unfinished */
+    unsigned char *ring;     /* done flags of seq low .. low+window-1 */
+    uint64_t window;
+    pthread_cond_t ahead;    /* low moved, or a worker failed */
+    int ahead_ok;
     uint64_t total;
+    /* checksums */
+    fw_unit *units;
+    size_t n_units;
+    size_t *ubase;           /* per item: first unit (non-expert items) */
+    size_t *xbase;           /* per expert layer: unit of expert 0 */
+    fw_seg **xsegs;          /* per expert layer: its tensors inside a block */
+    size_t *n_xsegs;
+    pthread_mutex_t locks[MC_FW_LOCKS];
+    int locks_ok;
     /* results */
     uint64_t (*h)[3];
     uint64_t **xh;
 } engine;
 
-static int next_job(engine *E, mc_plan_chunk *j)
+static void wake_all(engine *E)
 {
     pthread_mutex_lock(&E->w.mu);
-    int got = !E->w.failed && mc_plan_next_chunk(E->p, E->chunk_bytes, &E->cur, j);
+    pthread_cond_broadcast(&E->ahead);
+    pthread_mutex_unlock(&E->w.mu);
+}
+
+static int next_job(engine *E, fw_job *j)
+{
+    int got = 0;
+    pthread_mutex_lock(&E->w.mu);
+    for (;;) {
+        if (E->w.failed) break;
+        while (E->ti < E->n_tasks) {
+            const mc_pitem *it = &E->p->items[E->tasks[E->ti].item];
+            if (E->row < it->nrows / it->n_experts) break;
+            E->ti++;
+            E->row = 0;
+        }
+        if (E->ti >= E->n_tasks) break;
+        if (E->seq >= E->low + E->window) {
+            pthread_cond_wait(&E->ahead, &E->w.mu);
+            continue;
+        }
+        const fw_task *t = &E->tasks[E->ti];
+        const mc_pitem *it = &E->p->items[t->item];
+        uint64_t per = it->nrows / it->n_experts, rows = mc_plan_chunk_rows(it, E->chunk_bytes);
+        if (rows > per - E->row) rows = per - E->row;
+        j->c.item = t->item;
+        j->c.expert = t->expert;
+        j->c.row = E->row;
+        j->c.nrows = rows;
+        j->seq = E->seq++;
+        E->row += rows;
+        got = 1;
+        break;
+    }
     pthread_mutex_unlock(&E->w.mu);
     return got;
+}
+
+static void job_done(engine *E, uint64_t seq)
+{
+    pthread_mutex_lock(&E->w.mu);
+    E->ring[seq % E->window] = 1;
+    int moved = 0;
+    while (E->low < E->seq && E->ring[E->low % E->window]) {
+        E->ring[E->low % E->window] = 0;
+        E->low++;
+        moved = 1;
+    }
+    if (moved) pthread_cond_broadcast(&E->ahead);
+    pthread_mutex_unlock(&E->w.mu);
 }
 
 static uint64_t out_base(const engine *E, size_t item, uint32_t e, size_t k)
@@ -259,6 +360,101 @@ static int sink(engine *E, size_t item, size_t k, uint64_t off, const unsigned c
     return 0;
 }
 
+/* ---- checksums of the units, fed in byte order (unit lock held) ---- */
+
+static int unit_hash(fw_unit *u, const void *data, uint64_t len)
+{
+    if (!u->st) {
+        if (!(u->st = XXH3_createState())) return -1;
+        XXH3_64bits_reset(u->st);
+    }
+    XXH3_64bits_update(u->st, data, (size_t)len);
+    u->next += len;
+    return 0;
+}
+
+/* Hash the padding at `next` (expert blocks), then pending pieces that
+ * are now in turn; digest when the unit is complete. */
+static int unit_advance(engine *E, fw_unit *u)
+{
+    static const unsigned char zeros[4096];
+    for (;;) {
+        if (u->xi >= 0) {
+            const fw_seg *sg = E->xsegs[u->xi];
+            size_t n = E->n_xsegs[u->xi];
+            while (u->seg < n && u->next >= sg[u->seg].off + sg[u->seg].len) u->seg++;
+            uint64_t to = u->seg < n ? sg[u->seg].off : u->len;
+            while (u->next < to) {
+                uint64_t k = to - u->next < sizeof zeros ? to - u->next : sizeof zeros;
+                if (unit_hash(u, zeros, k)) return -1;
+            }
+        }
+        if (u->next == u->len) {
+            if (u->st) {
+                *u->dst = XXH3_64bits_digest(u->st);
+                XXH3_freeState(u->st);
+                u->st = NULL;
+            } else {
+                *u->dst = XXH3_64bits(NULL, 0);
+            }
+            return 0;
+        }
+        fw_piece *pc = u->pending;
+        if (!pc || pc->off != u->next) return 0;
+        u->pending = pc->next;
+        int rc = unit_hash(u, pc->data, pc->len);
+        free(pc);
+        if (rc) return -1;
+    }
+}
+
+static int unit_feed(engine *E, size_t ui, uint64_t off, const unsigned char *data, uint64_t len, mc_error *err)
+{
+    fw_unit *u = &E->units[ui];
+    pthread_mutex_t *mu = &E->locks[ui % MC_FW_LOCKS];
+    int rc = 0;
+    pthread_mutex_lock(mu);
+    if (off == u->next) {
+        if (unit_hash(u, data, len) || unit_advance(E, u)) rc = -1;
+    } else if (off < u->next || off + len > u->len) {
+        rc = -2;
+    } else {
+        fw_piece *pc = malloc(sizeof *pc + (size_t)len), **pp = &u->pending;
+        if (!pc) {
+            rc = -1;
+        } else {
+            pc->off = off;
+            pc->len = len;
+            memcpy(pc->data, data, (size_t)len);
+            while (*pp && (*pp)->off < off) pp = &(*pp)->next;
+            pc->next = *pp;
+            *pp = pc;
+        }
+    }
+    pthread_mutex_unlock(mu);
+    if (rc == -1) return mc_error_set(err, MC_ERR_NOMEM, "out of memory checksumming the output");
+    if (rc == -2)
+        return mc_error_set(err, MC_ERR_ARG, "internal error: checksum: piece at %llu+%llu out of place (hashed to %llu of %llu)",
+                            (unsigned long long)off, (unsigned long long)len, (unsigned long long)u->next,
+                            (unsigned long long)u->len);
+    return 0;
+}
+
+/* Feed the outputs of one converted chunk to their units. */
+static int feed_chunk(engine *E, const mc_plan_chunk *j, unsigned char *const out[3], mc_error *err)
+{
+    const mc_pitem *it = &E->p->items[j->item];
+    int xi = E->L->xl[j->item];
+    for (size_t k = 0; k < it->n_out; k++) {
+        uint64_t rb = it->out[k].row_bytes;
+        size_t ui = xi < 0 ? E->ubase[j->item] + k : E->xbase[xi] + j->expert;
+        uint64_t off = (xi < 0 ? 0 : E->L->off[j->item][k]) + j->row * rb;
+        int rc = unit_feed(E, ui, off, out[k], j->nrows * rb, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static void fill_worker(void *arg)
 {
     engine *E = arg;
@@ -266,71 +462,32 @@ static void fill_worker(void *arg)
     unsigned char *cmpbuf = NULL;
     size_t cmpcap = 0;
     mc_error err = { MC_OK, "" };
-    mc_plan_chunk j;
+    fw_job job;
     memset(&s, 0, sizeof s);
-    while (next_job(E, &j)) {
-        const mc_pitem *it = &E->p->items[j.item];
+    while (next_job(E, &job)) {
+        const mc_plan_chunk *j = &job.c;
+        const mc_pitem *it = &E->p->items[j->item];
         uint64_t per = it->nrows / it->n_experts;
         unsigned char *out[3] = { NULL, NULL, NULL };
         uint64_t bytes = 0;
-        if (mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j.expert * per + j.row, j.nrows, &s, out, &err)) {
-            mc_workers_fail(&E->w, &err);
-            break;
-        }
-        int rc = 0;
+        int rc = mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j->expert * per + j->row, j->nrows, &s, out, &err);
         for (size_t k = 0; !rc && k < it->n_out; k++) {
             uint64_t rb = it->out[k].row_bytes;
-            rc = sink(E, j.item, k, out_base(E, j.item, j.expert, k) + j.row * rb, out[k], (size_t)(j.nrows * rb),
-                      &cmpbuf, &cmpcap, (uint64_t)j.expert * per + j.row, &err);
-            bytes += j.nrows * rb;
+            rc = sink(E, j->item, k, out_base(E, j->item, j->expert, k) + j->row * rb, out[k],
+                      (size_t)(j->nrows * rb), &cmpbuf, &cmpcap, (uint64_t)j->expert * per + j->row, &err);
+            bytes += j->nrows * rb;
         }
+        if (!rc && !E->compare) rc = feed_chunk(E, j, out, &err);
         if (rc) {
             mc_workers_fail(&E->w, &err);
+            wake_all(E);
             break;
         }
+        job_done(E, job.seq);
         mc_workers_chunk_done(&E->w, bytes);
     }
     mc_plan_scratch_free(&s);
     free(cmpbuf);
-}
-
-#define HCHUNK ((size_t)1 << 22)
-
-static void hash_worker(void *arg)
-{
-    engine *E = arg;
-    unsigned char *buf = malloc(HCHUNK);
-    XXH3_state_t *st = XXH3_createState();
-    mc_error err = { MC_OK, "" };
-    if (!buf || !st) {
-        mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
-        mc_workers_fail(&E->w, &err);
-    }
-    for (;;) {
-        hash_task t;
-        pthread_mutex_lock(&E->w.mu);
-        int have = !E->w.failed && E->hi < E->n_hash;
-        if (have) t = E->hash[E->hi++];
-        pthread_mutex_unlock(&E->w.mu);
-        if (!have) break;
-        XXH3_64bits_reset(st);
-        uint64_t off = t.off, left = t.len;
-        while (left) {
-            size_t k = left < HCHUNK ? (size_t)left : HCHUNK;
-            if (mc_file_pread(&E->rd, off, buf, k, &err)) break;
-            XXH3_64bits_update(st, buf, k);
-            off += k;
-            left -= k;
-            atomic_fetch_add(&E->w.done, k);
-        }
-        if (left) {
-            mc_workers_fail(&E->w, &err);
-            break;
-        }
-        *t.dst = XXH3_64bits_digest(st);
-    }
-    free(buf);
-    if (st) XXH3_freeState(st);
 }
 
 /* Run fn on nthreads workers; the calling thread reports progress. */
@@ -346,9 +503,112 @@ static void engine_free(engine *E)
         for (size_t i = 0; i < E->L->n_xlayers; i++) free(E->xh[i]);
     free(E->xh);
     free(E->h);
-    free(E->hash);
     free(E->diff_seen);
+    free(E->tasks);
+    free(E->ring);
+    if (E->units)
+        for (size_t i = 0; i < E->n_units; i++) {
+            if (E->units[i].st) XXH3_freeState(E->units[i].st);
+            for (fw_piece *pc = E->units[i].pending, *nx; pc; pc = nx) {
+                nx = pc->next;
+                free(pc);
+            }
+        }
+    free(E->units);
+    free(E->ubase);
+    free(E->xbase);
+    if (E->xsegs)
+        for (size_t i = 0; i < E->L->n_xlayers; i++) free(E->xsegs[i]);
+    free(E->xsegs);
+    free(E->n_xsegs);
+    if (E->locks_ok)
+        for (int i = 0; i < MC_FW_LOCKS; i++) pthread_mutex_destroy(&E->locks[i]);
+    if (E->ahead_ok) pthread_cond_destroy(&E->ahead);
     mc_workers_destroy(&E->w);
+}
+
+static int task_cmp(const void *a, const void *b)
+{
+    const fw_task *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const fw_seg *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* Tasks in file order and the checksum units. */
+static int engine_plan(engine *E, int nthreads, mc_error *err)
+{
+    const mc_flash_layout *L = E->L;
+    const mc_plan *p = E->p;
+    size_t nt = 0, nu = 0;
+    for (size_t i = 0; i < p->n_items; i++) {
+        if (L->xl[i] < 0) {
+            nt++;
+            nu += p->items[i].n_out;
+        } else {
+            nt += p->items[i].n_experts;
+        }
+    }
+    for (size_t i = 0; i < L->n_xlayers; i++) nu += L->xlayers[i].n_experts;
+    if (nthreads < 1) nthreads = 1;
+    E->window = (uint64_t)MC_FW_AHEAD * (uint64_t)(nthreads > 16 ? 16 : nthreads);
+    E->tasks = malloc((nt ? nt : 1) * sizeof *E->tasks);
+    E->ring = calloc((size_t)E->window, 1);
+    E->units = calloc(nu ? nu : 1, sizeof *E->units);
+    E->ubase = calloc(p->n_items ? p->n_items : 1, sizeof *E->ubase);
+    E->xbase = calloc(L->n_xlayers ? L->n_xlayers : 1, sizeof *E->xbase);
+    E->xsegs = calloc(L->n_xlayers ? L->n_xlayers : 1, sizeof *E->xsegs);
+    E->n_xsegs = calloc(L->n_xlayers ? L->n_xlayers : 1, sizeof *E->n_xsegs);
+    if (!E->tasks || !E->ring || !E->units || !E->ubase || !E->xbase || !E->xsegs || !E->n_xsegs)
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_items; i++) {
+        const mc_pitem *it = &p->items[i];
+        if (L->xl[i] < 0) {
+            E->tasks[E->n_tasks++] = (fw_task){ L->off[i][0], i, 0 };
+            E->ubase[i] = E->n_units;
+            for (size_t k = 0; k < it->n_out; k++)
+                E->units[E->n_units++] = (fw_unit){ it->out[k].nbytes, 0, &E->h[i][k], NULL, NULL, -1, 0 };
+        } else {
+            for (uint32_t e = 0; e < it->n_experts; e++)
+                E->tasks[E->n_tasks++] = (fw_task){ out_base(E, i, e, 0), i, e };
+        }
+    }
+    qsort(E->tasks, E->n_tasks, sizeof *E->tasks, task_cmp);
+    for (size_t xi = 0; xi < L->n_xlayers; xi++) {
+        const mc_flash_xlayer *x = &L->xlayers[xi];
+        size_t ns = 0;
+        for (size_t j = 0; j < x->n_items; j++) ns += p->items[x->items[j]].n_out;
+        if (!(E->xsegs[xi] = malloc((ns ? ns : 1) * sizeof **E->xsegs)))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; j < x->n_items; j++) {
+            const mc_pitem *it = &p->items[x->items[j]];
+            for (size_t k = 0; k < it->n_out; k++)
+                E->xsegs[xi][E->n_xsegs[xi]++] = (fw_seg){ L->off[x->items[j]][k], it->out[k].nbytes / it->n_experts };
+        }
+        qsort(E->xsegs[xi], E->n_xsegs[xi], sizeof **E->xsegs, seg_cmp);
+        E->xbase[xi] = E->n_units;
+        for (uint32_t e = 0; e < x->n_experts; e++)
+            E->units[E->n_units++] = (fw_unit){ x->stride, 0, &E->xh[xi][e], NULL, NULL, (int)xi, 0 };
+    }
+    return 0;
+}
+
+/* Every unit hashed to its end (a unit with no rows: the empty digest). */
+static int engine_units_done(engine *E, mc_error *err)
+{
+    for (size_t i = 0; i < E->n_units; i++) {
+        fw_unit *u = &E->units[i];
+        if (u->next == 0 && !u->st && unit_advance(E, u))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory checksumming the output");
+        if (u->next != u->len || u->st || u->pending)
+            return mc_error_set(err, MC_ERR_ARG, "internal error: checksum: unit %zu hashed to %llu of %llu bytes", i,
+                                (unsigned long long)u->next, (unsigned long long)u->len);
+    }
+    return 0;
 }
 
 static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, const mc_flash_write_opts *o,
@@ -360,9 +620,17 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
     E->L = L;
     E->p = L->plan;
     E->ops = o->ops;
+    if (pthread_cond_init(&E->ahead, NULL)) return mc_error_set(err, MC_ERR_NOMEM, "cannot create a condition");
+    E->ahead_ok = 1;
+    for (int i = 0; i < MC_FW_LOCKS; i++)
+        if (pthread_mutex_init(&E->locks[i], NULL)) {
+            for (int k = 0; k < i; k++) pthread_mutex_destroy(&E->locks[k]);
+            return mc_error_set(err, MC_ERR_NOMEM, "cannot create a lock");
+        }
+    E->locks_ok = 1;
     if (!E->ops || !E->ops->read_f32 || !E->ops->read_raw)
         return mc_error_set(err, MC_ERR_ARG, "no source functions given (mc_flash_write_opts.ops)");
-    E->chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
+    E->chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)1 << 20);
     E->rd.fd = -1;
     size_t n = E->p->n_items ? E->p->n_items : 1;
     E->h = calloc(n, sizeof *E->h);
@@ -374,33 +642,7 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < E->p->n_items; i++)
         for (size_t k = 0; k < E->p->items[i].n_out; k++) E->total += E->p->items[i].out[k].nbytes;
-    return 0;
-}
-
-static int build_hash_tasks(engine *E, mc_error *err)
-{
-    const mc_flash_layout *L = E->L;
-    size_t n = 0;
-    for (size_t i = 0; i < E->p->n_items; i++)
-        if (L->xl[i] < 0) n += E->p->items[i].n_out;
-    for (size_t i = 0; i < L->n_xlayers; i++) n += L->xlayers[i].n_experts;
-    E->hash = malloc((n ? n : 1) * sizeof *E->hash);
-    if (!E->hash) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
-    E->total = 0;
-    for (size_t i = 0; i < E->p->n_items; i++) {
-        if (L->xl[i] >= 0) continue;
-        for (size_t k = 0; k < E->p->items[i].n_out; k++) {
-            E->hash[E->n_hash++] = (hash_task){ L->off[i][k], E->p->items[i].out[k].nbytes, &E->h[i][k] };
-            E->total += E->p->items[i].out[k].nbytes;
-        }
-    }
-    for (size_t i = 0; i < L->n_xlayers; i++)
-        for (uint32_t e = 0; e < L->xlayers[i].n_experts; e++) {
-            const mc_flash_xlayer *x = &L->xlayers[i];
-            E->hash[E->n_hash++] = (hash_task){ x->offset + (uint64_t)e * x->stride, x->stride, &E->xh[i][e] };
-            E->total += x->stride;
-        }
-    return 0;
+    return engine_plan(E, o->threads, err);
 }
 
 /* ---- manifest ---- */
@@ -590,8 +832,7 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
     E.rd.size = L->data_end;
     E.rd.path = out.final_path;
     if ((rc = run_phase(&E, 0, fill_worker, o->threads, o, err))) goto done;
-    if ((rc = build_hash_tasks(&E, err))) goto done;
-    if ((rc = run_phase(&E, 1, hash_worker, o->threads, o, err))) goto done;
+    if ((rc = engine_units_done(&E, err))) goto done;
     man = build_manifest(&E);
     text = man ? cJSON_PrintUnformatted(man) : NULL;
     if (!text) {
