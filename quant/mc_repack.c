@@ -37,6 +37,18 @@ int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *gro
     return 1;
 }
 
+static uint64_t le64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+
+/* 8 bytes, each holding a 4-bit code -> one 32-bit MLX word (byte k at
+ * bits 4k): pairs of fields merged in three steps. */
+static uint32_t nib8(uint64_t v)
+{
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FFull;
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFFull;
+    v = (v | (v >> 16)) & 0x00000000FFFFFFFFull;
+    return (uint32_t)v;
+}
+
 /* Store scale and bias of group gi; nonzero if a finite value overflows. */
 static int put_sb(void *scales, void *biases, uint64_t gi, int st, float s, float b)
 {
@@ -111,10 +123,27 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
         for (uint64_t g = 0; g < ngroups; g++, b += bs) {
             float d = h2f(b), c = has_m ? h2f(b + 2) : -8.0f * d;
             if (!isfinite(d) || !isfinite(c)) REFUSE_NONFINITE(g);
+            /* low nibbles are elements 0..15, high nibbles 16..31: MLX's
+             * words 0, 1 are the low nibbles of bytes 0-7, 8-15, words 2, 3
+             * their high nibbles */
             const uint8_t *qs = b + (has_m ? 4 : 2);
-            for (int j = 0; j < 16; j++) { q[j] = qs[j] & 0x0F; q[j + 16] = qs[j] >> 4; }
-            mc_quant_pack_codes(q, 32, 4, wq + g * gw);
-            if (put_sb(scales, biases, g, st, d, c)) REFUSE_OVERFLOW(g);
+            const uint64_t lo = le64(qs), hi = le64(qs + 8), m4 = 0x0F0F0F0F0F0F0F0Full;
+            uint32_t *o = wq + g * gw;
+            o[0] = nib8(lo & m4);
+            o[1] = nib8(hi & m4);
+            o[2] = nib8((lo >> 4) & m4);
+            o[3] = nib8((hi >> 4) & m4);
+            if (st == MC_T_F16) {
+                /* the block's own f16 bits are the scale (and Q4_1's min
+                 * the bias): a finite f16 round-trips through f32 exactly */
+                uint16_t hs = (uint16_t)(b[0] | (b[1] << 8));
+                uint16_t hb = has_m ? (uint16_t)(b[2] | (b[3] << 8)) : mc_f32_to_f16(c);
+                memcpy((unsigned char *)scales + g * 2, &hs, 2);
+                memcpy((unsigned char *)biases + g * 2, &hb, 2);
+                if ((hb & 0x7FFFu) == 0x7C00u) REFUSE_OVERFLOW(g);
+            } else if (put_sb(scales, biases, g, st, d, c)) {
+                REFUSE_OVERFLOW(g);
+            }
         }
         break;
     }
