@@ -59,7 +59,7 @@ typedef void (*mc_progress_fn)(void *ctx, int phase, uint64_t done, uint64_t tot
 typedef struct mc_flash_write_opts {
     int threads;                /* >= 1 */
     int force;                  /* overwrite an existing OUT */
-    size_t chunk_bytes;         /* f32 bytes per row chunk; 0: 4 MiB */
+    size_t chunk_bytes;         /* f32 bytes per row chunk; 0: 1 MiB */
     const mc_source_ops *ops;   /* required: mc_source_model_ops() or a test's */
     mc_progress_fn progress;    /* called from the calling thread, may be NULL */
     void *progress_ctx;

@@ -12,7 +12,12 @@
 
 #include <math.h>
 #include <string.h>
-#if defined(__SSE2__) && !defined(MC_MLX_SCALAR)
+/* Vector paths: SSE2 intrinsics on x86 (MC_MLX_SSE2), GCC/Clang generic
+ * vectors elsewhere (ARM NEON, ...), plain C otherwise. Tests build the
+ * same checks with MC_MLX_NO_SSE (the generic path ARM builds take) and
+ * MC_MLX_SCALAR (plain C) so every path is proven to give the same bytes. */
+#if defined(__SSE2__) && !defined(MC_MLX_SCALAR) && !defined(MC_MLX_NO_SSE)
+#define MC_MLX_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -252,7 +257,7 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
         v4i m;
         memcpy(&a, x + j, 16);
         memcpy(&b, x + j + 4, 16);
-#ifdef __SSE2__
+#ifdef MC_MLX_SSE2
         /* maxps(a, m) is exactly "m < a ? a : m" lane by lane (m when
          * either is NaN), minps likewise: one instruction for the select */
         mxa = (v4f)_mm_max_ps((__m128)a, (__m128)mxa);
@@ -330,7 +335,7 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
                                    const float scale, const float bias, uint8_t *restrict q)
 {
     const float n_bins = (float)((1 << bits) - 1);
-#if defined(__SSE2__) && !defined(MC_MLX_SCALAR)
+#ifdef MC_MLX_SSE2
     /* The same operations 16 codes at a time; x86 has no narrowing of
      * 32-bit lanes to bytes that compilers find here, so it is spelled
      * out (codes are 0..255: the saturating packs are exact). */
