@@ -614,6 +614,7 @@ static int engine_units_done(engine *E, mc_error *err)
 static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, const mc_flash_write_opts *o,
                        mc_error *err)
 {
+    int rc;
     memset(E, 0, sizeof *E);
     mc_workers_init(&E->w, o->test_delay_us);
     E->m = m;
@@ -642,7 +643,9 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < E->p->n_items; i++)
         for (size_t k = 0; k < E->p->items[i].n_out; k++) E->total += E->p->items[i].out[k].nbytes;
-    return engine_plan(E, o->threads, err);
+    if ((rc = engine_plan(E, o->threads, err))) return rc;
+    if (o->test_window) E->window = o->test_window;
+    return 0;
 }
 
 /* ---- manifest ---- */

@@ -64,6 +64,7 @@ typedef struct mc_flash_write_opts {
     mc_progress_fn progress;    /* called from the calling thread, may be NULL */
     void *progress_ctx;
     unsigned test_delay_us;     /* TEST ONLY: sleep per row chunk (crash-safety tests) */
+    unsigned test_window;       /* TEST ONLY: chunks workers may run ahead (0: the default) */
 } mc_flash_write_opts;
 
 /* Write m as planned by p and placed by L to out_path. */
