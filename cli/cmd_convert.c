@@ -92,29 +92,6 @@ static const char *out_is_source(const mc_model *m, const char *out)
     return NULL;
 }
 
-typedef struct progress {
-    int on;
-    double t0;
-    int last_phase;
-} progress;
-
-static void on_progress(void *ctx, int phase, uint64_t done, uint64_t total)
-{
-    progress *p = ctx;
-    if (!p->on) return;
-    double el = mc_cli_now_s() - p->t0;
-    double rate = el > 0 ? (double)done / el : 0;
-    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    char a[32], b[32];
-    if (phase != p->last_phase) {
-        p->t0 = mc_cli_now_s();
-        p->last_phase = phase;
-    }
-    fprintf(stderr, "\r%s %s / %s  %.1f MB/s  ETA %.0fs   ", phase ? "checksumming" : "converting",
-            mc_cli_bytes(done, a, sizeof a), mc_cli_bytes(total, b, sizeof b), rate / 1e6, eta);
-    fflush(stderr);
-}
-
 static const struct { const char *name; int type; } g_dtypes[] = {
     { "bf16", MC_T_BF16 }, { "f16", MC_T_F16 }, { "f32", MC_T_F32 },
 };
@@ -331,9 +308,9 @@ int mc_cmd_convert(int argc, char **argv)
         }
         goto done;
     }
-    progress pr = { !quiet && isatty(2), mc_cli_now_s(), 0 };
+    mc_cli_progress pr = { !quiet && isatty(2), mc_cli_now_s() };
     mc_flash_write_opts wo;
-    mc_cli_write_opts(&wo, threads, force, on_progress, &pr);
+    mc_cli_write_opts(&wo, threads, force, &pr);
     rc = mc_flash_write(m, L, out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {

@@ -86,23 +86,6 @@ static const char *out_clash(const mc_model *m, const char *in, const char *out)
     return hit;
 }
 
-typedef struct progress {
-    int on;
-    double t0;
-} progress;
-
-static void on_progress(void *ctx, int phase, uint64_t done, uint64_t total)
-{
-    progress *p = ctx;
-    (void)phase;
-    if (!p->on) return;
-    double el = mc_cli_now_s() - p->t0, rate = el > 0 ? (double)done / el : 0;
-    char a[32], b[32];
-    fprintf(stderr, "\rconverting %s / %s  %.1f MB/s   ", mc_cli_bytes(done, a, sizeof a),
-            mc_cli_bytes(total, b, sizeof b), rate / 1e6);
-    fflush(stderr);
-}
-
 static void print_files(const mc_export *X, FILE *out)
 {
     char b1[32];
@@ -156,9 +139,9 @@ int mc_cli_export(const mc_cli_export_args *a)
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
         goto done;
     }
-    progress pr = { !a->quiet && isatty(2), mc_cli_now_s() };
+    mc_cli_progress pr = { !a->quiet && isatty(2), mc_cli_now_s() };
     mc_flash_write_opts wo;
-    mc_cli_write_opts(&wo, a->threads, a->force, on_progress, &pr);
+    mc_cli_write_opts(&wo, a->threads, a->force, &pr);
     rc = mc_export_write(m, X, a->out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {

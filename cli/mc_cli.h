@@ -37,11 +37,17 @@ void mc_cli_install_signals(void);
 double mc_cli_now_s(void);
 /* Peak resident set size in bytes (0 when unknown). */
 unsigned long long mc_cli_peak_rss(void);
-/* Writer options: threads, force, the model source, progress, and the
- * MCONV_TEST_DELAY_US test delay from the environment. */
+/* The progress line on stderr ("converting DONE / TOTAL  RATE  ETA"),
+ * drawn while on is set (a terminal, no --quiet); t0: when work started. */
+typedef struct mc_cli_progress {
+    int on;
+    double t0;
+} mc_cli_progress;
+/* Writer options: threads, force, the model source, the progress line
+ * (pr may be NULL), and the MCONV_TEST_DELAY_US test delay from the
+ * environment. */
 struct mc_flash_write_opts;
-void mc_cli_write_opts(struct mc_flash_write_opts *wo, int threads, int force,
-                       void (*progress)(void *ctx, int phase, uint64_t done, uint64_t total), void *progress_ctx);
+void mc_cli_write_opts(struct mc_flash_write_opts *wo, int threads, int force, mc_cli_progress *pr);
 
 /* Commands (one file each in cli/). */
 int mc_cmd_inspect(int argc, char **argv);

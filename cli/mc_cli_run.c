@@ -52,16 +52,27 @@ unsigned long long mc_cli_peak_rss(void)
 #endif
 }
 
-void mc_cli_write_opts(struct mc_flash_write_opts *wo, int threads, int force,
-                       void (*progress)(void *ctx, int phase, uint64_t done, uint64_t total),
-                       void *progress_ctx)
+static void progress_line(void *ctx, uint64_t done, uint64_t total)
+{
+    const mc_cli_progress *p = ctx;
+    if (!p->on) return;
+    double el = mc_cli_now_s() - p->t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    char a[32], b[32];
+    fprintf(stderr, "\rconverting %s / %s  %.1f MB/s  ETA %.0fs   ", mc_cli_bytes(done, a, sizeof a),
+            mc_cli_bytes(total, b, sizeof b), rate / 1e6, eta);
+    fflush(stderr);
+}
+
+void mc_cli_write_opts(struct mc_flash_write_opts *wo, int threads, int force, mc_cli_progress *pr)
 {
     memset(wo, 0, sizeof *wo);
     wo->threads = threads;
     wo->force = force;
     wo->ops = mc_source_model_ops();
-    wo->progress = progress;
-    wo->progress_ctx = progress_ctx;
+    wo->progress = pr ? progress_line : NULL;
+    wo->progress_ctx = pr;
     const char *delay = getenv("MCONV_TEST_DELAY_US"); /* TEST ONLY: slow conversions for crash tests */
     if (delay && *delay) wo->test_delay_us = (unsigned)strtoul(delay, NULL, 10);
 }

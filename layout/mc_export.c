@@ -796,7 +796,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     E.fds = fds;
     E.paths = fpaths;
     E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
-    if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, 0, X->tensor_bytes, o->progress, o->progress_ctx, err)))
+    if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, X->tensor_bytes, o->progress, o->progress_ctx, err)))
         goto done;
     for (size_t i = 0; !rc && i < X->n_files; i++) {
         if (fsync(fds[i]) != 0)

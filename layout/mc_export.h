@@ -67,7 +67,7 @@ int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, ui
 void mc_export_free(mc_export *X);
 
 /* Write X into the folder outdir (see above). Uses threads, force,
- * chunk_bytes, ops, progress (phase 0 only) and test_delay_us of o. */
+ * chunk_bytes, ops, progress and test_delay_us of o. */
 int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, const mc_flash_write_opts *o,
                     mc_error *err);
 

@@ -490,11 +490,10 @@ static void fill_worker(void *arg)
     free(cmpbuf);
 }
 
-/* Run fn on nthreads workers; the calling thread reports progress. */
-static int run_phase(engine *E, int phase, void (*fn)(void *), int nthreads, const mc_flash_write_opts *o,
-                     mc_error *err)
+/* Run the workers; the calling thread reports progress. */
+static int run_workers(engine *E, const mc_flash_write_opts *o, mc_error *err)
 {
-    return mc_workers_run(&E->w, nthreads, fn, E, phase, E->total, o->progress, o->progress_ctx, err);
+    return mc_workers_run(&E->w, o->threads, fill_worker, E, E->total, o->progress, o->progress_ctx, err);
 }
 
 static void engine_free(engine *E)
@@ -834,7 +833,7 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
     E.rd.fd = out.fd;
     E.rd.size = L->data_end;
     E.rd.path = out.final_path;
-    if ((rc = run_phase(&E, 0, fill_worker, o->threads, o, err))) goto done;
+    if ((rc = run_workers(&E, o, err))) goto done;
     if ((rc = engine_units_done(&E, err))) goto done;
     man = build_manifest(&E);
     text = man ? cJSON_PrintUnformatted(man) : NULL;
@@ -907,7 +906,7 @@ int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *fl
     E.rd = f->file;
     E.problem = problem;
     E.pctx = ctx;
-    if ((rc = run_phase(&E, 0, fill_worker, o->threads, o, err))) goto done;
+    if ((rc = run_workers(&E, o, err))) goto done;
     if (E.n_diff)
         rc = mc_error_set(err, MC_ERR_CHECKSUM, "%s: %llu chunk%s differ from the source", flash_path,
                           (unsigned long long)E.n_diff, E.n_diff == 1 ? "" : "s");

@@ -52,9 +52,9 @@ void mc_flash_layout_free(mc_flash_layout *L);
  * on the written file). */
 void mc_flash_layout_cost(const mc_flash_layout *L, mc_flash_cost *c);
 
-/* phase 0: converting (bytes of tensor data written and checksummed); 1 is
- * not used by the .flash writer (its checksums are computed as it writes). */
-typedef void (*mc_progress_fn)(void *ctx, int phase, uint64_t done, uint64_t total);
+/* Progress of a conversion: bytes of tensor data written (and checksummed)
+ * so far, of total. */
+typedef void (*mc_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct mc_flash_write_opts {
     int threads;                /* >= 1 */

@@ -55,7 +55,7 @@ static void *trampoline(void *p)
     return NULL;
 }
 
-int mc_workers_run(mc_workers *W, int nthreads, void (*fn)(void *arg), void *arg, int phase, uint64_t total,
+int mc_workers_run(mc_workers *W, int nthreads, void (*fn)(void *arg), void *arg, uint64_t total,
                    mc_progress_fn progress, void *progress_ctx, mc_error *err)
 {
     pthread_t th[256];
@@ -86,13 +86,13 @@ int mc_workers_run(mc_workers *W, int nthreads, void (*fn)(void *arg), void *arg
         pthread_cond_timedwait(&W->cv, &W->mu, &ts);
         if (progress) {
             pthread_mutex_unlock(&W->mu);
-            progress(progress_ctx, phase, atomic_load(&W->done), total);
+            progress(progress_ctx, atomic_load(&W->done), total);
             pthread_mutex_lock(&W->mu);
         }
     }
     pthread_mutex_unlock(&W->mu);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    if (progress) progress(progress_ctx, phase, atomic_load(&W->done), total);
+    if (progress) progress(progress_ctx, atomic_load(&W->done), total);
     if (W->failed) {
         if (err) *err = W->err;
         return W->err.code ? (int)W->err.code : MC_ERR_IO;

@@ -29,9 +29,9 @@ void mc_workers_fail(mc_workers *W, const mc_error *e);
 void mc_workers_chunk_done(mc_workers *W, uint64_t bytes);
 
 /* Run fn(arg) on nthreads (clamped to 1..256) threads; the calling thread
- * calls progress(progress_ctx, phase, done, total) every 200 ms and once at
+ * calls progress(progress_ctx, done, total) every 200 ms and once at
  * the end (progress may be NULL). Returns 0, or the first error (in *err). */
-int mc_workers_run(mc_workers *W, int nthreads, void (*fn)(void *arg), void *arg, int phase, uint64_t total,
+int mc_workers_run(mc_workers *W, int nthreads, void (*fn)(void *arg), void *arg, uint64_t total,
                    mc_progress_fn progress, void *progress_ctx, mc_error *err);
 
 #endif
