@@ -255,17 +255,6 @@ static int add_layer_file(mc_export *X, const char *fname, cJSON *hdr, uint64_t 
     return rc;
 }
 
-static cJSON *shape_json(const uint64_t *shape, uint32_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t d = 0; a && d < n; d++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber((double)shape[d]))) {
-            cJSON_Delete(a);
-            return NULL;
-        }
-    return a;
-}
-
 static int layer_local(const mc_model *m, const mc_pout *o, const char **local, mc_error *err)
 {
     *local = mc_export_local_name(o->name);
@@ -302,7 +291,7 @@ static int build_ffn(const mc_model *m, mc_export *X, const mc_flash_span *s, mc
             bad |= !t || !cJSON_AddNumberToObject(t, "offset", (double)cur) ||
                    !cJSON_AddNumberToObject(t, "nbytes", (double)o->nbytes) ||
                    !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
-            cJSON *sh = bad ? NULL : shape_json(o->shape, o->n_dims);
+            cJSON *sh = bad ? NULL : mc_plan_shape_json(o->shape, o->n_dims);
             bad |= !sh;
             if (sh) cJSON_AddItemToObject(t, "shape", sh);
             X->place[s->items[j]][k] = (mc_export_place){ X->n_files, cur, 0 };
@@ -352,7 +341,7 @@ static int build_experts(const mc_model *m, mc_export *X, const mc_flash_xlayer 
             bad |= !t || !cJSON_AddNumberToObject(t, "inner_offset", (double)inner) ||
                    !cJSON_AddNumberToObject(t, "nbytes", (double)per) ||
                    !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
-            cJSON *sh = bad ? NULL : shape_json(o->shape + 1, o->n_dims - 1);
+            cJSON *sh = bad ? NULL : mc_plan_shape_json(o->shape + 1, o->n_dims - 1);
             bad |= !sh;
             if (sh) cJSON_AddItemToObject(t, "shape_per_expert", sh);
             X->place[x->items[j]][k] = (mc_export_place){ X->n_files, PAGE + inner, 0 };

@@ -649,17 +649,6 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
 
 /* ---- manifest ---- */
 
-static cJSON *shape_json(const uint64_t *shape, uint32_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t d = 0; a && d < n; d++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber((double)shape[d]))) {
-            cJSON_Delete(a);
-            return NULL;
-        }
-    return a;
-}
-
 static const char *dtype_name(int t)
 {
     const mc_type_traits *tr = mc_type_get(t);
@@ -676,7 +665,7 @@ static int add_tensor(cJSON *arr, const mc_pout *o, uint64_t off, const char *ro
     }
     mc_flash_hex64(h, hx);
     if (!cJSON_AddStringToObject(e, "name", o->name) || !cJSON_AddStringToObject(e, "dtype", dtype_name(o->dtype)) ||
-        !cJSON_AddItemToObject(e, "shape", shape_json(o->shape, o->n_dims)) ||
+        !cJSON_AddItemToObject(e, "shape", mc_plan_shape_json(o->shape, o->n_dims)) ||
         !cJSON_AddNumberToObject(e, "offset", (double)off) || !cJSON_AddNumberToObject(e, "nbytes", (double)o->nbytes) ||
         !cJSON_AddStringToObject(e, "role", role) ||
         (layer >= 0 && !cJSON_AddNumberToObject(e, "layer", layer)) || !cJSON_AddStringToObject(e, "xxh3", hx))
@@ -797,7 +786,7 @@ static cJSON *build_manifest(const engine *E)
                 cJSON_AddNumberToObject(t, "inner_offset", (double)L->off[x->items[j2]][k]);
                 cJSON_AddNumberToObject(t, "nbytes", (double)(o->nbytes / it->n_experts));
                 cJSON_AddStringToObject(t, "dtype", dtype_name(o->dtype));
-                cJSON_AddItemToObject(t, "shape_per_expert", shape_json(o->shape + 1, o->n_dims - 1));
+                cJSON_AddItemToObject(t, "shape_per_expert", mc_plan_shape_json(o->shape + 1, o->n_dims - 1));
             }
         }
         for (uint32_t ex = 0; ex < x->n_experts; ex++) {

@@ -285,6 +285,17 @@ static const struct { const char *name; int type; } g_dtypes[] = {
     { "bf16", MC_T_BF16 }, { "f16", MC_T_F16 }, { "f32", MC_T_F32 },
 };
 
+cJSON *mc_plan_shape_json(const uint64_t *shape, uint32_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t d = 0; a && d < n; d++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber((double)shape[d]))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    return a;
+}
+
 cJSON *mc_plan_opts_json(const mc_plan_opts *o)
 {
     const char *dt = "source";

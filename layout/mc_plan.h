@@ -79,6 +79,10 @@ void mc_plan_free(mc_plan *p);
  * "quantization_config") block; NULL on allocation failure. */
 struct cJSON *mc_plan_config(const mc_plan *p, const mc_model *m);
 
+/* A tensor shape as a JSON array of numbers (NULL when out of memory);
+ * both writers' manifests and headers use it. */
+struct cJSON *mc_plan_shape_json(const uint64_t *shape, uint32_t n);
+
 /* The options as a JSON object (recorded in outputs so they can be re-run). */
 struct cJSON *mc_plan_opts_json(const mc_plan_opts *o);
 /* Parse what mc_plan_opts_json wrote. */
