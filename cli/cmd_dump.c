@@ -246,13 +246,6 @@ static cJSON *mc_json_str(const char *s, uint64_t len)
     return r;
 }
 
-static cJSON *mc_json_u64(uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return cJSON_CreateRaw(buf);
-}
-
 static cJSON *mc_json_i64(int64_t v)
 {
     char buf[32];
@@ -354,7 +347,7 @@ static cJSON *mc_dump_json_scalar(const mc_dump_scalar *v)
     if (mc_vtype_is_signed(v->type)) return mc_json_i64(v->i);
     if (v->type == MC_GGUF_FLOAT32) return mc_json_f32((float)v->f);
     if (mc_vtype_is_float(v->type)) return mc_json_f64(v->f);
-    return mc_json_u64(v->u);
+    return mc_cli_json_u64(v->u);
 }
 
 static uint64_t mc_dump_shown(uint64_t n, int full) { return full || n <= MC_DUMP_ARRAY_ITEMS ? n : MC_DUMP_ARRAY_ITEMS; }
@@ -409,7 +402,7 @@ static int mc_dump_json_kv(const mc_gguf *g, int full, cJSON *arr)
         uint64_t shown = mc_dump_shown(kv->arr_n, full);
         cJSON *items = cJSON_CreateArray();
         if (mc_json_add(o, "elem_type", cJSON_CreateString(mc_gguf_vtype_name(kv->arr_type))) ||
-            mc_json_add(o, "n", mc_json_u64(kv->arr_n)) || mc_json_add(o, "value", items))
+            mc_json_add(o, "n", mc_cli_json_u64(kv->arr_n)) || mc_json_add(o, "value", items))
             return 1;
         for (uint64_t i = 0; i < shown; i++) {
             mc_dump_arr_elem(kv, i, &v);
@@ -477,32 +470,32 @@ static int mc_dump_json_header(const mc_dump_src *src, const char *path, cJSON *
     if (mc_json_add(doc, "file", mc_json_str(path, strlen(path))) || mc_json_add(doc, "files", files)) return 1;
     if (src->g) {
         const mc_gguf *g = src->g;
-        if (mc_json_add(doc, "format", cJSON_CreateString("gguf")) || mc_json_add(doc, "version", mc_json_u64(g->version)) ||
-            mc_json_add(doc, "alignment", mc_json_u64(g->alignment)) || mc_json_add(doc, "n_kv", mc_json_u64(g->n_kv)) ||
-            mc_json_add(doc, "n_tensors", mc_json_u64(g->n_tensors)))
+        if (mc_json_add(doc, "format", cJSON_CreateString("gguf")) || mc_json_add(doc, "version", mc_cli_json_u64(g->version)) ||
+            mc_json_add(doc, "alignment", mc_cli_json_u64(g->alignment)) || mc_json_add(doc, "n_kv", mc_cli_json_u64(g->n_kv)) ||
+            mc_json_add(doc, "n_tensors", mc_cli_json_u64(g->n_tensors)))
             return 1;
         for (uint32_t s = 0; s < g->n_shards; s++) {
             cJSON *f = cJSON_CreateObject();
             const char *p = g->shards[s].file.path;
             if (mc_json_add(files, NULL, f) || mc_json_add(f, "path", mc_json_str(p, strlen(p))) ||
-                mc_json_add(f, "version", mc_json_u64(g->shards[s].version)) ||
-                mc_json_add(f, "data_offset", mc_json_u64(g->shards[s].data_offset)) ||
-                mc_json_add(f, "size", mc_json_u64(g->shards[s].file.size)))
+                mc_json_add(f, "version", mc_cli_json_u64(g->shards[s].version)) ||
+                mc_json_add(f, "data_offset", mc_cli_json_u64(g->shards[s].data_offset)) ||
+                mc_json_add(f, "size", mc_cli_json_u64(g->shards[s].file.size)))
                 return 1;
         }
         return 0;
     }
     const mc_st *st = src->st;
     if (mc_json_add(doc, "format", cJSON_CreateString(st->is_dir ? "safetensors folder" : "safetensors")) ||
-        mc_json_add(doc, "n_kv", mc_json_u64(st->n_meta)) || mc_json_add(doc, "n_tensors", mc_json_u64(st->n_tensors)))
+        mc_json_add(doc, "n_kv", mc_cli_json_u64(st->n_meta)) || mc_json_add(doc, "n_tensors", mc_cli_json_u64(st->n_tensors)))
         return 1;
     for (uint32_t s = 0; s < st->n_files; s++) {
         cJSON *f = cJSON_CreateObject();
         const char *p = st->files[s].file.path;
         if (mc_json_add(files, NULL, f) || mc_json_add(f, "path", mc_json_str(p, strlen(p))) ||
-            mc_json_add(f, "header_len", mc_json_u64(st->files[s].header_len)) ||
-            mc_json_add(f, "data_offset", mc_json_u64(st->files[s].data_offset)) ||
-            mc_json_add(f, "size", mc_json_u64(st->files[s].file.size)))
+            mc_json_add(f, "header_len", mc_cli_json_u64(st->files[s].header_len)) ||
+            mc_json_add(f, "data_offset", mc_cli_json_u64(st->files[s].data_offset)) ||
+            mc_json_add(f, "size", mc_cli_json_u64(st->files[s].file.size)))
             return 1;
     }
     return 0;
@@ -549,7 +542,7 @@ static int mc_dump_json_dims(cJSON *o, const char *key, const uint64_t *d, uint3
     cJSON *a = cJSON_CreateArray();
     if (mc_json_add(o, key, a)) return 1;
     for (uint32_t i = 0; i < n; i++)
-        if (mc_json_add(a, NULL, mc_json_u64(d[i]))) return 1;
+        if (mc_json_add(a, NULL, mc_cli_json_u64(d[i]))) return 1;
     return 0;
 }
 
@@ -565,9 +558,9 @@ static int mc_dump_json_tensors(const mc_dump_src *src, const mc_dump_opts *o, c
             mc_json_add(j, "type", cJSON_CreateString(mc_type_name(t.type))) ||
             mc_json_add(j, "type_id", cJSON_CreateNumber(t.type)) ||
             mc_dump_json_dims(j, src->g ? "ne" : "dims", t.file_dims, t.n_dims) ||
-            mc_dump_json_dims(j, "shape", t.shape, t.n_dims) || mc_json_add(j, "offset", mc_json_u64(t.offset)) ||
-            mc_json_add(j, "data_offset", mc_json_u64(t.rel_offset)) || mc_json_add(j, "bytes", mc_json_u64(t.nbytes)) ||
-            mc_json_add(j, "elements", mc_json_u64(t.nelements)) || mc_json_add(j, "file", mc_json_u64(t.file)))
+            mc_dump_json_dims(j, "shape", t.shape, t.n_dims) || mc_json_add(j, "offset", mc_cli_json_u64(t.offset)) ||
+            mc_json_add(j, "data_offset", mc_cli_json_u64(t.rel_offset)) || mc_json_add(j, "bytes", mc_cli_json_u64(t.nbytes)) ||
+            mc_json_add(j, "elements", mc_cli_json_u64(t.nelements)) || mc_json_add(j, "file", mc_cli_json_u64(t.file)))
             return 1;
     }
     return 0;
@@ -645,8 +638,8 @@ static int mc_dump_values(const mc_dump_src *src, const mc_dump_opts *o, cJSON *
         jrows = cJSON_CreateArray();
         if (mc_json_add(doc, "values", v) || mc_json_add(v, "tensor", mc_json_str(t.name, strlen(t.name))) ||
             mc_json_add(v, "type", cJSON_CreateString(mc_type_name(t.type))) ||
-            mc_json_add(v, "rows", mc_json_u64(rows)) || mc_json_add(v, "cols", mc_json_u64(cols)) ||
-            mc_json_add(v, "rows_shown", mc_json_u64(o->f32_out ? 0 : nrows)) || mc_json_add(v, "data", jrows)) {
+            mc_json_add(v, "rows", mc_cli_json_u64(rows)) || mc_json_add(v, "cols", mc_cli_json_u64(cols)) ||
+            mc_json_add(v, "rows_shown", mc_cli_json_u64(o->f32_out ? 0 : nrows)) || mc_json_add(v, "data", jrows)) {
             rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
             goto done;
         }

@@ -112,13 +112,6 @@ static void mc_inspect_add(cJSON *o, const char *key, cJSON *item, int *oom)
     cJSON_AddItemToObject(o, key, item);
 }
 
-static cJSON *mc_inspect_u64(uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return cJSON_CreateRaw(buf);
-}
-
 static cJSON *mc_inspect_i64(int64_t v)
 {
     char buf[32];
@@ -150,13 +143,13 @@ static int mc_inspect_json(const mc_info *info)
     mc_inspect_add(doc, "version", mc_inspect_str(info->version), &oom);
     mc_inspect_add(doc, "architecture", mc_inspect_str(info->arch), &oom);
     mc_inspect_add(doc, "name", mc_inspect_str(info->name), &oom);
-    mc_inspect_add(doc, "files", mc_inspect_u64(info->n_files), &oom);
-    mc_inspect_add(doc, "file_bytes", mc_inspect_u64(info->file_bytes), &oom);
+    mc_inspect_add(doc, "files", mc_cli_json_u64(info->n_files), &oom);
+    mc_inspect_add(doc, "file_bytes", mc_cli_json_u64(info->file_bytes), &oom);
     mc_inspect_add(doc, "file_type", mc_inspect_str(info->file_type), &oom);
     mc_inspect_add(doc, "quantization", mc_inspect_str(info->quantization), &oom);
-    mc_inspect_add(doc, "parameters", mc_inspect_u64(info->n_params), &oom);
-    mc_inspect_add(doc, "tensors", mc_inspect_u64(info->n_tensors), &oom);
-    mc_inspect_add(doc, "tensor_bytes", mc_inspect_u64(info->tensor_bytes), &oom);
+    mc_inspect_add(doc, "parameters", mc_cli_json_u64(info->n_params), &oom);
+    mc_inspect_add(doc, "tensors", mc_cli_json_u64(info->n_tensors), &oom);
+    mc_inspect_add(doc, "tensor_bytes", mc_cli_json_u64(info->tensor_bytes), &oom);
     mc_inspect_add(doc, "bpw", mc_inspect_bpw(info->tensor_bytes, info->n_params), &oom);
     mc_inspect_add(doc, "types", types, &oom);
     for (size_t i = 0; i < info->n_types && !oom; i++) {
@@ -165,9 +158,9 @@ static int mc_inspect_json(const mc_info *info)
         if (!row) { oom = 1; break; }
         cJSON_AddItemToArray(types, row);
         mc_inspect_add(row, "type", cJSON_CreateString(mc_type_name(t->type)), &oom);
-        mc_inspect_add(row, "tensors", mc_inspect_u64(t->count), &oom);
-        mc_inspect_add(row, "params", mc_inspect_u64(t->params), &oom);
-        mc_inspect_add(row, "bytes", mc_inspect_u64(t->bytes), &oom);
+        mc_inspect_add(row, "tensors", mc_cli_json_u64(t->count), &oom);
+        mc_inspect_add(row, "params", mc_cli_json_u64(t->params), &oom);
+        mc_inspect_add(row, "bytes", mc_cli_json_u64(t->bytes), &oom);
         mc_inspect_add(row, "bpw", mc_inspect_bpw(t->bytes, t->params), &oom);
     }
     const struct { const char *key; int64_t v; } rows[] = {

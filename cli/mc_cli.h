@@ -29,6 +29,10 @@ int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* Human-readable byte count ("1.25 GiB") into buf. */
 const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap);
+/* A 64-bit count as an exact JSON number (cJSON raw text: a double would
+ * round above 2^53); NULL when out of memory. */
+struct cJSON;
+struct cJSON *mc_cli_json_u64(uint64_t v);
 
 /* Shared by convert's layouts (mc_cli_run.c): remove the temporary output
  * and die of the signal on SIGINT/SIGTERM/SIGHUP/SIGQUIT, ignore SIGXFSZ. */

@@ -1,6 +1,8 @@
 /* mconv: entry point and command dispatch. */
 #include "mc_cli.h"
 
+#include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +34,13 @@ int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see 'mconv %s--help')\n", cmd ? cmd : "");
     return MC_EXIT_USAGE;
+}
+
+struct cJSON *mc_cli_json_u64(uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return cJSON_CreateRaw(buf);
 }
 
 const char *mc_cli_bytes(unsigned long long n, char *buf, size_t cap)
