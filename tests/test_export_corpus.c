@@ -745,38 +745,15 @@ static void one(const char *src, const char *opts, int max_experts)
     mc_convert_close(m);
 }
 
-static int is_gguf(const char *n)
+static void one_default(const char *path, int gguf, void *ctx)
 {
-    size_t k = strlen(n);
-    return k > 5 && !strcmp(n + k - 5, ".gguf");
+    (void)ctx;
+    one(path, "", gguf ? 3 : 0);
 }
 
 int main(void)
 {
-    const char *models = mc_test_corpus_file("models");
-    if (!models) return mc_test_finish("test_export_corpus");
-    DIR *d = opendir(models);
-    struct dirent *de;
-    char path[2048];
-    char *names[64];
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL && n < 64)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
-    if (d) closedir(d);
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s/gguf", models, names[i]);
-        DIR *g = opendir(path);
-        while (g && (de = readdir(g)) != NULL) {
-            if (!is_gguf(de->d_name)) continue;
-            char f[2400];
-            snprintf(f, sizeof f, "%s/%s", path, de->d_name);
-            one(f, "", 3);
-        }
-        if (g) closedir(g);
-        snprintf(path, sizeof path, "%s/%s/hf", models, names[i]);
-        one(path, "", 0);
-        free(names[i]);
-    }
+    if (!mc_test_each_corpus_model(one_default, NULL)) return mc_test_finish("test_export_corpus");
     CHECKF(g_converted >= 8, "only %d corpus conversions", g_converted);
     CHECKF(g_router8 > 0, "no 8-bit router entries checked");
     CHECKF(g_experts_loaded > 0 && g_ffn_layers > 0, "experts loaded %d, ffn layers %d", g_experts_loaded, g_ffn_layers);

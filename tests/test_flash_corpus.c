@@ -7,7 +7,6 @@
  * (bits, group sizes, dtypes, --no-quant) on a dense and a MoE model, and
  * verify --source. Architectures the converter does not support yet are
  * reported as skips. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,57 +168,40 @@ static int write_split3(const char *src_path, const char *prefix)
     return rc;
 }
 
-static int is_gguf(const char *n)
+/* Every corpus file with default options; at MCONV_TEST_LEVEL=1 (valgrind)
+ * each GGUF file type (the name's last "-" part: Q4_K_M, bf16, ...) is
+ * converted once, not once per model. */
+typedef struct seen_kinds {
+    int sparse, n;
+    char kind[64][32];
+} seen_kinds;
+
+static void one_default(const char *path, int gguf, void *ctx)
 {
-    size_t k = strlen(n);
-    return k > 5 && !strcmp(n + k - 5, ".gguf");
+    seen_kinds *sk = ctx;
+    if (gguf && sk->sparse) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        const char *kind = strrchr(base, '-');
+        kind = kind ? kind : base;
+        for (int k = 0; k < sk->n; k++)
+            if (strncmp(sk->kind[k], kind, sizeof sk->kind[k] - 1) == 0) return;
+        if (sk->n < 64) { /* kept to sizeof kind[0] - 1 characters, as compared above */
+            size_t kl = strlen(kind);
+            if (kl >= sizeof sk->kind[0]) kl = sizeof sk->kind[0] - 1;
+            memcpy(sk->kind[sk->n], kind, kl);
+            sk->kind[sk->n][kl] = '\0';
+            sk->n++;
+        }
+    }
+    one(path, "", gguf ? 3 : 0);
 }
 
 int main(void)
 {
-    const char *models = mc_test_corpus_file("models");
-    if (!models) return mc_test_finish("test_flash_corpus");
-    DIR *d = opendir(models);
-    struct dirent *de;
-    char path[2048];
-    char *names[64];
-    int n = 0;
-    while (d && (de = readdir(d)) != NULL && n < 64)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
-    if (d) closedir(d);
-    /* MCONV_TEST_LEVEL=1 (valgrind): each GGUF file type (the name's last
-     * "-" part: Q4_K_M, bf16, ...) converted once, not once per model */
     const int sparse = mc_test_level() == 1;
-    char seen[64][32];
-    int n_seen = 0;
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s/gguf", models, names[i]);
-        DIR *g = opendir(path);
-        while (g && (de = readdir(g)) != NULL) {
-            if (!is_gguf(de->d_name)) continue;
-            if (sparse) {
-                const char *kind = strrchr(de->d_name, '-');
-                kind = kind ? kind : de->d_name;
-                int dup = 0;
-                for (int k = 0; k < n_seen && !dup; k++) dup = strncmp(seen[k], kind, sizeof seen[k] - 1) == 0;
-                if (dup) continue;
-                if (n_seen < 64) { /* kept to sizeof seen[0] - 1 characters, as compared above */
-                    size_t kl = strlen(kind);
-                    if (kl >= sizeof seen[0]) kl = sizeof seen[0] - 1;
-                    memcpy(seen[n_seen], kind, kl);
-                    seen[n_seen][kl] = '\0';
-                    n_seen++;
-                }
-            }
-            char f[2400];
-            snprintf(f, sizeof f, "%s/%s", path, de->d_name);
-            one(f, "", 3);
-        }
-        if (g) closedir(g);
-        snprintf(path, sizeof path, "%s/%s/hf", models, names[i]);
-        one(path, "", 0);
-        free(names[i]);
-    }
+    seen_kinds sk = { sparse, 0, { { 0 } } };
+    if (!mc_test_each_corpus_model(one_default, &sk)) return mc_test_finish("test_flash_corpus");
     CHECKF(g_converted >= 8, "only %d corpus files converted", g_converted);
 
     /* option matrix on a dense GGUF and a MoE checkpoint */

@@ -1,5 +1,6 @@
 #include "mc_test.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,4 +157,41 @@ int mc_test_finish(const char *name)
     if (mc_test_failures) return 1;
     if (mc_test_checks == 0 && mc_test_skips) return 77;
     return 0;
+}
+
+static int is_gguf_name(const char *n)
+{
+    size_t k = strlen(n);
+    return k > 5 && !strcmp(n + k - 5, ".gguf");
+}
+
+int mc_test_each_corpus_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx)
+{
+    const char *models = mc_test_corpus_file("models");
+    if (!models) return 0;
+    char *root = strdup(models); /* fn may look up other corpus files (rotating buffers) */
+    char path[2048], f[4200];
+    if (!root) return 0;
+    DIR *d = opendir(root);
+    struct dirent *de;
+    char *names[64];
+    int n = 0;
+    while (d && (de = readdir(d)) != NULL && n < 64)
+        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
+    if (d) closedir(d);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/gguf", root, names[i]);
+        DIR *g = opendir(path);
+        while (g && (de = readdir(g)) != NULL) {
+            if (!is_gguf_name(de->d_name)) continue;
+            snprintf(f, sizeof f, "%s/%s", path, de->d_name);
+            fn(f, 1, ctx);
+        }
+        if (g) closedir(g);
+        snprintf(path, sizeof path, "%s/%s/hf", root, names[i]);
+        fn(path, 0, ctx);
+        free(names[i]);
+    }
+    free(root);
+    return n;
 }

@@ -29,6 +29,10 @@ const char *mc_test_corpus(void);
 /* Path under the corpus (static rotating buffers), or NULL if the corpus or
  * the file is absent; absent files are reported as skipped. */
 const char *mc_test_corpus_file(const char *rel);
+/* Every corpus model, folder by folder under models/: fn(path, 1, ctx) for
+ * each .gguf in <arch>/gguf/, then fn(path, 0, ctx) for <arch>/hf. Returns
+ * the number of model folders (0 when the corpus is absent). */
+int mc_test_each_corpus_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx);
 /* Record and print a skip ("SKIP: reason"). */
 void mc_test_skip(const char *fmt, ...);
 /* Sampling density for the heavy corruption sweeps: $MCONV_TEST_LEVEL
