@@ -25,6 +25,7 @@
 #include "mc_float.h"
 #include "mc_mlx.h"
 #include "mc_test.h"
+#include "mc_test_flash.h"
 #include "mc_types.h"
 
 #define PG 16384u
@@ -117,20 +118,6 @@ static const mc_mtensor *find_src(const mc_model *m, const char *name)
     return NULL;
 }
 
-/* "x.scales" -> "x.weight", part 1; "x.biases" -> part 2; else part 0. */
-static int part_of(const char *name, char *w, size_t cap)
-{
-    size_t n = strlen(name);
-    static const char *sfx[] = { ".scales", ".biases" };
-    for (int k = 0; k < 2; k++)
-        if (n > 7 && !strcmp(name + n - 7, sfx[k])) {
-            snprintf(w, cap, "%.*s.weight", (int)(n - 7), name);
-            return k + 1;
-        }
-    snprintf(w, cap, "%s", name);
-    return 0;
-}
-
 static int dtype_from(const char *s)
 {
     static const struct { const char *n; int t; } tab[] = {
@@ -215,7 +202,7 @@ static void check_one(const mc_model *m, const cJSON *cfg, const char *full, con
                       int dtype, int scales_dtype, uint64_t row0, uint64_t nrows, const char *where, int *seen_count)
 {
     char wname[600];
-    int part = part_of(full, wname, sizeof wname);
+    int part = mc_test_part_of(full, wname, sizeof wname);
     const mc_mtensor *t = find_src(m, wname);
     CHECKF(t != NULL, "%s: %s: no source tensor %s", where, full, wname);
     if (!t) return;
@@ -243,7 +230,7 @@ static void check_one(const mc_model *m, const cJSON *cfg, const char *full, con
 static int scales_dtype_in(const cJSON *map, const char *name)
 {
     char wname[600], sname[620];
-    part_of(name, wname, sizeof wname);
+    mc_test_part_of(name, wname, sizeof wname);
     snprintf(sname, sizeof sname, "%.*s.scales", (int)strlen(wname) - 7, wname);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(map, sname);
     return e ? dtype_from(js(e, "dtype")) : -1;
@@ -366,7 +353,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                         if (io + nb > B) continue;
                         char full[600], wname[600];
                         snprintf(full, sizeof full, "model.layers.%d.%s", L, t->string);
-                        part_of(full, wname, sizeof wname);
+                        mc_test_part_of(full, wname, sizeof wname);
                         const mc_mtensor *src = find_src(m, wname);
                         uint64_t rows = src ? src->shape[src->n_dims - 2] : 0;
                         CHECKF(src && (uint64_t)cJSON_GetArrayItem(spe, 0)->valuedouble == rows, "%s: %s shape", p, full);

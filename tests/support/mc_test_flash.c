@@ -65,8 +65,7 @@ static const mc_mtensor *find_src(const mc_model *m, const char *name)
     return NULL;
 }
 
-/* "x.scales" -> "x.weight" (part 1), "x.biases" -> part 2, else part 0. */
-static int src_name(const char *name, char *out, size_t cap)
+int mc_test_part_of(const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
     static const char *sfx[] = { ".scales", ".biases" };
@@ -185,7 +184,7 @@ static void check_tensor(const mc_model *m, mc_test_read_f32_fn rd, const cJSON 
                          int dtype, uint64_t row0, uint64_t nrows, int expert_block, mc_test_flash_report *r)
 {
     char wname[512], sname[520];
-    int part = src_name(full_name, wname, sizeof wname);
+    int part = mc_test_part_of(full_name, wname, sizeof wname);
     const mc_mtensor *t = find_src(m, wname);
     if (!t) {
         bad(r, "%s: no source tensor %s", shown, wname);

@@ -24,6 +24,10 @@ typedef struct mc_test_flash_report {
     int experts_per_tok;
 } mc_test_flash_report;
 
+/* The source weight of an output tensor name: "x.scales" -> "x.weight"
+ * (returns 1), "x.biases" -> "x.weight" (2), anything else as it is (0). */
+int mc_test_part_of(const char *name, char *out, size_t cap);
+
 /* Check path against m. max_experts: how many experts per MoE layer to load
  * (first, last and evenly spread ones; 0 = all). Returns 0 when every check
  * passed, else the number of mismatches (details in r). */
