@@ -18,6 +18,7 @@
 #include "mc_gguf_write.h"
 #include "mc_mlx.h"
 #include "mc_test.h"
+#include "mc_test_gguf.h"
 #include "mc_test_flash.h"
 
 static int g_converted;
@@ -133,7 +134,6 @@ static int write_split3(const char *src_path, const char *prefix)
 {
     mc_error err = { MC_OK, "" };
     mc_gguf *src = NULL;
-    unsigned char buf[4096];
     int rc = mc_gguf_open(src_path, &src, &err);
     for (uint32_t k = 0; k < 3 && !rc; k++) {
         char *p = mc_gguf_split_path(prefix, strlen(prefix), k + 1, 3);
@@ -153,11 +153,7 @@ static int write_split3(const char *src_path, const char *prefix)
                     rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
                     continue;
                 }
-                for (uint64_t off = 0; off < t->nbytes && !rc; off += sizeof buf) {
-                    size_t m = (size_t)(t->nbytes - off < sizeof buf ? t->nbytes - off : sizeof buf);
-                    rc = mc_gguf_read(src, t, off, buf, m, &err);
-                    if (!rc) rc = mc_gguf_writer_write(w, buf, m, &err);
-                }
+                rc = mc_test_gguf_copy_data(w, src, t, &err);
             }
         if (!rc) rc = mc_gguf_writer_commit(w, &err);
         else if (w) mc_gguf_writer_abort(w);

@@ -2,6 +2,7 @@
  * over every corpus GGUF, named facts from the corpus README, the bad files,
  * and split sets written with the GGUF writer. */
 #include "mc_test.h"
+#include "mc_test_gguf.h"
 #include "mc_gguf.h"
 #include "mc_gguf_write.h"
 #include "mc_types.h"
@@ -651,7 +652,6 @@ static int write_split(const mc_gguf *src, const char *prefix, const split_cfg *
 {
     mc_error err = { 0 };
     int rc = 0;
-    unsigned char buf[4096];
     uint64_t n = src->n_tensors;
     for (uint32_t k = 0; k < 3 && !rc; k++) {
         char *p = mc_gguf_split_path(prefix, strlen(prefix), k + 1, 3);
@@ -671,11 +671,7 @@ static int write_split(const mc_gguf *src, const char *prefix, const split_cfg *
                     rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
                     continue;
                 }
-                for (uint64_t off = 0; off < t->nbytes && !rc; off += sizeof buf) {
-                    size_t m = (size_t)(t->nbytes - off < sizeof buf ? t->nbytes - off : sizeof buf);
-                    rc = mc_gguf_read(src, t, off, buf, m, &err);
-                    if (!rc) rc = mc_gguf_writer_write(w, buf, m, &err);
-                }
+                rc = mc_test_gguf_copy_data(w, src, t, &err);
             }
         if (!rc) rc = mc_gguf_writer_commit(w, &err);
         else mc_gguf_writer_abort(w);
