@@ -24,36 +24,7 @@
 #include "mc_gguf_write.h"
 #include "mc_types.h"
 
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-
-/* Fill n blocks of type t with random codes and small finite scales. */
-static void fill_blocks(int t, unsigned char *buf, size_t nblocks)
-{
-    const mc_type_traits *tr = mc_type_get(t);
-    size_t bs = tr->type_size;
-    for (size_t i = 0; i < nblocks * bs; i += 8) {
-        uint64_t r = rnd();
-        memcpy(buf + i, &r, nblocks * bs - i < 8 ? nblocks * bs - i : 8);
-    }
-    for (size_t b = 0; b < nblocks; b++) {
-        unsigned char *p = buf + b * bs;
-        uint16_t d = mc_f32_to_f16(0.001f + (float)(rnd() % 1000) * 1e-5f);
-        uint16_t dm = mc_f32_to_f16(0.0005f);
-        switch (t) {
-        case MC_T_Q4_K: memcpy(p, &d, 2); memcpy(p + 2, &dm, 2); break;      /* d, dmin first */
-        case MC_T_Q6_K: memcpy(p + bs - 2, &d, 2); break;                   /* d last */
-        case MC_T_Q8_0: memcpy(p, &d, 2); break;
-        default: break;
-        }
-    }
-}
+#include "bench_util.h"
 
 static int add_tensor(mc_gguf_writer *w, const char *name, int type, uint32_t nd, uint64_t a, uint64_t b, uint64_t c)
 {
