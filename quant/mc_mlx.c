@@ -244,7 +244,6 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
      * (SSE2 on x86, NEON on ARM), two of them per step; on x86 the select
      * is SSE's maxps/minps, which compute exactly that select. */
     typedef float v4f __attribute__((vector_size(16)));
-    typedef int32_t v4i __attribute__((vector_size(16)));
     v4f mxa, mxb, mna, mnb, cka, ckb;
     memcpy(&mxa, x, 16);
     memcpy(&mxb, x + 4, 16);
@@ -254,7 +253,6 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
     ckb = mxb - mxb;
     for (int j = 8; j < gs; j += 8) {
         v4f a, b;
-        v4i m;
         memcpy(&a, x + j, 16);
         memcpy(&b, x + j + 4, 16);
 #ifdef MC_MLX_SSE2
@@ -264,8 +262,9 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
         mxb = (v4f)_mm_max_ps((__m128)b, (__m128)mxb);
         mna = (v4f)_mm_min_ps((__m128)a, (__m128)mna);
         mnb = (v4f)_mm_min_ps((__m128)b, (__m128)mnb);
-        (void)m;
 #else
+        typedef int32_t v4i __attribute__((vector_size(16)));
+        v4i m;
         m = mxa < a; mxa = (v4f)((m & (v4i)a) | (~m & (v4i)mxa));
         m = mxb < b; mxb = (v4f)((m & (v4i)b) | (~m & (v4i)mxb));
         m = mna > a; mna = (v4f)((m & (v4i)a) | (~m & (v4i)mna));
