@@ -25,27 +25,65 @@ const char *mc_test_corpus(void)
     return path;
 }
 
-const char *mc_test_corpus_file(const char *rel)
+/* $env, else the default path, when it is a folder; NULL otherwise. */
+static const char *shared_root(char *path, size_t cap, const char *env, const char *def)
+{
+    struct stat st;
+    const char *e = getenv(env);
+    snprintf(path, cap, "%s", e && *e ? e : def);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return path;
+}
+
+const char *mc_test_corpus_new(void)
+{
+    static char path[1024];
+    return shared_root(path, sizeof path, "MCONV_CORPUS_NEW", MCONV_CORPUS_NEW_DEFAULT);
+}
+
+const char *mc_test_tok_vectors(void)
+{
+    static char path[1024];
+    return shared_root(path, sizeof path, "MCONV_TOK_VECTORS", MCONV_TOK_VECTORS_DEFAULT);
+}
+
+/* root/rel in a rotating buffer when it exists; else a skip naming what is
+ * absent (what: the folder's name, var: the variable that points at it). */
+static const char *shared_file(const char *root, const char *what, const char *var, const char *rel)
 {
     static char bufs[8][2048];
     static int next;
     struct stat st;
-    const char *root = mc_test_corpus();
     if (!root) {
-        mc_test_skip("corpus absent (set MCONV_CORPUS): %s", rel);
+        mc_test_skip("%s absent (set %s): %s", what, var, rel);
         return NULL;
     }
     char *b = bufs[next++ & 7];
     int w = snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
     if (w < 0 || (size_t)w >= sizeof bufs[0]) {
-        mc_test_skip("corpus path too long: %s", rel);
+        mc_test_skip("%s path too long: %s", what, rel);
         return NULL;
     }
     if (stat(b, &st) != 0) {
-        mc_test_skip("corpus file absent: %s", rel);
+        mc_test_skip("%s file absent: %s", what, rel);
         return NULL;
     }
     return b;
+}
+
+const char *mc_test_corpus_file(const char *rel)
+{
+    return shared_file(mc_test_corpus(), "corpus", "MCONV_CORPUS", rel);
+}
+
+const char *mc_test_corpus_new_file(const char *rel)
+{
+    return shared_file(mc_test_corpus_new(), "corpus-new", "MCONV_CORPUS_NEW", rel);
+}
+
+const char *mc_test_tok_vectors_file(const char *rel)
+{
+    return shared_file(mc_test_tok_vectors(), "tok-vectors", "MCONV_TOK_VECTORS", rel);
 }
 
 void mc_test_skip(const char *fmt, ...)
@@ -167,7 +205,16 @@ static int is_gguf_name(const char *n)
 
 int mc_test_each_corpus_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx)
 {
-    const char *models = mc_test_corpus_file("models");
+    return mc_test_each_model_under(mc_test_corpus_file("models"), fn, ctx);
+}
+
+int mc_test_each_corpus_new_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx)
+{
+    return mc_test_each_model_under(mc_test_corpus_new_file("models"), fn, ctx);
+}
+
+int mc_test_each_model_under(const char *models, void (*fn)(const char *path, int gguf, void *ctx), void *ctx)
+{
     if (!models) return 0;
     char *root = strdup(models); /* fn may look up other corpus files (rotating buffers) */
     char path[2048], f[4200];

@@ -29,10 +29,22 @@ const char *mc_test_corpus(void);
 /* Path under the corpus (static rotating buffers), or NULL if the corpus or
  * the file is absent; absent files are reported as skipped. */
 const char *mc_test_corpus_file(const char *rel);
+/* The 2026 additions ($MCONV_CORPUS_NEW, else ../shared/corpus-new) and
+ * llama.cpp's tokenizer vectors ($MCONV_TOK_VECTORS, else
+ * ../shared/tok-vectors): the folder, or NULL when absent; a file under it
+ * as mc_test_corpus_file does (absent: reported as skipped, NULL). */
+const char *mc_test_corpus_new(void);
+const char *mc_test_corpus_new_file(const char *rel);
+const char *mc_test_tok_vectors(void);
+const char *mc_test_tok_vectors_file(const char *rel);
 /* Every corpus model, folder by folder under models/: fn(path, 1, ctx) for
  * each .gguf in <arch>/gguf/, then fn(path, 0, ctx) for <arch>/hf. Returns
- * the number of model folders (0 when the corpus is absent). */
+ * the number of model folders (0 when the corpus is absent). The _new_
+ * variant walks corpus-new/models; _under walks any such models folder
+ * (NULL: none). */
 int mc_test_each_corpus_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx);
+int mc_test_each_corpus_new_model(void (*fn)(const char *path, int gguf, void *ctx), void *ctx);
+int mc_test_each_model_under(const char *models, void (*fn)(const char *path, int gguf, void *ctx), void *ctx);
 /* Record and print a skip ("SKIP: reason"). */
 void mc_test_skip(const char *fmt, ...);
 /* Sampling density for the heavy corruption sweeps: $MCONV_TEST_LEVEL
