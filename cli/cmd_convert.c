@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "  --group-size N    32, 64 or 128 (default 64)\n"
             "  --dtype T         bf16, f16 or f32 for unquantized tensors, scales and biases\n"
             "                    (default: the source's)\n"
+            "  --bits-for G=N    modules matching glob G (the tensor name without .weight, e.g.\n"
+            "                    'model.layers.*.mlp.down_proj') get N bits; repeatable, first match wins\n"
             "  --no-quant        keep every weight in the float dtype\n"
             "  --lossless        keep GGML blocks that map exactly onto MLX's format (Q4_0, Q4_1,\n"
             "                    Q5_0, Q5_1, Q8_0, Q4_K, Q5_K: group size 32, f16 or f32 scales,\n"
@@ -172,7 +174,7 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
 }
 
 enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
-       O_LAYOUT, O_SHARD };
+       O_LAYOUT, O_SHARD, O_BITS_FOR };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
@@ -180,6 +182,7 @@ static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--force", O_FORCE, 0 },     { "--dry-run", O_DRY, 0 },   { "--quiet", O_QUIET, 0 },
     { "-q", O_QUIET, 0 },          { "--stats", O_STATS, 0 },   { "--help", O_HELP, 0 },
     { "-h", O_HELP, 0 },           { "--layout", O_LAYOUT, 1 }, { "--shard-size", O_SHARD, 1 },
+    { "--bits-for", O_BITS_FOR, 1 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
@@ -232,6 +235,19 @@ int mc_cmd_convert(int argc, char **argv)
                 if (!strcmp(val, g_dtypes[k].name)) po.dtype = g_dtypes[k].type;
             if (po.dtype == -2) return mc_cli_usage_error("convert", "--dtype %s: expected bf16, f16 or f32", val);
             break;
+        case O_BITS_FOR: {
+            /* GLOB=N, split at the last '=' */
+            const char *eq = strrchr(val, '=');
+            char glob[MC_PLAN_GLOB_MAX];
+            long b = eq ? strtol(eq + 1, &end, 10) : 0;
+            mc_error be = { MC_OK, "" };
+            if (!eq || eq == val || !eq[1] || *end || (size_t)(eq - val) >= sizeof glob)
+                return mc_cli_usage_error("convert", "--bits-for %s: expected MODULE-GLOB=BITS", val);
+            memcpy(glob, val, (size_t)(eq - val));
+            glob[eq - val] = '\0';
+            if (mc_plan_opts_add_bits_for(&po, glob, (int)b, &be)) return mc_cli_usage_error("convert", "%s", be.msg);
+            break;
+        }
         case O_NOQUANT: po.no_quant = 1; break;
         case O_LOSSLESS: po.lossless = 1; break;
         case O_THREADS:

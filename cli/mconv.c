@@ -32,7 +32,7 @@ int mc_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'mconv %s--help')\n", cmd ? cmd : "");
+    fprintf(stderr, " (see 'mconv %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
     return MC_EXIT_USAGE;
 }
 

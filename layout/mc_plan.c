@@ -1,6 +1,7 @@
 #include "mc_plan.h"
 
 #include <cjson/cJSON.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,35 @@ void mc_plan_opts_default(mc_plan_opts *o)
     o->bits = 4;
     o->group_size = 64;
     o->dtype = -1;
+}
+
+static int bits_valid(int b) { return b == 2 || b == 3 || b == 4 || b == 5 || b == 6 || b == 8; }
+
+int mc_plan_opts_add_bits_for(mc_plan_opts *o, const char *glob, int bits, mc_error *err)
+{
+    size_t n = strlen(glob);
+    if (o->n_bits_for >= MC_PLAN_BITS_FOR_MAX)
+        return mc_error_set(err, MC_ERR_ARG, "--bits-for %s: at most %d overrides", glob, MC_PLAN_BITS_FOR_MAX);
+    if (n == 0 || n >= MC_PLAN_GLOB_MAX)
+        return mc_error_set(err, MC_ERR_ARG, "--bits-for: a pattern of 1 to %d characters expected", MC_PLAN_GLOB_MAX - 1);
+    if (!bits_valid(bits))
+        return mc_error_set(err, MC_ERR_ARG, "--bits-for %s=%d: expected 2, 3, 4, 5, 6 or 8 bits", glob, bits);
+    memcpy(o->bits_for[o->n_bits_for].glob, glob, n + 1);
+    o->bits_for[o->n_bits_for++].bits = bits;
+    return 0;
+}
+
+/* Bits an override gives the module of weight name, or 0 when none matches. */
+static int bits_override(const mc_plan_opts *o, const char *name)
+{
+    char mod[MC_PLAN_GLOB_MAX * 4];
+    size_t n = strlen(name), k = strlen(".weight");
+    if (!o->n_bits_for || n <= k || strcmp(name + n - k, ".weight") || n - k >= sizeof mod) return 0;
+    memcpy(mod, name, n - k);
+    mod[n - k] = '\0';
+    for (size_t i = 0; i < o->n_bits_for; i++)
+        if (fnmatch(o->bits_for[i].glob, mod, 0) == 0) return o->bits_for[i].bits;
+    return 0;
 }
 
 static char *dup_str(const char *s)
@@ -128,7 +158,8 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
         /* stored shape as given */
         return 0;
     }
-    int bits = t->quant_bits ? t->quant_bits : o->bits;
+    int bits = bits_override(o, t->name);
+    if (!bits) bits = t->quant_bits ? t->quant_bits : o->bits;
     if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
         /* the first float dtype in which the source blocks repack exactly */
@@ -203,13 +234,15 @@ void mc_plan_free(mc_plan *p)
 
 int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_error *err)
 {
-    static const int ok_bits[] = { 2, 3, 4, 5, 6, 8 };
     static const int ok_gs[] = { 32, 64, 128 };
-    int bits_ok = 0, gs_ok = 0, rc = 0;
+    int gs_ok = 0, rc = 0;
     *out = NULL;
-    for (size_t i = 0; i < sizeof ok_bits / sizeof ok_bits[0]; i++) bits_ok |= o->bits == ok_bits[i];
     for (size_t i = 0; i < sizeof ok_gs / sizeof ok_gs[0]; i++) gs_ok |= o->group_size == ok_gs[i];
-    if (!bits_ok) return mc_error_set(err, MC_ERR_ARG, "--bits %d: expected 2, 3, 4, 5, 6 or 8", o->bits);
+    if (o->n_bits_for > MC_PLAN_BITS_FOR_MAX) return mc_error_set(err, MC_ERR_ARG, "too many --bits-for overrides");
+    for (size_t i = 0; i < o->n_bits_for; i++)
+        if (!bits_valid(o->bits_for[i].bits) || !memchr(o->bits_for[i].glob, 0, MC_PLAN_GLOB_MAX))
+            return mc_error_set(err, MC_ERR_ARG, "--bits-for override %zu is invalid", i + 1);
+    if (!bits_valid(o->bits)) return mc_error_set(err, MC_ERR_ARG, "--bits %d: expected 2, 3, 4, 5, 6 or 8", o->bits);
     if (!gs_ok) return mc_error_set(err, MC_ERR_ARG, "--group-size %d: expected 32, 64 or 128", o->group_size);
     if (o->dtype >= 0 && !is_float_type(o->dtype))
         return mc_error_set(err, MC_ERR_ARG, "--dtype: expected bf16, f16 or f32");
@@ -308,6 +341,19 @@ cJSON *mc_plan_opts_json(const mc_plan_opts *o)
         cJSON_Delete(j);
         return NULL;
     }
+    if (o->n_bits_for) { /* only when given, so files written without overrides keep their bytes */
+        cJSON *a = cJSON_AddArrayToObject(j, "bits_for");
+        for (size_t i = 0; a && i < o->n_bits_for; i++) {
+            cJSON *e = cJSON_CreateObject();
+            if (!e || !cJSON_AddItemToArray(a, e) || !cJSON_AddStringToObject(e, "glob", o->bits_for[i].glob) ||
+                !cJSON_AddNumberToObject(e, "bits", o->bits_for[i].bits))
+                a = NULL;
+        }
+        if (!a) {
+            cJSON_Delete(j);
+            return NULL;
+        }
+    }
     return j;
 }
 
@@ -328,6 +374,14 @@ int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
         return mc_error_set(err, MC_ERR_FORMAT, "options: unknown dtype \"%s\"", d->valuestring);
     o->no_quant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "no_quant"));
     o->lossless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "lossless"));
+    const cJSON *e, *bf = cJSON_GetObjectItemCaseSensitive(j, "bits_for");
+    if (bf && !cJSON_IsArray(bf)) return mc_error_set(err, MC_ERR_FORMAT, "options: bits_for is not an array");
+    cJSON_ArrayForEach(e, bf) {
+        const cJSON *eg = cJSON_GetObjectItemCaseSensitive(e, "glob"), *eb = cJSON_GetObjectItemCaseSensitive(e, "bits");
+        mc_error ae = { MC_OK, "" };
+        if (!cJSON_IsString(eg) || !cJSON_IsNumber(eb) || mc_plan_opts_add_bits_for(o, eg->valuestring, eb->valueint, &ae))
+            return mc_error_set(err, MC_ERR_FORMAT, "options: bits_for entry unusable%s%s", ae.code ? ": " : "", ae.msg);
+    }
     return 0;
 }
 

@@ -29,6 +29,17 @@ typedef enum mc_pkind {
 
 enum { MC_PART_DATA = 0, MC_PART_SCALES = 1, MC_PART_BIASES = 2 };
 
+/* A per-module bits override: modules whose path (the tensor name without
+ * ".weight", e.g. "model.layers.3.mlp.gate") matches glob (fnmatch, no
+ * flags: '*' crosses dots) get these bits, whatever --bits or the
+ * converter's own choice (8-bit routers) says. The first matching rule wins. */
+#define MC_PLAN_BITS_FOR_MAX 32
+#define MC_PLAN_GLOB_MAX 160
+typedef struct mc_plan_bits_for {
+    char glob[MC_PLAN_GLOB_MAX];
+    int bits;
+} mc_plan_bits_for;
+
 typedef struct mc_plan_opts {
     int bits;       /* 2,3,4,5,6,8 (default 4) */
     int group_size; /* 32, 64, 128 (default 64) */
@@ -37,7 +48,13 @@ typedef struct mc_plan_opts {
     int lossless;   /* keep GGML source blocks that repack exactly (group size 32,
                        scales in the float dtype: the first of the --dtype (or
                        the source's), f16, f32 that represents them exactly) */
+    size_t n_bits_for;  /* per-module overrides, in order (recorded in the options) */
+    mc_plan_bits_for bits_for[MC_PLAN_BITS_FOR_MAX];
 } mc_plan_opts;
+
+/* Append an override "glob=bits" style pair: 0, or MC_ERR_ARG (too many,
+ * glob too long or empty, bits not 2, 3, 4, 5, 6 or 8). */
+int mc_plan_opts_add_bits_for(mc_plan_opts *o, const char *glob, int bits, mc_error *err);
 
 void mc_plan_opts_default(mc_plan_opts *o);
 

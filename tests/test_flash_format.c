@@ -267,6 +267,41 @@ int main(void)
         bad = po;
         bad.group_size = 48;
         CHECK(mc_plan_build(m, &bad, &p, &err) == MC_ERR_ARG);
+
+        /* per-module overrides: first match wins, they beat the router's own
+         * 8 bits, and the quantization block lists what differs */
+        mc_plan_opts bf = po;
+        CHECK(mc_plan_opts_add_bits_for(&bf, "model.layers.*.mlp.switch_mlp.down_proj", 6, &err) == 0);
+        CHECK(mc_plan_opts_add_bits_for(&bf, "*.mlp.switch_mlp.*", 2, &err) == 0);
+        CHECK(mc_plan_opts_add_bits_for(&bf, "model.layers.1.mlp.gate", 4, &err) == 0);
+        CHECK(mc_plan_opts_add_bits_for(&bf, "x", 7, &err) == MC_ERR_ARG);
+        CHECK(mc_plan_opts_add_bits_for(&bf, "", 4, &err) == MC_ERR_ARG);
+        CHECK_EQ_U64(bf.n_bits_for, 3);
+        p = NULL;
+        CHECK(mc_plan_build(m, &bf, &p, &err) == 0);
+        if (p) {
+            CHECK_EQ_U64(p->items[7].bits, 4);  /* router: override */
+            CHECK_EQ_U64(p->items[8].bits, 6);  /* down: the first rule */
+            CHECK_EQ_U64(p->items[9].bits, 2);  /* gate: the second */
+            CHECK_EQ_U64(p->items[0].bits, 4);  /* embeddings: --bits */
+            CHECK_EQ_U64(p->items[8].out[0].shape[2], 64 * 6 / 32);
+            CHECK(cJSON_GetObjectItemCaseSensitive(p->quantization, "model.layers.1.mlp.gate") == NULL);
+            cJSON *d6 = cJSON_GetObjectItemCaseSensitive(p->quantization, "model.layers.1.mlp.switch_mlp.down_proj");
+            CHECK(cJSON_IsObject(d6) && cJSON_GetObjectItem(d6, "bits")->valueint == 6);
+            /* the options record the overrides and read back the same */
+            cJSON *oj = mc_plan_opts_json(&bf);
+            mc_plan_opts back;
+            CHECK(oj && mc_plan_opts_from_json(oj, &back, &err) == 0);
+            CHECK_EQ_U64(back.n_bits_for, 3);
+            CHECK_STR(back.bits_for[1].glob, "*.mlp.switch_mlp.*");
+            CHECK_EQ_U64(back.bits_for[0].bits, 6);
+            cJSON_Delete(oj);
+            /* without overrides the options have no bits_for key (old files keep their bytes) */
+            oj = mc_plan_opts_json(&po);
+            CHECK(oj && !cJSON_GetObjectItemCaseSensitive(oj, "bits_for"));
+            cJSON_Delete(oj);
+        }
+        mc_plan_free(p);
     }
 
     /* write: thread counts give identical bytes; rerun identical */
