@@ -1,0 +1,70 @@
+/* mc_convert_priv: what the framework's files (mc_convert*.c,
+ * mc_arch_registry.c) share and architectures do not use. The
+ * architecture-facing API is mc_convert_int.h. */
+#ifndef MC_CONVERT_PRIV_H
+#define MC_CONVERT_PRIV_H
+
+#include "mc_convert_int.h"
+
+#define MC_NAME_MAX 512
+#define MC_MAX_NOTICES 64
+
+/* Model-private state (m->impl). */
+typedef struct mc_model_priv {
+    uint64_t f8_br, f8_bc; /* F8 block size from quantization_config, 0 = infer */
+} mc_model_priv;
+
+/* One safetensors tensor under its normalized name (multimodal prefixes
+ * stripped); used: some output tensor reads it. */
+struct mc_st_name {
+    char *norm;               /* normalized name */
+    const mc_st_tensor *t;
+    int used;
+};
+
+/* A found source for one alternative. */
+typedef struct mc_found {
+    size_t n;                      /* 1, or E for per-expert stacks */
+    const mc_gguf_tensor **g;
+    struct mc_st_name **s;
+    int stacked;                   /* {E} pattern: new leading axis */
+} mc_found;
+
+/* mc_convert.c */
+char *mc_strdup(const char *s);
+void mc_notice(mc_model *m, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void mc_recipe_free(mc_recipe *r);
+
+/* mc_arch_registry.c: the table for a GGUF general.architecture (with or
+ * without experts) or an HF model_type; NULL when none. */
+const mc_arch *mc_arch_for_gguf(const char *ga, int has_experts);
+const mc_arch *mc_arch_for_hf(const char *mt);
+
+/* mc_convert_source.c */
+int mc_is_gguf_file(const char *path);
+int mc_setup_gguf(mc_cv *cv, mc_error *err);
+int mc_setup_st(mc_cv *cv, mc_error *err);
+struct mc_st_name *mc_idx_find(mc_cv *cv, const char *name);
+/* Rows of a source tensor, its row length and type. */
+void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type);
+const char *mc_part_name(const mc_part *p);
+void mc_unused_notices(mc_cv *cv);
+int mc_build_tokenizer(mc_cv *cv, mc_error *err);
+
+/* mc_convert_rules.c */
+/* Expand "{L}" and "{E}" in pat. Returns 0, or non-zero when it does not fit. */
+int mc_fmt_name(char *buf, size_t cap, const char *pat, int layer, int expert);
+int mc_has_tok(const char *pat, char c);
+int mc_is_valuemap(int x);
+int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err);
+int mc_apply_rules(mc_cv *cv, mc_error *err);
+int mc_keep_names(mc_cv *cv, mc_error *err);
+
+/* mc_convert_config.c */
+int mc_build_config(mc_cv *cv, mc_error *err);
+
+#endif
