@@ -226,29 +226,6 @@ static const mc_rule deepseek2_rules[] = {
     R(M "switch_mlp.down_proj.weight", G "ffn_down_exps.weight", M "experts.{E}.down_proj.weight", X, Q | MC_R_MOE),
 };
 
-/* Builders; drop MTP / nextn blocks at the end of a GGUF (converters that
- * keep them write nextn_predict_layers). HF checkpoints: layers >=
- * num_hidden_layers are never visited (reported as unused source tensors). */
-static int ds_prepare(mc_cv *cv, mc_error *err)
-{
-    mc_model *m = cv->m;
-    cv->builders = ds_builders;
-    cv->n_builders = B_COUNT;
-    int rc = mc_cv_drop_gguf_nextn(cv, err);
-    if (rc) return rc;
-    if (m->st) { /* DeepSeek V3's MTP layer is model.layers.<num_hidden_layers> */
-        uint64_t n = 0;
-        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
-            int L;
-            if (sscanf(m->st->tensors[i].name, "model.layers.%d.", &L) == 1 && L >= m->n_layers) n++;
-        }
-        if (n)
-            mc_cv_notice(cv, "%s: %llu tensors of MTP layers (model.layers.%d and up) dropped, as mlx-lm's sanitize does",
-                         m->input_path, (unsigned long long)n, m->n_layers);
-    }
-    return 0;
-}
-
 static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 {
     mc_model *m = cv->m;
@@ -315,8 +292,14 @@ static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
 }
 
+/* MTP: GGUF, the last nextn_predict_layers blocks; HF, layers >=
+ * num_hidden_layers (never visited; reported as dropped). */
 const mc_arch mc_arch_deepseek2 = {
-    "deepseek2", "deepseek_v3", "deepseek2", -1, "deepseek_v3 kimi_k2 deepseek_v2",
-    deepseek2_rules, sizeof deepseek2_rules / sizeof deepseek2_rules[0],
-    G "ffn_gate_inp.weight", M "gate.weight", ds_prepare, ds_gguf_config, NULL,
+    .name = "deepseek2", .model_type = "deepseek_v3",
+    .gguf_arch = "deepseek2", .hf_types = "deepseek_v3 kimi_k2 deepseek_v2",
+    .rules = deepseek2_rules, .n_rules = MC_COUNT(deepseek2_rules),
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .gguf_config = ds_gguf_config,
 };

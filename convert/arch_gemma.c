@@ -98,13 +98,13 @@ static int gemma3_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 }
 
 const mc_arch mc_arch_gemma2 = {
-    "gemma2", "gemma2", "gemma2", -1, "gemma2",
-    gemma2_rules, sizeof gemma2_rules / sizeof gemma2_rules[0],
-    NULL, NULL, NULL, gemma2_gguf_config, NULL,
+    .name = "gemma2", .model_type = "gemma2", .gguf_arch = "gemma2", .hf_types = "gemma2",
+    .rules = gemma2_rules, .n_rules = MC_COUNT(gemma2_rules),
+    .gguf_config = gemma2_gguf_config,
 };
 
 const mc_arch mc_arch_gemma3 = {
-    "gemma3", "gemma3_text", "gemma3", -1, "gemma3_text gemma3",
-    gemma3_rules, sizeof gemma3_rules / sizeof gemma3_rules[0],
-    NULL, NULL, NULL, gemma3_gguf_config, gemma3_hf_config,
+    .name = "gemma3", .model_type = "gemma3_text", .gguf_arch = "gemma3", .hf_types = "gemma3_text gemma3",
+    .rules = gemma3_rules, .n_rules = MC_COUNT(gemma3_rules),
+    .gguf_config = gemma3_gguf_config, .hf_config = gemma3_hf_config,
 };

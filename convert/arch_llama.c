@@ -158,13 +158,16 @@ static int mixtral_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 }
 
 const mc_arch mc_arch_llama = {
-    "llama", "llama", "llama", 0, "llama mistral",
-    llama_rules, sizeof llama_rules / sizeof llama_rules[0],
-    NULL, NULL, NULL, llama_gguf_config, NULL,
+    .name = "llama", .model_type = "llama",
+    .gguf_arch = "llama", .gguf_experts = MC_GGUF_NO_EXPERTS, .hf_types = "llama mistral",
+    .rules = llama_rules, .n_rules = MC_COUNT(llama_rules),
+    .gguf_config = llama_gguf_config,
 };
 
 const mc_arch mc_arch_mixtral = {
-    "mixtral", "mixtral", "llama", 1, "mixtral",
-    mixtral_rules, sizeof mixtral_rules / sizeof mixtral_rules[0],
-    "blk.{L}.ffn_gate_inp.weight", B "gate.weight", NULL, mixtral_gguf_config, NULL,
+    .name = "mixtral", .model_type = "mixtral",
+    .gguf_arch = "llama", .gguf_experts = MC_GGUF_EXPERTS, .hf_types = "mixtral",
+    .rules = mixtral_rules, .n_rules = MC_COUNT(mixtral_rules),
+    .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", B "gate.weight"}},
+    .gguf_config = mixtral_gguf_config,
 };

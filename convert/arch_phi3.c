@@ -56,7 +56,7 @@ static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 }
 
 const mc_arch mc_arch_phi3 = {
-    "phi3", "phi3", "phi3", -1, "phi3",
-    phi3_rules, sizeof phi3_rules / sizeof phi3_rules[0],
-    NULL, NULL, NULL, phi3_gguf_config, NULL,
+    .name = "phi3", .model_type = "phi3", .gguf_arch = "phi3", .hf_types = "phi3",
+    .rules = phi3_rules, .n_rules = MC_COUNT(phi3_rules),
+    .gguf_config = phi3_gguf_config,
 };

@@ -96,19 +96,18 @@ static int qwen3moe_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
 }
 
 const mc_arch mc_arch_qwen2 = {
-    "qwen2", "qwen2", "qwen2", -1, "qwen2",
-    qwen2_rules, sizeof qwen2_rules / sizeof qwen2_rules[0],
-    NULL, NULL, NULL, NULL, NULL,
+    .name = "qwen2", .model_type = "qwen2", .gguf_arch = "qwen2", .hf_types = "qwen2",
+    .rules = qwen2_rules, .n_rules = MC_COUNT(qwen2_rules),
 };
 
 const mc_arch mc_arch_qwen3 = {
-    "qwen3", "qwen3", "qwen3", -1, "qwen3",
-    qwen3_rules, sizeof qwen3_rules / sizeof qwen3_rules[0],
-    NULL, NULL, NULL, NULL, NULL,
+    .name = "qwen3", .model_type = "qwen3", .gguf_arch = "qwen3", .hf_types = "qwen3",
+    .rules = qwen3_rules, .n_rules = MC_COUNT(qwen3_rules),
 };
 
 const mc_arch mc_arch_qwen3moe = {
-    "qwen3moe", "qwen3_moe", "qwen3moe", -1, "qwen3_moe",
-    qwen3moe_rules, sizeof qwen3moe_rules / sizeof qwen3moe_rules[0],
-    "blk.{L}.ffn_gate_inp.weight", M "gate.weight", NULL, qwen3moe_gguf_config, NULL,
+    .name = "qwen3moe", .model_type = "qwen3_moe", .gguf_arch = "qwen3moe", .hf_types = "qwen3_moe",
+    .rules = qwen3moe_rules, .n_rules = MC_COUNT(qwen3moe_rules),
+    .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", M "gate.weight"}},
+    .gguf_config = qwen3moe_gguf_config,
 };

@@ -497,25 +497,18 @@ static const mc_rule qwen3next_rules[] = {
 
 /* ------------------------------------------------------------- prepare */
 
-/* Layer kinds from the tensors present; the interval mlx-lm can express. */
-static int q35_layer_linear(mc_cv *cv, int L)
-{
-    char name[96];
-    mc_part p;
-    if (cv->m->gguf) snprintf(name, sizeof name, "blk.%d.ssm_a", L);
-    else snprintf(name, sizeof name, "model.layers.%d.linear_attn.A_log", L);
-    return mc_cv_source(cv, name, -1, &p);
-}
-
+/* The interval mlx-lm builds layers from: layer L is full attention when
+ * (L+1) % interval == 0; from the first full-attention layer (mixer kinds
+ * come from the tensors present). */
 static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
 {
     int n = cv->m->n_layers, first_full = -1;
     for (int L = 0; L < n && first_full < 0; L++)
-        if (!q35_layer_linear(cv, L)) first_full = L;
+        if (!(cv->kinds[L] & MC_K_MIXER)) first_full = L;
     uint64_t iv = first_full < 0 ? (uint64_t)n + 1 : (uint64_t)first_full + 1;
     for (int L = 0; L < n; L++) {
         int want_linear = ((uint64_t)L + 1) % iv != 0;
-        if (want_linear != q35_layer_linear(cv, L))
+        if (want_linear != !!(cv->kinds[L] & MC_K_MIXER))
             return mc_error_set(err, MC_ERR_UNSUPPORTED,
                                 "%s: layer %d is %s attention, but mlx-lm places full attention only at layers i with (i+1) %% full_attention_interval == 0 (interval %llu from the first full-attention layer)",
                                 cv->m->input_path, L, want_linear ? "full" : "linear", (unsigned long long)iv);
@@ -524,27 +517,10 @@ static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
     return 0;
 }
 
-/* Drop MTP / nextn layers (GGUF: the last nextn_predict_layers blocks). */
-static int q35_prepare(mc_cv *cv, mc_error *err)
+/* Layer kinds hook: refuse a layout mlx-lm cannot build. */
+static int q35_layer_kinds(mc_cv *cv, mc_error *err)
 {
-    mc_model *m = cv->m;
-    uint64_t iv = 0;
-    cv->builders = q35_builders;
-    cv->n_builders = B_COUNT;
-    cv->mixer_gguf = GL "ssm_a";
-    cv->mixer_hf = HL "linear_attn.A_log";
-    int rc = mc_cv_drop_gguf_nextn(cv, err);
-    if (rc) return rc;
-    if (m->st) {
-        uint64_t n = 0;
-        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
-            const char *nm = m->st->tensors[i].name;
-            n += strncmp(nm, "mtp.", 4) == 0 || strstr(nm, ".mtp.") != NULL;
-        }
-        if (n)
-            mc_cv_notice(cv, "%s: %llu MTP tensors (mtp.*) dropped, as mlx-lm's sanitize does", m->input_path,
-                         (unsigned long long)n);
-    }
+    uint64_t iv;
     return q35_interval(cv, &iv, err);
 }
 
@@ -642,20 +618,32 @@ static int q35_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
+/* Mixer kinds: a layer with A_log / ssm_a is linear attention. MTP: GGUF,
+ * the last nextn_predict_layers blocks; HF, the mtp.* tensors. */
+#define Q35_MIXER {MC_K_MIXER, MC_K_ATTN, GL "ssm_a", HL "linear_attn.A_log"}
+#define Q35_ROUTER {MC_K_MOE, MC_K_DENSE, GL "ffn_gate_inp.weight", HL "mlp.gate.weight"}
+
 const mc_arch mc_arch_qwen35moe = {
-    "qwen35moe", "qwen3_5_moe", "qwen35moe", -1, "qwen3_5_moe_text qwen3_5_moe",
-    qwen35moe_rules, sizeof qwen35moe_rules / sizeof qwen35moe_rules[0],
-    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen35moe", .model_type = "qwen3_5_moe", .gguf_arch = "qwen35moe",
+    .hf_types = "qwen3_5_moe_text qwen3_5_moe",
+    .rules = qwen35moe_rules, .n_rules = MC_COUNT(qwen35moe_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
 };
 
 const mc_arch mc_arch_qwen35 = {
-    "qwen35", "qwen3_5", "qwen35", -1, "qwen3_5_text qwen3_5",
-    qwen35_rules, sizeof qwen35_rules / sizeof qwen35_rules[0],
-    NULL, NULL, q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen35", .model_type = "qwen3_5", .gguf_arch = "qwen35", .hf_types = "qwen3_5_text qwen3_5",
+    .rules = qwen35_rules, .n_rules = MC_COUNT(qwen35_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {MC_KINDS_ALL(MC_K_DENSE), Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
 };
 
 const mc_arch mc_arch_qwen3next = {
-    "qwen3next", "qwen3_next", "qwen3next", -1, "qwen3_next",
-    qwen3next_rules, sizeof qwen3next_rules / sizeof qwen3next_rules[0],
-    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen3next", .model_type = "qwen3_next", .gguf_arch = "qwen3next", .hf_types = "qwen3_next",
+    .rules = qwen3next_rules, .n_rules = MC_COUNT(qwen3next_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
 };

@@ -59,7 +59,7 @@ const mc_arch *mc_arch_for_gguf(const char *ga, int has_experts)
     for (size_t i = 0; i < mc_arch_count; i++) {
         const mc_arch *a = mc_arch_list[i];
         if (!a->gguf_arch || strcmp(a->gguf_arch, ga) != 0) continue;
-        if (a->gguf_moe >= 0 && a->gguf_moe != has_experts) continue;
+        if (a->gguf_experts == (has_experts ? MC_GGUF_NO_EXPERTS : MC_GGUF_EXPERTS)) continue;
         return a;
     }
     return NULL;

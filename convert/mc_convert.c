@@ -93,7 +93,7 @@ int mc_convert_open(const char *input_path, const mc_convert_opts *opts, mc_mode
         }
         m->model_type = mc_strdup(m->arch);
     } else {
-        if (cv.arch->prepare && (rc = cv.arch->prepare(&cv, err))) goto fail;
+        if ((rc = mc_drop_mtp(&cv, err)) || (rc = mc_layer_kinds(&cv, err))) goto fail;
         if ((rc = mc_apply_rules(&cv, err))) goto fail;
         if ((rc = mc_build_config(&cv, err))) goto fail;
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
@@ -104,11 +104,13 @@ int mc_convert_open(const char *input_path, const mc_convert_opts *opts, mc_mode
     if ((rc = mc_build_tokenizer(&cv, err))) goto fail;
     for (size_t i = 0; i < cv.n_idx; i++) free(cv.idx[i].norm);
     free(cv.idx);
+    free(cv.kinds);
     *out = m;
     return 0;
 fail:
     for (size_t i = 0; i < cv.n_idx; i++) free(cv.idx[i].norm);
     free(cv.idx);
+    free(cv.kinds);
     mc_convert_close(m);
     return rc ? rc : MC_ERR_FORMAT;
 }

@@ -57,19 +57,28 @@ typedef enum mc_xform {
 } mc_xform;
 #define MC_X_B(k) (MC_X_BUILD + (k))
 
+/* Layer kinds. Before rules apply, every decoder layer gets a set of kinds
+ * from the architecture's selectors (mc_kind_sel) and its layer_kinds
+ * hook; rules flagged with kinds apply only in layers that have them all. */
+enum {
+    MC_K_ATTN = 1u << 0,   /* attention mixer */
+    MC_K_MIXER = 1u << 1,  /* another sequence mixer (SSM, linear attention) */
+    MC_K_MOE = 1u << 2,    /* routed experts */
+    MC_K_DENSE = 1u << 3   /* a dense FFN */
+};
+
 enum {
     MC_R_OPT = 1u << 0,
-    MC_R_MOE = 1u << 1,
-    MC_R_DENSE = 1u << 2,
-    MC_R_NOTIED = 1u << 3,
-    MC_R_Q = 1u << 4,   /* quantizable (Linear / Embedding / SwitchLinear weight) */
-    MC_R_Q8 = 1u << 5,  /* quantized at 8 bits as mlx-lm's quant_predicate does */
-    /* Hybrid models: only in layers whose sequence mixer is not attention
-     * (the arch's mixer source is present: SSM / linear attention), or only
-     * in the others. */
-    MC_R_MIXER = 1u << 6,
-    MC_R_ATTN = 1u << 7
+    MC_R_NOTIED = 1u << 1,
+    MC_R_Q = 1u << 2,   /* quantizable (Linear / Embedding / SwitchLinear weight) */
+    MC_R_Q8 = 1u << 3,  /* quantized at 8 bits as mlx-lm's quant_predicate does */
+    /* only in layers of that kind */
+    MC_R_ATTN = MC_K_ATTN << 8,
+    MC_R_MIXER = MC_K_MIXER << 8,
+    MC_R_MOE = MC_K_MOE << 8,
+    MC_R_DENSE = MC_K_DENSE << 8
 };
+#define MC_R_KINDS(flags) ((unsigned)(flags) >> 8)
 
 typedef struct mc_cv mc_cv;
 typedef struct mc_rule mc_rule;
@@ -77,7 +86,7 @@ typedef struct mc_build mc_build;
 
 /* Architecture-built recipe. A rule whose transform for the input's kind
  * (gx for GGUF, hx for safetensors) is MC_X_B(k) calls the architecture's
- * builder k (the table its prepare hook installs in cv->builders) instead
+ * builder k (the arch's builders table) instead
  * of looking its pattern up.
  * The builder finds its sources (mc_cv_source), appends row runs of them
  * with mc_build_part (any number, from any source tensors; a part may also
@@ -96,27 +105,53 @@ struct mc_rule {
     uint8_t gx;      /* mc_xform for a GGUF source */
     uint8_t hx;      /* mc_xform for a safetensors source */
     uint8_t role;    /* mc_role */
-    uint8_t flags;
+    uint16_t flags;  /* MC_R_* */
+};
+
+/* Layer-kind selector: layers whose source holds tensor pattern gguf / hf
+ * ("{L}" = the layer) get the kinds `present`, the others `absent`
+ * (MC_KINDS_ALL: no pattern, every layer). */
+typedef struct mc_kind_sel {
+    uint8_t present, absent;
+    const char *gguf, *hf;
+} mc_kind_sel;
+#define MC_KINDS_ALL(k) {0, (k), NULL, NULL}
+#define MC_MAX_KIND_SEL 4
+
+/* GGUF files of an architecture name: with or without routed experts. */
+enum { MC_GGUF_ANY = 0, MC_GGUF_NO_EXPERTS = 1, MC_GGUF_EXPERTS = 2 };
+
+/* MTP (multi-token prediction) layers in safetensors checkpoints, dropped
+ * with a notice as mlx-lm's sanitize does. (GGUF: the last
+ * {arch}.nextn_predict_layers blocks, for every architecture.) */
+enum {
+    MC_MTP_LAYERS = 1u << 0, /* model.layers.N with N >= num_hidden_layers */
+    MC_MTP_PREFIX = 1u << 1  /* tensors named mtp.* or *.mtp.* */
 };
 
 typedef struct mc_arch {
     const char *name;        /* table name shown in the supported list */
     const char *model_type;  /* mlx-lm model_type written to config.json */
+    /* detection */
     const char *gguf_arch;   /* general.architecture, NULL if none */
-    int gguf_moe;            /* -1 any, 0 only without experts, 1 only with experts */
+    int gguf_experts;        /* MC_GGUF_* */
     const char *hf_types;    /* HF model_type values, space separated */
+    /* tensors: the rules and the builders they name (MC_X_B(k): builders[k]) */
     const mc_rule *rules;
     size_t n_rules;
-    /* Router rule's sources: their presence marks a layer as MoE. */
-    const char *moe_gguf;    /* e.g. "blk.{L}.ffn_gate_inp.weight" */
-    const char *moe_hf;      /* e.g. "model.layers.{L}.mlp.gate.weight" */
-    /* Optional: adjust the context before rules apply (n_layers, MTP...). */
-    int (*prepare)(mc_cv *cv, mc_error *err);
+    const mc_build_fn *builders;
+    size_t n_builders;
+    /* layer kinds: selectors, then an optional hook that may set or check
+     * cv->kinds (kinds from the config, layouts mlx-lm cannot build) */
+    mc_kind_sel kinds[MC_MAX_KIND_SEL];
+    int (*layer_kinds)(mc_cv *cv, mc_error *err);
+    unsigned mtp;            /* MC_MTP_* */
     /* GGUF metadata -> config.json keys beyond the common ones. */
     int (*gguf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
     /* HF config.json post-processing (optional). */
     int (*hf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
 } mc_arch;
+#define MC_COUNT(a) (sizeof (a) / sizeof (a)[0])
 
 /* Registry (mc_arch_registry.c). */
 extern const mc_arch *const mc_arch_list[];
@@ -172,13 +207,8 @@ struct mc_cv {
     /* safetensors: normalized-name index (sorted) */
     size_t n_idx;
     struct mc_st_name *idx;
-    /* set by an arch's prepare hook: its builders (rules name them with
-     * MC_X_B(k)), and for hybrid models the source whose presence marks a
-     * layer's mixer as not attention (MC_R_MIXER / MC_R_ATTN rules), e.g.
-     * "blk.{L}.ssm_a" */
-    const mc_build_fn *builders;
-    size_t n_builders;
-    const char *mixer_gguf, *mixer_hf;
+    /* kinds of each decoder layer (n_layers entries), MC_K_* */
+    uint8_t *kinds;
 };
 
 /* Helpers shared by the architecture files. */
@@ -189,9 +219,6 @@ int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
 int mc_cv_cfg_u64(const struct cJSON *c, const char *k, uint64_t *out);
 /* Set number k of c (replacing it): 0, or 1 out of memory. */
 int mc_cv_cfg_set_num(struct cJSON *c, const char *k, double v);
-/* GGUF: drop the last {arch}.nextn_predict_layers blocks (MTP / nextn
- * layers, which mlx-lm does not load) from m->n_layers, with a notice. */
-int mc_cv_drop_gguf_nextn(mc_cv *cv, mc_error *err);
 /* Float for config.json: the shortest decimal that rounds to the same f32. */
 double mc_cv_f32_decimal(double v);
 /* A small GGUF tensor (<= cap elements) as f32, for config values (rope

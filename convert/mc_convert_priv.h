@@ -52,6 +52,10 @@ struct mc_st_name *mc_idx_find(mc_cv *cv, const char *name);
 /* Rows of a source tensor, its row length and type. */
 void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type);
 const char *mc_part_name(const mc_part *p);
+/* MTP layers: GGUF, drop the last {arch}.nextn_predict_layers blocks
+ * from m->n_layers; safetensors, note the tensors the arch's mtp says are
+ * MTP (they are never mapped). */
+int mc_drop_mtp(mc_cv *cv, mc_error *err);
 void mc_unused_notices(mc_cv *cv);
 int mc_build_tokenizer(mc_cv *cv, mc_error *err);
 
@@ -61,6 +65,8 @@ int mc_fmt_name(char *buf, size_t cap, const char *pat, int layer, int expert);
 int mc_has_tok(const char *pat, char c);
 int mc_is_valuemap(int x);
 int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err);
+/* cv->kinds of every layer: the arch's selectors, then its hook. */
+int mc_layer_kinds(mc_cv *cv, mc_error *err);
 int mc_apply_rules(mc_cv *cv, mc_error *err);
 int mc_keep_names(mc_cv *cv, mc_error *err);
 

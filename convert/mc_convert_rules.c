@@ -453,19 +453,15 @@ done:
     return rc;
 }
 
-enum { MC_LAYER_MOE = 1, MC_LAYER_MIXER = 2 };
-
-/* Apply one group of alternative rules (same mlx name) for layer L. */
-static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int layer_kind, size_t *cap,
+/* Apply one group of alternative rules (same mlx name) for layer L, whose
+ * kinds are layer_kinds. */
+static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, unsigned layer_kinds, size_t *cap,
                           mc_error *err)
 {
     mc_model *m = cv->m;
     const mc_rule *r0 = &rules[0];
-    int layer_moe = (layer_kind & MC_LAYER_MOE) != 0, layer_mixer = (layer_kind & MC_LAYER_MIXER) != 0;
-    if ((r0->flags & MC_R_MOE) && !layer_moe) return 0;
-    if ((r0->flags & MC_R_DENSE) && layer_moe) return 0;
-    if ((r0->flags & MC_R_MIXER) && !layer_mixer) return 0;
-    if ((r0->flags & MC_R_ATTN) && layer_mixer) return 0;
+    unsigned need = MC_R_KINDS(r0->flags);
+    if ((layer_kinds & need) != need) return 0;
     int is_gguf = m->gguf != NULL;
     if ((r0->flags & MC_R_NOTIED) && !is_gguf &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->config, "tie_word_embeddings")))
@@ -497,10 +493,10 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, int 
         int bx = is_gguf ? r->gx : r->hx;
         if (bx >= MC_X_BUILD) {
             size_t k = (size_t)(bx - MC_X_BUILD);
-            if (k >= cv->n_builders || !cv->builders[k])
+            if (k >= cv->arch->n_builders || !cv->arch->builders[k])
                 return mc_error_set(err, MC_ERR_ARG, "%s: rule %s names builder %zu, architecture %s has %zu",
-                                    m->input_path, r->mlx, k, cv->arch->name, cv->n_builders);
-            mc_build_fn bf = cv->builders[k];
+                                    m->input_path, r->mlx, k, cv->arch->name, cv->arch->n_builders);
+            mc_build_fn bf = cv->arch->builders[k];
             int found = 0;
             int rc = mc_run_builder(cv, r, L, bf, &found, cap, err);
             if (rc || found) return rc;
@@ -542,10 +538,18 @@ static int mc_layer_has(mc_cv *cv, const char *gpat, const char *hpat, int L)
     return m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_idx_find(cv, name) != NULL;
 }
 
-static int mc_layer_kind(mc_cv *cv, int L)
+int mc_layer_kinds(mc_cv *cv, mc_error *err)
 {
-    return (mc_layer_has(cv, cv->arch->moe_gguf, cv->arch->moe_hf, L) ? MC_LAYER_MOE : 0) |
-           (mc_layer_has(cv, cv->mixer_gguf, cv->mixer_hf, L) ? MC_LAYER_MIXER : 0);
+    const mc_arch *a = cv->arch;
+    int n = cv->m->n_layers;
+    cv->kinds = calloc(n > 0 ? (size_t)n : 1, sizeof *cv->kinds);
+    if (!cv->kinds) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", cv->m->input_path);
+    for (int L = 0; L < n; L++)
+        for (size_t k = 0; k < MC_MAX_KIND_SEL; k++) {
+            const mc_kind_sel *s = &a->kinds[k];
+            if (s->present | s->absent) cv->kinds[L] |= mc_layer_has(cv, s->gguf, s->hf, L) ? s->present : s->absent;
+        }
+    return a->layer_kinds ? a->layer_kinds(cv, err) : 0;
 }
 
 int mc_apply_rules(mc_cv *cv, mc_error *err)
@@ -557,13 +561,13 @@ int mc_apply_rules(mc_cv *cv, mc_error *err)
     for (int pass = 0; pass < 2; pass++) {
         int lmax = pass == 0 ? 1 : cv->m->n_layers;
         for (int L = 0; L < lmax; L++) {
-            int moe = pass == 1 ? mc_layer_kind(cv, L) : 0;
+            unsigned kinds = pass == 1 ? cv->kinds[L] : 0;
             for (size_t i = 0; i < a->n_rules; ) {
                 size_t j = i + 1;
                 while (j < a->n_rules && strcmp(a->rules[j].mlx, a->rules[i].mlx) == 0) j++;
                 int layered = mc_has_tok(a->rules[i].mlx, 'L');
                 if (layered == pass) {
-                    if ((rc = mc_apply_group(cv, &a->rules[i], j - i, pass ? L : -1, moe, &cap, err))) return rc;
+                    if ((rc = mc_apply_group(cv, &a->rules[i], j - i, pass ? L : -1, kinds, &cap, err))) return rc;
                 }
                 i = j;
             }

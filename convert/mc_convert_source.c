@@ -67,10 +67,10 @@ int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out)
     return mc_gguf_get_f64(cv->m->gguf, key, out);
 }
 
-int mc_cv_drop_gguf_nextn(mc_cv *cv, mc_error *err)
+int mc_drop_mtp(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
-    uint64_t nextn = 0;
+    uint64_t nextn = 0, n = 0;
     if (m->gguf && mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0 && nextn > 0) {
         if (nextn >= (uint64_t)m->n_layers)
             return mc_error_set(err, MC_ERR_FORMAT, "%s: nextn_predict_layers %llu >= block_count %d", m->input_path,
@@ -78,6 +78,26 @@ int mc_cv_drop_gguf_nextn(mc_cv *cv, mc_error *err)
         m->n_layers -= (int)nextn;
         mc_cv_notice(cv, "%s: %llu MTP (nextn) layer(s) from %d on dropped: mlx-lm does not load them",
                      m->input_path, (unsigned long long)nextn, m->n_layers);
+    }
+    if (!m->st) return 0;
+    if (cv->arch->mtp & MC_MTP_LAYERS) { /* DeepSeek V3's MTP layer is model.layers.<num_hidden_layers> */
+        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
+            int L;
+            if (sscanf(m->st->tensors[i].name, "model.layers.%d.", &L) == 1 && L >= m->n_layers) n++;
+        }
+        if (n)
+            mc_cv_notice(cv, "%s: %llu tensors of MTP layers (model.layers.%d and up) dropped, as mlx-lm's sanitize does",
+                         m->input_path, (unsigned long long)n, m->n_layers);
+    }
+    if (cv->arch->mtp & MC_MTP_PREFIX) {
+        n = 0;
+        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
+            const char *nm = m->st->tensors[i].name;
+            n += strncmp(nm, "mtp.", 4) == 0 || strstr(nm, ".mtp.") != NULL;
+        }
+        if (n)
+            mc_cv_notice(cv, "%s: %llu MTP tensors (mtp.*) dropped, as mlx-lm's sanitize does", m->input_path,
+                         (unsigned long long)n);
     }
     return 0;
 }
