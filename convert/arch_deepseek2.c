@@ -226,61 +226,56 @@ static const mc_rule deepseek2_rules[] = {
     R(M "switch_mlp.down_proj.weight", G "ffn_down_exps.weight", M "experts.{E}.down_proj.weight", X, Q | MC_R_MOE),
 };
 
-static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* config.json from GGUF metadata. */
+
+static int ds_cfg_model_type(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    mc_model *m = cv->m;
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+    if (!cJSON_AddStringToObject(cfg, k->key, ds_is_v3(cv) ? "deepseek_v3" : "deepseek_v2"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* kv_lora_rank, qk_nope_head_dim, v_head_dim: the MLA sizes (checked). */
+static int ds_cfg_mla(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
     ds_mla d;
-    uint64_t u, rope = 0;
-    double f;
-    int bad = 0, rc, v3 = ds_is_v3(cv);
-    if ((rc = ds_mla_get(cv, &d, err))) return rc;
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
-    bad |= !cJSON_AddStringToObject(cfg, "model_type", v3 ? "deepseek_v3" : "deepseek_v2");
-    mc_cv_gguf_u64(cv, "rope.dimension_count", &rope);
-    /* llama.cpp runs MLA as MQA (head_count_kv 1); mlx-lm reads the HF value */
-    bad |= mc_cv_cfg_set_num(cfg, "num_key_value_heads", (double)cv->n_head);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "head_dim");
-    bad |= mc_cv_cfg_set_num(cfg, "kv_lora_rank", (double)d.lora);
-    if (mc_cv_gguf_u64(cv, "attention.q_lora_rank", &u) == 0 && u > 0) bad |= mc_cv_cfg_set_num(cfg, "q_lora_rank", (double)u);
-    else bad |= !cJSON_AddNullToObject(cfg, "q_lora_rank");
-    bad |= mc_cv_cfg_set_num(cfg, "qk_rope_head_dim", (double)rope);
-    bad |= mc_cv_cfg_set_num(cfg, "qk_nope_head_dim", (double)d.nope);
-    bad |= mc_cv_cfg_set_num(cfg, "v_head_dim", (double)d.v);
-    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
-    if (m->n_experts > 0) {
-        bad |= mc_cv_cfg_set_num(cfg, "n_routed_experts", m->n_experts);
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
-    }
-    if (mc_cv_gguf_u64(cv, "expert_shared_count", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "n_shared_experts", (double)u);
-    u = 0;
-    mc_cv_gguf_u64(cv, "leading_dense_block_count", &u);
-    bad |= mc_cv_cfg_set_num(cfg, "first_k_dense_replace", (double)u);
-    bad |= mc_cv_cfg_set_num(cfg, "moe_layer_freq", 1);
-    f = 1.0;
-    mc_cv_gguf_f64(cv, "expert_weights_scale", &f);
-    bad |= mc_cv_cfg_set_num(cfg, "routed_scaling_factor", mc_cv_f32_decimal(f));
-    int norm = 0;
-    char key[128];
-    snprintf(key, sizeof key, "%s.expert_weights_norm", m->arch);
-    mc_gguf_get_bool(m->gguf, key, &norm);
-    bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", norm);
-    uint64_t ng = 1, tg = 1;
-    mc_cv_gguf_u64(cv, "expert_group_count", &ng);
-    mc_cv_gguf_u64(cv, "expert_group_used_count", &tg);
-    bad |= mc_cv_cfg_set_num(cfg, "n_group", (double)ng);
-    bad |= mc_cv_cfg_set_num(cfg, "topk_group", (double)tg);
-    uint64_t gating = v3 ? 2 : 1; /* llama.cpp expert_gating_func: 1 softmax, 2 sigmoid */
+    int rc = ds_mla_get(cv, &d, err);
+    if (rc) return rc;
+    uint64_t v = strcmp(k->key, "kv_lora_rank") == 0 ? d.lora : strcmp(k->key, "qk_nope_head_dim") == 0 ? d.nope : d.v;
+    return mc_cv_cfg_set_num(cfg, k->key, (double)v) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+/* llama.cpp expert_gating_func: 1 softmax, 2 sigmoid; absent: V3's
+ * sigmoid, V2's softmax. */
+static int ds_cfg_scoring(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    uint64_t gating = ds_is_v3(cv) ? 2 : 1;
     mc_cv_gguf_u64(cv, "expert_gating_func", &gating);
-    bad |= !cJSON_AddStringToObject(cfg, "scoring_func", gating == 2 ? "sigmoid" : "softmax");
-    bad |= !cJSON_AddStringToObject(cfg, "topk_method", v3 ? "noaux_tc" : ng > 1 ? "group_limited_greedy" : "greedy");
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
-    bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
-    /* YaRN: llama.cpp stores 0.1 * mscale_all_dim as yarn_log_multiplier.
-     * mlx-lm deepseek_v2 reads rope_scaling["factor"] unconditionally: a
-     * file without scaling gets YaRN with factor 1 (plain RoPE). */
-    cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
-    if (!rs && !v3) {
-        rs = cJSON_AddObjectToObject(cfg, "rope_scaling");
+    if (!cJSON_AddStringToObject(cfg, k->key, gating == 2 ? "sigmoid" : "softmax"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+static int ds_cfg_topk_method(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    uint64_t ng = 1;
+    mc_cv_gguf_u64(cv, "expert_group_count", &ng);
+    if (!cJSON_AddStringToObject(cfg, k->key, ds_is_v3(cv) ? "noaux_tc" : ng > 1 ? "group_limited_greedy" : "greedy"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* YaRN: llama.cpp stores 0.1 * mscale_all_dim as yarn_log_multiplier.
+ * mlx-lm deepseek_v2 reads rope_scaling["factor"] unconditionally: a file
+ * without scaling gets YaRN with factor 1 (plain RoPE). */
+static int ds_cfg_yarn(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    double f;
+    int bad = 0;
+    cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, k->key);
+    if (!rs && !ds_is_v3(cv)) {
+        rs = cJSON_AddObjectToObject(cfg, k->key);
         bad |= !rs || !cJSON_AddStringToObject(rs, "type", "yarn") || !cJSON_AddNumberToObject(rs, "factor", 1.0);
         rs = NULL;
     }
@@ -289,8 +284,35 @@ static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
         bad |= !cJSON_AddNumberToObject(rs, "mscale_all_dim", ms);
         bad |= !cJSON_AddNumberToObject(rs, "mscale", ms);
     }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", cv->m->input_path) : 0;
 }
+
+/* llama.cpp runs MLA as MQA (head_count_kv 1); mlx-lm reads the HF value. */
+static const mc_cfg_key ds_gguf_config[] = {
+    MC_CFG_FN("model_type", ds_cfg_model_type),
+    MC_CFG_MODEL("num_key_value_heads", MC_CV_HEADS, 0),
+    MC_CFG_DELETE("head_dim"),
+    MC_CFG_FN("kv_lora_rank", ds_cfg_mla),
+    MC_CFG_U("q_lora_rank", "attention.q_lora_rank", MC_CK_POSITIVE | MC_CK_NULL, 0),
+    MC_CFG_U("qk_rope_head_dim", "rope.dimension_count", 0, 0),
+    MC_CFG_FN("qk_nope_head_dim", ds_cfg_mla),
+    MC_CFG_FN("v_head_dim", ds_cfg_mla),
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT, 0),
+    MC_CFG_MODEL("n_routed_experts", MC_CV_EXPERTS, MC_CK_IF_EXPERTS),
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, MC_CK_IF_EXPERTS),
+    MC_CFG_U("n_shared_experts", "expert_shared_count", MC_CK_OPT, 0),
+    MC_CFG_U("first_k_dense_replace", "leading_dense_block_count", 0, 0),
+    MC_CFG_NUM("moe_layer_freq", 1, 0),
+    MC_CFG_F("routed_scaling_factor", "expert_weights_scale", 0, 1.0),
+    MC_CFG_GBOOL("norm_topk_prob", "expert_weights_norm", 0),
+    MC_CFG_U("n_group", "expert_group_count", 0, 1),
+    MC_CFG_U("topk_group", "expert_group_used_count", 0, 1),
+    MC_CFG_FN("scoring_func", ds_cfg_scoring),
+    MC_CFG_FN("topk_method", ds_cfg_topk_method),
+    MC_CFG_BOOL("attention_bias", 0, 0),
+    MC_CFG_STR("hidden_act", "silu"),
+    MC_CFG_FN("rope_scaling", ds_cfg_yarn),
+};
 
 /* MTP: GGUF, the last nextn_predict_layers blocks; HF, layers >=
  * num_hidden_layers (never visited; reported as dropped). */
@@ -301,5 +323,5 @@ const mc_arch mc_arch_deepseek2 = {
     .builders = ds_builders, .n_builders = B_COUNT,
     .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
     .mtp = MC_MTP_LAYERS,
-    .gguf_config = ds_gguf_config,
+    .gguf_config = ds_gguf_config, .n_gguf_config = MC_COUNT(ds_gguf_config),
 };

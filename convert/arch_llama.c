@@ -117,20 +117,20 @@ static int llama3_rope_fit(mc_cv *cv, const float *r, size_t n, double theta, do
     return 0;
 }
 
-/* attention_bias / mlp_bias as llama.py reads them: from the tensors present. */
-static int llama_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* rope_scaling from rope_freqs (when the metadata has none). */
+static int llama3_rope_scaling(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
     int bad = 0;
     float rf[4096];
     size_t nrf = 0;
     int rc = mc_cv_gguf_read_f32(cv, "rope_freqs.weight", rf, 4096, &nrf, err);
     if (rc && rc != MC_ERR_NOTFOUND) return rc;
-    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling")) {
+    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, k->key)) {
         double theta = 10000.0, factor, high, old;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "rope_theta");
         if (cJSON_IsNumber(t)) theta = t->valuedouble;
         if (llama3_rope_fit(cv, rf, nrf, theta, &factor, &high, &old) == 0) {
-            cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+            cJSON *o = cJSON_AddObjectToObject(cfg, k->key);
             bad |= !o;
             if (o) {
                 bad |= !cJSON_AddStringToObject(o, "rope_type", "llama3");
@@ -144,24 +144,26 @@ static int llama_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
                          cv->m->input_path);
         }
     }
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", mc_model_find(cv->m, "model.layers.0.self_attn.q_proj.bias") != NULL);
-    bad |= !cJSON_AddBoolToObject(cfg, "mlp_bias", mc_model_find(cv->m, "model.layers.0.mlp.gate_proj.bias") != NULL);
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
-static int mixtral_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    int bad = 0;
-    bad |= !cJSON_AddNumberToObject(cfg, "num_local_experts", cv->m->n_experts);
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts_per_tok", cv->m->n_experts_per_tok);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+/* attention_bias / mlp_bias as llama.py reads them: from the tensors present. */
+static const mc_cfg_key llama_gguf_config[] = {
+    MC_CFG_FN("rope_scaling", llama3_rope_scaling),
+    MC_CFG_HAS("attention_bias", "model.layers.0.self_attn.q_proj.bias"),
+    MC_CFG_HAS("mlp_bias", "model.layers.0.mlp.gate_proj.bias"),
+};
+
+static const mc_cfg_key mixtral_gguf_config[] = {
+    MC_CFG_MODEL("num_local_experts", MC_CV_EXPERTS, 0),
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, 0),
+};
 
 const mc_arch mc_arch_llama = {
     .name = "llama", .model_type = "llama",
     .gguf_arch = "llama", .gguf_experts = MC_GGUF_NO_EXPERTS, .hf_types = "llama mistral",
     .rules = llama_rules, .n_rules = MC_COUNT(llama_rules),
-    .gguf_config = llama_gguf_config,
+    .gguf_config = llama_gguf_config, .n_gguf_config = MC_COUNT(llama_gguf_config),
 };
 
 const mc_arch mc_arch_mixtral = {
@@ -169,5 +171,5 @@ const mc_arch mc_arch_mixtral = {
     .gguf_arch = "llama", .gguf_experts = MC_GGUF_EXPERTS, .hf_types = "mixtral",
     .rules = mixtral_rules, .n_rules = MC_COUNT(mixtral_rules),
     .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", B "gate.weight"}},
-    .gguf_config = mixtral_gguf_config,
+    .gguf_config = mixtral_gguf_config, .n_gguf_config = MC_COUNT(mixtral_gguf_config),
 };

@@ -22,27 +22,20 @@ static const mc_rule phi3_rules[] = {
     {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q},
 };
 
-static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* LongRoPE: llama.cpp stores long_factor / short_factor as tensors
+ * rope_factors_long / rope_factors_short; phi3.py's SuScaledRoPE wants them
+ * in rope_scaling. */
+static int phi3_longrope(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    uint64_t u;
     int bad = 0;
-    if (mc_cv_gguf_u64(cv, "rope.scaling.original_context_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "original_max_position_embeddings", (double)u);
-    if (mc_cv_gguf_u64(cv, "rope.dimension_count", &u) == 0 && cv->head_dim)
-        bad |= !cJSON_AddNumberToObject(cfg, "partial_rotary_factor", (double)u / (double)cv->head_dim);
-    if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
-    /* LongRoPE: llama.cpp stores long_factor / short_factor as tensors
-     * rope_factors_long / rope_factors_short; phi3.py's SuScaledRoPE wants
-     * them in rope_scaling. */
     float lf[4096], sf[4096];
     size_t nl = 0, ns = 0;
     int rl = mc_cv_gguf_read_f32(cv, "rope_factors_long.weight", lf, 4096, &nl, err);
     int rs = mc_cv_gguf_read_f32(cv, "rope_factors_short.weight", sf, 4096, &ns, err);
     if ((rl && rl != MC_ERR_NOTFOUND) || (rs && rs != MC_ERR_NOTFOUND)) return rl ? rl : rs;
     if (rl == 0 && rs == 0) {
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_scaling");
-        cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+        cJSON *o = cJSON_AddObjectToObject(cfg, k->key);
         bad |= !o;
         if (o) {
             bad |= !cJSON_AddStringToObject(o, "type", "longrope");
@@ -55,8 +48,15 @@ static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
+static const mc_cfg_key phi3_gguf_config[] = {
+    MC_CFG_U("original_max_position_embeddings", "rope.scaling.original_context_length", MC_CK_OPT, 0),
+    MC_CFG_PER_HEAD("partial_rotary_factor", "rope.dimension_count", MC_CK_OPT, 0),
+    MC_CFG_U("sliding_window", "attention.sliding_window", MC_CK_OPT | MC_CK_POSITIVE, 0),
+    MC_CFG_FN("rope_scaling", phi3_longrope),
+};
+
 const mc_arch mc_arch_phi3 = {
     .name = "phi3", .model_type = "phi3", .gguf_arch = "phi3", .hf_types = "phi3",
     .rules = phi3_rules, .n_rules = MC_COUNT(phi3_rules),
-    .gguf_config = phi3_gguf_config,
+    .gguf_config = phi3_gguf_config, .n_gguf_config = MC_COUNT(phi3_gguf_config),
 };

@@ -6,7 +6,6 @@
  * keep a dense mlp (told apart by the router's presence). */
 #include "mc_convert_int.h"
 #include <cJSON.h>
-#include <stdio.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN
@@ -72,28 +71,17 @@ static const mc_rule qwen3moe_rules[] = {
     {M "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
 };
 
-static int qwen3moe_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    uint64_t u;
-    int bad = 0;
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts", cv->m->n_experts);
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts_per_tok", cv->m->n_experts_per_tok);
-    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "moe_intermediate_size", (double)u);
-    if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size") && mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "intermediate_size", (double)u);
-    /* llama.cpp's qwen3moe graph always renormalizes the top-k weights */
-    bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
-    bad |= !cJSON_AddNumberToObject(cfg, "decoder_sparse_step", 1);
-    cJSON *dense = cJSON_AddArrayToObject(cfg, "mlp_only_layers");
-    bad |= !dense;
-    char name[96];
-    for (int L = 0; dense && L < cv->m->n_layers; L++) {
-        snprintf(name, sizeof name, "model.layers.%d.mlp.gate.weight", L);
-        if (!mc_model_find(cv->m, name)) cJSON_AddItemToArray(dense, cJSON_CreateNumber(L));
-    }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+/* llama.cpp's qwen3moe graph always renormalizes the top-k weights;
+ * mlp_only_layers: the layers without a router. */
+static const mc_cfg_key qwen3moe_gguf_config[] = {
+    MC_CFG_MODEL("num_experts", MC_CV_EXPERTS, 0),
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, 0),
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT, 0),
+    MC_CFG_U("intermediate_size", "expert_feed_forward_length", MC_CK_OPT | MC_CK_IF_ABSENT, 0),
+    MC_CFG_BOOL("norm_topk_prob", 1, 0),
+    MC_CFG_NUM("decoder_sparse_step", 1, 0),
+    MC_CFG_LAYERS_WITHOUT("mlp_only_layers", MC_K_MOE),
+};
 
 const mc_arch mc_arch_qwen2 = {
     .name = "qwen2", .model_type = "qwen2", .gguf_arch = "qwen2", .hf_types = "qwen2",
@@ -109,5 +97,5 @@ const mc_arch mc_arch_qwen3moe = {
     .name = "qwen3moe", .model_type = "qwen3_moe", .gguf_arch = "qwen3moe", .hf_types = "qwen3_moe",
     .rules = qwen3moe_rules, .n_rules = MC_COUNT(qwen3moe_rules),
     .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", M "gate.weight"}},
-    .gguf_config = qwen3moe_gguf_config,
+    .gguf_config = qwen3moe_gguf_config, .n_gguf_config = MC_COUNT(qwen3moe_gguf_config),
 };

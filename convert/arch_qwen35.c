@@ -526,97 +526,108 @@ static int q35_layer_kinds(mc_cv *cv, mc_error *err)
 
 /* ------------------------------------------------------------- config */
 
-static int q35_layer_types(mc_cv *cv, cJSON *cfg, uint64_t iv)
+/* linear_num_key_heads and the other linear-attention sizes. */
+static int q35_cfg_linear(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "layer_types");
-    cJSON *a = cJSON_AddArrayToObject(cfg, "layer_types");
-    if (!a) return 1;
-    for (int L = 0; L < cv->m->n_layers; L++) {
-        cJSON *s = cJSON_CreateString(((uint64_t)L + 1) % iv ? "linear_attention" : "full_attention");
-        if (!s) return 1;
-        cJSON_AddItemToArray(a, s);
-    }
-    return 0;
-}
-
-static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    mc_model *m = cv->m;
     q35_dims d;
-    uint64_t iv, u, rope_dim = 0;
-    double theta = 10000.0;
     int bad = 0, rc;
-    if ((rc = q35_dims_get(cv, &d, err)) || (rc = q35_interval(cv, &iv, err))) return rc;
-    if (mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
-        mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
-                     m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
+    (void)k;
+    if ((rc = q35_dims_get(cv, &d, err))) return rc;
     bad |= mc_cv_cfg_set_num(cfg, "linear_num_key_heads", (double)d.nk);
     bad |= mc_cv_cfg_set_num(cfg, "linear_num_value_heads", (double)d.nv);
     bad |= mc_cv_cfg_set_num(cfg, "linear_key_head_dim", (double)d.dk);
     bad |= mc_cv_cfg_set_num(cfg, "linear_value_head_dim", (double)d.dv);
     bad |= mc_cv_cfg_set_num(cfg, "linear_conv_kernel_dim", (double)d.kernel);
-    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
-    bad |= q35_layer_types(cv, cfg, iv);
-    mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
-    theta = mc_cv_f32_decimal(theta);
-    mc_cv_gguf_u64(cv, "rope.dimension_count", &rope_dim);
-    double prf = cv->head_dim && rope_dim ? (double)rope_dim / (double)cv->head_dim : 0.25;
-    bad |= mc_cv_cfg_set_num(cfg, "partial_rotary_factor", prf);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_parameters");
-    cJSON *rp = cJSON_AddObjectToObject(cfg, "rope_parameters");
-    bad |= !rp || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf) ||
-           !cJSON_AddNumberToObject(rp, "rope_theta", theta) || !cJSON_AddStringToObject(rp, "rope_type", "default");
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
-    bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
-    if (m->n_experts > 0) {
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts", m->n_experts);
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
-        if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
-        if (mc_cv_gguf_u64(cv, "expert_shared_feed_forward_length", &u) == 0)
-            bad |= mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", (double)u);
-        bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
-        bad |= mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1);
-    }
-    if (strcmp(m->arch, "qwen3next") == 0) {
-        /* every ModelArgs field of qwen3_next.py is required */
-        cJSON *mo = cJSON_AddArrayToObject(cfg, "mlp_only_layers");
-        bad |= !mo;
-        for (int L = 0; mo && L < m->n_layers; L++) {
-            char name[64];
-            snprintf(name, sizeof name, "model.layers.%d.mlp.gate.weight", L);
-            if (mc_model_find(m, name)) continue;
-            cJSON *n = cJSON_CreateNumber(L);
-            bad |= !n;
-            if (n) cJSON_AddItemToArray(mo, n);
-        }
-        if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size"))
-            bad |= mc_cv_cfg_set_num(cfg, "intermediate_size", 0);
-        if (m->n_experts == 0) {
-            bad |= mc_cv_cfg_set_num(cfg, "num_experts", 0) | mc_cv_cfg_set_num(cfg, "num_experts_per_tok", 0) |
-                   mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1) | mc_cv_cfg_set_num(cfg, "moe_intermediate_size", 0) |
-                   mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", 0);
-        }
-    }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
-/* HF config -> mlx-lm: model_type of the mlx-lm module; the interval
- * mlx-lm builds layers from (transformers-5 configs carry only layer_types). */
-static int q35_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* full_attention_interval from the layers present (the metadata / config
+ * value is not trusted: a mismatch is a notice). */
+static int q35_cfg_interval(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    mc_model *m = cv->m;
+    uint64_t iv, u;
+    int rc;
+    if ((rc = q35_interval(cv, &iv, err))) return rc;
+    const cJSON *fi = cJSON_GetObjectItemCaseSensitive(cfg, k->key);
+    if (m->gguf && mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
+                     m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
+    if (!m->gguf && cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
+                     m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
+    return mc_cv_cfg_set_num(cfg, k->key, (double)iv) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+static int q35_cfg_layer_types(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
     uint64_t iv;
     int rc;
     if ((rc = q35_interval(cv, &iv, err))) return rc;
-    const cJSON *fi = cJSON_GetObjectItemCaseSensitive(cfg, "full_attention_interval");
-    int bad = 0;
-    if (cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
-        mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
-                     cv->m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
-    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
-    bad |= !cJSON_AddStringToObject(cfg, "model_type", cv->arch->model_type);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+    cJSON *a = cJSON_AddArrayToObject(cfg, k->key);
+    for (int L = 0; a && L < cv->m->n_layers; L++) {
+        cJSON *s = cJSON_CreateString(((uint64_t)L + 1) % iv ? "linear_attention" : "full_attention");
+        if (!s) a = NULL;
+        else cJSON_AddItemToArray(a, s);
+    }
+    return a ? 0 : mc_error_set(err, MC_ERR_NOMEM, "out of memory");
 }
+
+/* rope_parameters {partial_rotary_factor (the key written before),
+ * rope_theta, rope_type default}. */
+static int q35_cfg_rope_parameters(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    double theta = 10000.0;
+    mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
+    theta = mc_cv_f32_decimal(theta);
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(cfg, "partial_rotary_factor");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+    cJSON *rp = cJSON_AddObjectToObject(cfg, k->key);
+    if (!rp || !cJSON_IsNumber(prf) || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf->valuedouble) ||
+        !cJSON_AddNumberToObject(rp, "rope_theta", theta) || !cJSON_AddStringToObject(rp, "rope_type", "default"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+#define Q35_GGUF_CONFIG \
+    MC_CFG_FN("linear_num_key_heads", q35_cfg_linear), \
+    MC_CFG_FN("full_attention_interval", q35_cfg_interval), \
+    MC_CFG_FN("layer_types", q35_cfg_layer_types), \
+    MC_CFG_PER_HEAD("partial_rotary_factor", "rope.dimension_count", MC_CK_POSITIVE, 0.25), \
+    MC_CFG_FN("rope_parameters", q35_cfg_rope_parameters), \
+    MC_CFG_BOOL("attention_bias", 0, 0), \
+    MC_CFG_STR("hidden_act", "silu"), \
+    MC_CFG_MODEL("num_experts", MC_CV_EXPERTS, MC_CK_IF_EXPERTS), \
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, MC_CK_IF_EXPERTS), \
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT | MC_CK_IF_EXPERTS, 0), \
+    MC_CFG_U("shared_expert_intermediate_size", "expert_shared_feed_forward_length", MC_CK_OPT | MC_CK_IF_EXPERTS, 0), \
+    MC_CFG_BOOL("norm_topk_prob", 1, MC_CK_IF_EXPERTS), \
+    MC_CFG_NUM("decoder_sparse_step", 1, MC_CK_IF_EXPERTS)
+
+static const mc_cfg_key q35_gguf_config[] = {
+    Q35_GGUF_CONFIG,
+};
+
+/* qwen3_next.py: every ModelArgs field is required. */
+static const mc_cfg_key qwen3next_gguf_config[] = {
+    Q35_GGUF_CONFIG,
+    MC_CFG_LAYERS_WITHOUT("mlp_only_layers", MC_K_MOE),
+    MC_CFG_NUM("intermediate_size", 0, MC_CK_IF_ABSENT),
+    MC_CFG_NUM("num_experts", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("num_experts_per_tok", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("decoder_sparse_step", 1, MC_CK_IF_DENSE),
+    MC_CFG_NUM("moe_intermediate_size", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("shared_expert_intermediate_size", 0, MC_CK_IF_DENSE),
+};
+
+/* HF config -> mlx-lm: the interval mlx-lm builds layers from
+ * (transformers-5 configs carry only layer_types); model_type of the
+ * mlx-lm module (qwen3_5_moe_text has none). */
+static const mc_cfg_key q35_hf_config[] = {
+    MC_CFG_FN("full_attention_interval", q35_cfg_interval),
+    MC_CFG_MODEL_TYPE("model_type"),
+};
 
 /* Mixer kinds: a layer with A_log / ssm_a is linear attention. MTP: GGUF,
  * the last nextn_predict_layers blocks; HF, the mtp.* tensors. */
@@ -629,7 +640,8 @@ const mc_arch mc_arch_qwen35moe = {
     .rules = qwen35moe_rules, .n_rules = MC_COUNT(qwen35moe_rules),
     .builders = q35_builders, .n_builders = B_COUNT,
     .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
-    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
+    .gguf_config = q35_gguf_config, .n_gguf_config = MC_COUNT(q35_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };
 
 const mc_arch mc_arch_qwen35 = {
@@ -637,7 +649,8 @@ const mc_arch mc_arch_qwen35 = {
     .rules = qwen35_rules, .n_rules = MC_COUNT(qwen35_rules),
     .builders = q35_builders, .n_builders = B_COUNT,
     .kinds = {MC_KINDS_ALL(MC_K_DENSE), Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
-    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
+    .gguf_config = q35_gguf_config, .n_gguf_config = MC_COUNT(q35_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };
 
 const mc_arch mc_arch_qwen3next = {
@@ -645,5 +658,6 @@ const mc_arch mc_arch_qwen3next = {
     .rules = qwen3next_rules, .n_rules = MC_COUNT(qwen3next_rules),
     .builders = q35_builders, .n_builders = B_COUNT,
     .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
-    .gguf_config = q35_gguf_config, .hf_config = q35_hf_config,
+    .gguf_config = qwen3next_gguf_config, .n_gguf_config = MC_COUNT(qwen3next_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };

@@ -129,6 +129,69 @@ enum {
     MC_MTP_PREFIX = 1u << 1  /* tensors named mtp.* or *.mtp.* */
 };
 
+/* config.json keys, one table entry a key, applied in order (the order
+ * of the keys in the output). Each sets its key (replacing an earlier
+ * value, at the end of the object) from one source: */
+typedef enum mc_ck_src {
+    MC_CK_GGUF_UINT = 1, /* from: GGUF key "{arch}.<from>", a count */
+    MC_CK_GGUF_F32,      /* from: GGUF key, a float: the shortest decimal of its f32 (mc_cv_f32_decimal) */
+    MC_CK_GGUF_BOOL,     /* from: GGUF key, a bool */
+    MC_CK_GGUF_PER_HEAD, /* from: GGUF key, a count divided by head_dim (partial_rotary_factor) */
+    MC_CK_NUM,           /* num */
+    MC_CK_BOOL,          /* num != 0 */
+    MC_CK_STR,           /* from, a string */
+    MC_CK_MODEL,         /* num: a model quantity, MC_CV_* */
+    MC_CK_MODEL_TYPE,    /* the architecture's model_type */
+    MC_CK_HAS_TENSOR,    /* from: an mlx-lm tensor name: whether the output has it */
+    MC_CK_LAYERS_WITHOUT,/* num: layer kinds (MC_K_*): the list of layers that lack them */
+    MC_CK_JSON,          /* from: a number at a dotted path in the source's config.json ("a.b.c") */
+    MC_CK_DELETE,        /* no source: the key is removed */
+    MC_CK_FN             /* fn writes the key (and may write others, or none) */
+} mc_ck_src;
+
+/* Model quantities for MC_CK_MODEL. */
+enum { MC_CV_HIDDEN = 1, MC_CV_LAYERS, MC_CV_HEADS, MC_CV_KV_HEADS, MC_CV_HEAD_DIM, MC_CV_EXPERTS,
+       MC_CV_EXPERTS_PER_TOK, MC_CV_VOCAB };
+
+enum {
+    MC_CK_OPT = 1u << 0,        /* source absent: no key (else num, the default) */
+    MC_CK_NULL = 1u << 1,       /* source absent: null */
+    MC_CK_POSITIVE = 1u << 2,   /* a value <= 0 counts as absent */
+    MC_CK_IF_ABSENT = 1u << 3,  /* only when config.json has no such key yet */
+    MC_CK_IF_EXPERTS = 1u << 4, /* only for models with routed experts */
+    MC_CK_IF_DENSE = 1u << 5    /* only for models without */
+};
+
+typedef struct mc_cfg_key mc_cfg_key;
+/* A config builder: what the table cannot say (fitted or derived values,
+ * objects). Writes k->key (and possibly more) into cfg; 0 or an mc_code
+ * with err set. */
+typedef int (*mc_cfg_fn)(mc_cv *cv, struct cJSON *cfg, const mc_cfg_key *k, mc_error *err);
+
+struct mc_cfg_key {
+    const char *key;   /* config.json key */
+    uint8_t src;       /* mc_ck_src */
+    uint8_t flags;     /* MC_CK_* */
+    const char *from;  /* GGUF key suffix, string, tensor name or JSON path */
+    double num;        /* default, constant, model quantity or kinds */
+    mc_cfg_fn fn;      /* MC_CK_FN */
+};
+
+#define MC_CFG_U(key, gguf, flags, def) {key, MC_CK_GGUF_UINT, flags, gguf, def, NULL}
+#define MC_CFG_F(key, gguf, flags, def) {key, MC_CK_GGUF_F32, flags, gguf, def, NULL}
+#define MC_CFG_GBOOL(key, gguf, def) {key, MC_CK_GGUF_BOOL, 0, gguf, def, NULL}
+#define MC_CFG_PER_HEAD(key, gguf, flags, def) {key, MC_CK_GGUF_PER_HEAD, flags, gguf, def, NULL}
+#define MC_CFG_NUM(key, v, flags) {key, MC_CK_NUM, flags, NULL, v, NULL}
+#define MC_CFG_BOOL(key, v, flags) {key, MC_CK_BOOL, flags, NULL, v, NULL}
+#define MC_CFG_STR(key, s) {key, MC_CK_STR, 0, s, 0, NULL}
+#define MC_CFG_MODEL(key, q, flags) {key, MC_CK_MODEL, flags, NULL, q, NULL}
+#define MC_CFG_MODEL_TYPE(key) {key, MC_CK_MODEL_TYPE, 0, NULL, 0, NULL}
+#define MC_CFG_HAS(key, tensor) {key, MC_CK_HAS_TENSOR, 0, tensor, 0, NULL}
+#define MC_CFG_LAYERS_WITHOUT(key, kinds) {key, MC_CK_LAYERS_WITHOUT, 0, NULL, kinds, NULL}
+#define MC_CFG_JSON(key, path, flags) {key, MC_CK_JSON, flags, path, 0, NULL}
+#define MC_CFG_DELETE(key) {key, MC_CK_DELETE, 0, NULL, 0, NULL}
+#define MC_CFG_FN(key, f) {key, MC_CK_FN, 0, NULL, 0, f}
+
 typedef struct mc_arch {
     const char *name;        /* table name shown in the supported list */
     const char *model_type;  /* mlx-lm model_type written to config.json */
@@ -146,10 +209,13 @@ typedef struct mc_arch {
     mc_kind_sel kinds[MC_MAX_KIND_SEL];
     int (*layer_kinds)(mc_cv *cv, mc_error *err);
     unsigned mtp;            /* MC_MTP_* */
-    /* GGUF metadata -> config.json keys beyond the common ones. */
-    int (*gguf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
-    /* HF config.json post-processing (optional). */
-    int (*hf_config)(mc_cv *cv, struct cJSON *cfg, mc_error *err);
+    /* config.json: from GGUF metadata, the keys beyond the common ones
+     * (mc_gguf_common_config); from a safetensors checkpoint, what changes
+     * in its own config.json */
+    const mc_cfg_key *gguf_config;
+    size_t n_gguf_config;
+    const mc_cfg_key *hf_config;
+    size_t n_hf_config;
 } mc_arch;
 #define MC_COUNT(a) (sizeof (a) / sizeof (a)[0])
 
@@ -214,9 +280,13 @@ struct mc_cv {
 /* Helpers shared by the architecture files. */
 int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suffix" */
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
+int mc_cv_gguf_bool(mc_cv *cv, const char *suffix, int *out);
 /* config.json number k of c as a count (0 .. 1e15): 0, or 1 when absent or
  * out of range. */
 int mc_cv_cfg_u64(const struct cJSON *c, const char *k, uint64_t *out);
+/* Apply a table of config keys to cfg (what mc_build_config does with the
+ * arch's tables; for config builders that share entries). */
+int mc_cfg_apply(mc_cv *cv, struct cJSON *cfg, const mc_cfg_key *keys, size_t n, mc_error *err);
 /* Set number k of c (replacing it): 0, or 1 out of memory. */
 int mc_cv_cfg_set_num(struct cJSON *c, const char *k, double v);
 /* Float for config.json: the shortest decimal that rounds to the same f32. */

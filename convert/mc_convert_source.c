@@ -67,6 +67,13 @@ int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out)
     return mc_gguf_get_f64(cv->m->gguf, key, out);
 }
 
+int mc_cv_gguf_bool(mc_cv *cv, const char *suffix, int *out)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", cv->m->arch, suffix);
+    return mc_gguf_get_bool(cv->m->gguf, key, out);
+}
+
 int mc_drop_mtp(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
