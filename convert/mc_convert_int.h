@@ -36,7 +36,11 @@
 
 struct cJSON;
 
-/* Transforms. Row selections first, value maps after. */
+/* Transforms: the named operations that make an output tensor out of
+ * source rows, one table (mc_xforms, convert/mc_convert_xform.c) used by
+ * every architecture. Rules name the first group in gx / hx; the recipe
+ * primitives after MC_X_RULES are set by the framework ({E} stacking) or by
+ * builders (mc_build_part with t_rows, mc_build_col_map, flat). */
 typedef enum mc_xform {
     MC_X_NONE = 0,
     MC_X_ROPE_Q,     /* undo llama.cpp's Q row permutation (n_head heads) */
@@ -51,6 +55,11 @@ typedef enum mc_xform {
     MC_X_SUB1,       /* value - 1 (llama.cpp stored gemma norms as 1 + w) */
     MC_X_ADD1,       /* value + 1 (mlx-lm's sanitize of zero-centred norms) */
     MC_X_LOG_NEG,    /* log(-value) in double (A_log from llama.cpp's ssm_a = -exp(A_log)) */
+    MC_X_RULES,      /* the ids above may stand in rules */
+    MC_X_STACK = MC_X_RULES, /* {E}: one source per expert, stacked on a new leading axis */
+    MC_X_TRANSPOSE,  /* a block of source rows read as columns (mc_build_part t_rows) */
+    MC_X_COLS,       /* a permutation of every row's columns (mc_build_col_map) */
+    MC_X_FLAT,       /* the same elements in the same order under another shape (b->flat) */
     MC_X_COUNT,
     /* MC_X_B(k): the architecture's builder k (see mc_build_fn) */
     MC_X_BUILD = 32
@@ -240,8 +249,9 @@ typedef struct mc_recipe {
     size_t n_parts;
     mc_part *parts;              /* output rows are the parts' rows in order */
     uint64_t row_len;            /* elements per row (last dimension) */
-    uint8_t x;                   /* mc_xform */
-    uint32_t perm_heads;         /* for rope permutation: heads in this part */
+    uint8_t values_x;            /* value map (an MC_XK_VALUES transform), 0 none */
+    uint8_t rows_x;              /* row map at read time (a transform with a row function), 0 none */
+    uint32_t rows_arg;           /* its argument (heads of the rope permutation) */
     int fixed_src_type;          /* all parts' type, or -1 when they differ */
     uint8_t elem_rows;           /* 1D tensor under a row selection: rows are elements */
     uint32_t *col_map;           /* NULL, or row_len entries: output column j = column col_map[j] */
@@ -253,11 +263,49 @@ struct mc_build {
     int found;                   /* set by the builder when its sources are present */
     uint32_t n_dims;             /* output shape, set by the builder */
     uint64_t shape[MC_MT_MAX_DIMS];
-    uint8_t x;                   /* value map (MC_X_NONE, MC_X_SUB1, MC_X_ADD1, MC_X_LOG_NEG) */
+    uint8_t x;                   /* value map: MC_X_NONE or an MC_XK_VALUES transform (MC_X_SUB1, ADD1, LOG_NEG) */
     uint8_t flat;
     mc_recipe *rec;              /* framework-owned */
     const mc_model *m;
 };
+
+/* ------------------------------------------------------------ transforms */
+
+typedef enum mc_xform_kind {
+    MC_XK_NONE = 0,
+    MC_XK_ROWS,      /* row selection: which source rows, in which order (lossless block copies stay possible) */
+    MC_XK_COLS,      /* column selection or permutation */
+    MC_XK_VALUES,    /* element-wise map of the decoded values */
+    MC_XK_RESHAPE,   /* the same elements under another shape */
+    MC_XK_TRANSPOSE  /* a block of source rows read as columns */
+} mc_xform_kind;
+
+/* What a rule transform's plan sees: the recipe of one output tensor with
+ * every part covering its whole source (n_src sources of equal shape). */
+typedef struct mc_xplan {
+    mc_cv *cv;
+    mc_recipe *rec;
+    size_t n_src;                /* 1, or E for a stacked {E} source */
+    uint32_t nd;                 /* dims of one source */
+    uint64_t *shape;             /* its shape, row-major: a row selection changes shape[0] */
+    uint64_t src_rows;           /* its rows (elements, for a 1-D source under a row selection) */
+} mc_xplan;
+
+typedef struct mc_xform_def mc_xform_def;
+struct mc_xform_def {
+    const char *name;
+    uint8_t kind;                /* mc_xform_kind */
+    uint8_t arg;                 /* the plan's argument (which block of a fused tensor) */
+    uint8_t heads;               /* rope permutation: 1 n_head, 2 n_head_kv heads */
+    uint8_t computed;            /* values are computed, not the source's: the output dtype is f32 */
+    /* open time: select rows of the recipe (rule transforms) */
+    int (*plan)(mc_xplan *p, const mc_xform_def *x, mc_error *err);
+    /* read time: the source row (within the part) of local output row lr */
+    uint64_t (*row)(const mc_recipe *r, const mc_part *p, uint64_t lr);
+    /* read time: the value map */
+    void (*values)(float *v, uint64_t n);
+};
+extern const mc_xform_def mc_xforms[MC_X_COUNT];
 
 /* Conversion context while opening. */
 struct mc_cv {

@@ -63,7 +63,6 @@ int mc_build_tokenizer(mc_cv *cv, mc_error *err);
 /* Expand "{L}" and "{E}" in pat. Returns 0, or non-zero when it does not fit. */
 int mc_fmt_name(char *buf, size_t cap, const char *pat, int layer, int expert);
 int mc_has_tok(const char *pat, char c);
-int mc_is_valuemap(int x);
 int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err);
 /* cv->kinds of every layer: the arch's selectors, then its hook. */
 int mc_layer_kinds(mc_cv *cv, mc_error *err);

@@ -7,7 +7,6 @@
 #include "mc_types.h"
 #include "mc_dequant.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,11 +27,7 @@ static uint64_t mc_out_rows(const mc_recipe *r)
 /* Source row (within the part's selection) for local output row lr. */
 static uint64_t mc_map_row(const mc_recipe *r, const mc_part *p, uint64_t lr)
 {
-    if (!r->perm_heads) return lr;
-    uint64_t hd = p->nrows / r->perm_heads, half = hd / 2;
-    uint64_t h = lr / hd, rem = lr % hd;
-    uint64_t j = rem / half, i = rem % half;
-    return h * hd + 2 * i + j;
+    return r->rows_x ? mc_xforms[r->rows_x].row(r, p, lr) : lr;
 }
 
 static uint64_t mc_src_row_bytes(const mc_part *p, int *type)
@@ -126,15 +121,10 @@ done:
     return rc;
 }
 
-/* Element-wise value maps (after decoding). */
+/* Element-wise value map x (after decoding). */
 static void mc_value_map(int x, float *v, uint64_t n)
 {
-    if (x == MC_X_SUB1)
-        for (uint64_t i = 0; i < n; i++) v[i] -= 1.0f;
-    else if (x == MC_X_ADD1)
-        for (uint64_t i = 0; i < n; i++) v[i] += 1.0f;
-    else if (x == MC_X_LOG_NEG)
-        for (uint64_t i = 0; i < n; i++) v[i] = (float)log(-(double)v[i]);
+    if (mc_xforms[x].values) mc_xforms[x].values(v, n);
 }
 
 typedef struct mc_f32_ctx {
@@ -210,7 +200,7 @@ static int mc_f32_seg(void *vctx, const mc_part *p, int type, const unsigned cha
     if (rc) return mc_error_set(err, (mc_code)rc, "%s: tensor %s: cannot decode %s", c->m->input_path, c->t->name,
                                 mc_type_name(type));
     if (p->scale && (rc = mc_apply_block_scale(c->m, p, src_rows, n, c->dst, c->row_len, err))) return rc;
-    mc_value_map(r->x, c->dst, ne);
+    mc_value_map(r->values_x, c->dst, ne);
     c->dst += ne;
     return 0;
 }
@@ -267,7 +257,7 @@ static int mc_recipe_rows_f32(const mc_model *m, const mc_mtensor *t, uint64_t q
         q0 = base + b;
         base = pend;
     }
-    mc_value_map(r->x, out, n * L);
+    mc_value_map(r->values_x, out, n * L);
     if (r->col_map) {
         float *tmp = malloc((size_t)L * sizeof *tmp);
         if (!tmp) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path); goto done; }
@@ -361,7 +351,7 @@ int mc_model_read_blocks(const mc_model *m, const mc_mtensor *t, uint64_t row0, 
     if (!m || !t || !t->impl || !type || (!dst && nrows))
         return mc_error_set(err, MC_ERR_ARG, "mc_model_read_blocks: NULL argument");
     const mc_recipe *r = t->impl;
-    if (t->passthrough || mc_is_valuemap(r->x) || r->elem_rows || r->n_parts == 0 || r->col_map || r->flat ||
+    if (t->passthrough || r->values_x || r->elem_rows || r->n_parts == 0 || r->col_map || r->flat ||
         r->has_t)
         return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s is not a plain row selection", m->input_path,
                             t->name);

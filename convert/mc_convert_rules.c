@@ -102,16 +102,6 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     return 1;
 }
 
-int mc_is_valuemap(int x)
-{
-    return x == MC_X_SUB1 || x == MC_X_ADD1 || x == MC_X_LOG_NEG;
-}
-
-static int mc_is_rowsel(int x)
-{
-    return !mc_is_valuemap(x);
-}
-
 /* Build the recipe and shape of one output tensor from found sources. */
 static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f, size_t *cap, mc_error *err)
 {
@@ -122,13 +112,17 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     int rc = 0;
     if (mc_fmt_name(name, sizeof name, r->mlx, L, 0))
         return mc_error_set(err, MC_ERR_ARG, "%s: tensor name pattern %s too long", m->input_path, r->mlx);
+    if (x < 0 || x >= MC_X_RULES)
+        return mc_error_set(err, MC_ERR_ARG, "%s: rule %s names transform %d, not a rule transform", m->input_path,
+                            r->mlx, x);
+    const mc_xform_def *xd = &mc_xforms[x];
 
     rec = calloc(1, sizeof *rec);
     if (rec) rec->parts = calloc(f->n, sizeof *rec->parts);
     if (!rec || !rec->parts) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path); goto done; }
     rec->n_parts = f->n;
-    rec->x = (uint8_t)x;
     rec->fixed_src_type = -1;
+    if (xd->kind == MC_XK_VALUES) rec->values_x = (uint8_t)x;
 
     /* source geometry; all parts must agree */
     uint64_t src_rows = 0, row_len = 0;
@@ -190,7 +184,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
         }
     }
     rec->row_len = row_len;
-    if (nd == 1 && x != MC_X_NONE && mc_is_rowsel(x)) {
+    if (nd == 1 && xd->kind == MC_XK_ROWS) {
         if (f->n != 1) {
             rc = mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: stacked 1D tensor %s under a row selection",
                               m->input_path, mc_part_name(&rec->parts[0]));
@@ -201,54 +195,9 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
         src_rows = shp[0];
         rec->parts[0].nrows = src_rows;
     }
-
     /* row selections */
-    uint64_t out_rows = src_rows;
-    uint64_t q = cv->n_head * cv->head_dim, kv = cv->n_head_kv * cv->head_dim;
-    if (x == MC_X_SPLIT_Q || x == MC_X_SPLIT_K || x == MC_X_SPLIT_V || x == MC_X_SPLIT_Q_ROPE ||
-        x == MC_X_SPLIT_K_ROPE) {
-        if (nd > 2 || f->n != 1 || src_rows != q + 2 * kv) {
-            rc = mc_error_set(err, MC_ERR_FORMAT,
-                              "%s: fused tensor %s has %llu rows, expected q %llu + k %llu + v %llu (heads %llu, kv heads %llu, head dim %llu)",
-                              m->input_path, mc_part_name(&rec->parts[0]), (unsigned long long)src_rows,
-                              (unsigned long long)q, (unsigned long long)kv, (unsigned long long)kv,
-                              (unsigned long long)cv->n_head, (unsigned long long)cv->n_head_kv,
-                              (unsigned long long)cv->head_dim);
-            goto done;
-        }
-        if (x == MC_X_SPLIT_Q || x == MC_X_SPLIT_Q_ROPE) { rec->parts[0].row0 = 0; out_rows = q; }
-        else if (x == MC_X_SPLIT_K || x == MC_X_SPLIT_K_ROPE) { rec->parts[0].row0 = q; out_rows = kv; }
-        else { rec->parts[0].row0 = q + kv; out_rows = kv; }
-        rec->parts[0].nrows = out_rows;
-        shp[0] = out_rows;
-        if (x == MC_X_SPLIT_Q_ROPE) rec->perm_heads = (uint32_t)cv->n_head;
-        if (x == MC_X_SPLIT_K_ROPE) rec->perm_heads = (uint32_t)cv->n_head_kv;
-    } else if (x == MC_X_HALF0 || x == MC_X_HALF1) {
-        if (nd > 2 || f->n != 1 || src_rows % 2) {
-            rc = mc_error_set(err, MC_ERR_FORMAT, "%s: fused tensor %s has %llu rows, not two equal halves",
-                              m->input_path, mc_part_name(&rec->parts[0]), (unsigned long long)src_rows);
-            goto done;
-        }
-        out_rows = src_rows / 2;
-        rec->parts[0].row0 = x == MC_X_HALF0 ? 0 : out_rows;
-        rec->parts[0].nrows = out_rows;
-        shp[0] = out_rows;
-    } else if (x == MC_X_ROPE_Q || x == MC_X_ROPE_K) {
-        rec->perm_heads = (uint32_t)(x == MC_X_ROPE_Q ? cv->n_head : cv->n_head_kv);
-    }
-    if (rec->perm_heads) {
-        /* 2D weight [heads*hd, in] or 1D bias [heads*hd] */
-        uint64_t h = rec->perm_heads;
-        uint64_t pelem = rec->parts[0].nrows;
-        if (f->n != 1 || nd > 2 || h == 0 || pelem == 0 || pelem % h != 0 || (pelem / h) % 2 != 0 ||
-            ((x == MC_X_ROPE_Q || x == MC_X_ROPE_K) && pelem != h * cv->head_dim)) {
-            rc = mc_error_set(err, MC_ERR_FORMAT,
-                              "%s: tensor %s: %llu rows, expected %llu heads of head dim %llu (even) for the RoPE permutation",
-                              m->input_path, mc_part_name(&rec->parts[0]), (unsigned long long)pelem,
-                              (unsigned long long)h, (unsigned long long)cv->head_dim);
-            goto done;
-        }
-    }
+    mc_xplan xp = {cv, rec, f->n, nd, shp, src_rows};
+    if (xd->plan && (rc = xd->plan(&xp, xd, err))) goto done;
 
     if ((rc = mc_push_tensor(m, cap, &t, err))) goto done;
     t->name = mc_strdup(name);
@@ -433,7 +382,12 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
                           b.n_dims, (unsigned long long)nel);
         goto done;
     }
-    b.rec->x = b.x;
+    if (b.x && (b.x >= MC_X_COUNT || mc_xforms[b.x].kind != MC_XK_VALUES)) {
+        rc = mc_error_set(err, MC_ERR_ARG, "%s: %s: builder value map %d is not a value transform", m->input_path,
+                          name, b.x);
+        goto done;
+    }
+    b.rec->values_x = b.x;
     b.rec->flat = b.flat;
     if ((rc = mc_push_tensor(m, cap, &t, err))) goto done;
     t->name = mc_strdup(name);
@@ -443,7 +397,7 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     t->role = (mc_role)r->role;
     t->layer = L;
     t->src_type = b.rec->fixed_src_type;
-    if (b.x == MC_X_LOG_NEG) t->src_type = MC_T_F32; /* computed values */
+    if (mc_xforms[b.x].computed) t->src_type = MC_T_F32;
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->impl = b.rec;
