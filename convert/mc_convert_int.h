@@ -232,18 +232,56 @@ typedef struct mc_arch {
 extern const mc_arch *const mc_arch_list[];
 extern const size_t mc_arch_count;
 
+/* ------------------------------------------------------ source encodings */
+
+typedef struct mc_encoding mc_encoding;
+#define MC_ENC_AUX 2
+
 /* One source piece of an output tensor: nrows rows of a source tensor
- * starting at row0. */
+ * starting at row0, stored in encoding enc. */
 typedef struct mc_part {
     const mc_gguf_tensor *g;     /* GGUF source, or */
-    const mc_st_tensor *s;       /* safetensors source */
-    const mc_st_tensor *scale;   /* F8 block scales (weight_scale_inv), or NULL */
+    const mc_st_tensor *s;       /* safetensors source (the encoding's data tensor) */
+    const mc_encoding *enc;      /* how its bytes become rows of values */
+    const mc_st_tensor *aux[MC_ENC_AUX]; /* the encoding's companion tensors (F8: weight_scale_inv) */
     uint64_t row0, nrows;
     /* 0: plain rows. Else the part is the transpose of the t_rows source
      * rows from row0: its nrows output rows (= the source row length) are
      * the block's columns, each t_rows long. */
     uint64_t t_rows;
 } mc_part;
+
+/* A source encoding: how the stored bytes of a source tensor become rows
+ * of values. The read pipeline gets raw rows in a GGML type (mc_types.h)
+ * from the encoding, decodes them with mc_dequant (or, when the encoding is
+ * lossless, copies them block for block into MLX's format: the lossless
+ * path), then lets the encoding finish the floats. The encodings are
+ * listed in mc_convert_encoding.c: GGUF tensors, plain safetensors, F8 with
+ * block scales; safetensors encodings are tried in order for every source
+ * name a rule or builder asks for. docs/CONVERT.md: adding one. */
+struct mc_encoding {
+    const char *name;
+    /* safetensors: the data tensor is the asked name + suffix ("" itself);
+     * each companion the asked name + aux[k] (NULL: none); all must be
+     * present, and match (NULL: always) must accept them */
+    const char *suffix;
+    const char *aux[MC_ENC_AUX];
+    int (*match)(const mc_st_tensor *data, const mc_st_tensor *const *aux);
+    /* the rows when they are not the stored tensor's: logical row-major
+     * shape (n_dims <= MC_MT_MAX_DIMS) and the GGML type the rows come in;
+     * NULL: the stored shape and type */
+    void (*shape)(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS]);
+    int (*type)(const mc_part *p);
+    /* raw rows [row, row + n) of the source, row_bytes each, into dst;
+     * NULL: the stored bytes at row * row_bytes */
+    int (*rows)(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, uint64_t row_bytes, void *dst,
+                mc_error *err);
+    /* after decoding rows src_rows[0..n) (row_len floats each) into dst:
+     * what the decoding cannot do alone (block scales); NULL: nothing */
+    int (*finish)(const mc_model *m, const mc_part *p, const uint64_t *src_rows, uint64_t n, float *dst,
+                  uint64_t row_len, mc_error *err);
+    uint8_t lossless;            /* raw rows may be copied as blocks (mc_model_read_blocks) */
+};
 
 typedef struct mc_recipe {
     size_t n_parts;

@@ -22,11 +22,18 @@ struct mc_st_name {
     int used;
 };
 
+/* A safetensors source: its encoding, data tensor and companions. */
+typedef struct mc_st_src {
+    const mc_encoding *enc;
+    struct mc_st_name *data;
+    struct mc_st_name *aux[MC_ENC_AUX];
+} mc_st_src;
+
 /* A found source for one alternative. */
 typedef struct mc_found {
     size_t n;                      /* 1, or E for per-expert stacks */
     const mc_gguf_tensor **g;
-    struct mc_st_name **s;
+    mc_st_src *s;
     int stacked;                   /* {E} pattern: new leading axis */
 } mc_found;
 
@@ -49,9 +56,27 @@ int mc_is_gguf_file(const char *path);
 int mc_setup_gguf(mc_cv *cv, mc_error *err);
 int mc_setup_st(mc_cv *cv, mc_error *err);
 struct mc_st_name *mc_idx_find(mc_cv *cv, const char *name);
-/* Rows of a source tensor, its row length and type. */
+
+/* mc_convert_encoding.c */
+extern const mc_encoding mc_enc_gguf, mc_enc_st;
+/* The safetensors source a rule or builder asks for under name: through
+ * the encodings in order; 1 found, 0 absent. Nothing is marked used. */
+int mc_st_lookup(mc_cv *cv, const char *name, mc_st_src *out);
+/* The encoding of a known data tensor asked for under name (--keep-names). */
+void mc_st_encode(mc_cv *cv, const char *name, struct mc_st_name *data, mc_st_src *out);
+/* p reads src (tensor, encoding, companions), which are marked used. */
+void mc_part_set_st(mc_part *p, const mc_st_src *src);
+/* Rows of a source piece, its row length and type (the encoding's). */
 void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type);
+/* Its dims (may exceed MC_MT_MAX_DIMS for a stored tensor: shape then
+ * unset) and shape; a 0-dim tensor is [1]. */
+uint32_t mc_part_dims(const mc_part *p, uint64_t shape[MC_MT_MAX_DIMS]);
 const char *mc_part_name(const mc_part *p);
+/* n stored bytes at byte offset off (passthrough), and raw rows through
+ * the encoding. */
+int mc_part_read(const mc_model *m, const mc_part *p, uint64_t off, void *buf, size_t n, mc_error *err);
+int mc_part_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, uint64_t row_bytes, void *dst,
+                 mc_error *err);
 /* MTP layers: GGUF, drop the last {arch}.nextn_predict_layers blocks
  * from m->n_layers; safetensors, note the tensors the arch's mtp says are
  * MTP (they are never mapped). */

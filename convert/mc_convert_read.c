@@ -1,7 +1,8 @@
 /* mc_convert_read: the row-reading pipeline. Output rows of a recipe as
- * f32 (segments of source rows, row selections, value maps, F8 block
- * scales, transposed parts, column maps, flat rows), as raw GGML blocks
- * (the lossless path) or as raw bytes (MLX passthrough). */
+ * f32 (segments of source rows read and finished through the parts'
+ * encodings, row selections, value maps, transposed parts, column maps,
+ * flat rows), as raw GGML blocks (the lossless path) or as raw bytes (MLX
+ * passthrough). */
 #include "mc_convert.h"
 #include "mc_convert_priv.h"
 #include "mc_types.h"
@@ -11,11 +12,6 @@
 #include <string.h>
 
 /* -------------------------------------------------------------- reads */
-
-static int mc_part_read(const mc_model *m, const mc_part *p, uint64_t off, void *buf, size_t n, mc_error *err)
-{
-    return p->g ? mc_gguf_read(m->gguf, p->g, off, buf, n, err) : mc_st_read(m->st, p->s, off, buf, n, err);
-}
 
 static uint64_t mc_out_rows(const mc_recipe *r)
 {
@@ -98,7 +94,7 @@ static int mc_for_segments(const mc_model *m, const mc_mtensor *t, uint64_t row0
         free(span);
         span = malloc(span_bytes ? (size_t)span_bytes : 1);
         if (!span) { rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory reading %s", t->name); goto done; }
-        if ((rc = mc_part_read(m, p, (p->row0 + lo) * rb, span, (size_t)span_bytes, err))) goto done;
+        if ((rc = mc_part_rows(m, p, p->row0 + lo, span_rows, rb, span, err))) goto done;
         const unsigned char *raw = span;
         int contiguous = 1;
         for (uint64_t i = 0; i < n && contiguous; i++) contiguous = srcs[i] == lo + i;
@@ -135,57 +131,6 @@ typedef struct mc_f32_ctx {
     uint64_t row_len;
 } mc_f32_ctx;
 
-/* F8 block scales: multiply row values by scale_inv[row / br][col / bc]. */
-static int mc_apply_block_scale(const mc_model *m, const mc_part *p, const uint64_t *src_rows, uint64_t n,
-                                float *dst, uint64_t row_len, mc_error *err)
-{
-    const mc_st_tensor *sc = p->scale;
-    uint64_t rows, rl;
-    int ty;
-    mc_part sp;
-    memset(&sp, 0, sizeof sp);
-    sp.s = sc;
-    mc_part_geom(&sp, &rows, &rl, &ty);
-    uint64_t wrows, wrl;
-    int wty;
-    mc_part_geom(p, &wrows, &wrl, &wty);
-    if (rows == 0 || rl == 0)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s is empty", m->input_path, sc->name);
-    /* block size: config.json quantization_config.weight_block_size, else
-     * 128 x 128 (DeepSeek/Qwen FP8) when it tiles, else from the shapes */
-    const mc_model_priv *pv = m->impl;
-    uint64_t br = pv && pv->f8_br ? pv->f8_br : 128, bc = pv && pv->f8_bc ? pv->f8_bc : 128;
-    if (!(pv && pv->f8_br) && ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)) {
-        br = (wrows + rows - 1) / rows;
-        bc = (wrl + rl - 1) / rl;
-    }
-    if ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s shape %llux%llu does not tile weight %s %llux%llu",
-                            m->input_path, sc->name, (unsigned long long)rows, (unsigned long long)rl, p->s->name,
-                            (unsigned long long)wrows, (unsigned long long)wrl);
-    uint64_t srb;
-    if (mc_type_nbytes(ty, rl, &srb)) return mc_error_set(err, MC_ERR_FORMAT, "%s: scale type", sc->name);
-    unsigned char *raw = malloc((size_t)srb);
-    float *s = malloc((size_t)rl * sizeof *s);
-    int rc = 0;
-    uint64_t cur = UINT64_MAX;
-    if (!raw || !s) { rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory"); goto done; }
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t sr = src_rows[i] / br;
-        if (sr != cur) {
-            if ((rc = mc_st_read(m->st, sc, sr * srb, raw, (size_t)srb, err))) goto done;
-            if ((rc = mc_dequant(ty, raw, s, (int64_t)rl, err))) goto done;
-            cur = sr;
-        }
-        float *row = dst + i * row_len;
-        for (uint64_t c = 0; c < row_len; c++) row[c] *= s[c / bc];
-    }
-done:
-    free(raw);
-    free(s);
-    return rc;
-}
-
 static int mc_f32_seg(void *vctx, const mc_part *p, int type, const unsigned char *raw, uint64_t rb,
                       const uint64_t *src_rows, uint64_t out_row_unused, uint64_t n, mc_error *err)
 {
@@ -199,7 +144,7 @@ static int mc_f32_seg(void *vctx, const mc_part *p, int type, const unsigned cha
     int rc = mc_dequant(type, raw, c->dst, (int64_t)ne, err);
     if (rc) return mc_error_set(err, (mc_code)rc, "%s: tensor %s: cannot decode %s", c->m->input_path, c->t->name,
                                 mc_type_name(type));
-    if (p->scale && (rc = mc_apply_block_scale(c->m, p, src_rows, n, c->dst, c->row_len, err))) return rc;
+    if (p->enc->finish && (rc = p->enc->finish(c->m, p, src_rows, n, c->dst, c->row_len, err))) return rc;
     mc_value_map(r->values_x, c->dst, ne);
     c->dst += ne;
     return 0;
@@ -241,14 +186,14 @@ static int mc_recipe_rows_f32(const mc_model *m, const mc_mtensor *t, uint64_t q
             goto done;
         }
         float *dst = p->t_rows ? blk : out + (base + a - origin) * L;
-        if ((rc = mc_part_read(m, p, first * rb, raw, (size_t)nb, err))) goto done;
+        if ((rc = mc_part_rows(m, p, first, cnt, rb, raw, err))) goto done;
         if ((rc = mc_dequant(type, raw, dst, (int64_t)ne, err))) {
             rc = mc_error_set(err, (mc_code)rc, "%s: tensor %s: cannot decode %s", m->input_path, t->name,
                               mc_type_name(type));
             goto done;
         }
         for (uint64_t i = 0; i < cnt; i++) srcs[i] = first + i;
-        if (p->scale && (rc = mc_apply_block_scale(m, p, srcs, cnt, dst, srl, err))) goto done;
+        if (p->enc->finish && (rc = p->enc->finish(m, p, srcs, cnt, dst, srl, err))) goto done;
         if (p->t_rows) /* output row a+i is column a+i of the block */
             for (uint64_t i = 0; i < k; i++) {
                 float *o = out + (base + a + i - origin) * L;
@@ -356,7 +301,7 @@ int mc_model_read_blocks(const mc_model *m, const mc_mtensor *t, uint64_t row0, 
         return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s is not a plain row selection", m->input_path,
                             t->name);
     for (size_t i = 0; i < r->n_parts; i++)
-        if (!r->parts[i].g)
+        if (!r->parts[i].enc->lossless)
             return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s does not come from GGUF blocks",
                                 m->input_path, t->name);
     mc_blk_ctx c = {dst, cap, -1};

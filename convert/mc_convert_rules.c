@@ -78,7 +78,8 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     size_t n = stacked ? (size_t)(cv->n_experts > 0 ? cv->n_experts : 0) : 1;
     if (n == 0) return 0;
     if (mc_fmt_name(name, sizeof name, pat, L, 0)) return 0;
-    int present = m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_idx_find(cv, name) != NULL;
+    mc_st_src probe;
+    int present = m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_st_lookup(cv, name, &probe);
     if (!present) return 0;
     f->n = n;
     f->stacked = stacked;
@@ -90,9 +91,8 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     }
     for (size_t e = 0; e < n; e++) {
         mc_fmt_name(name, sizeof name, pat, L, (int)e);
-        if (m->gguf) f->g[e] = mc_gguf_find_tensor(m->gguf, name);
-        else f->s[e] = mc_idx_find(cv, name);
-        if (m->gguf ? !f->g[e] : !f->s[e]) {
+        int got = m->gguf ? (f->g[e] = mc_gguf_find_tensor(m->gguf, name)) != NULL : mc_st_lookup(cv, name, &f->s[e]);
+        if (!got) {
             mc_error_set(err, MC_ERR_NOTFOUND, "%s: missing tensor %s (expert %zu of %zu; expert 0 is present)",
                          m->input_path, name, e, n);
             mc_found_free(f);
@@ -132,36 +132,17 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
         mc_part *p = &rec->parts[i];
         uint64_t rows, rl;
         int ty;
-        uint32_t pnd;
-        uint64_t pshp[MC_MT_MAX_DIMS] = {0};
+        uint64_t pshp[MC_MT_MAX_DIMS];
         if (f->g) {
             p->g = f->g[i];
-            pnd = p->g->n_dims ? p->g->n_dims : 1;
-            if (pnd > MC_MT_MAX_DIMS - (f->stacked ? 1u : 0u)) {
-                rc = mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s has %u dims", m->input_path, p->g->name.s, pnd);
-                goto done;
-            }
-            for (uint32_t d = 0; d < pnd; d++) pshp[d] = p->g->ne[pnd - 1 - d];
+            p->enc = &mc_enc_gguf;
         } else {
-            p->s = f->s[i]->t;
-            f->s[i]->used = 1;
-            pnd = p->s->n_dims;
-            if (pnd > MC_MT_MAX_DIMS - (f->stacked ? 1u : 0u)) {
-                rc = mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s has %u dims", m->input_path, p->s->name, pnd);
-                goto done;
-            }
-            if (pnd == 0) { pnd = 1; pshp[0] = 1; }
-            else for (uint32_t d = 0; d < pnd; d++) pshp[d] = p->s->shape[d];
-            /* F8 block scales beside the weight */
-            if (p->s->type == MC_T_F8_E4M3 || p->s->type == MC_T_F8_E5M2) {
-                char sn[MC_NAME_MAX];
-                snprintf(sn, sizeof sn, "%s_scale_inv", f->s[i]->norm);
-                struct mc_st_name *sc = mc_idx_find(cv, sn);
-                if (sc) {
-                    p->scale = sc->t;
-                    sc->used = 1;
-                }
-            }
+            mc_part_set_st(p, &f->s[i]);
+        }
+        uint32_t pnd = mc_part_dims(p, pshp);
+        if (pnd > MC_MT_MAX_DIMS - (f->stacked ? 1u : 0u)) {
+            rc = mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s has %u dims", m->input_path, mc_part_name(p), pnd);
+            goto done;
         }
         mc_part_geom(p, &rows, &rl, &ty);
         p->row0 = 0;
@@ -266,6 +247,7 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
         }
         rec->n_parts = 1;
         rec->parts[0].s = sx->t;
+        rec->parts[0].enc = &mc_enc_st;
         uint64_t rows, rl;
         int ty;
         mc_part_geom(&rec->parts[0], &rows, &rl, &ty);
@@ -428,7 +410,8 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, unsi
     for (size_t i = 0; i < n; i++) hf_built |= rules[i].hx >= MC_X_BUILD;
     if (!is_gguf && !hf_built) {
         char name[MC_NAME_MAX];
-        if (!mc_fmt_name(name, sizeof name, r0->mlx, L, 0) && mc_idx_find(cv, name)) {
+        mc_st_src probe;
+        if (!mc_fmt_name(name, sizeof name, r0->mlx, L, 0) && mc_st_lookup(cv, name, &probe)) {
             if (m->mlx_bits) {
                 int pr = mc_make_passthrough(cv, r0, L, name, cap, err);
                 if (pr < 0 || pr > 1) return pr;
@@ -463,7 +446,7 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, unsi
         if (lr < 0) return err ? err->code : MC_ERR_FORMAT;
         if (lr == 0) continue;
         if (!is_gguf && m->mlx_bits && !f.stacked) {
-            int pr = mc_make_passthrough(cv, r, L, f.s[0]->norm, cap, err);
+            int pr = mc_make_passthrough(cv, r, L, f.s[0].data->norm, cap, err);
             if (pr == 1) { mc_found_free(&f); return 0; }
             if (pr != 0) { mc_found_free(&f); return pr; }
         }
@@ -489,7 +472,8 @@ static int mc_layer_has(mc_cv *cv, const char *gpat, const char *hpat, int L)
     mc_model *m = cv->m;
     const char *pat = m->gguf ? gpat : hpat;
     if (!pat || mc_fmt_name(name, sizeof name, pat, L, 0)) return 0;
-    return m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_idx_find(cv, name) != NULL;
+    mc_st_src probe;
+    return m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_st_lookup(cv, name, &probe);
 }
 
 int mc_layer_kinds(mc_cv *cv, mc_error *err)
@@ -541,14 +525,15 @@ int mc_keep_names(mc_cv *cv, mc_error *err)
         memset(&f, 0, sizeof f);
         const mc_gguf_tensor *g = m->gguf ? &m->gguf->tensors[i] : NULL;
         struct mc_st_name sn;
-        struct mc_st_name *snp = &sn;
+        mc_st_src src;
         f.n = 1;
         if (g) f.g = &g;
         else {
             sn.norm = m->st->tensors[i].name;
             sn.t = &m->st->tensors[i];
             sn.used = 0;
-            f.s = &snp;
+            mc_st_encode(cv, sn.norm, &sn, &src);
+            f.s = &src;
         }
         mc_rule r;
         memset(&r, 0, sizeof r);

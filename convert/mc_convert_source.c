@@ -128,26 +128,6 @@ int mc_cv_gguf_read_f32(mc_cv *cv, const char *name, float *dst, size_t cap, siz
     return 0;
 }
 
-/* Rows of a source tensor and its row length. */
-void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type)
-{
-    if (p->g) {
-        *row_len = p->g->ne[0] ? p->g->ne[0] : 1;
-        *rows = p->g->nelements / *row_len;
-        *type = p->g->type;
-    } else {
-        *row_len = p->s->n_dims ? p->s->shape[p->s->n_dims - 1] : 1;
-        if (*row_len == 0) *row_len = 1;
-        *rows = p->s->nelements / *row_len;
-        *type = p->s->type;
-    }
-}
-
-const char *mc_part_name(const mc_part *p)
-{
-    return p->g ? p->g->name.s : p->s->name;
-}
-
 int mc_cv_rule_source(mc_cv *cv, const mc_rule *r, int L, mc_part *p)
 {
     const char *pat = cv->m->gguf ? r->gguf : r->hf;
@@ -163,54 +143,16 @@ int mc_cv_source(mc_cv *cv, const char *pat, int L, mc_part *p)
     if (m->gguf) {
         p->g = mc_gguf_find_tensor(m->gguf, name);
         if (!p->g) return 0;
+        p->enc = &mc_enc_gguf;
     } else {
-        struct mc_st_name *sn = mc_idx_find(cv, name);
-        if (!sn) return 0;
-        sn->used = 1;
-        p->s = sn->t;
-        if (p->s->type == MC_T_F8_E4M3 || p->s->type == MC_T_F8_E5M2) {
-            char scn[MC_NAME_MAX + 16];
-            snprintf(scn, sizeof scn, "%s_scale_inv", sn->norm);
-            struct mc_st_name *sc = mc_idx_find(cv, scn);
-            if (sc) {
-                p->scale = sc->t;
-                sc->used = 1;
-            }
-        }
+        mc_st_src src;
+        if (!mc_st_lookup(cv, name, &src)) return 0;
+        mc_part_set_st(p, &src);
     }
     uint64_t rl;
     int ty;
     mc_part_geom(p, &p->nrows, &rl, &ty);
     return 1;
-}
-
-void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS])
-{
-    uint32_t nd = 0;
-    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
-    if (p->g) {
-        nd = p->g->n_dims ? p->g->n_dims : 1;
-        if (nd > MC_MT_MAX_DIMS) nd = MC_MT_MAX_DIMS;
-        for (uint32_t d = 0; d < nd; d++) shape[d] = p->g->ne[nd - 1 - d];
-    } else if (p->s) {
-        nd = p->s->n_dims;
-        if (nd == 0) { nd = 1; shape[0] = 1; }
-        else if (nd > MC_MT_MAX_DIMS) { /* fold the leading dims */
-            uint64_t lead = 1;
-            for (uint32_t d = 0; d + MC_MT_MAX_DIMS <= p->s->n_dims; d++) lead *= p->s->shape[d];
-            shape[0] = lead;
-            for (uint32_t d = 1; d < MC_MT_MAX_DIMS; d++) shape[d] = p->s->shape[p->s->n_dims - MC_MT_MAX_DIMS + d];
-            nd = MC_MT_MAX_DIMS;
-        } else {
-            for (uint32_t d = 0; d < nd; d++) shape[d] = p->s->shape[d];
-        }
-    }
-    *n_dims = nd;
-}
-
-const char *mc_cv_part_name(const mc_part *p)
-{
-    return mc_part_name(p);
 }
 
 int mc_build_tokenizer(mc_cv *cv, mc_error *err)
