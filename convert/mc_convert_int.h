@@ -208,6 +208,10 @@ typedef struct mc_arch {
     const char *gguf_arch;   /* general.architecture, NULL if none */
     int gguf_experts;        /* MC_GGUF_* */
     const char *hf_types;    /* HF model_type values, space separated */
+    /* optional: among the tables that match by name (and experts), whether
+     * this source is this one, from its metadata or tensors (never by
+     * guessing); the registry tries tables in order */
+    int (*detect)(mc_cv *cv);
     /* tensors: the rules and the builders they name (MC_X_B(k): builders[k]) */
     const mc_rule *rules;
     size_t n_rules;

@@ -47,9 +47,10 @@ void mc_notice(mc_model *m, const char *fmt, ...)
 void mc_recipe_free(mc_recipe *r);
 
 /* mc_arch_registry.c: the table for a GGUF general.architecture (with or
- * without experts) or an HF model_type; NULL when none. */
-const mc_arch *mc_arch_for_gguf(const char *ga, int has_experts);
-const mc_arch *mc_arch_for_hf(const char *mt);
+ * without experts) or an HF model_type, the first in the list whose detect
+ * (if any) accepts the source; NULL when none. */
+const mc_arch *mc_arch_for_gguf(mc_cv *cv, const char *ga, int has_experts);
+const mc_arch *mc_arch_for_hf(mc_cv *cv, const char *mt);
 
 /* mc_convert_source.c */
 int mc_is_gguf_file(const char *path);

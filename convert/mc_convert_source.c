@@ -216,7 +216,7 @@ int mc_setup_gguf(mc_cv *cv, mc_error *err)
     uint64_t ec = 0;
     mc_cv_gguf_u64(cv, "expert_count", &ec);
     if (cv->opts->keep_names) return 0;
-    cv->arch = mc_arch_for_gguf(ga, ec > 0);
+    cv->arch = mc_arch_for_gguf(cv, ga, ec > 0);
     if (!cv->arch)
         return mc_error_set(err, MC_ERR_UNSUPPORTED,
                             "%s: architecture '%s'%s is not supported (supported: %s; --keep-names passes tensors through)",
@@ -303,7 +303,7 @@ int mc_setup_st(mc_cv *cv, mc_error *err)
         m->config = text;
         mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
     }
-    cv->arch = mc_arch_for_hf(mt->valuestring);
+    cv->arch = mc_arch_for_hf(cv, mt->valuestring);
     if (!cv->arch)
         return mc_error_set(err, MC_ERR_UNSUPPORTED,
                             "%s: architecture '%s' is not supported (supported: %s; --keep-names passes tensors through)",
