@@ -391,6 +391,28 @@ void mc_cv_notice(mc_cv *cv, const char *fmt, ...)
 #endif
     ;
 
+/* Layer kinds from the config, for layer_kinds hooks (and their checks):
+ * each gives the selected layers the kinds `on` and the others `off`,
+ * keeping bits set before. Layers L with (L + 1) % step == 0 (llama4
+ * interleave_moe_layer_step; step 0 selects none): */
+void mc_cv_kinds_period(mc_cv *cv, uint64_t step, unsigned on, unsigned off);
+/* Layers L >= first (first_k_dense_replace: on = MC_K_MOE, off = MC_K_DENSE). */
+void mc_cv_kinds_from(mc_cv *cv, uint64_t first, unsigned on, unsigned off);
+/* Layers listed in the config.json array `key` of layer indices (qwen3moe
+ * mlp_only_layers); an absent key lists none. 0, or MC_ERR_FORMAT when it
+ * is not an array of indices < n_layers. */
+int mc_cv_kinds_list(mc_cv *cv, const struct cJSON *cfg, const char *key, unsigned on, unsigned off, mc_error *err);
+/* One character per layer (nemotron_h hybrid_override_pattern "M-M*E"):
+ * layer L gets kinds[i] where pattern[L] == chars[i]. 0, or MC_ERR_FORMAT
+ * naming what when the length is not n_layers or a character is not in
+ * chars. */
+int mc_cv_kinds_pattern(mc_cv *cv, const char *what, const char *pattern, const char *chars, const uint8_t *kinds,
+                        mc_error *err);
+/* The reverse, for config.json: layer L is chars[i] for the first i whose
+ * kinds it has all of; into buf (n_layers + 1 bytes). 0, or 1 when a layer
+ * has none of them or buf is too small. */
+int mc_cv_kinds_string(const mc_cv *cv, const char *chars, const uint8_t *kinds, char *buf, size_t cap);
+
 /* For builders. The source tensor named by pattern pat ("{L}" = L) in the
  * input: 1 and *p covering all its rows, or 0 when absent. Safetensors
  * names are matched normalized (multimodal prefixes stripped) and marked

@@ -466,30 +466,6 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, unsi
                         want, mlx, cv->arch->name);
 }
 
-static int mc_layer_has(mc_cv *cv, const char *gpat, const char *hpat, int L)
-{
-    char name[MC_NAME_MAX];
-    mc_model *m = cv->m;
-    const char *pat = m->gguf ? gpat : hpat;
-    if (!pat || mc_fmt_name(name, sizeof name, pat, L, 0)) return 0;
-    mc_st_src probe;
-    return m->gguf ? mc_gguf_find_tensor(m->gguf, name) != NULL : mc_st_lookup(cv, name, &probe);
-}
-
-int mc_layer_kinds(mc_cv *cv, mc_error *err)
-{
-    const mc_arch *a = cv->arch;
-    int n = cv->m->n_layers;
-    cv->kinds = calloc(n > 0 ? (size_t)n : 1, sizeof *cv->kinds);
-    if (!cv->kinds) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", cv->m->input_path);
-    for (int L = 0; L < n; L++)
-        for (size_t k = 0; k < MC_MAX_KIND_SEL; k++) {
-            const mc_kind_sel *s = &a->kinds[k];
-            if (s->present | s->absent) cv->kinds[L] |= mc_layer_has(cv, s->gguf, s->hf, L) ? s->present : s->absent;
-        }
-    return a->layer_kinds ? a->layer_kinds(cv, err) : 0;
-}
-
 int mc_apply_rules(mc_cv *cv, mc_error *err)
 {
     const mc_arch *a = cv->arch;
