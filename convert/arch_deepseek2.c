@@ -10,13 +10,12 @@
  * loads exactly that split (self_attn.embed_q / unembed_out, built by its
  * sanitize from kv_b_proj); deepseek_v2 loads the fused kv_b_proj. Every
  * direction is element selection (per-head transposes), no arithmetic. */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
 #define X MC_ROLE_EXPERT
 #define Q MC_R_Q
 
@@ -55,35 +54,13 @@ static int ds_mla_get(mc_cv *cv, ds_mla *d, mc_error *err)
     return 0;
 }
 
-static int ds_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
-{
-    uint32_t nd;
-    uint64_t shp[MC_MT_MAX_DIMS];
-    mc_cv_source_shape(p, &nd, shp);
-    uint64_t n = 1;
-    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
-    uint64_t rl = nd ? shp[nd - 1] : 1;
-    if (n != rows || rl != row_len)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
-                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
-                            (unsigned long long)rows, (unsigned long long)row_len);
-    return 0;
-}
-
-/* Rule source present and MLA sizes: 1, absent 0, error -1. */
-static int ds_begin(mc_cv *cv, const mc_rule *r, int L, ds_mla *d, mc_part *src, mc_error *err)
-{
-    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
-    if (ds_mla_get(cv, d, err)) return -1;
-    return 1;
-}
-
-#define DS_BEGIN()                                               \
-    ds_mla d;                                                    \
-    mc_part src;                                                 \
-    int f_ = ds_begin(cv, r, L, &d, &src, err);                  \
-    if (f_ <= 0) return f_ < 0 ? (err ? (int)err->code : 1) : 0; \
-    b->found = 1
+/* The rule's source and the MLA sizes (absent: not found; 0 or an error
+ * code returned). */
+#define DS_BEGIN()                                              \
+    ds_mla d;                                                   \
+    mc_part src;                                                \
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;          \
+    if (ds_mla_get(cv, &d, err)) return err ? (int)err->code : 1
 
 /* kv_b_proj -> embed_q [H, kv_lora, nope] (V3): per head, the nope key rows
  * transposed (mlx-lm deepseek_v3 sanitize: v[:, :nope, :].swapaxes(-1, -2)). */
@@ -91,12 +68,9 @@ static int ds_b_embed_q(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_erro
 {
     DS_BEGIN();
     uint64_t hd = d.nope + d.v;
-    int rc = ds_expect(cv, &src, d.heads * hd, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * hd, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) rc = mc_build_part(b, &src, h * hd, d.lora, d.nope, err);
-    b->n_dims = 3;
-    b->shape[0] = d.heads;
-    b->shape[1] = d.lora;
-    b->shape[2] = d.nope;
+    mc_build_shape(b, 3, (uint64_t[]){d.heads, d.lora, d.nope});
     return rc;
 }
 
@@ -105,12 +79,9 @@ static int ds_b_unembed_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_
 {
     DS_BEGIN();
     uint64_t hd = d.nope + d.v;
-    int rc = ds_expect(cv, &src, d.heads * hd, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * hd, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) rc = mc_build_part(b, &src, h * hd + d.nope, d.v, 0, err);
-    b->n_dims = 3;
-    b->shape[0] = d.heads;
-    b->shape[1] = d.v;
-    b->shape[2] = d.lora;
+    mc_build_shape(b, 3, (uint64_t[]){d.heads, d.v, d.lora});
     return rc;
 }
 
@@ -124,15 +95,13 @@ static int ds_b_kv_b(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
         b->found = 0;
         return 0;
     }
-    int rc = ds_expect(cv, &src, d.heads * d.lora, d.nope, err);
-    if (!rc) rc = ds_expect(cv, &vb, d.heads * d.v, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * d.lora, d.nope, err);
+    if (!rc) rc = mc_cv_expect(cv, &vb, d.heads * d.v, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) {
         rc = mc_build_part(b, &src, h * d.lora, d.nope, d.lora, err);
         if (!rc) rc = mc_build_part(b, &vb, h * d.v, d.v, 0, err);
     }
-    b->n_dims = 2;
-    b->shape[0] = d.heads * (d.nope + d.v);
-    b->shape[1] = d.lora;
+    mc_build_shape(b, 2, (uint64_t[]){d.heads * (d.nope + d.v), d.lora});
     return rc;
 }
 
@@ -147,9 +116,7 @@ static const mc_build_fn ds_builders[B_COUNT] = {ds_b_embed_q, ds_b_unembed_out,
 #define RB(mlx, g, h, gb, hb, role, flags) {mlx, g, h, BX(gb), BX(hb), role, flags}
 
 #define DS_HEAD \
-    R("model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", P, Q), \
-    R("model.norm.weight", "output_norm.weight", "model.norm.weight", P, 0), \
-    R("lm_head.weight", "output.weight", "lm_head.weight", P, Q | MC_R_NOTIED), \
+    MC_RULES_GLOBAL, \
     R("model.layers.{L}.input_layernorm.weight", G "attn_norm.weight", "model.layers.{L}.input_layernorm.weight", P, 0), \
     R("model.layers.{L}.post_attention_layernorm.weight", G "ffn_norm.weight", \
       "model.layers.{L}.post_attention_layernorm.weight", P, 0), \
@@ -162,9 +129,7 @@ static const mc_build_fn ds_builders[B_COUNT] = {ds_b_embed_q, ds_b_unembed_out,
 
 #define DS_TAIL \
     R(A "o_proj.weight", G "attn_output.weight", A "o_proj.weight", P, Q), \
-    R(M "gate_proj.weight", G "ffn_gate.weight", M "gate_proj.weight", F, Q | MC_R_DENSE), \
-    R(M "up_proj.weight", G "ffn_up.weight", M "up_proj.weight", F, Q | MC_R_DENSE), \
-    R(M "down_proj.weight", G "ffn_down.weight", M "down_proj.weight", F, Q | MC_R_DENSE), \
+    MC_RULES_MLP(MC_R_DENSE), \
     /* router: MoEGate holds a bare weight (not a Linear): never quantized */ \
     R(M "gate.weight", G "ffn_gate_inp.weight", M "gate.weight", P, MC_R_MOE), \
     R(M "gate.e_score_correction_bias", G "exp_probs_b.bias", M "gate.e_score_correction_bias", P, \

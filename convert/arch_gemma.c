@@ -7,13 +7,11 @@
  * Bound: (w + 1) - 1 in f32 differs from w by at most half an f32 ulp of
  * (w + 1), i.e. 2^-24 * 2^ceil(log2|w+1|) (2^-24 for |w| < 1); w = f32(bf16)
  * has 8 significant bits so for |w| >= 2^-16 the round trip is exact. */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
 #define A "model.layers.{L}.self_attn."
-#define M "model.layers.{L}.mlp."
 #define LY "model.layers.{L}."
 #define S1 MC_X_SUB1
 
@@ -28,9 +26,7 @@
     {LY "post_attention_layernorm.weight", "blk.{L}.post_attention_norm.weight", LY "post_attention_layernorm.weight", S1, 0, P, 0}, \
     {LY "pre_feedforward_layernorm.weight", "blk.{L}.ffn_norm.weight", LY "pre_feedforward_layernorm.weight", S1, 0, P, 0}, \
     {LY "post_feedforward_layernorm.weight", "blk.{L}.post_ffw_norm.weight", LY "post_feedforward_layernorm.weight", S1, 0, P, 0}, \
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q}, \
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q}, \
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q}
+    MC_RULES_MLP(0)
 
 /* gemma2.py has no lm_head: the output is always the tied embedding. */
 static const mc_rule gemma2_rules[] = {

@@ -5,21 +5,15 @@
  * h*hd + 2i + j holds HF row h*hd + j*hd/2 + i. MC_X_ROPE_Q/K undo it.
  * Mixtral GGUFs are general.architecture "llama" with expert_count > 0:
  * stacked ffn_{gate,up,down}_exps (older files: per-expert ffn_gate.E). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 #include <math.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN
-#define X MC_ROLE_EXPERT
 #define A "model.layers.{L}.self_attn."
 #define M "model.layers.{L}.mlp."
 #define B "model.layers.{L}.block_sparse_moe."
-
-#define LLAMA_GLOBAL \
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q}, \
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0}, \
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED}
 
 #define LLAMA_ATTN \
     {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", 0, 0, P, 0}, \
@@ -37,26 +31,19 @@
     {"model.layers.{L}.post_attention_layernorm.weight", "blk.{L}.ffn_norm.weight", "model.layers.{L}.post_attention_layernorm.weight", 0, 0, P, 0}
 
 static const mc_rule llama_rules[] = {
-    LLAMA_GLOBAL,
+    MC_RULES_GLOBAL,
     LLAMA_ATTN,
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q},
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q},
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q},
+    MC_RULES_MLP(0),
     {M "gate_proj.bias", "blk.{L}.ffn_gate.bias", M "gate_proj.bias", 0, 0, F, MC_R_OPT},
     {M "up_proj.bias", "blk.{L}.ffn_up.bias", M "up_proj.bias", 0, 0, F, MC_R_OPT},
     {M "down_proj.bias", "blk.{L}.ffn_down.bias", M "down_proj.bias", 0, 0, F, MC_R_OPT},
 };
 
 static const mc_rule mixtral_rules[] = {
-    LLAMA_GLOBAL,
+    MC_RULES_GLOBAL,
     LLAMA_ATTN,
     {B "gate.weight", "blk.{L}.ffn_gate_inp.weight", B "gate.weight", 0, 0, P, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate_exps.weight", B "experts.{E}.w1.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.up_proj.weight", "blk.{L}.ffn_up_exps.weight", B "experts.{E}.w3.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.up_proj.weight", "blk.{L}.ffn_up.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.down_proj.weight", "blk.{L}.ffn_down_exps.weight", B "experts.{E}.w2.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
+    MC_RULES_EXPERTS(B, B "experts.{E}.w1.weight", B "experts.{E}.w3.weight", B "experts.{E}.w2.weight"),
 };
 
 /* Llama 3 RoPE scaling. llama.cpp's LlamaModel stores only the per-frequency

@@ -1,7 +1,7 @@
 /* phi3: mlx-lm models/phi3.py keeps the fused projections: qkv_proj
  * ([q; k; v] rows) and gate_up_proj ([gate; up] rows), exactly what
  * llama.cpp stores as attn_qkv and ffn_up. No permutation (NEOX rotary). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 
 #define P MC_ROLE_PINNED
@@ -11,9 +11,7 @@
 #define LY "model.layers.{L}."
 
 static const mc_rule phi3_rules[] = {
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q},
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0},
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED},
+    MC_RULES_GLOBAL,
     {LY "input_layernorm.weight", "blk.{L}.attn_norm.weight", LY "input_layernorm.weight", 0, 0, P, 0},
     {A "qkv_proj.weight", "blk.{L}.attn_qkv.weight", A "qkv_proj.weight", 0, 0, P, MC_R_Q},
     {A "o_proj.weight", "blk.{L}.attn_output.weight", A "o_proj.weight", 0, 0, P, MC_R_Q},

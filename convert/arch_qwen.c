@@ -4,19 +4,12 @@
  * qwen3moe: router mlp.gate (8 bits, as Model.quant_predicate says), routed
  * experts stacked into mlp.switch_mlp; layers listed in mlp_only_layers
  * keep a dense mlp (told apart by the router's presence). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
-#define X MC_ROLE_EXPERT
 #define A "model.layers.{L}.self_attn."
 #define M "model.layers.{L}.mlp."
-
-#define QWEN_GLOBAL \
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q}, \
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0}, \
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED}
 
 #define QWEN_ATTN(fl) \
     {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", 0, 0, P, 0}, \
@@ -39,36 +32,27 @@
     {A "q_norm.weight", "blk.{L}.attn_q_norm.weight", A "q_norm.weight", 0, 0, P, 0}, \
     {A "k_norm.weight", "blk.{L}.attn_k_norm.weight", A "k_norm.weight", 0, 0, P, 0}
 
-#define QWEN_MLP(fl) \
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q | (fl)}, \
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q | (fl)}, \
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q | (fl)}
-
 static const mc_rule qwen2_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(0), /* qwen2.py: q/k/v Linear(bias=True) */
-    QWEN_MLP(0),
+    MC_RULES_MLP(0),
 };
 
 static const mc_rule qwen3_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(MC_R_OPT),
     QWEN_QK_NORM,
-    QWEN_MLP(0),
+    MC_RULES_MLP(0),
 };
 
 static const mc_rule qwen3moe_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(MC_R_OPT),
     QWEN_QK_NORM,
-    QWEN_MLP(MC_R_DENSE),
+    MC_RULES_MLP(MC_R_DENSE),
     {M "gate.weight", "blk.{L}.ffn_gate_inp.weight", M "gate.weight", 0, 0, P, MC_R_Q | MC_R_Q8 | MC_R_MOE},
-    {M "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate_exps.weight", M "experts.{E}.gate_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.up_proj.weight", "blk.{L}.ffn_up_exps.weight", M "experts.{E}.up_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.up_proj.weight", "blk.{L}.ffn_up.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.down_proj.weight", "blk.{L}.ffn_down_exps.weight", M "experts.{E}.down_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
+    MC_RULES_EXPERTS(M, M "experts.{E}.gate_proj.weight", M "experts.{E}.up_proj.weight",
+                     M "experts.{E}.down_proj.weight"),
 };
 
 /* llama.cpp's qwen3moe graph always renormalizes the top-k weights;

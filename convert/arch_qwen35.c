@@ -75,22 +75,6 @@ static uint64_t q35_tiled(const q35_dims *d, uint64_t j)
     return (j % r) * d->nk + j / r;
 }
 
-/* Check a source's row count and row length. */
-static int q35_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
-{
-    uint32_t nd;
-    uint64_t shp[MC_MT_MAX_DIMS];
-    mc_cv_source_shape(p, &nd, shp);
-    uint64_t n = 1;
-    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
-    uint64_t rl = nd ? shp[nd - 1] : 1;
-    if (n != rows || rl != row_len)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
-                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
-                            (unsigned long long)rows, (unsigned long long)row_len);
-    return 0;
-}
-
 /* Append rows [off, off + nv*hd) of src with value heads (blocks of hd
  * rows) put back in HF order. */
 static int q35_vhead_rows(mc_build *b, const q35_dims *d, const mc_part *src, uint64_t off, uint64_t hd,
@@ -116,39 +100,25 @@ static int q35_vhead_cols(mc_build *b, const q35_dims *d, uint64_t hd, mc_error 
     return mc_build_col_map(b, map, n, err); /* takes map */
 }
 
-static void q35_shape2(mc_build *b, uint64_t rows, uint64_t cols)
-{
-    b->n_dims = 2;
-    b->shape[0] = rows;
-    b->shape[1] = cols;
-}
-
 /* ---------------------------------------------------------- builders */
 
-/* Common start: dims, then the rule's source for this kind. 1 found, 0 absent, <0 error. */
-static int q35_begin(mc_cv *cv, const mc_rule *r, int L, q35_dims *d, mc_part *src, mc_error *err)
-{
-    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
-    if (q35_dims_get(cv, d, err)) return -1;
-    return 1;
-}
-
-#define Q35_BEGIN()                                              \
-    q35_dims d;                                                  \
-    mc_part src;                                                 \
-    int f_ = q35_begin(cv, r, L, &d, &src, err);                 \
-    if (f_ <= 0) return f_ < 0 ? (err ? (int)err->code : 1) : 0; \
-    b->found = 1
+/* The rule's source and the linear-attention sizes (absent: not found; 0
+ * or an error code returned). */
+#define Q35_BEGIN()                                             \
+    q35_dims d;                                                 \
+    mc_part src;                                                \
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;          \
+    if (q35_dims_get(cv, &d, err)) return err ? (int)err->code : 1
 
 /* attn_qkv -> in_proj_qkv: q and k rows as they are, v rows per value head. */
 static int q35_b_qkv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
     uint64_t qk = 2 * d.nk * d.dk, rows = qk + d.nv * d.dv;
-    int rc = q35_expect(cv, &src, rows, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, rows, cv->hidden, err);
     if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, qk, d.dv, err);
-    q35_shape2(b, rows, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){rows, cv->hidden});
     return rc;
 }
 
@@ -156,9 +126,9 @@ static int q35_b_qkv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
 static int q35_b_z(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, d.nv * d.dv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv * d.dv, cv->hidden, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, d.dv, err);
-    q35_shape2(b, d.nv * d.dv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){d.nv * d.dv, cv->hidden});
     return rc;
 }
 
@@ -166,9 +136,9 @@ static int q35_b_z(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *er
 static int q35_b_head_rows(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv, cv->hidden, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, 1, err);
-    q35_shape2(b, d.nv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){d.nv, cv->hidden});
     return rc;
 }
 
@@ -176,10 +146,10 @@ static int q35_b_head_rows(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_e
 static int q35_b_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, cv->hidden, d.nv * d.dv, err);
+    int rc = mc_cv_expect(cv, &src, cv->hidden, d.nv * d.dv, err);
     if (!rc) rc = mc_build_part(b, &src, 0, cv->hidden, 0, err);
     if (!rc) rc = q35_vhead_cols(b, &d, d.dv, err);
-    q35_shape2(b, cv->hidden, d.nv * d.dv);
+    mc_build_shape(b, 2, (uint64_t[]){cv->hidden, d.nv * d.dv});
     return rc;
 }
 
@@ -187,11 +157,10 @@ static int q35_b_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
 static int q35_b_head_vec(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, 1, d.nv, err);
+    int rc = mc_cv_expect(cv, &src, 1, d.nv, err);
     if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
     if (!rc) rc = q35_vhead_cols(b, &d, 1, err);
-    b->n_dims = 1;
-    b->shape[0] = d.nv;
+    mc_build_shape(b, 1, &d.nv);
     return rc;
 }
 
@@ -212,15 +181,12 @@ static int q35_b_conv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error 
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
-    b->n_dims = 3;
-    b->shape[0] = ch;
-    b->shape[1] = d.kernel;
-    b->shape[2] = 1;
+    mc_build_shape(b, 3, (uint64_t[]){ch, d.kernel, 1});
     if (nd == 3 && shp[2] == 1) {
-        int rc = q35_expect(cv, &src, ch * d.kernel, 1, err);
+        int rc = mc_cv_expect(cv, &src, ch * d.kernel, 1, err);
         return rc ? rc : mc_build_part(b, &src, 0, ch * d.kernel, 0, err);
     }
-    int rc = q35_expect(cv, &src, ch, d.kernel, err);
+    int rc = mc_cv_expect(cv, &src, ch, d.kernel, err);
     if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
     if (!rc) rc = cv->m->gguf ? q35_vhead_rows(b, &d, &src, qk, d.dv, err)
                               : mc_build_part(b, &src, qk, d.nv * d.dv, 0, err);
@@ -239,15 +205,15 @@ static int q35_b_qkvz(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error 
         return 0;
     }
     uint64_t kd = d.nk * d.dk, vg = d.nv / d.nk * d.dv;
-    int rc = q35_expect(cv, &src, 2 * kd + d.nv * d.dv, cv->hidden, err);
-    if (!rc) rc = q35_expect(cv, &gate, d.nv * d.dv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, 2 * kd + d.nv * d.dv, cv->hidden, err);
+    if (!rc) rc = mc_cv_expect(cv, &gate, d.nv * d.dv, cv->hidden, err);
     for (uint64_t g = 0; g < d.nk && !rc; g++) {
         rc = mc_build_part(b, &src, g * d.dk, d.dk, 0, err);
         if (!rc) rc = mc_build_part(b, &src, kd + g * d.dk, d.dk, 0, err);
         if (!rc) rc = mc_build_part(b, &src, 2 * kd + g * vg, vg, 0, err);
         if (!rc) rc = mc_build_part(b, &gate, g * vg, vg, 0, err);
     }
-    q35_shape2(b, 2 * kd + 2 * d.nv * d.dv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){2 * kd + 2 * d.nv * d.dv, cv->hidden});
     return rc;
 }
 
@@ -262,13 +228,13 @@ static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
         return 0;
     }
     uint64_t rg = d.nv / d.nk;
-    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
-    if (!rc) rc = q35_expect(cv, &alpha, d.nv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv, cv->hidden, err);
+    if (!rc) rc = mc_cv_expect(cv, &alpha, d.nv, cv->hidden, err);
     for (uint64_t g = 0; g < d.nk && !rc; g++) {
         rc = mc_build_part(b, &src, g * rg, rg, 0, err);
         if (!rc) rc = mc_build_part(b, &alpha, g * rg, rg, 0, err);
     }
-    q35_shape2(b, 2 * d.nv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){2 * d.nv, cv->hidden});
     return rc;
 }
 
@@ -276,11 +242,10 @@ static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
 static int q35_b_row(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     mc_part src;
-    if (!mc_cv_rule_source(cv, r, L, &src)) return 0;
-    b->found = 1;
-    int rc = q35_expect(cv, &src, 1, cv->hidden, err);
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
+    int rc = mc_cv_expect(cv, &src, 1, cv->hidden, err);
     if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
-    q35_shape2(b, 1, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){1, cv->hidden});
     return rc;
 }
 
@@ -306,15 +271,13 @@ static int q35_hf_unsanitized(mc_cv *cv)
 static int q35_b_norm_hf(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     mc_part src;
-    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
-    b->found = 1;
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
     if (nd != 1)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: norm %s is not 1-D", cv->m->input_path, mc_cv_part_name(&src));
-    b->n_dims = 1;
-    b->shape[0] = shp[0];
+    mc_build_shape(b, 1, shp);
     if (q35_hf_unsanitized(cv)) b->x = MC_X_ADD1;
     return mc_build_part(b, &src, 0, 1, 0, err);
 }
@@ -324,8 +287,7 @@ static int q35_b_norm_hf(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_err
 static int q35_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int half, mc_error *err)
 {
     mc_part src;
-    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
-    b->found = 1;
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
@@ -337,10 +299,7 @@ static int q35_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int half
         int rc = mc_build_part(b, &src, e * 2 * I + (uint64_t)half * I, I, 0, err);
         if (rc) return rc;
     }
-    b->n_dims = 3;
-    b->shape[0] = shp[0];
-    b->shape[1] = I;
-    b->shape[2] = shp[2];
+    mc_build_shape(b, 3, (uint64_t[]){shp[0], I, shp[2]});
     return 0;
 }
 

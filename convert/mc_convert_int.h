@@ -424,6 +424,15 @@ int mc_cv_rule_source(mc_cv *cv, const mc_rule *r, int L, mc_part *p);
 /* A source's shape, row-major (GGUF ne reversed). */
 void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS]);
 const char *mc_cv_part_name(const mc_part *p);
+/* The rule's own source for this input's kind into *src, with b->found
+ * set: 1; absent: 0 (the builder returns 0 and the next alternative is
+ * tried). */
+int mc_build_source(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_part *src);
+/* A source must have these rows (all dims but the last) and row length:
+ * 0, or MC_ERR_FORMAT naming the tensor and both shapes. */
+int mc_cv_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err);
+/* The output shape: n_dims dims (mc_build_shape(b, 2, (uint64_t[]){r, c})). */
+void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims);
 /* Append output rows: rows [row0, row0 + nrows) of src's tensor (t_rows 0),
  * or the transpose of its rows [row0, row0 + t_rows) (nrows must then be
  * the source row length). Ranges are checked. */

@@ -278,6 +278,34 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
 
 /* ------------------------------------------------------------ builders */
 
+int mc_build_source(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_part *src)
+{
+    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
+    b->found = 1;
+    return 1;
+}
+
+int mc_cv_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
+{
+    uint32_t nd;
+    uint64_t shp[MC_MT_MAX_DIMS];
+    mc_cv_source_shape(p, &nd, shp);
+    uint64_t n = 1;
+    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
+    uint64_t rl = nd ? shp[nd - 1] : 1;
+    if (n != rows || rl != row_len)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
+                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
+                            (unsigned long long)rows, (unsigned long long)row_len);
+    return 0;
+}
+
+void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims)
+{
+    b->n_dims = n_dims <= MC_MT_MAX_DIMS ? n_dims : 0; /* 0: refused as a shape by the framework */
+    for (uint32_t d = 0; d < b->n_dims; d++) b->shape[d] = dims[d];
+}
+
 int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err)
 {
     mc_recipe *r = b->rec;
