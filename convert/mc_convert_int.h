@@ -1,29 +1,35 @@
-/* mc_convert_int: convert-private structures. An architecture is one table
- * of rules (convert/arch_<name>.c) plus, where needed, named transform and
- * config functions; the registry (mc_arch_registry.c) lists the tables.
+/* mc_convert_int: the architecture-facing API of convert/. An
+ * architecture (convert/arch_<name>.c) is one descriptor, mc_arch:
  *
- * A rule maps one mlx-lm tensor to its source:
+ *  - detection: GGUF general.architecture (with or without experts), HF
+ *    model_type values, and optionally a detect function that tells it from
+ *    another table of the same name by metadata (deepseek2 V3 / V2);
+ *  - one table of rules, each mapping one mlx-lm tensor to its source:
  *
- *   { mlx name, GGUF source, HF source, GGUF transform, HF transform, role, flags }
+ *      { mlx name, GGUF source, HF source, GGUF transform, HF transform, role, flags }
  *
- * Name patterns: "{L}" is the decoder layer, "{E}" in a source pattern means
- * "one tensor per expert, stacked along a new leading axis" (E from the
- * model). Several consecutive rules with the same mlx name are alternatives
- * tried in order: the first whose source tensors are present wins (this is
- * how converter versions are told apart: stacked ffn_gate_exps vs per-expert
- * ffn_gate.{E}, separate attn_q vs fused attn_qkv). A NULL source pattern
- * means "no source of that kind for this alternative". For safetensors
- * inputs the mlx name itself is always tried first (MLX folders and already
- * sanitized checkpoints), then the HF pattern.
+ *    "{L}" is the decoder layer; "{E}" in a source means one tensor per
+ *    expert, stacked on a new leading axis. Consecutive rules with the same
+ *    mlx name are alternatives, the first whose sources are present wins
+ *    (converter versions: stacked ffn_gate_exps vs per-expert ffn_gate.{E},
+ *    attn_q vs fused attn_qkv); a NULL source means none of that kind. For
+ *    safetensors the mlx name itself is tried first (MLX folders, already
+ *    sanitized checkpoints), unless the group has HF builders. Transforms
+ *    are named in one table (mc_xforms); MC_X_B(k) calls the descriptor's
+ *    builder k instead, for tensors made of several sources or with column
+ *    maps, transposed blocks, reshapes;
+ *  - layer kinds (attention / other mixer, MoE / dense), from tensor
+ *    presence (selectors) and an optional hook; rule flags select on them;
+ *  - which MTP layers safetensors checkpoints carry (GGUF: always the last
+ *    nextn_predict_layers blocks);
+ *  - two tables of config.json keys (GGUF metadata -> config, HF config
+ *    post-processing), declarative where they can be, with builder
+ *    functions named in the table for what they cannot say.
  *
- * Flags say when a rule applies: MC_R_OPT (emit only when present),
- * MC_R_MOE / MC_R_DENSE (only in layers that do / do not have routed
- * experts: a layer is MoE when its router source is present),
- * MC_R_NOTIED (the tied lm_head: absent source means tied embeddings).
- *
- * Transforms are pure row selections (rope permutation, fused splits) or an
- * element-wise value map (gemma norm -1), so every read works on row ranges
- * and lossless block copies stay possible for row selections.
+ * How sources are stored (GGUF blocks, F8 with scales, and the packings to
+ * come) is the source encodings' business (mc_encoding), not the
+ * architectures'. docs/CONVERT.md has the whole picture and the checklist
+ * for adding an architecture.
  */
 #ifndef MC_CONVERT_INT_H
 #define MC_CONVERT_INT_H
