@@ -101,9 +101,14 @@ def one(path, tmp):
     check(m["type"] == "BPE" and m["vocab"] == first, "%s: vocab (%d entries for %d tokens)" % (name, len(m["vocab"]), len(tokens)))
     got = [as_pair(x) for x in m["merges"]]
     if model == "gpt2":
-        want = [tuple(x.split(" ", 1)) if not x.startswith(" ") else (" " + x[1:].split(" ", 1)[0], x[1:].split(" ", 1)[1])
-                for x in kv["tokenizer.ggml.merges"]["items"]]
-        check(got == want, "%s: merges equal the GGUF's (%d)" % (name, len(want)))
+        split = [tuple(x.split(" ", 1)) if not x.startswith(" ") else (" " + x[1:].split(" ", 1)[0], x[1:].split(" ", 1)[1])
+                 for x in kv["tokenizer.ggml.merges"]["items"]]
+        want = [(a, b) for a, b in split if a in first and b in first and a + b in first]
+        check(got == want, "%s: merges equal the GGUF's usable ones (%d of %d)" % (name, len(want), len(split)))
+        dropped = len(split) - len(want)
+        check((dropped == 0) == (b"merges name strings that are not tokens" not in p.stdout) and
+              (dropped == 0 or ("%d of %d merges" % (dropped, len(split))).encode() in p.stdout),
+              "%s: %d dropped merges reported: %r" % (name, dropped, p.stdout))
         check(tj["decoder"]["type"] == "ByteLevel" and m["byte_fallback"] is False, "%s: byte-level decoder" % name)
         check(b"bpe (gpt2" in p.stdout, "%s: kind reported" % name)
     else:
@@ -117,6 +122,16 @@ def one(path, tmp):
             check(tj["decoder"] == SPM_DECODER, "%s: decoder is mlx-lm's SentencePiece pattern" % name)
         unk = kv.get("tokenizer.ggml.unknown_token_id")
         check(m["unk_token"] == (tokens[unk["value"]] if unk else None), "%s: unk_token" % name)
+    if os.path.exists(os.path.join(out, "generation_config.json")):
+        gc = json.load(open(os.path.join(out, "generation_config.json")))
+        eog = []
+        for k in ("eos_token_id", "eot_token_id", "eom_token_id"):
+            v = kv.get("tokenizer.ggml." + k, {}).get("value")
+            if v is not None and v not in eog:
+                eog.append(v)
+        check(gc.get("eos_token_id") == (eog[0] if len(eog) == 1 else eog), "%s: generation_config eos %s" % (name, gc))
+    if tmpl:
+        check(open(os.path.join(out, "chat_template.jinja"), encoding="utf-8").read() == tmpl, "%s: chat_template.jinja" % name)
     if types:
         want_added = [(i, tokens[i], types[i] == 3 or (model == "llama" and types[i] == 2))
                       for i in range(len(tokens)) if types[i] in (3, 4) or (model == "llama" and types[i] == 2)]
