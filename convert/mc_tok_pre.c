@@ -65,10 +65,10 @@
 static const mc_tok_pre g_pre[] = {
     /* GPT-2's byte-level regex, nothing else */
     { "gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|jina-v1-en|jina-v2-code|"
-      "roberta-bpe|exaone4|jais", MC_TP_CLEAN, "openai-community/gpt2 (checked: tok-vectors gpt-2)", { BLRE } },
+      "roberta-bpe|exaone4|jais", MC_TP_CLEAN, "openai-community/gpt2", { BLRE } },
     { "trillion|granite-docling", 0, "GPT-2's byte-level regex (llama.cpp type GPT2)", { BLRE } },
     { "mpt|olmo", MC_TP_NFC | MC_TP_CLEAN, "EleutherAI/gpt-neox-20b (NFC, GPT-2 regex)", { BLRE } },
-    { "falcon", MC_TP_CLEAN, "tiiuae/falcon-7b", { { MC_TS_PUNCT, NULL }, BLRE, { MC_TS_DIGITS, NULL }, SPLIT("[0-9][0-9][0-9]") } },
+    { "falcon", MC_TP_CLEAN, "tiiuae/falcon-7b (checked: tok-vectors falcon)", { { MC_TS_PUNCT, NULL }, BLRE, { MC_TS_DIGITS, NULL }, SPLIT("[0-9][0-9][0-9]") } },
     { "starcoder|refact|codeshell|exaone|minerva-7b|mellum2", MC_TP_CLEAN, "bigcode/starcoder2-3b, smallcloudai/Refact-1_6-base",
       { { MC_TS_DIGITS1, NULL }, BLRE } },
     { "smollm", 0, "HuggingFaceTB/SmolLM-135M", { { MC_TS_DIGITS1, NULL }, BLRE } },
