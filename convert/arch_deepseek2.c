@@ -10,13 +10,12 @@
  * loads exactly that split (self_attn.embed_q / unembed_out, built by its
  * sanitize from kv_b_proj); deepseek_v2 loads the fused kv_b_proj. Every
  * direction is element selection (per-head transposes), no arithmetic. */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
 #define X MC_ROLE_EXPERT
 #define Q MC_R_Q
 
@@ -55,98 +54,34 @@ static int ds_mla_get(mc_cv *cv, ds_mla *d, mc_error *err)
     return 0;
 }
 
-static int ds_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
-{
-    uint32_t nd;
-    uint64_t shp[MC_MT_MAX_DIMS];
-    mc_cv_source_shape(p, &nd, shp);
-    uint64_t n = 1;
-    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
-    uint64_t rl = nd ? shp[nd - 1] : 1;
-    if (n != rows || rl != row_len)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
-                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
-                            (unsigned long long)rows, (unsigned long long)row_len);
-    return 0;
-}
-
-/* Rule source present and MLA sizes: 1, absent 0, error -1. */
-static int ds_begin(mc_cv *cv, const mc_rule *r, int L, ds_mla *d, mc_part *src, mc_error *err)
-{
-    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
-    if (ds_mla_get(cv, d, err)) return -1;
-    return 1;
-}
-
-#define DS_BEGIN()                                               \
-    ds_mla d;                                                    \
-    mc_part src;                                                 \
-    int f_ = ds_begin(cv, r, L, &d, &src, err);                  \
-    if (f_ <= 0) return f_ < 0 ? (err ? (int)err->code : 1) : 0; \
-    b->found = 1
-
-/* DeepSeek V3 (mlx-lm deepseek_v3: MLA split into embed_q / unembed_out)
- * or V2 (deepseek_v2: fused kv_b_proj). GGUF: V3 routers carry the
- * e_score_correction_bias (exp_probs_b); HF: the model_type. */
-static int ds_is_v3(mc_cv *cv)
-{
-    mc_model *m = cv->m;
-    if (!m->gguf) return strcmp(m->arch, "deepseek_v2") != 0;
-    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
-        const mc_gguf_str *n = &m->gguf->tensors[i].name;
-        if (n->len > 17 && strcmp(n->s + n->len - 17, ".exp_probs_b.bias") == 0) return 1;
-    }
-    return 0;
-}
-
-/* The rule's source as it is, for V3 (want 1) or V2 (want 0) models. */
-static int ds_plain(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int want_v3, mc_error *err)
-{
-    mc_part src;
-    if (ds_is_v3(cv) != want_v3 || !mc_cv_rule_source(cv, r, L, &src)) return 0;
-    b->found = 1;
-    mc_cv_source_shape(&src, &b->n_dims, b->shape);
-    return mc_build_part(b, &src, 0, src.nrows, 0, err);
-}
-
-static int ds_b_plain_v3(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
-{
-    return ds_plain(cv, r, L, b, 1, err);
-}
-
-static int ds_b_plain_v2(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
-{
-    return ds_plain(cv, r, L, b, 0, err);
-}
+/* The rule's source and the MLA sizes (absent: not found; 0 or an error
+ * code returned). */
+#define DS_BEGIN()                                              \
+    ds_mla d;                                                   \
+    mc_part src;                                                \
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;          \
+    if (ds_mla_get(cv, &d, err)) return err ? (int)err->code : 1
 
 /* kv_b_proj -> embed_q [H, kv_lora, nope] (V3): per head, the nope key rows
  * transposed (mlx-lm deepseek_v3 sanitize: v[:, :nope, :].swapaxes(-1, -2)). */
 static int ds_b_embed_q(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
-    if (!ds_is_v3(cv)) return 0;
     DS_BEGIN();
     uint64_t hd = d.nope + d.v;
-    int rc = ds_expect(cv, &src, d.heads * hd, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * hd, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) rc = mc_build_part(b, &src, h * hd, d.lora, d.nope, err);
-    b->n_dims = 3;
-    b->shape[0] = d.heads;
-    b->shape[1] = d.lora;
-    b->shape[2] = d.nope;
+    mc_build_shape(b, 3, (uint64_t[]){d.heads, d.lora, d.nope});
     return rc;
 }
 
 /* kv_b_proj -> unembed_out [H, v, kv_lora] (V3): per head, the v value rows. */
 static int ds_b_unembed_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
-    if (!ds_is_v3(cv)) return 0;
     DS_BEGIN();
     uint64_t hd = d.nope + d.v;
-    int rc = ds_expect(cv, &src, d.heads * hd, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * hd, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) rc = mc_build_part(b, &src, h * hd + d.nope, d.v, 0, err);
-    b->n_dims = 3;
-    b->shape[0] = d.heads;
-    b->shape[1] = d.v;
-    b->shape[2] = d.lora;
+    mc_build_shape(b, 3, (uint64_t[]){d.heads, d.v, d.lora});
     return rc;
 }
 
@@ -154,29 +89,24 @@ static int ds_b_unembed_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_
  * [H*(nope+v), kv_lora] (V2): per head transpose(k_b[h]), then v_b[h]. */
 static int ds_b_kv_b(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
-    if (ds_is_v3(cv)) return 0;
     DS_BEGIN();
     mc_part vb;
     if (!mc_cv_source(cv, "blk.{L}.attn_v_b.weight", L, &vb)) {
         b->found = 0;
         return 0;
     }
-    int rc = ds_expect(cv, &src, d.heads * d.lora, d.nope, err);
-    if (!rc) rc = ds_expect(cv, &vb, d.heads * d.v, d.lora, err);
+    int rc = mc_cv_expect(cv, &src, d.heads * d.lora, d.nope, err);
+    if (!rc) rc = mc_cv_expect(cv, &vb, d.heads * d.v, d.lora, err);
     for (uint64_t h = 0; h < d.heads && !rc; h++) {
         rc = mc_build_part(b, &src, h * d.lora, d.nope, d.lora, err);
         if (!rc) rc = mc_build_part(b, &vb, h * d.v, d.v, 0, err);
     }
-    b->n_dims = 2;
-    b->shape[0] = d.heads * (d.nope + d.v);
-    b->shape[1] = d.lora;
+    mc_build_shape(b, 2, (uint64_t[]){d.heads * (d.nope + d.v), d.lora});
     return rc;
 }
 
-enum { DS_NONE = -1, B_PLAIN_V3, B_PLAIN_V2, B_EMBED_Q, B_UNEMBED_OUT, B_KV_B, B_COUNT };
-static const mc_build_fn ds_builders[B_COUNT] = {
-    ds_b_plain_v3, ds_b_plain_v2, ds_b_embed_q, ds_b_unembed_out, ds_b_kv_b,
-};
+enum { DS_NONE = -1, B_EMBED_Q, B_UNEMBED_OUT, B_KV_B, B_COUNT };
+static const mc_build_fn ds_builders[B_COUNT] = {ds_b_embed_q, ds_b_unembed_out, ds_b_kv_b};
 
 #define A "model.layers.{L}.self_attn."
 #define M "model.layers.{L}.mlp."
@@ -185,125 +115,97 @@ static const mc_build_fn ds_builders[B_COUNT] = {
 #define R(mlx, g, h, role, flags) {mlx, g, h, 0, 0, role, flags}
 #define RB(mlx, g, h, gb, hb, role, flags) {mlx, g, h, BX(gb), BX(hb), role, flags}
 
-static const mc_rule deepseek2_rules[] = {
-    R("model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", P, Q),
-    R("model.norm.weight", "output_norm.weight", "model.norm.weight", P, 0),
-    R("lm_head.weight", "output.weight", "lm_head.weight", P, Q | MC_R_NOTIED),
-    R("model.layers.{L}.input_layernorm.weight", G "attn_norm.weight", "model.layers.{L}.input_layernorm.weight", P, 0),
-    R("model.layers.{L}.post_attention_layernorm.weight", G "ffn_norm.weight",
-      "model.layers.{L}.post_attention_layernorm.weight", P, 0),
-    R(A "q_a_proj.weight", G "attn_q_a.weight", A "q_a_proj.weight", P, Q | MC_R_OPT),
-    R(A "q_a_layernorm.weight", G "attn_q_a_norm.weight", A "q_a_layernorm.weight", P, MC_R_OPT),
-    R(A "q_b_proj.weight", G "attn_q_b.weight", A "q_b_proj.weight", P, Q | MC_R_OPT),
-    R(A "q_proj.weight", G "attn_q.weight", A "q_proj.weight", P, Q | MC_R_OPT),
-    R(A "kv_a_proj_with_mqa.weight", G "attn_kv_a_mqa.weight", A "kv_a_proj_with_mqa.weight", P, Q),
-    R(A "kv_a_layernorm.weight", G "attn_kv_a_norm.weight", A "kv_a_layernorm.weight", P, 0),
-    /* V3: embed_q / unembed_out from the split (renamed) or the fused form */
-    RB(A "embed_q.weight", G "attn_k_b.weight", NULL, B_PLAIN_V3, DS_NONE, P, Q | MC_R_OPT),
+#define DS_HEAD \
+    MC_RULES_GLOBAL, \
+    R("model.layers.{L}.input_layernorm.weight", G "attn_norm.weight", "model.layers.{L}.input_layernorm.weight", P, 0), \
+    R("model.layers.{L}.post_attention_layernorm.weight", G "ffn_norm.weight", \
+      "model.layers.{L}.post_attention_layernorm.weight", P, 0), \
+    R(A "q_a_proj.weight", G "attn_q_a.weight", A "q_a_proj.weight", P, Q | MC_R_OPT), \
+    R(A "q_a_layernorm.weight", G "attn_q_a_norm.weight", A "q_a_layernorm.weight", P, MC_R_OPT), \
+    R(A "q_b_proj.weight", G "attn_q_b.weight", A "q_b_proj.weight", P, Q | MC_R_OPT), \
+    R(A "q_proj.weight", G "attn_q.weight", A "q_proj.weight", P, Q | MC_R_OPT), \
+    R(A "kv_a_proj_with_mqa.weight", G "attn_kv_a_mqa.weight", A "kv_a_proj_with_mqa.weight", P, Q), \
+    R(A "kv_a_layernorm.weight", G "attn_kv_a_norm.weight", A "kv_a_layernorm.weight", P, 0)
+
+#define DS_TAIL \
+    R(A "o_proj.weight", G "attn_output.weight", A "o_proj.weight", P, Q), \
+    MC_RULES_MLP(MC_R_DENSE), \
+    /* router: MoEGate holds a bare weight (not a Linear): never quantized */ \
+    R(M "gate.weight", G "ffn_gate_inp.weight", M "gate.weight", P, MC_R_MOE), \
+    R(M "gate.e_score_correction_bias", G "exp_probs_b.bias", M "gate.e_score_correction_bias", P, \
+      MC_R_MOE | MC_R_OPT), \
+    R(M "shared_experts.gate_proj.weight", G "ffn_gate_shexp.weight", M "shared_experts.gate_proj.weight", P, \
+      Q | MC_R_MOE | MC_R_OPT), \
+    R(M "shared_experts.up_proj.weight", G "ffn_up_shexp.weight", M "shared_experts.up_proj.weight", P, \
+      Q | MC_R_MOE | MC_R_OPT), \
+    R(M "shared_experts.down_proj.weight", G "ffn_down_shexp.weight", M "shared_experts.down_proj.weight", P, \
+      Q | MC_R_MOE | MC_R_OPT), \
+    R(M "switch_mlp.gate_proj.weight", G "ffn_gate_exps.weight", M "experts.{E}.gate_proj.weight", X, Q | MC_R_MOE), \
+    R(M "switch_mlp.up_proj.weight", G "ffn_up_exps.weight", M "experts.{E}.up_proj.weight", X, Q | MC_R_MOE), \
+    R(M "switch_mlp.down_proj.weight", G "ffn_down_exps.weight", M "experts.{E}.down_proj.weight", X, Q | MC_R_MOE)
+
+/* V3: embed_q / unembed_out from the split (renamed) or the fused form. */
+static const mc_rule deepseek_v3_rules[] = {
+    DS_HEAD,
+    R(A "embed_q.weight", G "attn_k_b.weight", NULL, P, Q | MC_R_OPT),
     RB(A "embed_q.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", B_EMBED_Q, B_EMBED_Q, P, Q | MC_R_OPT),
-    RB(A "unembed_out.weight", G "attn_v_b.weight", NULL, B_PLAIN_V3, DS_NONE, P, Q | MC_R_OPT),
+    R(A "unembed_out.weight", G "attn_v_b.weight", NULL, P, Q | MC_R_OPT),
     RB(A "unembed_out.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", B_UNEMBED_OUT, B_UNEMBED_OUT, P,
        Q | MC_R_OPT),
-    /* V2: the fused kv_b_proj, as it is or rebuilt from the split */
-    RB(A "kv_b_proj.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", B_PLAIN_V2, B_PLAIN_V2, P, Q | MC_R_OPT),
-    RB(A "kv_b_proj.weight", G "attn_k_b.weight", NULL, B_KV_B, DS_NONE, P, Q | MC_R_OPT),
-    R(A "o_proj.weight", G "attn_output.weight", A "o_proj.weight", P, Q),
-    R(M "gate_proj.weight", G "ffn_gate.weight", M "gate_proj.weight", F, Q | MC_R_DENSE),
-    R(M "up_proj.weight", G "ffn_up.weight", M "up_proj.weight", F, Q | MC_R_DENSE),
-    R(M "down_proj.weight", G "ffn_down.weight", M "down_proj.weight", F, Q | MC_R_DENSE),
-    /* router: MoEGate holds a bare weight (not a Linear): never quantized */
-    R(M "gate.weight", G "ffn_gate_inp.weight", M "gate.weight", P, MC_R_MOE),
-    R(M "gate.e_score_correction_bias", G "exp_probs_b.bias", M "gate.e_score_correction_bias", P,
-      MC_R_MOE | MC_R_OPT),
-    R(M "shared_experts.gate_proj.weight", G "ffn_gate_shexp.weight", M "shared_experts.gate_proj.weight", P,
-      Q | MC_R_MOE | MC_R_OPT),
-    R(M "shared_experts.up_proj.weight", G "ffn_up_shexp.weight", M "shared_experts.up_proj.weight", P,
-      Q | MC_R_MOE | MC_R_OPT),
-    R(M "shared_experts.down_proj.weight", G "ffn_down_shexp.weight", M "shared_experts.down_proj.weight", P,
-      Q | MC_R_MOE | MC_R_OPT),
-    R(M "switch_mlp.gate_proj.weight", G "ffn_gate_exps.weight", M "experts.{E}.gate_proj.weight", X, Q | MC_R_MOE),
-    R(M "switch_mlp.up_proj.weight", G "ffn_up_exps.weight", M "experts.{E}.up_proj.weight", X, Q | MC_R_MOE),
-    R(M "switch_mlp.down_proj.weight", G "ffn_down_exps.weight", M "experts.{E}.down_proj.weight", X, Q | MC_R_MOE),
+    DS_TAIL,
 };
 
-/* Builders; drop MTP / nextn blocks at the end of a GGUF (converters that
- * keep them write nextn_predict_layers). HF checkpoints: layers >=
- * num_hidden_layers are never visited (reported as unused source tensors). */
-static int ds_prepare(mc_cv *cv, mc_error *err)
+/* V2: the fused kv_b_proj, as it is or rebuilt from the split. */
+static const mc_rule deepseek_v2_rules[] = {
+    DS_HEAD,
+    R(A "kv_b_proj.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", P, Q | MC_R_OPT),
+    RB(A "kv_b_proj.weight", G "attn_k_b.weight", NULL, B_KV_B, DS_NONE, P, Q | MC_R_OPT),
+    DS_TAIL,
+};
+
+/* config.json from GGUF metadata. */
+
+/* kv_lora_rank, qk_nope_head_dim, v_head_dim: the MLA sizes (checked). */
+static int ds_cfg_mla(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    mc_model *m = cv->m;
-    cv->builders = ds_builders;
-    cv->n_builders = B_COUNT;
-    int rc = mc_cv_drop_gguf_nextn(cv, err);
+    ds_mla d;
+    int rc = ds_mla_get(cv, &d, err);
     if (rc) return rc;
-    if (m->st) { /* DeepSeek V3's MTP layer is model.layers.<num_hidden_layers> */
-        uint64_t n = 0;
-        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
-            int L;
-            if (sscanf(m->st->tensors[i].name, "model.layers.%d.", &L) == 1 && L >= m->n_layers) n++;
-        }
-        if (n)
-            mc_cv_notice(cv, "%s: %llu tensors of MTP layers (model.layers.%d and up) dropped, as mlx-lm's sanitize does",
-                         m->input_path, (unsigned long long)n, m->n_layers);
-    }
+    uint64_t v = strcmp(k->key, "kv_lora_rank") == 0 ? d.lora : strcmp(k->key, "qk_nope_head_dim") == 0 ? d.nope : d.v;
+    return mc_cv_cfg_set_num(cfg, k->key, (double)v) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+/* llama.cpp expert_gating_func: 1 softmax, 2 sigmoid; absent: k->num (V3's
+ * sigmoid, V2's softmax). */
+static int ds_cfg_scoring(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    uint64_t gating = (uint64_t)k->num;
+    mc_cv_gguf_u64(cv, "expert_gating_func", &gating);
+    if (!cJSON_AddStringToObject(cfg, k->key, gating == 2 ? "sigmoid" : "softmax"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     return 0;
 }
 
-static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* V2: group-limited when the experts are grouped. */
+static int ds_cfg_topk_v2(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    mc_model *m = cv->m;
-    ds_mla d;
-    uint64_t u, rope = 0;
-    double f;
-    int bad = 0, rc, v3 = ds_is_v3(cv);
-    if ((rc = ds_mla_get(cv, &d, err))) return rc;
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
-    bad |= !cJSON_AddStringToObject(cfg, "model_type", v3 ? "deepseek_v3" : "deepseek_v2");
-    mc_cv_gguf_u64(cv, "rope.dimension_count", &rope);
-    /* llama.cpp runs MLA as MQA (head_count_kv 1); mlx-lm reads the HF value */
-    bad |= mc_cv_cfg_set_num(cfg, "num_key_value_heads", (double)cv->n_head);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "head_dim");
-    bad |= mc_cv_cfg_set_num(cfg, "kv_lora_rank", (double)d.lora);
-    if (mc_cv_gguf_u64(cv, "attention.q_lora_rank", &u) == 0 && u > 0) bad |= mc_cv_cfg_set_num(cfg, "q_lora_rank", (double)u);
-    else bad |= !cJSON_AddNullToObject(cfg, "q_lora_rank");
-    bad |= mc_cv_cfg_set_num(cfg, "qk_rope_head_dim", (double)rope);
-    bad |= mc_cv_cfg_set_num(cfg, "qk_nope_head_dim", (double)d.nope);
-    bad |= mc_cv_cfg_set_num(cfg, "v_head_dim", (double)d.v);
-    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
-    if (m->n_experts > 0) {
-        bad |= mc_cv_cfg_set_num(cfg, "n_routed_experts", m->n_experts);
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
-    }
-    if (mc_cv_gguf_u64(cv, "expert_shared_count", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "n_shared_experts", (double)u);
-    u = 0;
-    mc_cv_gguf_u64(cv, "leading_dense_block_count", &u);
-    bad |= mc_cv_cfg_set_num(cfg, "first_k_dense_replace", (double)u);
-    bad |= mc_cv_cfg_set_num(cfg, "moe_layer_freq", 1);
-    f = 1.0;
-    mc_cv_gguf_f64(cv, "expert_weights_scale", &f);
-    bad |= mc_cv_cfg_set_num(cfg, "routed_scaling_factor", mc_cv_f32_decimal(f));
-    int norm = 0;
-    char key[128];
-    snprintf(key, sizeof key, "%s.expert_weights_norm", m->arch);
-    mc_gguf_get_bool(m->gguf, key, &norm);
-    bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", norm);
-    uint64_t ng = 1, tg = 1;
+    uint64_t ng = 1;
     mc_cv_gguf_u64(cv, "expert_group_count", &ng);
-    mc_cv_gguf_u64(cv, "expert_group_used_count", &tg);
-    bad |= mc_cv_cfg_set_num(cfg, "n_group", (double)ng);
-    bad |= mc_cv_cfg_set_num(cfg, "topk_group", (double)tg);
-    uint64_t gating = v3 ? 2 : 1; /* llama.cpp expert_gating_func: 1 softmax, 2 sigmoid */
-    mc_cv_gguf_u64(cv, "expert_gating_func", &gating);
-    bad |= !cJSON_AddStringToObject(cfg, "scoring_func", gating == 2 ? "sigmoid" : "softmax");
-    bad |= !cJSON_AddStringToObject(cfg, "topk_method", v3 ? "noaux_tc" : ng > 1 ? "group_limited_greedy" : "greedy");
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
-    bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
-    /* YaRN: llama.cpp stores 0.1 * mscale_all_dim as yarn_log_multiplier.
-     * mlx-lm deepseek_v2 reads rope_scaling["factor"] unconditionally: a
-     * file without scaling gets YaRN with factor 1 (plain RoPE). */
-    cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
-    if (!rs && !v3) {
-        rs = cJSON_AddObjectToObject(cfg, "rope_scaling");
+    if (!cJSON_AddStringToObject(cfg, k->key, ng > 1 ? "group_limited_greedy" : "greedy"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* YaRN: llama.cpp stores 0.1 * mscale_all_dim as yarn_log_multiplier.
+ * mlx-lm deepseek_v2 reads rope_scaling["factor"] unconditionally: with
+ * k->num, a file without scaling gets YaRN with factor 1 (plain RoPE). */
+static int ds_cfg_yarn(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    double f;
+    int bad = 0;
+    cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, k->key);
+    if (!rs && k->num) {
+        rs = cJSON_AddObjectToObject(cfg, k->key);
         bad |= !rs || !cJSON_AddStringToObject(rs, "type", "yarn") || !cJSON_AddNumberToObject(rs, "factor", 1.0);
         rs = NULL;
     }
@@ -312,11 +214,79 @@ static int ds_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
         bad |= !cJSON_AddNumberToObject(rs, "mscale_all_dim", ms);
         bad |= !cJSON_AddNumberToObject(rs, "mscale", ms);
     }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", cv->m->input_path) : 0;
 }
 
-const mc_arch mc_arch_deepseek2 = {
-    "deepseek2", "deepseek_v3", "deepseek2", -1, "deepseek_v3 kimi_k2 deepseek_v2",
-    deepseek2_rules, sizeof deepseek2_rules / sizeof deepseek2_rules[0],
-    G "ffn_gate_inp.weight", M "gate.weight", ds_prepare, ds_gguf_config, NULL,
+/* llama.cpp runs MLA as MQA (head_count_kv 1); mlx-lm reads the HF value. */
+#define DS_CONFIG(v3) \
+    MC_CFG_MODEL_TYPE("model_type"), \
+    MC_CFG_MODEL("num_key_value_heads", MC_CV_HEADS, 0), \
+    MC_CFG_DELETE("head_dim"), \
+    MC_CFG_FN("kv_lora_rank", ds_cfg_mla), \
+    MC_CFG_U("q_lora_rank", "attention.q_lora_rank", MC_CK_POSITIVE | MC_CK_NULL, 0), \
+    MC_CFG_U("qk_rope_head_dim", "rope.dimension_count", 0, 0), \
+    MC_CFG_FN("qk_nope_head_dim", ds_cfg_mla), \
+    MC_CFG_FN("v_head_dim", ds_cfg_mla), \
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT, 0), \
+    MC_CFG_MODEL("n_routed_experts", MC_CV_EXPERTS, MC_CK_IF_EXPERTS), \
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, MC_CK_IF_EXPERTS), \
+    MC_CFG_U("n_shared_experts", "expert_shared_count", MC_CK_OPT, 0), \
+    MC_CFG_U("first_k_dense_replace", "leading_dense_block_count", 0, 0), \
+    MC_CFG_NUM("moe_layer_freq", 1, 0), \
+    MC_CFG_F("routed_scaling_factor", "expert_weights_scale", 0, 1.0), \
+    MC_CFG_GBOOL("norm_topk_prob", "expert_weights_norm", 0), \
+    MC_CFG_U("n_group", "expert_group_count", 0, 1), \
+    MC_CFG_U("topk_group", "expert_group_used_count", 0, 1), \
+    {"scoring_func", MC_CK_FN, 0, NULL, (v3) ? 2 : 1, ds_cfg_scoring}
+
+static const mc_cfg_key deepseek_v3_gguf_config[] = {
+    DS_CONFIG(1),
+    MC_CFG_STR("topk_method", "noaux_tc"),
+    MC_CFG_BOOL("attention_bias", 0, 0),
+    MC_CFG_STR("hidden_act", "silu"),
+    {"rope_scaling", MC_CK_FN, 0, NULL, 0, ds_cfg_yarn},
+};
+
+static const mc_cfg_key deepseek_v2_gguf_config[] = {
+    DS_CONFIG(0),
+    MC_CFG_FN("topk_method", ds_cfg_topk_v2),
+    MC_CFG_BOOL("attention_bias", 0, 0),
+    MC_CFG_STR("hidden_act", "silu"),
+    {"rope_scaling", MC_CK_FN, 0, NULL, 1, ds_cfg_yarn},
+};
+
+/* A deepseek2 GGUF is DeepSeek V3 when its routers carry the
+ * e_score_correction_bias (exp_probs_b) of V3's sigmoid / noaux_tc
+ * routing; else V2. Safetensors: the model_type says. */
+static int ds_detect_v3(mc_cv *cv)
+{
+    mc_model *m = cv->m;
+    if (!m->gguf) return 1;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+        const mc_gguf_str *n = &m->gguf->tensors[i].name;
+        if (n->len > 17 && strcmp(n->s + n->len - 17, ".exp_probs_b.bias") == 0) return 1;
+    }
+    return 0;
+}
+
+/* Both: MTP in GGUF, the last nextn_predict_layers blocks; HF, layers >=
+ * num_hidden_layers (never visited; reported as dropped). */
+#define DS_ARCH \
+    .name = "deepseek2", .gguf_arch = "deepseek2", \
+    .builders = ds_builders, .n_builders = B_COUNT, \
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}}, \
+    .mtp = MC_MTP_LAYERS
+
+const mc_arch mc_arch_deepseek_v3 = {
+    DS_ARCH,
+    .model_type = "deepseek_v3", .hf_types = "deepseek_v3 kimi_k2", .detect = ds_detect_v3,
+    .rules = deepseek_v3_rules, .n_rules = MC_COUNT(deepseek_v3_rules),
+    .gguf_config = deepseek_v3_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v3_gguf_config),
+};
+
+const mc_arch mc_arch_deepseek_v2 = {
+    DS_ARCH,
+    .model_type = "deepseek_v2", .hf_types = "deepseek_v2",
+    .rules = deepseek_v2_rules, .n_rules = MC_COUNT(deepseek_v2_rules),
+    .gguf_config = deepseek_v2_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v2_gguf_config),
 };

@@ -7,13 +7,11 @@
  * Bound: (w + 1) - 1 in f32 differs from w by at most half an f32 ulp of
  * (w + 1), i.e. 2^-24 * 2^ceil(log2|w+1|) (2^-24 for |w| < 1); w = f32(bf16)
  * has 8 significant bits so for |w| >= 2^-16 the round trip is exact. */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
 #define A "model.layers.{L}.self_attn."
-#define M "model.layers.{L}.mlp."
 #define LY "model.layers.{L}."
 #define S1 MC_X_SUB1
 
@@ -28,9 +26,7 @@
     {LY "post_attention_layernorm.weight", "blk.{L}.post_attention_norm.weight", LY "post_attention_layernorm.weight", S1, 0, P, 0}, \
     {LY "pre_feedforward_layernorm.weight", "blk.{L}.ffn_norm.weight", LY "pre_feedforward_layernorm.weight", S1, 0, P, 0}, \
     {LY "post_feedforward_layernorm.weight", "blk.{L}.post_ffw_norm.weight", LY "post_feedforward_layernorm.weight", S1, 0, P, 0}, \
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q}, \
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q}, \
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q}
+    MC_RULES_MLP(0)
 
 /* gemma2.py has no lm_head: the output is always the tied embedding. */
 static const mc_rule gemma2_rules[] = {
@@ -46,65 +42,41 @@ static const mc_rule gemma3_rules[] = {
 
 /* query_pre_attn_scalar is not in GGUF: llama.cpp scales by 1/sqrt(head_dim)
  * (except gemma2/3 27B, n_embd/n_head), so head_dim reproduces what it ran. */
-static int gemma_common_config(mc_cv *cv, cJSON *cfg)
-{
-    double d;
-    uint64_t u;
-    int bad = 0;
-    bad |= !cJSON_AddNumberToObject(cfg, "query_pre_attn_scalar", (double)cv->head_dim);
-    if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
-    if (mc_cv_gguf_f64(cv, "attn_logit_softcapping", &d) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "attn_logit_softcapping", mc_cv_f32_decimal(d));
-    if (mc_cv_gguf_f64(cv, "final_logit_softcapping", &d) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "final_logit_softcapping", mc_cv_f32_decimal(d));
-    return bad;
-}
+#define GEMMA_CONFIG \
+    MC_CFG_MODEL("query_pre_attn_scalar", MC_CV_HEAD_DIM, 0), \
+    MC_CFG_U("sliding_window", "attention.sliding_window", MC_CK_OPT | MC_CK_POSITIVE, 0), \
+    MC_CFG_F("attn_logit_softcapping", "attn_logit_softcapping", MC_CK_OPT, 0), \
+    MC_CFG_F("final_logit_softcapping", "final_logit_softcapping", MC_CK_OPT, 0)
 
-static int gemma2_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    return gemma_common_config(cv, cfg) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+static const mc_cfg_key gemma2_gguf_config[] = {
+    GEMMA_CONFIG,
+};
 
-static int gemma3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    int bad = gemma_common_config(cv, cfg);
-    uint64_t u;
-    /* llama.cpp: every 6th layer global unless the file says otherwise;
-     * local layers use a fixed 10000 base. */
-    uint64_t pat = 6;
-    if (mc_cv_gguf_u64(cv, "attention.sliding_window_pattern", &u) == 0 && u > 0) pat = u;
-    bad |= !cJSON_AddNumberToObject(cfg, "sliding_window_pattern", (double)pat);
-    bad |= !cJSON_AddNumberToObject(cfg, "rope_local_base_freq", 10000.0);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+/* llama.cpp: every 6th layer global unless the file says otherwise; local
+ * layers use a fixed 10000 base. */
+static const mc_cfg_key gemma3_gguf_config[] = {
+    GEMMA_CONFIG,
+    MC_CFG_U("sliding_window_pattern", "attention.sliding_window_pattern", MC_CK_POSITIVE, 6),
+    MC_CFG_NUM("rope_local_base_freq", 10000.0, 0),
+};
 
 /* transformers 5 configs: rope_parameters.sliding_attention.rope_theta is
  * mlx-lm's rope_local_base_freq; _sliding_window_pattern its
  * sliding_window_pattern. */
-static int gemma3_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    (void)cv;
-    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cfg, "rope_parameters");
-    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(rp, "sliding_attention");
-    const cJSON *th = cJSON_GetObjectItemCaseSensitive(sa, "rope_theta");
-    int bad = 0;
-    if (cJSON_IsNumber(th) && !cJSON_GetObjectItemCaseSensitive(cfg, "rope_local_base_freq"))
-        bad |= !cJSON_AddNumberToObject(cfg, "rope_local_base_freq", th->valuedouble);
-    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(cfg, "_sliding_window_pattern");
-    if (cJSON_IsNumber(pat) && !cJSON_GetObjectItemCaseSensitive(cfg, "sliding_window_pattern"))
-        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window_pattern", pat->valuedouble);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+static const mc_cfg_key gemma3_hf_config[] = {
+    MC_CFG_JSON("rope_local_base_freq", "rope_parameters.sliding_attention.rope_theta", MC_CK_OPT | MC_CK_IF_ABSENT),
+    MC_CFG_JSON("sliding_window_pattern", "_sliding_window_pattern", MC_CK_OPT | MC_CK_IF_ABSENT),
+};
 
 const mc_arch mc_arch_gemma2 = {
-    "gemma2", "gemma2", "gemma2", -1, "gemma2",
-    gemma2_rules, sizeof gemma2_rules / sizeof gemma2_rules[0],
-    NULL, NULL, NULL, gemma2_gguf_config, NULL,
+    .name = "gemma2", .model_type = "gemma2", .gguf_arch = "gemma2", .hf_types = "gemma2",
+    .rules = gemma2_rules, .n_rules = MC_COUNT(gemma2_rules),
+    .gguf_config = gemma2_gguf_config, .n_gguf_config = MC_COUNT(gemma2_gguf_config),
 };
 
 const mc_arch mc_arch_gemma3 = {
-    "gemma3", "gemma3_text", "gemma3", -1, "gemma3_text gemma3",
-    gemma3_rules, sizeof gemma3_rules / sizeof gemma3_rules[0],
-    NULL, NULL, NULL, gemma3_gguf_config, gemma3_hf_config,
+    .name = "gemma3", .model_type = "gemma3_text", .gguf_arch = "gemma3", .hf_types = "gemma3_text gemma3",
+    .rules = gemma3_rules, .n_rules = MC_COUNT(gemma3_rules),
+    .gguf_config = gemma3_gguf_config, .n_gguf_config = MC_COUNT(gemma3_gguf_config),
+    .hf_config = gemma3_hf_config, .n_hf_config = MC_COUNT(gemma3_hf_config),
 };

@@ -5,21 +5,15 @@
  * h*hd + 2i + j holds HF row h*hd + j*hd/2 + i. MC_X_ROPE_Q/K undo it.
  * Mixtral GGUFs are general.architecture "llama" with expert_count > 0:
  * stacked ffn_{gate,up,down}_exps (older files: per-expert ffn_gate.E). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 #include <math.h>
 
 #define P MC_ROLE_PINNED
 #define F MC_ROLE_FFN
-#define X MC_ROLE_EXPERT
 #define A "model.layers.{L}.self_attn."
 #define M "model.layers.{L}.mlp."
 #define B "model.layers.{L}.block_sparse_moe."
-
-#define LLAMA_GLOBAL \
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q}, \
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0}, \
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED}
 
 #define LLAMA_ATTN \
     {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", 0, 0, P, 0}, \
@@ -37,26 +31,19 @@
     {"model.layers.{L}.post_attention_layernorm.weight", "blk.{L}.ffn_norm.weight", "model.layers.{L}.post_attention_layernorm.weight", 0, 0, P, 0}
 
 static const mc_rule llama_rules[] = {
-    LLAMA_GLOBAL,
+    MC_RULES_GLOBAL,
     LLAMA_ATTN,
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q},
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q},
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q},
+    MC_RULES_MLP(0),
     {M "gate_proj.bias", "blk.{L}.ffn_gate.bias", M "gate_proj.bias", 0, 0, F, MC_R_OPT},
     {M "up_proj.bias", "blk.{L}.ffn_up.bias", M "up_proj.bias", 0, 0, F, MC_R_OPT},
     {M "down_proj.bias", "blk.{L}.ffn_down.bias", M "down_proj.bias", 0, 0, F, MC_R_OPT},
 };
 
 static const mc_rule mixtral_rules[] = {
-    LLAMA_GLOBAL,
+    MC_RULES_GLOBAL,
     LLAMA_ATTN,
     {B "gate.weight", "blk.{L}.ffn_gate_inp.weight", B "gate.weight", 0, 0, P, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate_exps.weight", B "experts.{E}.w1.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.up_proj.weight", "blk.{L}.ffn_up_exps.weight", B "experts.{E}.w3.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.up_proj.weight", "blk.{L}.ffn_up.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.down_proj.weight", "blk.{L}.ffn_down_exps.weight", B "experts.{E}.w2.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {B "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
+    MC_RULES_EXPERTS(B, B "experts.{E}.w1.weight", B "experts.{E}.w3.weight", B "experts.{E}.w2.weight"),
 };
 
 /* Llama 3 RoPE scaling. llama.cpp's LlamaModel stores only the per-frequency
@@ -117,20 +104,20 @@ static int llama3_rope_fit(mc_cv *cv, const float *r, size_t n, double theta, do
     return 0;
 }
 
-/* attention_bias / mlp_bias as llama.py reads them: from the tensors present. */
-static int llama_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* rope_scaling from rope_freqs (when the metadata has none). */
+static int llama3_rope_scaling(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
     int bad = 0;
     float rf[4096];
     size_t nrf = 0;
     int rc = mc_cv_gguf_read_f32(cv, "rope_freqs.weight", rf, 4096, &nrf, err);
     if (rc && rc != MC_ERR_NOTFOUND) return rc;
-    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling")) {
+    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, k->key)) {
         double theta = 10000.0, factor, high, old;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "rope_theta");
         if (cJSON_IsNumber(t)) theta = t->valuedouble;
         if (llama3_rope_fit(cv, rf, nrf, theta, &factor, &high, &old) == 0) {
-            cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+            cJSON *o = cJSON_AddObjectToObject(cfg, k->key);
             bad |= !o;
             if (o) {
                 bad |= !cJSON_AddStringToObject(o, "rope_type", "llama3");
@@ -144,27 +131,32 @@ static int llama_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
                          cv->m->input_path);
         }
     }
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", mc_model_find(cv->m, "model.layers.0.self_attn.q_proj.bias") != NULL);
-    bad |= !cJSON_AddBoolToObject(cfg, "mlp_bias", mc_model_find(cv->m, "model.layers.0.mlp.gate_proj.bias") != NULL);
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
-static int mixtral_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    int bad = 0;
-    bad |= !cJSON_AddNumberToObject(cfg, "num_local_experts", cv->m->n_experts);
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts_per_tok", cv->m->n_experts_per_tok);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+/* attention_bias / mlp_bias as llama.py reads them: from the tensors present. */
+static const mc_cfg_key llama_gguf_config[] = {
+    MC_CFG_FN("rope_scaling", llama3_rope_scaling),
+    MC_CFG_HAS("attention_bias", "model.layers.0.self_attn.q_proj.bias"),
+    MC_CFG_HAS("mlp_bias", "model.layers.0.mlp.gate_proj.bias"),
+};
+
+static const mc_cfg_key mixtral_gguf_config[] = {
+    MC_CFG_MODEL("num_local_experts", MC_CV_EXPERTS, 0),
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, 0),
+};
 
 const mc_arch mc_arch_llama = {
-    "llama", "llama", "llama", 0, "llama mistral",
-    llama_rules, sizeof llama_rules / sizeof llama_rules[0],
-    NULL, NULL, NULL, llama_gguf_config, NULL,
+    .name = "llama", .model_type = "llama",
+    .gguf_arch = "llama", .gguf_experts = MC_GGUF_NO_EXPERTS, .hf_types = "llama mistral",
+    .rules = llama_rules, .n_rules = MC_COUNT(llama_rules),
+    .gguf_config = llama_gguf_config, .n_gguf_config = MC_COUNT(llama_gguf_config),
 };
 
 const mc_arch mc_arch_mixtral = {
-    "mixtral", "mixtral", "llama", 1, "mixtral",
-    mixtral_rules, sizeof mixtral_rules / sizeof mixtral_rules[0],
-    "blk.{L}.ffn_gate_inp.weight", B "gate.weight", NULL, mixtral_gguf_config, NULL,
+    .name = "mixtral", .model_type = "mixtral",
+    .gguf_arch = "llama", .gguf_experts = MC_GGUF_EXPERTS, .hf_types = "mixtral",
+    .rules = mixtral_rules, .n_rules = MC_COUNT(mixtral_rules),
+    .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", B "gate.weight"}},
+    .gguf_config = mixtral_gguf_config, .n_gguf_config = MC_COUNT(mixtral_gguf_config),
 };

@@ -1,7 +1,7 @@
 /* phi3: mlx-lm models/phi3.py keeps the fused projections: qkv_proj
  * ([q; k; v] rows) and gate_up_proj ([gate; up] rows), exactly what
  * llama.cpp stores as attn_qkv and ffn_up. No permutation (NEOX rotary). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
 
 #define P MC_ROLE_PINNED
@@ -11,9 +11,7 @@
 #define LY "model.layers.{L}."
 
 static const mc_rule phi3_rules[] = {
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q},
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0},
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED},
+    MC_RULES_GLOBAL,
     {LY "input_layernorm.weight", "blk.{L}.attn_norm.weight", LY "input_layernorm.weight", 0, 0, P, 0},
     {A "qkv_proj.weight", "blk.{L}.attn_qkv.weight", A "qkv_proj.weight", 0, 0, P, MC_R_Q},
     {A "o_proj.weight", "blk.{L}.attn_output.weight", A "o_proj.weight", 0, 0, P, MC_R_Q},
@@ -22,27 +20,20 @@ static const mc_rule phi3_rules[] = {
     {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q},
 };
 
-static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* LongRoPE: llama.cpp stores long_factor / short_factor as tensors
+ * rope_factors_long / rope_factors_short; phi3.py's SuScaledRoPE wants them
+ * in rope_scaling. */
+static int phi3_longrope(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    uint64_t u;
     int bad = 0;
-    if (mc_cv_gguf_u64(cv, "rope.scaling.original_context_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "original_max_position_embeddings", (double)u);
-    if (mc_cv_gguf_u64(cv, "rope.dimension_count", &u) == 0 && cv->head_dim)
-        bad |= !cJSON_AddNumberToObject(cfg, "partial_rotary_factor", (double)u / (double)cv->head_dim);
-    if (mc_cv_gguf_u64(cv, "attention.sliding_window", &u) == 0 && u > 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "sliding_window", (double)u);
-    /* LongRoPE: llama.cpp stores long_factor / short_factor as tensors
-     * rope_factors_long / rope_factors_short; phi3.py's SuScaledRoPE wants
-     * them in rope_scaling. */
     float lf[4096], sf[4096];
     size_t nl = 0, ns = 0;
     int rl = mc_cv_gguf_read_f32(cv, "rope_factors_long.weight", lf, 4096, &nl, err);
     int rs = mc_cv_gguf_read_f32(cv, "rope_factors_short.weight", sf, 4096, &ns, err);
     if ((rl && rl != MC_ERR_NOTFOUND) || (rs && rs != MC_ERR_NOTFOUND)) return rl ? rl : rs;
     if (rl == 0 && rs == 0) {
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_scaling");
-        cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+        cJSON *o = cJSON_AddObjectToObject(cfg, k->key);
         bad |= !o;
         if (o) {
             bad |= !cJSON_AddStringToObject(o, "type", "longrope");
@@ -55,8 +46,15 @@ static int phi3_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
     return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
+static const mc_cfg_key phi3_gguf_config[] = {
+    MC_CFG_U("original_max_position_embeddings", "rope.scaling.original_context_length", MC_CK_OPT, 0),
+    MC_CFG_PER_HEAD("partial_rotary_factor", "rope.dimension_count", MC_CK_OPT, 0),
+    MC_CFG_U("sliding_window", "attention.sliding_window", MC_CK_OPT | MC_CK_POSITIVE, 0),
+    MC_CFG_FN("rope_scaling", phi3_longrope),
+};
+
 const mc_arch mc_arch_phi3 = {
-    "phi3", "phi3", "phi3", -1, "phi3",
-    phi3_rules, sizeof phi3_rules / sizeof phi3_rules[0],
-    NULL, NULL, NULL, phi3_gguf_config, NULL,
+    .name = "phi3", .model_type = "phi3", .gguf_arch = "phi3", .hf_types = "phi3",
+    .rules = phi3_rules, .n_rules = MC_COUNT(phi3_rules),
+    .gguf_config = phi3_gguf_config, .n_gguf_config = MC_COUNT(phi3_gguf_config),
 };

@@ -4,20 +4,12 @@
  * qwen3moe: router mlp.gate (8 bits, as Model.quant_predicate says), routed
  * experts stacked into mlp.switch_mlp; layers listed in mlp_only_layers
  * keep a dense mlp (told apart by the router's presence). */
-#include "mc_convert_int.h"
+#include "mc_arch_rules.h"
 #include <cJSON.h>
-#include <stdio.h>
 
 #define P MC_ROLE_PINNED
-#define F MC_ROLE_FFN
-#define X MC_ROLE_EXPERT
 #define A "model.layers.{L}.self_attn."
 #define M "model.layers.{L}.mlp."
-
-#define QWEN_GLOBAL \
-    {"model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", 0, 0, P, MC_R_Q}, \
-    {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, P, 0}, \
-    {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, P, MC_R_Q | MC_R_NOTIED}
 
 #define QWEN_ATTN(fl) \
     {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", 0, 0, P, 0}, \
@@ -40,75 +32,54 @@
     {A "q_norm.weight", "blk.{L}.attn_q_norm.weight", A "q_norm.weight", 0, 0, P, 0}, \
     {A "k_norm.weight", "blk.{L}.attn_k_norm.weight", A "k_norm.weight", 0, 0, P, 0}
 
-#define QWEN_MLP(fl) \
-    {M "gate_proj.weight", "blk.{L}.ffn_gate.weight", M "gate_proj.weight", 0, 0, F, MC_R_Q | (fl)}, \
-    {M "up_proj.weight", "blk.{L}.ffn_up.weight", M "up_proj.weight", 0, 0, F, MC_R_Q | (fl)}, \
-    {M "down_proj.weight", "blk.{L}.ffn_down.weight", M "down_proj.weight", 0, 0, F, MC_R_Q | (fl)}
-
 static const mc_rule qwen2_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(0), /* qwen2.py: q/k/v Linear(bias=True) */
-    QWEN_MLP(0),
+    MC_RULES_MLP(0),
 };
 
 static const mc_rule qwen3_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(MC_R_OPT),
     QWEN_QK_NORM,
-    QWEN_MLP(0),
+    MC_RULES_MLP(0),
 };
 
 static const mc_rule qwen3moe_rules[] = {
-    QWEN_GLOBAL,
+    MC_RULES_GLOBAL,
     QWEN_ATTN(MC_R_OPT),
     QWEN_QK_NORM,
-    QWEN_MLP(MC_R_DENSE),
+    MC_RULES_MLP(MC_R_DENSE),
     {M "gate.weight", "blk.{L}.ffn_gate_inp.weight", M "gate.weight", 0, 0, P, MC_R_Q | MC_R_Q8 | MC_R_MOE},
-    {M "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate_exps.weight", M "experts.{E}.gate_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.gate_proj.weight", "blk.{L}.ffn_gate.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.up_proj.weight", "blk.{L}.ffn_up_exps.weight", M "experts.{E}.up_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.up_proj.weight", "blk.{L}.ffn_up.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.down_proj.weight", "blk.{L}.ffn_down_exps.weight", M "experts.{E}.down_proj.weight", 0, 0, X, MC_R_Q | MC_R_MOE},
-    {M "switch_mlp.down_proj.weight", "blk.{L}.ffn_down.{E}.weight", NULL, 0, 0, X, MC_R_Q | MC_R_MOE},
+    MC_RULES_EXPERTS(M, M "experts.{E}.gate_proj.weight", M "experts.{E}.up_proj.weight",
+                     M "experts.{E}.down_proj.weight"),
 };
 
-static int qwen3moe_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    uint64_t u;
-    int bad = 0;
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts", cv->m->n_experts);
-    bad |= !cJSON_AddNumberToObject(cfg, "num_experts_per_tok", cv->m->n_experts_per_tok);
-    if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "moe_intermediate_size", (double)u);
-    if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size") && mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0)
-        bad |= !cJSON_AddNumberToObject(cfg, "intermediate_size", (double)u);
-    /* llama.cpp's qwen3moe graph always renormalizes the top-k weights */
-    bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
-    bad |= !cJSON_AddNumberToObject(cfg, "decoder_sparse_step", 1);
-    cJSON *dense = cJSON_AddArrayToObject(cfg, "mlp_only_layers");
-    bad |= !dense;
-    char name[96];
-    for (int L = 0; dense && L < cv->m->n_layers; L++) {
-        snprintf(name, sizeof name, "model.layers.%d.mlp.gate.weight", L);
-        if (!mc_model_find(cv->m, name)) cJSON_AddItemToArray(dense, cJSON_CreateNumber(L));
-    }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
-}
+/* llama.cpp's qwen3moe graph always renormalizes the top-k weights;
+ * mlp_only_layers: the layers without a router. */
+static const mc_cfg_key qwen3moe_gguf_config[] = {
+    MC_CFG_MODEL("num_experts", MC_CV_EXPERTS, 0),
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, 0),
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT, 0),
+    MC_CFG_U("intermediate_size", "expert_feed_forward_length", MC_CK_OPT | MC_CK_IF_ABSENT, 0),
+    MC_CFG_BOOL("norm_topk_prob", 1, 0),
+    MC_CFG_NUM("decoder_sparse_step", 1, 0),
+    MC_CFG_LAYERS_WITHOUT("mlp_only_layers", MC_K_MOE),
+};
 
 const mc_arch mc_arch_qwen2 = {
-    "qwen2", "qwen2", "qwen2", -1, "qwen2",
-    qwen2_rules, sizeof qwen2_rules / sizeof qwen2_rules[0],
-    NULL, NULL, NULL, NULL, NULL,
+    .name = "qwen2", .model_type = "qwen2", .gguf_arch = "qwen2", .hf_types = "qwen2",
+    .rules = qwen2_rules, .n_rules = MC_COUNT(qwen2_rules),
 };
 
 const mc_arch mc_arch_qwen3 = {
-    "qwen3", "qwen3", "qwen3", -1, "qwen3",
-    qwen3_rules, sizeof qwen3_rules / sizeof qwen3_rules[0],
-    NULL, NULL, NULL, NULL, NULL,
+    .name = "qwen3", .model_type = "qwen3", .gguf_arch = "qwen3", .hf_types = "qwen3",
+    .rules = qwen3_rules, .n_rules = MC_COUNT(qwen3_rules),
 };
 
 const mc_arch mc_arch_qwen3moe = {
-    "qwen3moe", "qwen3_moe", "qwen3moe", -1, "qwen3_moe",
-    qwen3moe_rules, sizeof qwen3moe_rules / sizeof qwen3moe_rules[0],
-    "blk.{L}.ffn_gate_inp.weight", M "gate.weight", NULL, qwen3moe_gguf_config, NULL,
+    .name = "qwen3moe", .model_type = "qwen3_moe", .gguf_arch = "qwen3moe", .hf_types = "qwen3_moe",
+    .rules = qwen3moe_rules, .n_rules = MC_COUNT(qwen3moe_rules),
+    .kinds = {{MC_K_MOE, MC_K_DENSE, "blk.{L}.ffn_gate_inp.weight", M "gate.weight"}},
+    .gguf_config = qwen3moe_gguf_config, .n_gguf_config = MC_COUNT(qwen3moe_gguf_config),
 };

@@ -75,22 +75,6 @@ static uint64_t q35_tiled(const q35_dims *d, uint64_t j)
     return (j % r) * d->nk + j / r;
 }
 
-/* Check a source's row count and row length. */
-static int q35_expect(mc_cv *cv, const mc_part *p, uint64_t rows, uint64_t row_len, mc_error *err)
-{
-    uint32_t nd;
-    uint64_t shp[MC_MT_MAX_DIMS];
-    mc_cv_source_shape(p, &nd, shp);
-    uint64_t n = 1;
-    for (uint32_t i = 0; i + 1 < nd; i++) n *= shp[i];
-    uint64_t rl = nd ? shp[nd - 1] : 1;
-    if (n != rows || rl != row_len)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s has %llu rows of %llu, expected %llu of %llu",
-                            cv->m->input_path, mc_cv_part_name(p), (unsigned long long)n, (unsigned long long)rl,
-                            (unsigned long long)rows, (unsigned long long)row_len);
-    return 0;
-}
-
 /* Append rows [off, off + nv*hd) of src with value heads (blocks of hd
  * rows) put back in HF order. */
 static int q35_vhead_rows(mc_build *b, const q35_dims *d, const mc_part *src, uint64_t off, uint64_t hd,
@@ -116,39 +100,25 @@ static int q35_vhead_cols(mc_build *b, const q35_dims *d, uint64_t hd, mc_error 
     return mc_build_col_map(b, map, n, err); /* takes map */
 }
 
-static void q35_shape2(mc_build *b, uint64_t rows, uint64_t cols)
-{
-    b->n_dims = 2;
-    b->shape[0] = rows;
-    b->shape[1] = cols;
-}
-
 /* ---------------------------------------------------------- builders */
 
-/* Common start: dims, then the rule's source for this kind. 1 found, 0 absent, <0 error. */
-static int q35_begin(mc_cv *cv, const mc_rule *r, int L, q35_dims *d, mc_part *src, mc_error *err)
-{
-    if (!mc_cv_rule_source(cv, r, L, src)) return 0;
-    if (q35_dims_get(cv, d, err)) return -1;
-    return 1;
-}
-
-#define Q35_BEGIN()                                              \
-    q35_dims d;                                                  \
-    mc_part src;                                                 \
-    int f_ = q35_begin(cv, r, L, &d, &src, err);                 \
-    if (f_ <= 0) return f_ < 0 ? (err ? (int)err->code : 1) : 0; \
-    b->found = 1
+/* The rule's source and the linear-attention sizes (absent: not found; 0
+ * or an error code returned). */
+#define Q35_BEGIN()                                             \
+    q35_dims d;                                                 \
+    mc_part src;                                                \
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;          \
+    if (q35_dims_get(cv, &d, err)) return err ? (int)err->code : 1
 
 /* attn_qkv -> in_proj_qkv: q and k rows as they are, v rows per value head. */
 static int q35_b_qkv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
     uint64_t qk = 2 * d.nk * d.dk, rows = qk + d.nv * d.dv;
-    int rc = q35_expect(cv, &src, rows, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, rows, cv->hidden, err);
     if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, qk, d.dv, err);
-    q35_shape2(b, rows, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){rows, cv->hidden});
     return rc;
 }
 
@@ -156,9 +126,9 @@ static int q35_b_qkv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
 static int q35_b_z(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, d.nv * d.dv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv * d.dv, cv->hidden, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, d.dv, err);
-    q35_shape2(b, d.nv * d.dv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){d.nv * d.dv, cv->hidden});
     return rc;
 }
 
@@ -166,9 +136,9 @@ static int q35_b_z(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *er
 static int q35_b_head_rows(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv, cv->hidden, err);
     if (!rc) rc = q35_vhead_rows(b, &d, &src, 0, 1, err);
-    q35_shape2(b, d.nv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){d.nv, cv->hidden});
     return rc;
 }
 
@@ -176,10 +146,10 @@ static int q35_b_head_rows(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_e
 static int q35_b_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, cv->hidden, d.nv * d.dv, err);
+    int rc = mc_cv_expect(cv, &src, cv->hidden, d.nv * d.dv, err);
     if (!rc) rc = mc_build_part(b, &src, 0, cv->hidden, 0, err);
     if (!rc) rc = q35_vhead_cols(b, &d, d.dv, err);
-    q35_shape2(b, cv->hidden, d.nv * d.dv);
+    mc_build_shape(b, 2, (uint64_t[]){cv->hidden, d.nv * d.dv});
     return rc;
 }
 
@@ -187,11 +157,10 @@ static int q35_b_out(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
 static int q35_b_head_vec(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     Q35_BEGIN();
-    int rc = q35_expect(cv, &src, 1, d.nv, err);
+    int rc = mc_cv_expect(cv, &src, 1, d.nv, err);
     if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
     if (!rc) rc = q35_vhead_cols(b, &d, 1, err);
-    b->n_dims = 1;
-    b->shape[0] = d.nv;
+    mc_build_shape(b, 1, &d.nv);
     return rc;
 }
 
@@ -212,15 +181,12 @@ static int q35_b_conv(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error 
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
-    b->n_dims = 3;
-    b->shape[0] = ch;
-    b->shape[1] = d.kernel;
-    b->shape[2] = 1;
+    mc_build_shape(b, 3, (uint64_t[]){ch, d.kernel, 1});
     if (nd == 3 && shp[2] == 1) {
-        int rc = q35_expect(cv, &src, ch * d.kernel, 1, err);
+        int rc = mc_cv_expect(cv, &src, ch * d.kernel, 1, err);
         return rc ? rc : mc_build_part(b, &src, 0, ch * d.kernel, 0, err);
     }
-    int rc = q35_expect(cv, &src, ch, d.kernel, err);
+    int rc = mc_cv_expect(cv, &src, ch, d.kernel, err);
     if (!rc) rc = mc_build_part(b, &src, 0, qk, 0, err);
     if (!rc) rc = cv->m->gguf ? q35_vhead_rows(b, &d, &src, qk, d.dv, err)
                               : mc_build_part(b, &src, qk, d.nv * d.dv, 0, err);
@@ -239,15 +205,15 @@ static int q35_b_qkvz(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error 
         return 0;
     }
     uint64_t kd = d.nk * d.dk, vg = d.nv / d.nk * d.dv;
-    int rc = q35_expect(cv, &src, 2 * kd + d.nv * d.dv, cv->hidden, err);
-    if (!rc) rc = q35_expect(cv, &gate, d.nv * d.dv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, 2 * kd + d.nv * d.dv, cv->hidden, err);
+    if (!rc) rc = mc_cv_expect(cv, &gate, d.nv * d.dv, cv->hidden, err);
     for (uint64_t g = 0; g < d.nk && !rc; g++) {
         rc = mc_build_part(b, &src, g * d.dk, d.dk, 0, err);
         if (!rc) rc = mc_build_part(b, &src, kd + g * d.dk, d.dk, 0, err);
         if (!rc) rc = mc_build_part(b, &src, 2 * kd + g * vg, vg, 0, err);
         if (!rc) rc = mc_build_part(b, &gate, g * vg, vg, 0, err);
     }
-    q35_shape2(b, 2 * kd + 2 * d.nv * d.dv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){2 * kd + 2 * d.nv * d.dv, cv->hidden});
     return rc;
 }
 
@@ -262,13 +228,13 @@ static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
         return 0;
     }
     uint64_t rg = d.nv / d.nk;
-    int rc = q35_expect(cv, &src, d.nv, cv->hidden, err);
-    if (!rc) rc = q35_expect(cv, &alpha, d.nv, cv->hidden, err);
+    int rc = mc_cv_expect(cv, &src, d.nv, cv->hidden, err);
+    if (!rc) rc = mc_cv_expect(cv, &alpha, d.nv, cv->hidden, err);
     for (uint64_t g = 0; g < d.nk && !rc; g++) {
         rc = mc_build_part(b, &src, g * rg, rg, 0, err);
         if (!rc) rc = mc_build_part(b, &alpha, g * rg, rg, 0, err);
     }
-    q35_shape2(b, 2 * d.nv, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){2 * d.nv, cv->hidden});
     return rc;
 }
 
@@ -276,11 +242,10 @@ static int q35_b_ba(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
 static int q35_b_row(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     mc_part src;
-    if (!mc_cv_rule_source(cv, r, L, &src)) return 0;
-    b->found = 1;
-    int rc = q35_expect(cv, &src, 1, cv->hidden, err);
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
+    int rc = mc_cv_expect(cv, &src, 1, cv->hidden, err);
     if (!rc) rc = mc_build_part(b, &src, 0, 1, 0, err);
-    q35_shape2(b, 1, cv->hidden);
+    mc_build_shape(b, 2, (uint64_t[]){1, cv->hidden});
     return rc;
 }
 
@@ -306,15 +271,13 @@ static int q35_hf_unsanitized(mc_cv *cv)
 static int q35_b_norm_hf(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *err)
 {
     mc_part src;
-    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
-    b->found = 1;
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
     if (nd != 1)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: norm %s is not 1-D", cv->m->input_path, mc_cv_part_name(&src));
-    b->n_dims = 1;
-    b->shape[0] = shp[0];
+    mc_build_shape(b, 1, shp);
     if (q35_hf_unsanitized(cv)) b->x = MC_X_ADD1;
     return mc_build_part(b, &src, 0, 1, 0, err);
 }
@@ -324,8 +287,7 @@ static int q35_b_norm_hf(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_err
 static int q35_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int half, mc_error *err)
 {
     mc_part src;
-    if (!r->hf || !mc_cv_source(cv, r->hf, L, &src)) return 0;
-    b->found = 1;
+    if (!mc_build_source(cv, r, L, b, &src)) return 0;
     uint32_t nd;
     uint64_t shp[MC_MT_MAX_DIMS];
     mc_cv_source_shape(&src, &nd, shp);
@@ -337,10 +299,7 @@ static int q35_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, int half
         int rc = mc_build_part(b, &src, e * 2 * I + (uint64_t)half * I, I, 0, err);
         if (rc) return rc;
     }
-    b->n_dims = 3;
-    b->shape[0] = shp[0];
-    b->shape[1] = I;
-    b->shape[2] = shp[2];
+    mc_build_shape(b, 3, (uint64_t[]){shp[0], I, shp[2]});
     return 0;
 }
 
@@ -497,25 +456,18 @@ static const mc_rule qwen3next_rules[] = {
 
 /* ------------------------------------------------------------- prepare */
 
-/* Layer kinds from the tensors present; the interval mlx-lm can express. */
-static int q35_layer_linear(mc_cv *cv, int L)
-{
-    char name[96];
-    mc_part p;
-    if (cv->m->gguf) snprintf(name, sizeof name, "blk.%d.ssm_a", L);
-    else snprintf(name, sizeof name, "model.layers.%d.linear_attn.A_log", L);
-    return mc_cv_source(cv, name, -1, &p);
-}
-
+/* The interval mlx-lm builds layers from: layer L is full attention when
+ * (L+1) % interval == 0; from the first full-attention layer (mixer kinds
+ * come from the tensors present). */
 static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
 {
     int n = cv->m->n_layers, first_full = -1;
     for (int L = 0; L < n && first_full < 0; L++)
-        if (!q35_layer_linear(cv, L)) first_full = L;
+        if (!(cv->kinds[L] & MC_K_MIXER)) first_full = L;
     uint64_t iv = first_full < 0 ? (uint64_t)n + 1 : (uint64_t)first_full + 1;
     for (int L = 0; L < n; L++) {
         int want_linear = ((uint64_t)L + 1) % iv != 0;
-        if (want_linear != q35_layer_linear(cv, L))
+        if (want_linear != !!(cv->kinds[L] & MC_K_MIXER))
             return mc_error_set(err, MC_ERR_UNSUPPORTED,
                                 "%s: layer %d is %s attention, but mlx-lm places full attention only at layers i with (i+1) %% full_attention_interval == 0 (interval %llu from the first full-attention layer)",
                                 cv->m->input_path, L, want_linear ? "full" : "linear", (unsigned long long)iv);
@@ -524,138 +476,147 @@ static int q35_interval(mc_cv *cv, uint64_t *out, mc_error *err)
     return 0;
 }
 
-/* Drop MTP / nextn layers (GGUF: the last nextn_predict_layers blocks). */
-static int q35_prepare(mc_cv *cv, mc_error *err)
+/* Layer kinds hook: refuse a layout mlx-lm cannot build. */
+static int q35_layer_kinds(mc_cv *cv, mc_error *err)
 {
-    mc_model *m = cv->m;
-    uint64_t iv = 0;
-    cv->builders = q35_builders;
-    cv->n_builders = B_COUNT;
-    cv->mixer_gguf = GL "ssm_a";
-    cv->mixer_hf = HL "linear_attn.A_log";
-    int rc = mc_cv_drop_gguf_nextn(cv, err);
-    if (rc) return rc;
-    if (m->st) {
-        uint64_t n = 0;
-        for (uint64_t i = 0; i < m->st->n_tensors; i++) {
-            const char *nm = m->st->tensors[i].name;
-            n += strncmp(nm, "mtp.", 4) == 0 || strstr(nm, ".mtp.") != NULL;
-        }
-        if (n)
-            mc_cv_notice(cv, "%s: %llu MTP tensors (mtp.*) dropped, as mlx-lm's sanitize does", m->input_path,
-                         (unsigned long long)n);
-    }
+    uint64_t iv;
     return q35_interval(cv, &iv, err);
 }
 
 /* ------------------------------------------------------------- config */
 
-static int q35_layer_types(mc_cv *cv, cJSON *cfg, uint64_t iv)
+/* linear_num_key_heads and the other linear-attention sizes. */
+static int q35_cfg_linear(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "layer_types");
-    cJSON *a = cJSON_AddArrayToObject(cfg, "layer_types");
-    if (!a) return 1;
-    for (int L = 0; L < cv->m->n_layers; L++) {
-        cJSON *s = cJSON_CreateString(((uint64_t)L + 1) % iv ? "linear_attention" : "full_attention");
-        if (!s) return 1;
-        cJSON_AddItemToArray(a, s);
-    }
-    return 0;
-}
-
-static int q35_gguf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
-{
-    mc_model *m = cv->m;
     q35_dims d;
-    uint64_t iv, u, rope_dim = 0;
-    double theta = 10000.0;
     int bad = 0, rc;
-    if ((rc = q35_dims_get(cv, &d, err)) || (rc = q35_interval(cv, &iv, err))) return rc;
-    if (mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
-        mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
-                     m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
+    (void)k;
+    if ((rc = q35_dims_get(cv, &d, err))) return rc;
     bad |= mc_cv_cfg_set_num(cfg, "linear_num_key_heads", (double)d.nk);
     bad |= mc_cv_cfg_set_num(cfg, "linear_num_value_heads", (double)d.nv);
     bad |= mc_cv_cfg_set_num(cfg, "linear_key_head_dim", (double)d.dk);
     bad |= mc_cv_cfg_set_num(cfg, "linear_value_head_dim", (double)d.dv);
     bad |= mc_cv_cfg_set_num(cfg, "linear_conv_kernel_dim", (double)d.kernel);
-    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
-    bad |= q35_layer_types(cv, cfg, iv);
-    mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
-    theta = mc_cv_f32_decimal(theta);
-    mc_cv_gguf_u64(cv, "rope.dimension_count", &rope_dim);
-    double prf = cv->head_dim && rope_dim ? (double)rope_dim / (double)cv->head_dim : 0.25;
-    bad |= mc_cv_cfg_set_num(cfg, "partial_rotary_factor", prf);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "rope_parameters");
-    cJSON *rp = cJSON_AddObjectToObject(cfg, "rope_parameters");
-    bad |= !rp || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf) ||
-           !cJSON_AddNumberToObject(rp, "rope_theta", theta) || !cJSON_AddStringToObject(rp, "rope_type", "default");
-    bad |= !cJSON_AddBoolToObject(cfg, "attention_bias", 0);
-    bad |= !cJSON_AddStringToObject(cfg, "hidden_act", "silu");
-    if (m->n_experts > 0) {
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts", m->n_experts);
-        bad |= mc_cv_cfg_set_num(cfg, "num_experts_per_tok", m->n_experts_per_tok);
-        if (mc_cv_gguf_u64(cv, "expert_feed_forward_length", &u) == 0) bad |= mc_cv_cfg_set_num(cfg, "moe_intermediate_size", (double)u);
-        if (mc_cv_gguf_u64(cv, "expert_shared_feed_forward_length", &u) == 0)
-            bad |= mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", (double)u);
-        bad |= !cJSON_AddBoolToObject(cfg, "norm_topk_prob", 1);
-        bad |= mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1);
-    }
-    if (strcmp(m->arch, "qwen3next") == 0) {
-        /* every ModelArgs field of qwen3_next.py is required */
-        cJSON *mo = cJSON_AddArrayToObject(cfg, "mlp_only_layers");
-        bad |= !mo;
-        for (int L = 0; mo && L < m->n_layers; L++) {
-            char name[64];
-            snprintf(name, sizeof name, "model.layers.%d.mlp.gate.weight", L);
-            if (mc_model_find(m, name)) continue;
-            cJSON *n = cJSON_CreateNumber(L);
-            bad |= !n;
-            if (n) cJSON_AddItemToArray(mo, n);
-        }
-        if (!cJSON_GetObjectItemCaseSensitive(cfg, "intermediate_size"))
-            bad |= mc_cv_cfg_set_num(cfg, "intermediate_size", 0);
-        if (m->n_experts == 0) {
-            bad |= mc_cv_cfg_set_num(cfg, "num_experts", 0) | mc_cv_cfg_set_num(cfg, "num_experts_per_tok", 0) |
-                   mc_cv_cfg_set_num(cfg, "decoder_sparse_step", 1) | mc_cv_cfg_set_num(cfg, "moe_intermediate_size", 0) |
-                   mc_cv_cfg_set_num(cfg, "shared_expert_intermediate_size", 0);
-        }
-    }
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", m->input_path) : 0;
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
-/* HF config -> mlx-lm: model_type of the mlx-lm module; the interval
- * mlx-lm builds layers from (transformers-5 configs carry only layer_types). */
-static int q35_hf_config(mc_cv *cv, cJSON *cfg, mc_error *err)
+/* full_attention_interval from the layers present (the metadata / config
+ * value is not trusted: a mismatch is a notice). */
+static int q35_cfg_interval(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    mc_model *m = cv->m;
+    uint64_t iv, u;
+    int rc;
+    if ((rc = q35_interval(cv, &iv, err))) return rc;
+    const cJSON *fi = cJSON_GetObjectItemCaseSensitive(cfg, k->key);
+    if (m->gguf && mc_cv_gguf_u64(cv, "full_attention_interval", &u) == 0 && u != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %llu in the metadata, but the layers present alternate with interval %llu: using %llu",
+                     m->input_path, (unsigned long long)u, (unsigned long long)iv, (unsigned long long)iv);
+    if (!m->gguf && cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
+        mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
+                     m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
+    return mc_cv_cfg_set_num(cfg, k->key, (double)iv) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+
+static int q35_cfg_layer_types(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
 {
     uint64_t iv;
     int rc;
     if ((rc = q35_interval(cv, &iv, err))) return rc;
-    const cJSON *fi = cJSON_GetObjectItemCaseSensitive(cfg, "full_attention_interval");
-    int bad = 0;
-    if (cJSON_IsNumber(fi) && (uint64_t)fi->valuedouble != iv)
-        mc_cv_notice(cv, "%s: full_attention_interval %g in config.json, but the layers present alternate with interval %llu: using %llu",
-                     cv->m->input_path, fi->valuedouble, (unsigned long long)iv, (unsigned long long)iv);
-    bad |= mc_cv_cfg_set_num(cfg, "full_attention_interval", (double)iv);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
-    bad |= !cJSON_AddStringToObject(cfg, "model_type", cv->arch->model_type);
-    return bad ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+    cJSON *a = cJSON_AddArrayToObject(cfg, k->key);
+    for (int L = 0; a && L < cv->m->n_layers; L++) {
+        cJSON *s = cJSON_CreateString(((uint64_t)L + 1) % iv ? "linear_attention" : "full_attention");
+        if (!s) a = NULL;
+        else cJSON_AddItemToArray(a, s);
+    }
+    return a ? 0 : mc_error_set(err, MC_ERR_NOMEM, "out of memory");
 }
 
+/* rope_parameters {partial_rotary_factor (the key written before),
+ * rope_theta, rope_type default}. */
+static int q35_cfg_rope_parameters(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    double theta = 10000.0;
+    mc_cv_gguf_f64(cv, "rope.freq_base", &theta);
+    theta = mc_cv_f32_decimal(theta);
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(cfg, "partial_rotary_factor");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+    cJSON *rp = cJSON_AddObjectToObject(cfg, k->key);
+    if (!rp || !cJSON_IsNumber(prf) || !cJSON_AddNumberToObject(rp, "partial_rotary_factor", prf->valuedouble) ||
+        !cJSON_AddNumberToObject(rp, "rope_theta", theta) || !cJSON_AddStringToObject(rp, "rope_type", "default"))
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+#define Q35_GGUF_CONFIG \
+    MC_CFG_FN("linear_num_key_heads", q35_cfg_linear), \
+    MC_CFG_FN("full_attention_interval", q35_cfg_interval), \
+    MC_CFG_FN("layer_types", q35_cfg_layer_types), \
+    MC_CFG_PER_HEAD("partial_rotary_factor", "rope.dimension_count", MC_CK_POSITIVE, 0.25), \
+    MC_CFG_FN("rope_parameters", q35_cfg_rope_parameters), \
+    MC_CFG_BOOL("attention_bias", 0, 0), \
+    MC_CFG_STR("hidden_act", "silu"), \
+    MC_CFG_MODEL("num_experts", MC_CV_EXPERTS, MC_CK_IF_EXPERTS), \
+    MC_CFG_MODEL("num_experts_per_tok", MC_CV_EXPERTS_PER_TOK, MC_CK_IF_EXPERTS), \
+    MC_CFG_U("moe_intermediate_size", "expert_feed_forward_length", MC_CK_OPT | MC_CK_IF_EXPERTS, 0), \
+    MC_CFG_U("shared_expert_intermediate_size", "expert_shared_feed_forward_length", MC_CK_OPT | MC_CK_IF_EXPERTS, 0), \
+    MC_CFG_BOOL("norm_topk_prob", 1, MC_CK_IF_EXPERTS), \
+    MC_CFG_NUM("decoder_sparse_step", 1, MC_CK_IF_EXPERTS)
+
+static const mc_cfg_key q35_gguf_config[] = {
+    Q35_GGUF_CONFIG,
+};
+
+/* qwen3_next.py: every ModelArgs field is required. */
+static const mc_cfg_key qwen3next_gguf_config[] = {
+    Q35_GGUF_CONFIG,
+    MC_CFG_LAYERS_WITHOUT("mlp_only_layers", MC_K_MOE),
+    MC_CFG_NUM("intermediate_size", 0, MC_CK_IF_ABSENT),
+    MC_CFG_NUM("num_experts", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("num_experts_per_tok", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("decoder_sparse_step", 1, MC_CK_IF_DENSE),
+    MC_CFG_NUM("moe_intermediate_size", 0, MC_CK_IF_DENSE),
+    MC_CFG_NUM("shared_expert_intermediate_size", 0, MC_CK_IF_DENSE),
+};
+
+/* HF config -> mlx-lm: the interval mlx-lm builds layers from
+ * (transformers-5 configs carry only layer_types); model_type of the
+ * mlx-lm module (qwen3_5_moe_text has none). */
+static const mc_cfg_key q35_hf_config[] = {
+    MC_CFG_FN("full_attention_interval", q35_cfg_interval),
+    MC_CFG_MODEL_TYPE("model_type"),
+};
+
+/* Mixer kinds: a layer with A_log / ssm_a is linear attention. MTP: GGUF,
+ * the last nextn_predict_layers blocks; HF, the mtp.* tensors. */
+#define Q35_MIXER {MC_K_MIXER, MC_K_ATTN, GL "ssm_a", HL "linear_attn.A_log"}
+#define Q35_ROUTER {MC_K_MOE, MC_K_DENSE, GL "ffn_gate_inp.weight", HL "mlp.gate.weight"}
+
 const mc_arch mc_arch_qwen35moe = {
-    "qwen35moe", "qwen3_5_moe", "qwen35moe", -1, "qwen3_5_moe_text qwen3_5_moe",
-    qwen35moe_rules, sizeof qwen35moe_rules / sizeof qwen35moe_rules[0],
-    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen35moe", .model_type = "qwen3_5_moe", .gguf_arch = "qwen35moe",
+    .hf_types = "qwen3_5_moe_text qwen3_5_moe",
+    .rules = qwen35moe_rules, .n_rules = MC_COUNT(qwen35moe_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = q35_gguf_config, .n_gguf_config = MC_COUNT(q35_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };
 
 const mc_arch mc_arch_qwen35 = {
-    "qwen35", "qwen3_5", "qwen35", -1, "qwen3_5_text qwen3_5",
-    qwen35_rules, sizeof qwen35_rules / sizeof qwen35_rules[0],
-    NULL, NULL, q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen35", .model_type = "qwen3_5", .gguf_arch = "qwen35", .hf_types = "qwen3_5_text qwen3_5",
+    .rules = qwen35_rules, .n_rules = MC_COUNT(qwen35_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {MC_KINDS_ALL(MC_K_DENSE), Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = q35_gguf_config, .n_gguf_config = MC_COUNT(q35_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };
 
 const mc_arch mc_arch_qwen3next = {
-    "qwen3next", "qwen3_next", "qwen3next", -1, "qwen3_next",
-    qwen3next_rules, sizeof qwen3next_rules / sizeof qwen3next_rules[0],
-    GL "ffn_gate_inp.weight", HL "mlp.gate.weight", q35_prepare, q35_gguf_config, q35_hf_config,
+    .name = "qwen3next", .model_type = "qwen3_next", .gguf_arch = "qwen3next", .hf_types = "qwen3_next",
+    .rules = qwen3next_rules, .n_rules = MC_COUNT(qwen3next_rules),
+    .builders = q35_builders, .n_builders = B_COUNT,
+    .kinds = {Q35_ROUTER, Q35_MIXER}, .layer_kinds = q35_layer_kinds, .mtp = MC_MTP_PREFIX,
+    .gguf_config = qwen3next_gguf_config, .n_gguf_config = MC_COUNT(qwen3next_gguf_config),
+    .hf_config = q35_hf_config, .n_hf_config = MC_COUNT(q35_hf_config),
 };

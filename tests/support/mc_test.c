@@ -106,8 +106,16 @@ int mc_test_level(void)
     return v < 1 ? 1 : v > 3 ? 3 : v;
 }
 
+/* $MCONV_TEST_KEEP_TMPDIR set: the folder stays (its path on stderr), so
+ * the fixtures a test writes can be inspected or converted again
+ * (tests/tools/convert_identity.sh). */
 static void rm_tmpdir(void)
 {
+    const char *keep = getenv("MCONV_TEST_KEEP_TMPDIR");
+    if (g_tmpdir[0] && keep && *keep) {
+        fprintf(stderr, "kept %s\n", g_tmpdir);
+        return;
+    }
     if (g_tmpdir[0]) {
         char cmd[sizeof g_tmpdir + 16];
         int w = snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);

@@ -53,7 +53,8 @@ void mc_test_skip(const char *fmt, ...);
 int mc_test_level(void);
 /* Path of the built mconv program. */
 const char *mc_test_mconv(void);
-/* A fresh temporary directory for this test (removed at exit). */
+/* A fresh temporary directory for this test (removed at exit unless
+ * $MCONV_TEST_KEEP_TMPDIR is set). */
 const char *mc_test_tmpdir(void);
 /* Run a shell command, capturing stdout+stderr into *out (malloc'd, may be
  * NULL). Returns the exit status (or 128+signal). */

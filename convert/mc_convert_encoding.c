@@ -1,0 +1,239 @@
+/* mc_convert_encoding: source encodings (how stored bytes become rows of
+ * values) and the geometry of a source piece. GGUF tensors are rows of a
+ * GGML type; safetensors tensors are looked up through the encodings in
+ * order: F8 weights with block scales beside them, else the plain tensor.
+ * docs/CONVERT.md ("Source encodings") says how to add one. */
+#include "mc_convert_priv.h"
+#include "mc_types.h"
+#include "mc_dequant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ geometry */
+
+void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type)
+{
+    if (p->enc && p->enc->shape) {
+        uint32_t nd;
+        uint64_t shp[MC_MT_MAX_DIMS];
+        p->enc->shape(p, &nd, shp);
+        *row_len = nd && shp[nd - 1] ? shp[nd - 1] : 1;
+        *rows = 1;
+        for (uint32_t d = 0; d + 1 < nd; d++) *rows *= shp[d];
+        *type = p->enc->type(p);
+    } else if (p->g) {
+        *row_len = p->g->ne[0] ? p->g->ne[0] : 1;
+        *rows = p->g->nelements / *row_len;
+        *type = p->g->type;
+    } else {
+        *row_len = p->s->n_dims ? p->s->shape[p->s->n_dims - 1] : 1;
+        if (*row_len == 0) *row_len = 1;
+        *rows = p->s->nelements / *row_len;
+        *type = p->s->type;
+    }
+}
+
+uint32_t mc_part_dims(const mc_part *p, uint64_t shape[MC_MT_MAX_DIMS])
+{
+    uint32_t nd;
+    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
+    if (p->enc && p->enc->shape) {
+        p->enc->shape(p, &nd, shape);
+        return nd;
+    }
+    if (p->g) {
+        nd = p->g->n_dims ? p->g->n_dims : 1;
+        for (uint32_t d = 0; d < nd && nd <= MC_MT_MAX_DIMS; d++) shape[d] = p->g->ne[nd - 1 - d];
+        return nd;
+    }
+    nd = p->s->n_dims;
+    if (nd == 0) {
+        shape[0] = 1;
+        return 1;
+    }
+    for (uint32_t d = 0; d < nd && nd <= MC_MT_MAX_DIMS; d++) shape[d] = p->s->shape[d];
+    return nd;
+}
+
+void mc_cv_source_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS])
+{
+    uint32_t nd = 0;
+    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
+    if (p->enc && p->enc->shape) {
+        p->enc->shape(p, &nd, shape);
+    } else if (p->g) {
+        nd = p->g->n_dims ? p->g->n_dims : 1;
+        if (nd > MC_MT_MAX_DIMS) nd = MC_MT_MAX_DIMS;
+        for (uint32_t d = 0; d < nd; d++) shape[d] = p->g->ne[nd - 1 - d];
+    } else if (p->s) {
+        nd = p->s->n_dims;
+        if (nd == 0) { nd = 1; shape[0] = 1; }
+        else if (nd > MC_MT_MAX_DIMS) { /* fold the leading dims */
+            uint64_t lead = 1;
+            for (uint32_t d = 0; d + MC_MT_MAX_DIMS <= p->s->n_dims; d++) lead *= p->s->shape[d];
+            shape[0] = lead;
+            for (uint32_t d = 1; d < MC_MT_MAX_DIMS; d++) shape[d] = p->s->shape[p->s->n_dims - MC_MT_MAX_DIMS + d];
+            nd = MC_MT_MAX_DIMS;
+        } else {
+            for (uint32_t d = 0; d < nd; d++) shape[d] = p->s->shape[d];
+        }
+    }
+    *n_dims = nd;
+}
+
+const char *mc_part_name(const mc_part *p)
+{
+    return p->g ? p->g->name.s : p->s->name;
+}
+
+const char *mc_cv_part_name(const mc_part *p)
+{
+    return mc_part_name(p);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int mc_part_read(const mc_model *m, const mc_part *p, uint64_t off, void *buf, size_t n, mc_error *err)
+{
+    return p->g ? mc_gguf_read(m->gguf, p->g, off, buf, n, err) : mc_st_read(m->st, p->s, off, buf, n, err);
+}
+
+int mc_part_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, uint64_t row_bytes, void *dst,
+                 mc_error *err)
+{
+    if (p->enc && p->enc->rows) return p->enc->rows(m, p, row, n, row_bytes, dst, err);
+    return mc_part_read(m, p, row * row_bytes, dst, (size_t)(n * row_bytes), err);
+}
+
+/* ----------------------------------------------------- F8 block scales */
+
+static int mc_f8_match(const mc_st_tensor *data, const mc_st_tensor *const *aux)
+{
+    (void)aux;
+    return data->type == MC_T_F8_E4M3 || data->type == MC_T_F8_E5M2;
+}
+
+/* Multiply row values by scale_inv[row / br][col / bc]. */
+static int mc_f8_finish(const mc_model *m, const mc_part *p, const uint64_t *src_rows, uint64_t n, float *dst,
+                        uint64_t row_len, mc_error *err)
+{
+    const mc_st_tensor *sc = p->aux[0];
+    uint64_t rows, rl;
+    int ty;
+    mc_part sp;
+    memset(&sp, 0, sizeof sp);
+    sp.s = sc;
+    mc_part_geom(&sp, &rows, &rl, &ty);
+    uint64_t wrows, wrl;
+    int wty;
+    mc_part_geom(p, &wrows, &wrl, &wty);
+    if (rows == 0 || rl == 0)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s is empty", m->input_path, sc->name);
+    /* block size: config.json quantization_config.weight_block_size, else
+     * 128 x 128 (DeepSeek/Qwen FP8) when it tiles, else from the shapes */
+    const mc_model_priv *pv = m->impl;
+    uint64_t br = pv && pv->f8_br ? pv->f8_br : 128, bc = pv && pv->f8_bc ? pv->f8_bc : 128;
+    if (!(pv && pv->f8_br) && ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)) {
+        br = (wrows + rows - 1) / rows;
+        bc = (wrl + rl - 1) / rl;
+    }
+    if ((wrows + br - 1) / br != rows || (wrl + bc - 1) / bc != rl)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: scale tensor %s shape %llux%llu does not tile weight %s %llux%llu",
+                            m->input_path, sc->name, (unsigned long long)rows, (unsigned long long)rl, p->s->name,
+                            (unsigned long long)wrows, (unsigned long long)wrl);
+    uint64_t srb;
+    if (mc_type_nbytes(ty, rl, &srb)) return mc_error_set(err, MC_ERR_FORMAT, "%s: scale type", sc->name);
+    unsigned char *raw = malloc((size_t)srb);
+    float *s = malloc((size_t)rl * sizeof *s);
+    int rc = 0;
+    uint64_t cur = UINT64_MAX;
+    if (!raw || !s) { rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory"); goto done; }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t sr = src_rows[i] / br;
+        if (sr != cur) {
+            if ((rc = mc_st_read(m->st, sc, sr * srb, raw, (size_t)srb, err))) goto done;
+            if ((rc = mc_dequant(ty, raw, s, (int64_t)rl, err))) goto done;
+            cur = sr;
+        }
+        float *row = dst + i * row_len;
+        for (uint64_t c = 0; c < row_len; c++) row[c] *= s[c / bc];
+    }
+done:
+    free(raw);
+    free(s);
+    return rc;
+}
+
+/* -------------------------------------------------------------- the list */
+
+/* GGUF tensors: rows of their GGML type, copied as blocks losslessly. */
+const mc_encoding mc_enc_gguf = {.name = "gguf", .lossless = 1};
+
+/* A safetensors tensor as it is (F16, BF16, F32, F8 without scales...). */
+const mc_encoding mc_enc_st = {.name = "safetensors", .suffix = ""};
+
+/* DeepSeek / Qwen FP8: F8_E4M3 / E5M2 weight with <name>_scale_inv
+ * [ceil(rows / br), ceil(cols / bc)] beside it: w * scale_inv. */
+static const mc_encoding mc_enc_f8_scale = {
+    .name = "f8-block-scale", .suffix = "", .aux = {"_scale_inv"}, .match = mc_f8_match, .finish = mc_f8_finish,
+};
+
+/* Safetensors encodings, tried in order: the first whose data and
+ * companions are present and match is the source's. */
+static const mc_encoding *const mc_st_encodings[] = {
+    &mc_enc_f8_scale,
+    &mc_enc_st,
+};
+
+/* Encoding e for asked name `name` with data entry data: companions found
+ * and the match passed, 1; else 0. */
+static int mc_st_try(mc_cv *cv, const mc_encoding *e, const char *name, struct mc_st_name *data, mc_st_src *out)
+{
+    char an[MC_NAME_MAX + 32];
+    const mc_st_tensor *aux[MC_ENC_AUX] = {0};
+    memset(out, 0, sizeof *out);
+    for (size_t k = 0; k < MC_ENC_AUX && e->aux[k]; k++) {
+        snprintf(an, sizeof an, "%s%s", name, e->aux[k]);
+        if (!(out->aux[k] = mc_idx_find(cv, an))) return 0;
+        aux[k] = out->aux[k]->t;
+    }
+    if (e->match && !e->match(data->t, aux)) return 0;
+    out->enc = e;
+    out->data = data;
+    return 1;
+}
+
+int mc_st_lookup(mc_cv *cv, const char *name, mc_st_src *out)
+{
+    char dn[MC_NAME_MAX + 32];
+    for (size_t i = 0; i < MC_COUNT(mc_st_encodings); i++) {
+        const mc_encoding *e = mc_st_encodings[i];
+        snprintf(dn, sizeof dn, "%s%s", name, e->suffix);
+        struct mc_st_name *data = mc_idx_find(cv, dn);
+        if (data && mc_st_try(cv, e, name, data, out)) return 1;
+    }
+    memset(out, 0, sizeof *out);
+    return 0;
+}
+
+void mc_st_encode(mc_cv *cv, const char *name, struct mc_st_name *data, mc_st_src *out)
+{
+    for (size_t i = 0; i < MC_COUNT(mc_st_encodings); i++)
+        if (!mc_st_encodings[i]->suffix[0] && mc_st_try(cv, mc_st_encodings[i], name, data, out)) return;
+    out->enc = &mc_enc_st;
+    out->data = data;
+}
+
+void mc_part_set_st(mc_part *p, const mc_st_src *src)
+{
+    p->s = src->data->t;
+    p->enc = src->enc;
+    src->data->used = 1;
+    for (size_t k = 0; k < MC_ENC_AUX; k++)
+        if (src->aux[k]) {
+            p->aux[k] = src->aux[k]->t;
+            src->aux[k]->used = 1;
+        }
+}
