@@ -12,12 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__APPLE__)
+#include <sys/clonefile.h>
+#elif defined(__linux__)
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
 #include "mc_flash.h"
 #include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_maccode.h"
 #include "mc_tokenizer.h"
 #include "mc_types.h"
 #include "mc_workers.h"
@@ -64,11 +71,13 @@ void mc_export_free(mc_export *X)
         free(X->files[i].name);
         free(X->files[i].head);
         free(X->files[i].copy_from);
+        free(X->files[i].ranges);
     }
     for (size_t i = 0; i < X->n_dirs; i++) free(X->dirs[i]);
     free(X->files);
     free(X->dirs);
     free(X->place);
+    free(X->stats);
     free(X);
 }
 
@@ -350,8 +359,8 @@ done:
     return rc;
 }
 
-int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
-                    mc_export **out, mc_error *err)
+int mc_export_build_for(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                        uint32_t engines, mc_export **out, mc_error *err)
 {
     int rc;
     *out = NULL;
@@ -359,9 +368,11 @@ int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, ui
     if (!X) return oom(err);
     X->kind = kind;
     X->plan = p;
+    X->engines = engines;
     X->shard_bytes = shard_bytes ? shard_bytes : ((uint64_t)5 << 30);
     X->place = calloc(p->n_items ? p->n_items : 1, sizeof *X->place);
-    if (!X->place) {
+    X->stats = calloc(1, sizeof *X->stats);
+    if (!X->place || !X->stats) {
         mc_export_free(X);
         return oom(err);
     }
@@ -373,6 +384,12 @@ int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, ui
     if (rc) mc_export_free(X);
     else *out = X;
     return rc;
+}
+
+int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                    mc_export **out, mc_error *err)
+{
+    return mc_export_build_for(m, p, kind, shard_bytes, mc_maccode_family(m->model_type, 1), out, err);
 }
 
 /* ---- writing ---- */
@@ -481,6 +498,53 @@ static int copy_file(const char *src, int fd, const char *dst, uint64_t size, mc
     }
     free(buf);
     mc_file_close(&f);
+    return rc;
+}
+
+/* File i (a clone file) from its written source: a copy-on-write clone
+ * where the system and file system can (macOS clonefile, Linux FICLONE),
+ * else its data ranges copied (holes stay holes); then its own head over
+ * the first bytes. *fd is left open. */
+static int make_clone(const mc_export *X, size_t i, char *const *paths, int *fd, mc_error *err)
+{
+    const mc_export_file *f = &X->files[i];
+    const char *src = paths[f->clone_src], *dst = paths[i];
+    int cloned = 0, rc = 0, sfd = -1;
+    unsigned char *buf = NULL;
+#if defined(__APPLE__)
+    cloned = clonefile(src, dst, 0) == 0;
+#endif
+    *fd = open(dst, cloned ? O_RDWR : O_RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644);
+    if (*fd < 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
+    if ((sfd = open(src, O_RDONLY)) < 0) return mc_error_set(err, MC_ERR_IO, "%s: %s", src, strerror(errno));
+#if defined(__linux__) && defined(FICLONE)
+    if (!cloned) cloned = ioctl(*fd, FICLONE, sfd) == 0;
+#endif
+    if (!cloned) {
+        if (ftruncate(*fd, (off_t)f->size) != 0)
+            rc = mc_error_set(err, MC_ERR_IO, "%s: cannot extend to %llu bytes: %s", dst, (unsigned long long)f->size,
+                              strerror(errno));
+        if (!rc && !(buf = malloc((size_t)1 << 20))) rc = oom(err);
+        for (size_t r = 0; !rc && r < f->n_ranges; r++)
+            for (uint64_t off = f->ranges[r][0], end = off + f->ranges[r][1]; !rc && off < end;) {
+                size_t n = end - off < ((uint64_t)1 << 20) ? (size_t)(end - off) : (size_t)1 << 20;
+                ssize_t got = pread(sfd, buf, n, (off_t)off);
+                if (got < 0 && errno == EINTR) continue;
+                if (got != (ssize_t)n)
+                    rc = mc_error_set(err, MC_ERR_IO, "%s: read at offset %llu failed: %s", src, (unsigned long long)off,
+                                      got < 0 ? strerror(errno) : "short read");
+                else rc = pwrite_all(*fd, buf, n, off, dst, err);
+                off += n;
+                if (!rc) X->stats->bytes_copied += n;
+            }
+    }
+    if (!rc && f->head_len) rc = pwrite_all(*fd, f->head, f->head_len, 0, dst, err);
+    if (!rc) {
+        if (cloned) X->stats->n_cloned++;
+        else X->stats->n_copied++;
+    }
+    free(buf);
+    close(sfd);
     return rc;
 }
 
@@ -598,6 +662,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     char **fpaths = paths + 1 + X->n_dirs;
     for (size_t i = 0; !rc && i < X->n_files; i++) {
         const mc_export_file *f = &X->files[i];
+        if (f->clone) continue; /* made from its source once that is written */
         fds[i] = open(fpaths[i], O_RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644);
         if (fds[i] < 0) {
             rc = mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", fpaths[i], strerror(errno));
@@ -618,12 +683,16 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
     if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, X->tensor_bytes, o->progress, o->progress_ctx, err)))
         goto done;
-    for (size_t i = 0; !rc && i < X->n_files; i++) {
-        if (fsync(fds[i]) != 0)
-            rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
-        if (close(fds[i]) != 0 && !rc) rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", fpaths[i], strerror(errno));
-        fds[i] = -1;
-    }
+    for (int pass = 0; pass < 2 && !rc; pass++) /* sources first, then their clones */
+        for (size_t i = 0; !rc && i < X->n_files; i++) {
+            if (X->files[i].clone != pass) continue;
+            if (pass && (rc = make_clone(X, i, fpaths, &fds[i], err))) break;
+            if (fsync(fds[i]) != 0)
+                rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
+            if (close(fds[i]) != 0 && !rc)
+                rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", fpaths[i], strerror(errno));
+            fds[i] = -1;
+        }
     if (rc) goto done;
     /* into place: an existing OUTDIR (force) is renamed aside first. Signals
      * are held off between the two renames (the workers are done: this is
