@@ -265,16 +265,14 @@ static void zero_range(vctx *v, const mc_file *f, const char *name, uint64_t a, 
 static cJSON *layer_header(vctx *v, const mc_file *f, const char *name)
 {
     size_t n = f->size < PAGE ? (size_t)f->size : (size_t)PAGE;
-    if (f->size < PAGE) {
+    if (f->size < PAGE) /* reported, and the header still read as the engines would */
         problem(&v->r, "%s: %llu bytes, shorter than its 16384-byte header page", name, (unsigned long long)f->size);
-        return NULL;
-    }
     if (mc_file_pread(f, 0, v->buf, n, NULL)) {
         problem(&v->r, "%s: cannot read its header", name);
         return NULL;
     }
     size_t hl = strnlen((const char *)v->buf, n);
-    if (hl == n) {
+    if (hl == PAGE) {
         problem(&v->r, "%s: the header fills its whole first page (the readers need it shorter)", name);
         return NULL;
     }
@@ -668,6 +666,19 @@ int mc_maccode_disk_use(const char *dir, uint64_t *disk, uint64_t *apparent, mc_
     return nomem ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
 }
 
+/* A relative path without ".." components (a folder inside the model's). */
+static int inside(const char *p)
+{
+    if (!*p || *p == '/') return 0;
+    for (const char *s = p; *s;) {
+        size_t n = strcspn(s, "/");
+        if (n == 2 && s[0] == '.' && s[1] == '.') return 0;
+        s += n;
+        while (*s == '/') s++;
+    }
+    return 1;
+}
+
 /* Read (and with v->data, verify) the whole folder into F. */
 static int load(vctx *v, folder *F, const char *dir, mc_error *err)
 {
@@ -704,7 +715,20 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
     free(tp);
 
     /* dense layers: ffn_aligned/ and the safetensors folder (ffn_dir, or ffn/) */
-    const char *fd = jstr(F->sb, "ffn_dir"), *xd = jstr(F->sb, "expert_dir");
+    const char *fd0 = jstr(F->sb, "ffn_dir"), *xd0 = jstr(F->sb, "expert_dir");
+    char fdb[256], xdb[256]; /* without trailing slashes (names in messages) */
+    const char *fd = fd0 ? (snprintf(fdb, sizeof fdb, "%s", fd0), fdb) : NULL;
+    const char *xd = xd0 ? (snprintf(xdb, sizeof xdb, "%s", xd0), xdb) : NULL;
+    for (size_t l = fd ? strlen(fdb) : 0; l > 1 && fdb[l - 1] == '/'; l--) fdb[l - 1] = 0;
+    for (size_t l = xd ? strlen(xdb) : 0; l > 1 && xdb[l - 1] == '/'; l--) xdb[l - 1] = 0;
+    if (fd && !inside(fd)) {
+        problem(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder inside the model folder", fd);
+        fd = NULL;
+    }
+    if (xd && !inside(xd)) {
+        problem(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder inside the model folder", xd);
+        xd = NULL;
+    }
     char *ab = mc_path_join(dir, "ffn_aligned"), *sd = mc_path_join(dir, fd ? fd : "ffn");
     char *xp = xd ? mc_path_join(dir, xd) : NULL;
     F->ffn_bin = ab && mc_io_is_dir(ab);
@@ -713,9 +737,28 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
     if (fd && !F->ffn_st) problem(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder", fd);
     if (xd && !F->experts) problem(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder", xd);
     cJSON *first = NULL;
+    uint64_t missing_before = 0;
     for (int L = 0; L < F->n_layers && !F->nomem; L++) {
         char nm[96], *p;
         cJSON *twin = NULL;
+        /* the engines stop at the first layer file they cannot open: so does this */
+        const char *form[3] = { F->ffn_bin ? "ffn_aligned" : NULL, F->ffn_st ? (fd ? fd : "ffn") : NULL,
+                                F->experts ? xd : NULL };
+        const char *ext[3] = { "bin", "safetensors", "bin" };
+        int gone = 0;
+        for (int k = 0; k < 3 && !gone; k++) {
+            char fnm[600];
+            if (!form[k]) continue;
+            snprintf(fnm, sizeof fnm, "%s/layer_%02d.%s", form[k], L, ext[k]);
+            char *fp = mc_path_join(dir, fnm);
+            if (fp && !mc_io_exists(fp)) {
+                problem(&v->r, "%s: missing (the engines open it for layer %d of %d); later layers not checked", fnm,
+                        L, F->n_layers);
+                gone = 1;
+            }
+            free(fp);
+        }
+        if (gone) break;
         if (F->ffn_bin) {
             snprintf(nm, sizeof nm, "ffn_aligned/layer_%02d.bin", L);
             p = mc_path_join(dir, nm);
@@ -743,6 +786,11 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
             p = mc_path_join(dir, xn);
             if (p) check_experts(v, F, p, xn, L, &first);
             free(p);
+        }
+        if (L == 0) missing_before = v->r.n;
+        else if (v->r.n > missing_before + 1000) { /* a folder this broken: enough said */
+            problem(&v->r, "more problems in layers %d and later not listed", L + 1);
+            break;
         }
     }
     uint64_t se = 0;
