@@ -18,9 +18,9 @@
  *    the engines written for (those that load their tokenizer from the
  *    folder only where the source had one);
  *  - what must be refused is (qwen3_next with norm_topk_prob true).
- * Disk use: larger fixtures (qwen3 dense, qwen3_5 dense, qwen3_next), the
+ * Disk use: larger fixtures (qwen3 dense, qwen3_5 dense, qwen3_next, qwen3_5_moe), the
  * allocated blocks of the folder counted du-style (st_blocks, each inode
- * once) against the weights' size (the tensor bytes of the same conversion,
+ * once; qwen3_5_moe with both expert namings) against the weights' size (the tensor bytes of the same conversion,
  * model.safetensors.index.json's total_size): within 1% for every
  * one-form folder; the qwen3 dense default (ffn_aligned/ and ffn/) within
  * 1% where the file system clones, else within 1% of weights + FFN bytes
@@ -449,10 +449,17 @@ static void test_disk(void)
     disk_case(dir, "qwen3 dense (ffn_aligned/ + ffn/)", "", 1);
     disk_case(dir, "qwen3 dense", "flash_agent", 0);
     disk_case(dir, "qwen3 dense", "flash_stream", 0);
-    static const char *const names[] = { "qwen3_5", "qwen3_next" };
-    for (size_t i = 0; i < 2; i++) {
-        cJSON *cfg = fixture_config(names[i]);
+    static const char *const names[] = { "qwen3_5", "qwen3_next", "qwen3_5_moe" };
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *cfg = fixture_config(i == 2 ? "qwen3_5" : names[i]);
         if (!cfg) continue;
+        if (i == 2) { /* the qwen3_5 fixture with experts: Qwen3.5 MoE (both expert namings) */
+            cJSON_ReplaceItemInObjectCaseSensitive(cfg, "model_type", cJSON_CreateString("qwen3_5_moe_text"));
+            cJSON_AddNumberToObject(cfg, "num_experts", 8);
+            cJSON_AddNumberToObject(cfg, "num_experts_per_tok", 2);
+            cJSON_AddNumberToObject(cfg, "moe_intermediate_size", 64);
+            cJSON_AddNumberToObject(cfg, "shared_expert_intermediate_size", 64);
+        }
         /* 8x wider, more experts: tensors large against a file system block */
         static const char *const wide[] = { "hidden_size", "intermediate_size", "moe_intermediate_size",
                                             "shared_expert_intermediate_size", "vocab_size" };
@@ -464,7 +471,7 @@ static void test_disk(void)
         if (cJSON_IsNumber(ne)) cJSON_SetNumberValue(ne, 16);
         char hf[1024], gg[1024], name[64], label[96];
         snprintf(name, sizeof name, "%s-big", names[i]);
-        CHECK(write_fixture(cfg, name, hf, sizeof hf, gg, sizeof gg, 0) == 0);
+        CHECKF(write_fixture(cfg, name, hf, sizeof hf, gg, sizeof gg, 0) == 0, "%s: fixture", name);
         snprintf(label, sizeof label, "%s (8x wide)", names[i]);
         disk_case(hf, label, "", 0);
         cJSON_Delete(cfg);
