@@ -152,17 +152,22 @@ static void maccode_warnings(const mc_model *m, const mc_plan *p, const mc_expor
 {
     char names[1024];
     uint32_t bad = 0;
-    int bf16 = 0;
+    int bf16 = 0, raw = 0;
     for (size_t i = 0; i < X->n_files; i++)
         if (!strncmp(X->files[i].name, "ffn_aligned/", 12)) bad = mc_maccode_bf16_misreaders(X->engines);
     for (size_t i = 0; bad && i < p->n_items; i++)
         for (size_t k = 0; p->items[i].mt->role == MC_ROLE_FFN && k < p->items[i].n_out; k++)
-            bf16 |= p->items[i].out[k].dtype == MC_T_BF16;
+            if (p->items[i].out[k].dtype == MC_T_BF16) {
+                bf16 = 1;
+                raw |= p->items[i].kind == MC_PK_RAW;
+            }
     if (bad && bf16) {
         mc_maccode_names(bad, names, sizeof names);
         fprintf(stderr, "mconv: warning: ffn_aligned/ holds bfloat16 tensors: %s read them as float16 "
-                        "(direct_io.py maps bfloat16 to float16) and compute garbage; without --dtype bf16 they "
-                        "are float16\n", names);
+                        "(direct_io.py maps bfloat16 to float16) and compute garbage; %s\n", names,
+                raw ? "the MLX-quantized input is copied as it is: convert from the original checkpoint, or "
+                      "write for other engines with --engines"
+                    : "without --dtype bf16 they are float16");
     }
     size_t n;
     const mc_maccode_engine *E = mc_maccode_engines(&n);
