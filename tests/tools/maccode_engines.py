@@ -11,7 +11,8 @@ Python 3 standard library only; nothing comes from mconv. Each reader below is
 re-implemented from the engine's source (walter-grace/mac-code, research/),
 named in its comment, and MLX's own loader from ml-explore/mlx
 (mlx/io/safetensors.cpp). Per engine it checks:
-  - config.json: the ModelArgs the engine builds (its config["k"] and
+  - config.json: "quantization" as stored (the mlx folder's, names without
+    "language_model."); the ModelArgs the engine builds (its config["k"] and
     config.get("k", default) calls) against those mlx-lm builds from the mlx
     folder's config.json (the fields it does not pass: mlx-lm's defaults);
   - quantization: every module of the model, quantized by the engine's own
@@ -596,6 +597,14 @@ def main():
     model_dir, mlx_dir = sys.argv[1], sys.argv[2]
     mlx = MlxFolder(mlx_dir)
     config = json.load(open(os.path.join(model_dir, "config.json")))
+    # config.json records what is stored: the mlx folder's quantization block
+    # under the folder's names (no "language_model.")
+    def q_of(c, key):
+        q = c.get(key)
+        return {strip_lm(k): v for k, v in q.items()} if isinstance(q, dict) else q
+    for key in ("quantization", "quantization_config"):
+        if q_of(config, key) != q_of(mlx.config, key):
+            fail(f"config.json {key} {q_of(config, key)} is not what is stored ({q_of(mlx.config, key)})")
     engines = sys.argv[3:] or config["streaming"].get("engines", [])
     if not engines:
         fail("no engines to check")
