@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mc_convert.h"
+#include "mc_export.h"
 #include "mc_flash.h"
 #include "mc_flash_write.h"
 #include "mc_gguf.h"
@@ -41,6 +42,10 @@ static void usage(FILE *out)
             "  --layout L        flash (default: one .flash file), mac-code (the folder mac-code's\n"
             "                    flash-streaming / expert-sniper engines read) or mlx (an mlx-lm folder)\n"
             "  --shard-size N    mlx layout: shard size limit in bytes (default 5 GiB, as mlx-lm)\n"
+            "  --engines LIST    mac-code layout: the engines to write for (default: every engine of the\n"
+            "                    model's family); engine ids or names, flash-streaming, mlx-sniper, cli-agent, all\n"
+            "  --force-layout    mac-code layout: write a folder the engines cannot run correctly (each\n"
+            "                    reason is printed as a warning)\n"
             "  --threads N       worker threads (default: all cores); output is identical for any N\n"
             "  --force           overwrite an existing OUT\n"
             "  --dry-run         print the plan, write nothing\n"
@@ -182,7 +187,7 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
 }
 
 enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
-       O_LAYOUT, O_SHARD, O_BITS_FOR };
+       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
@@ -190,13 +195,13 @@ static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--force", O_FORCE, 0 },     { "--dry-run", O_DRY, 0 },   { "--quiet", O_QUIET, 0 },
     { "-q", O_QUIET, 0 },          { "--stats", O_STATS, 0 },   { "--help", O_HELP, 0 },
     { "-h", O_HELP, 0 },           { "--layout", O_LAYOUT, 1 }, { "--shard-size", O_SHARD, 1 },
-    { "--bits-for", O_BITS_FOR, 1 },
+    { "--bits-for", O_BITS_FOR, 1 },  { "--engines", O_ENGINES, 1 }, { "--force-layout", O_FORCE_LAYOUT, 0 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
-    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0, layout = 0;
+    const char *in = NULL, *out = NULL, *engines = NULL;
+    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0, layout = 0, force_layout = 0;
     unsigned long long shard = 0;
     mc_plan_opts po;
     mc_plan_opts_default(&po);
@@ -271,6 +276,8 @@ int mc_cmd_convert(int argc, char **argv)
             if ((layout = mc_cli_layout_from_name(val)) < 0)
                 return mc_cli_usage_error("convert", "--layout %s: expected flash, mac-code or mlx", val);
             break;
+        case O_ENGINES: engines = val; break;
+        case O_FORCE_LAYOUT: force_layout = 1; break;
         case O_SHARD:
             shard = val && *val != '-' ? strtoull(val, &end, 10) : 0;
             if (!val || !*val || *end || shard == 0)
@@ -279,8 +286,10 @@ int mc_cmd_convert(int argc, char **argv)
         }
     }
     if (!in || !out) return mc_cli_usage_error("convert", "expected IN and OUT.flash");
+    if ((engines || force_layout) && layout != MC_EXPORT_MACCODE)
+        return mc_cli_usage_error("convert", "%s applies to --layout mac-code only", engines ? "--engines" : "--force-layout");
     if (layout > 0) {
-        mc_cli_export_args ea = { in, out, &po, layout, shard, threads, force, dry, quiet, stats };
+        mc_cli_export_args ea = { in, out, &po, layout, shard, threads, force, dry, quiet, stats, engines, force_layout };
         return mc_cli_export(&ea);
     }
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 #include "mc_flash_write.h"
 #include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_maccode.h"
+#include "mc_maccode_folder.h"
 #include "mc_plan.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
@@ -93,13 +96,92 @@ static void print_files(const mc_export *X, FILE *out)
     for (size_t i = 0; i < X->n_files; i++) {
         const mc_export_file *f = &X->files[i];
         total += f->size;
-        if (f->n_tensors)
+        if (f->clone)
+            fprintf(out, "  %-40s %12s  %zu tensors, the bytes of %s\n", f->name, mc_cli_bytes(f->size, b1, sizeof b1),
+                    f->n_tensors, X->files[f->clone_src].name);
+        else if (f->n_tensors)
             fprintf(out, "  %-40s %12s  %zu tensors\n", f->name, mc_cli_bytes(f->size, b1, sizeof b1), f->n_tensors);
         else
             fprintf(out, "  %-40s %12s  %s\n", f->name, mc_cli_bytes(f->size, b1, sizeof b1),
-                    f->copy_from ? "copied" : "json");
+                    f->copy_from ? "copied" : strstr(f->name, ".json") ? "json" : "text");
     }
     fprintf(out, "total: %zu files, %s\n", X->n_files, mc_cli_bytes(total, b1, sizeof b1));
+}
+
+/* mac-code: problems are collected, the first refuses (exit 1, nothing
+ * written) unless --force-layout, which prints each as a warning. */
+typedef struct mc_problems {
+    char first[1024];
+    size_t n;
+    int warn; /* --force-layout: print each */
+} mc_problems;
+
+static void collect(void *ctx, const char *msg)
+{
+    mc_problems *pr = ctx;
+    if (!pr->n++) snprintf(pr->first, sizeof pr->first, "%s", msg);
+    if (pr->warn) fprintf(stderr, "mconv: warning: --force-layout: %s\n", msg);
+}
+
+/* The engines for the model (refusal or warning when none builds it). */
+static int maccode_engines(const mc_model *m, const mc_cli_export_args *a, uint32_t *mask)
+{
+    mc_error err = { MC_OK, "" };
+    char fams[2048];
+    *mask = 0;
+    if (a->engines) {
+        int rc = mc_maccode_select(m->model_type, a->engines, mask, &err);
+        if (rc == MC_ERR_ARG) return mc_cli_usage_error("convert", "%s", err.msg);
+        if (rc) {
+            fprintf(stderr, "mconv: %s: %s\n", a->in, err.msg);
+            return MC_EXIT_BAD_INPUT;
+        }
+        return MC_EXIT_OK;
+    }
+    *mask = mc_maccode_family(m->model_type, 1);
+    if (*mask) return MC_EXIT_OK;
+    mc_maccode_describe_families(fams, sizeof fams);
+    fprintf(stderr, "mconv: %s%s: no mac-code engine builds %s (%s); the engines build %s%s\n",
+            a->force_layout ? "warning: --force-layout: " : "", a->in, m->model_type ? m->model_type : "?",
+            m->arch ? m->arch : "?", fams, a->force_layout ? "" : " (--force-layout writes the folder anyway)");
+    return a->force_layout ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
+}
+
+/* Notes for the engines that will read what this folder holds. */
+static void maccode_warnings(const mc_model *m, const mc_plan *p, const mc_export *X)
+{
+    char names[1024];
+    uint32_t bad = 0;
+    int bf16 = 0, raw = 0;
+    for (size_t i = 0; i < X->n_files; i++)
+        if (!strncmp(X->files[i].name, "ffn_aligned/", 12)) bad = mc_maccode_bf16_misreaders(X->engines);
+    for (size_t i = 0; bad && i < p->n_items; i++)
+        for (size_t k = 0; p->items[i].mt->role == MC_ROLE_FFN && k < p->items[i].n_out; k++)
+            if (p->items[i].out[k].dtype == MC_T_BF16) {
+                bf16 = 1;
+                raw |= p->items[i].kind == MC_PK_RAW;
+            }
+    if (bad && bf16) {
+        mc_maccode_names(bad, names, sizeof names);
+        fprintf(stderr, "mconv: warning: ffn_aligned/ holds bfloat16 tensors: %s read them as float16 "
+                        "(direct_io.py maps bfloat16 to float16) and compute garbage; %s\n", names,
+                raw ? "the MLX-quantized input is copied as it is: convert from the original checkpoint, or "
+                      "write for other engines with --engines"
+                    : "without --dtype bf16 they are float16");
+    }
+    size_t n;
+    const mc_maccode_engine *E = mc_maccode_engines(&n);
+    uint32_t dir = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((X->engines & (1u << i)) && (E[i].reads & MC_MCR_TOK_DIR)) dir |= 1u << i;
+    int tok = 0;
+    for (size_t i = 0; i < X->n_files; i++) tok |= !strcmp(X->files[i].name, "tokenizer.json");
+    if (dir && !tok) {
+        mc_maccode_names(dir, names, sizeof names);
+        fprintf(stderr, "mconv: warning: %s has no tokenizer files; %s load%s the tokenizer from the folder: copy "
+                        "tokenizer.json and tokenizer_config.json into it\n", m->input_path, names,
+                dir & (dir - 1) ? "" : "s");
+    }
 }
 
 int mc_cli_export(const mc_cli_export_args *a)
@@ -109,9 +191,11 @@ int mc_cli_export(const mc_cli_export_args *a)
     mc_plan *p = NULL;
     mc_export *X = NULL;
     mc_convert_opts co = { 0, 1 };
-    int rc, code = MC_EXIT_OK;
+    mc_plan_opts po = *a->po;
+    uint32_t engines = 0;
+    int rc, code = MC_EXIT_OK, maccode = a->layout == MC_EXPORT_MACCODE;
     double t0 = mc_cli_now_s();
-    const char *lname = a->layout == MC_EXPORT_MACCODE ? "mac-code" : "mlx";
+    const char *lname = maccode ? "mac-code" : "mlx";
 
     if (!a->force && !a->dry && mc_io_exists(a->out)) {
         fprintf(stderr, "mconv: %s: already exists (use --force to overwrite)\n", a->out);
@@ -123,8 +207,32 @@ int mc_cli_export(const mc_cli_export_args *a)
         return MC_EXIT_BAD_INPUT;
     }
     mc_cli_install_signals();
-    if ((rc = mc_convert_open(a->in, &co, &m, &err)) || (rc = mc_plan_build(m, a->po, &p, &err)) ||
-        (rc = mc_export_build(m, p, (mc_export_kind)a->layout, a->shard_bytes, &X, &err))) {
+    if ((rc = mc_convert_open(a->in, &co, &m, &err))) {
+        code = mc_cli_report(&err);
+        goto done;
+    }
+    if (maccode) {
+        if ((code = maccode_engines(m, a, &engines))) goto done;
+        if ((rc = mc_maccode_plan_opts(engines, &po, &err))) {
+            code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
+            goto done;
+        }
+    }
+    if ((rc = mc_plan_build(m, &po, &p, &err))) {
+        code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
+        goto done;
+    }
+    if (maccode && engines) {
+        mc_problems pr = { "", 0, a->force_layout };
+        mc_maccode_check(m, p, engines, collect, &pr);
+        if (pr.n && !a->force_layout) {
+            fprintf(stderr, "mconv: %s: the mac-code engines cannot run this conversion: %s%s\n", a->in, pr.first,
+                    " (--force-layout writes it anyway)");
+            code = MC_EXIT_BAD_INPUT;
+            goto done;
+        }
+    }
+    if ((rc = mc_export_build_for(m, p, (mc_export_kind)a->layout, a->shard_bytes, engines, &X, &err))) {
         code = rc == MC_ERR_ARG ? mc_cli_usage_error("convert", "%s", err.msg) : mc_cli_report(&err);
         goto done;
     }
@@ -133,6 +241,7 @@ int mc_cli_export(const mc_cli_export_args *a)
         code = MC_EXIT_BAD_INPUT;
         goto done;
     }
+    if (maccode) maccode_warnings(m, p, X);
     if (a->dry) {
         printf("plan for %s -> %s (%s folder, dry run, nothing written)\n", a->in, a->out, lname);
         print_files(X, stdout);
@@ -150,9 +259,21 @@ int mc_cli_export(const mc_cli_export_args *a)
         goto done;
     }
     if (!a->quiet) {
-        char b1[32];
-        printf("wrote %s (%s folder)\n", a->out, lname);
+        char b1[32], names[1024];
+        if (maccode && engines) {
+            mc_maccode_names(engines, names, sizeof names);
+            printf("wrote %s (%s folder for %s)\n", a->out, lname, names);
+        } else {
+            printf("wrote %s (%s folder)\n", a->out, lname);
+        }
         print_files(X, stdout);
+        if (X->stats->n_cloned)
+            printf("disk: %zu files are copy-on-write clones of their ffn_aligned/ twin (blocks shared)\n",
+                   X->stats->n_cloned);
+        if (X->stats->n_copied)
+            printf("disk: %zu files copied from their ffn_aligned/ twin: %s on disk twice (this file system cannot "
+                   "clone; --engines can select one form)\n", X->stats->n_copied,
+                   mc_cli_bytes(X->stats->bytes_copied, b1, sizeof b1));
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
         mc_cli_tokenizer_notes(m, stdout);
         printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
@@ -201,14 +322,7 @@ static cJSON *folder_config(const char *dir)
     return c;
 }
 
-int mc_cli_is_maccode(const char *path)
-{
-    if (!mc_io_is_dir(path)) return 0;
-    cJSON *c = folder_config(path);
-    int yes = c != NULL;
-    cJSON_Delete(c);
-    return yes;
-}
+int mc_cli_is_maccode(const char *path) { return mc_maccode_is_folder(path); }
 
 /* A layer file's header: the JSON before the zero padding of page one. */
 static cJSON *layer_header(const char *path, uint64_t *size)
@@ -236,24 +350,32 @@ typedef struct lfile {
 
 static int cmp_lfile(const void *a, const void *b) { return strcmp(((const lfile *)a)->name, ((const lfile *)b)->name); }
 
-/* Every layer_*.bin of dir/sub, sorted by name. */
-static lfile *list_layers(const char *dir, const char *sub, size_t *n, int *bad)
+/* Every layer_*<ext> of dir/sub, sorted by name; .bin headers parsed. */
+static lfile *list_layers(const char *dir, const char *sub, const char *ext, size_t *n, int *bad)
 {
     char *d = mc_path_join(dir, sub);
     DIR *dh = d ? opendir(d) : NULL;
     lfile *v = NULL;
+    size_t el = strlen(ext);
     *n = 0;
     struct dirent *de;
     while (dh && (de = readdir(dh)) != NULL) {
         size_t l = strlen(de->d_name);
-        if (strncmp(de->d_name, "layer_", 6) || l < 10 || l >= 60 || strcmp(de->d_name + l - 4, ".bin")) continue;
+        if (strncmp(de->d_name, "layer_", 6) || l < 6 + el + 1 || l >= 60 || strcmp(de->d_name + l - el, ext)) continue;
         lfile *nv = realloc(v, (*n + 1) * sizeof *v);
         if (!nv) break;
         v = nv;
         snprintf(v[*n].name, sizeof v[*n].name, "%s/%s", sub, de->d_name);
         char *p = mc_path_join(dir, v[*n].name);
-        v[*n].hdr = p ? layer_header(p, &v[*n].size) : NULL;
-        if (!v[*n].hdr) (*bad)++;
+        v[*n].hdr = NULL;
+        v[*n].size = 0;
+        if (p && !strcmp(ext, ".bin")) {
+            v[*n].hdr = layer_header(p, &v[*n].size);
+            if (!v[*n].hdr) (*bad)++;
+        } else if (p) {
+            struct stat st;
+            if (!stat(p, &st)) v[*n].size = (uint64_t)st.st_size;
+        }
         free(p);
         (*n)++;
     }
@@ -281,44 +403,73 @@ static const char *jstr(const cJSON *o, const char *k, const char *d)
     return cJSON_IsString(v) ? v->valuestring : d;
 }
 
+/* The expert folder: streaming.expert_dir (without a trailing slash). */
+static void expert_dir(const cJSON *sb, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", jstr(sb, "expert_dir", "bin"));
+    size_t l = strlen(buf);
+    while (l > 1 && buf[l - 1] == '/') buf[--l] = 0;
+}
+
 int mc_cli_maccode_inspect(const char *path)
 {
     mc_error err = { MC_OK, "" };
+    mc_maccode_scan_info si;
     cJSON *cfg = folder_config(path);
     const cJSON *sb = cJSON_GetObjectItemCaseSensitive(cfg, "streaming");
-    const char *pf = jstr(sb, "pinned_file", "pinned.safetensors");
-    char *pp = mc_path_join(path, pf);
+    char *pp = mc_path_join(path, "pinned.safetensors"), xd[256];
     mc_st *st = NULL;
-    size_t nf = 0, nx = 0;
+    size_t nf = 0, ns = 0, nx = 0;
     int bad = 0;
-    char b1[32], b2[32];
-    if (!pp || mc_st_open(pp, &st, &err)) {
+    char b1[32], b2[32], names[1024];
+    if (!pp || mc_st_open(pp, &st, &err) || mc_maccode_scan(path, &si, &err)) {
         free(pp);
+        mc_st_close(st);
         cJSON_Delete(cfg);
         return mc_cli_report(&err);
     }
-    lfile *ff = list_layers(path, "ffn", &nf, &bad), *xf = list_layers(path, "experts", &nx, &bad);
-    uint64_t ffn_bytes = 0, exp_bytes = 0;
+    expert_dir(sb, xd, sizeof xd);
+    lfile *ff = list_layers(path, "ffn_aligned", ".bin", &nf, &bad);
+    lfile *fs = list_layers(path, jstr(sb, "ffn_dir", "ffn"), ".safetensors", &ns, &bad);
+    lfile *xf = list_layers(path, xd, ".bin", &nx, &bad);
+    uint64_t ffn_bytes = 0, st_bytes = 0, exp_bytes = 0, disk = 0, app = 0;
     for (size_t i = 0; i < nf; i++) ffn_bytes += ff[i].size;
+    for (size_t i = 0; i < ns; i++) st_bytes += fs[i].size;
     for (size_t i = 0; i < nx; i++) exp_bytes += xf[i].size;
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(cfg, "quantization");
     printf("folder:        %s\n", path);
     printf("format:        mac-code streaming folder (%s)\n", jstr(sb, "model_class", nx ? "moe" : "dense"));
-    printf("model_type:    %s, %d layers\n", jstr(cfg, "model_type", "?"), (int)jnum(cfg, "num_hidden_layers"));
-    if (cJSON_IsObject(q))
-        printf("quantization:  %d bits, group size %d (MLX affine)\n", (int)jnum(q, "bits"), (int)jnum(q, "group_size"));
+    printf("model_type:    %s, %d layers\n", si.model_type[0] ? si.model_type : "?", si.n_layers);
+    if (si.bits) printf("quantization:  %d bits, group size %d (MLX affine)\n", si.bits, si.group_size);
     else printf("quantization:  none\n");
-    printf("pinned:        %s, %llu tensors, %s\n", pf, (unsigned long long)st->n_tensors,
+    printf("pinned:        pinned.safetensors, %llu tensors, %s\n", (unsigned long long)st->n_tensors,
            mc_cli_bytes(st->data_bytes, b1, sizeof b1));
-    if (nf) printf("dense FFN:     %zu files in ffn/ (flash_aligned_v1), %s\n", nf, mc_cli_bytes(ffn_bytes, b1, sizeof b1));
+    if (nf) printf("dense FFN:     %zu files in ffn_aligned/ (flash_aligned_v1), %s\n", nf,
+                   mc_cli_bytes(ffn_bytes, b1, sizeof b1));
+    if (ns) printf("dense FFN:     %zu files in %s (safetensors), %s\n", ns, jstr(sb, "ffn_dir", "ffn/"),
+                   mc_cli_bytes(st_bytes, b1, sizeof b1));
     if (nx) {
         const cJSON *lay = cJSON_GetObjectItemCaseSensitive(xf[0].hdr, "layout");
-        printf("experts:       %zu files in experts/ (moe_flash_v1), %d experts of %s each, %d per token, %s\n", nx,
+        printf("experts:       %zu files in %s/ (moe_flash_v1), %d experts of %s each, %d per token, %s\n", nx, xd,
                (int)jnum(lay, "num_experts"), mc_cli_bytes((uint64_t)jnum(lay, "expert_block_size"), b1, sizeof b1),
                (int)jnum(sb, "experts_per_tok"), mc_cli_bytes(exp_bytes, b2, sizeof b2));
+        printf("expert names:  %s%s%s\n", si.names_mlp ? "mlp.switch_mlp.*" : "",
+               si.names_mlp && si.names_sw ? " and " : "", si.names_sw ? "switch_mlp.*" : "");
     }
+    printf("tokenizer:     %s\n", si.tokenizer ? "tokenizer.json present" : "none in the folder");
+    if (!mc_maccode_disk_use(path, &disk, &app, NULL))
+        printf("disk:          %s allocated, %s in files (each file once)\n", mc_cli_bytes(disk, b1, sizeof b1),
+               mc_cli_bytes(app, b2, sizeof b2));
+    mc_maccode_names(si.readers, names, sizeof names);
+    printf("engines:       %s\n", si.readers ? names : "none of the mac-code engines can read it");
+    size_t n;
+    const mc_maccode_engine *E = mc_maccode_engines(&n);
+    for (size_t i = 0; i < n; i++)
+        if ((si.family & (1u << i)) && !(si.readers & (1u << i)))
+            printf("  not %s: %s\n", E[i].id, si.why[i]);
+    if (!si.family) printf("  no mac-code engine builds %s\n", si.model_type[0] ? si.model_type : "this model type");
     if (bad) printf("problems:      %d layer files without a readable header\n", bad);
     free_layers(ff, nf);
+    free_layers(fs, ns);
     free_layers(xf, nx);
     mc_st_close(st);
     free(pp);
@@ -354,7 +505,9 @@ int mc_cli_maccode_dump(const char *path, int json, const char *filter)
         cJSON_Delete(cfg);
         return mc_cli_report(&err);
     }
-    lfile *ff = list_layers(path, "ffn", &nf, &bad), *xf = list_layers(path, "experts", &nx, &bad);
+    char xd[256];
+    expert_dir(sb, xd, sizeof xd);
+    lfile *ff = list_layers(path, "ffn_aligned", ".bin", &nf, &bad), *xf = list_layers(path, xd, ".bin", &nx, &bad);
     cJSON *out = json ? cJSON_CreateObject() : NULL;
     cJSON *pin = out ? cJSON_AddArrayToObject(out, "pinned") : NULL;
     if (json) cJSON_AddItemToObject(out, "config", cJSON_Duplicate(cfg, 1));

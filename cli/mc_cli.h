@@ -73,6 +73,8 @@ typedef struct mc_cli_export_args {
     int layout; /* an mc_export_kind */
     unsigned long long shard_bytes;
     int threads, force, dry, quiet, stats;
+    const char *engines; /* mac-code: --engines LIST, or NULL (the family's default engines) */
+    int force_layout;    /* mac-code: write despite problems (each printed as a warning) */
 } mc_cli_export_args;
 /* "flash" -> 0, "mac-code" / "mlx" -> their mc_export_kind, else -1. */
 int mc_cli_layout_from_name(const char *name);

@@ -1,4 +1,5 @@
 #include "mc_export.h"
+#include "mc_export_int.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -11,12 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__APPLE__)
+#include <sys/clonefile.h>
+#elif defined(__linux__)
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
 #include "mc_flash.h"
 #include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_maccode.h"
 #include "mc_tokenizer.h"
 #include "mc_types.h"
 #include "mc_workers.h"
@@ -63,11 +71,13 @@ void mc_export_free(mc_export *X)
         free(X->files[i].name);
         free(X->files[i].head);
         free(X->files[i].copy_from);
+        free(X->files[i].ranges);
     }
     for (size_t i = 0; i < X->n_dirs; i++) free(X->dirs[i]);
     free(X->files);
     free(X->dirs);
     free(X->place);
+    free(X->stats);
     free(X);
 }
 
@@ -181,10 +191,7 @@ static int add_tokenizer(const mc_model *m, mc_export *X, mc_error *err)
     return 0;
 }
 
-typedef struct st_ent {
-    size_t item, k;
-    const char *name;
-} st_ent;
+typedef mc_export_st_ent st_ent;
 
 /* A safetensors file of the entries (data in this order, packed): header
  * with "__metadata__" {"format": "mlx"} first, padded with spaces to a
@@ -238,190 +245,23 @@ static int add_st_file(mc_export *X, const char *fname, const st_ent *e, size_t 
     return 0;
 }
 
-/* A mac-code layer file header: JSON, strictly shorter than one page. */
-static int add_layer_file(mc_export *X, const char *fname, cJSON *hdr, uint64_t total, size_t n_tensors,
-                          mc_error *err)
+/* For the mac-code builder (mc_export_maccode.c, mc_export_int.h). */
+int mc_export_oom(mc_error *err) { return oom(err); }
+const char *mc_export_strip_lm(const char *name) { return strip_lm(name); }
+int mc_export_add_file(mc_export *X, const char *name, unsigned char *head, size_t head_len, uint64_t size,
+                       size_t *idx, mc_error *err)
 {
-    char *js = cJSON_PrintUnformatted(hdr);
-    if (!js) return oom(err);
-    size_t jl = strlen(js);
-    if (jl >= PAGE) {
-        cJSON_free(js);
-        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: header of %zu bytes does not fit in %llu", fname, jl,
-                            (unsigned long long)PAGE);
-    }
-    unsigned char *b = malloc(jl);
-    if (!b) {
-        cJSON_free(js);
-        return oom(err);
-    }
-    memcpy(b, js, jl);
-    cJSON_free(js);
-    size_t fi;
-    int rc = add_file(X, fname, b, jl, total, &fi, err);
-    if (!rc) X->files[fi].n_tensors = n_tensors;
-    return rc;
+    return add_file(X, name, head, head_len, size, idx, err);
 }
-
-static int layer_local(const mc_model *m, const mc_pout *o, const char **local, mc_error *err)
+int mc_export_add_json_file(mc_export *X, const char *name, const cJSON *j, mc_error *err)
 {
-    *local = mc_export_local_name(o->name);
-    if (!*local)
-        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: streamed tensor %s is not under model.layers.N",
-                            m->input_path, o->name);
-    if (!mc_export_mlx_dtype(o->dtype))
-        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: %s: dtype %s has no MLX spelling", m->input_path, o->name,
-                            mc_type_name(o->dtype));
-    return 0;
+    return add_json_file(X, name, j, err);
 }
-
-static int build_ffn(const mc_model *m, mc_export *X, const mc_flash_span *s, mc_error *err)
+int mc_export_add_dir(mc_export *X, const char *name, mc_error *err) { return add_dir(X, name, err); }
+int mc_export_add_tokenizer(const mc_model *m, mc_export *X, mc_error *err) { return add_tokenizer(m, X, err); }
+int mc_export_add_st_file(mc_export *X, const char *fname, const mc_export_st_ent *e, size_t n, mc_error *err)
 {
-    const mc_plan *p = X->plan;
-    char fname[64];
-    size_t nt = 0;
-    uint64_t cur = PAGE;
-    int rc = 0;
-    snprintf(fname, sizeof fname, "ffn/layer_%02d.bin", s->layer);
-    cJSON *h = cJSON_CreateObject(), *tens = NULL;
-    int bad = !h || !cJSON_AddStringToObject(h, "format", "flash_aligned_v1") ||
-              !cJSON_AddNumberToObject(h, "page_size", (double)PAGE) ||
-              !cJSON_AddNumberToObject(h, "layer_idx", s->layer);
-    cJSON *total = bad ? NULL : cJSON_AddNumberToObject(h, "total_size", 0);
-    bad |= !total || !(tens = cJSON_AddObjectToObject(h, "tensors"));
-    for (size_t j = 0; !bad && !rc && j < s->n_items; j++) {
-        const mc_pitem *it = &p->items[s->items[j]];
-        for (size_t k = 0; !bad && !rc && k < it->n_out; k++) {
-            const mc_pout *o = &it->out[k];
-            const char *local;
-            if ((rc = layer_local(m, o, &local, err))) break;
-            cJSON *t = cJSON_AddObjectToObject(tens, local);
-            bad |= !t || !cJSON_AddNumberToObject(t, "offset", (double)cur) ||
-                   !cJSON_AddNumberToObject(t, "nbytes", (double)o->nbytes) ||
-                   !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
-            cJSON *sh = bad ? NULL : mc_plan_shape_json(o->shape, o->n_dims);
-            bad |= !sh;
-            if (sh) cJSON_AddItemToObject(t, "shape", sh);
-            X->place[s->items[j]][k] = (mc_export_place){ X->n_files, cur, 0 };
-            cur = mc_flash_align(cur + o->nbytes);
-            nt++;
-        }
-    }
-    if (!bad && !rc) {
-        cJSON_SetNumberValue(total, (double)cur);
-        rc = add_layer_file(X, fname, h, cur, nt, err);
-    }
-    cJSON_Delete(h);
-    return rc ? rc : bad ? oom(err) : 0;
-}
-
-static int build_experts(const mc_model *m, mc_export *X, const mc_flash_xlayer *x, mc_error *err)
-{
-    const mc_plan *p = X->plan;
-    char fname[64];
-    size_t nt = 0;
-    uint64_t inner = 0;
-    int rc = 0;
-    snprintf(fname, sizeof fname, "experts/layer_%02d.bin", x->layer);
-    cJSON *h = cJSON_CreateObject(), *lay = NULL, *tens = NULL, *total = NULL, *ebs = NULL;
-    int bad = !h || !cJSON_AddStringToObject(h, "format", "moe_flash_v1") ||
-              !cJSON_AddNumberToObject(h, "page_size", (double)PAGE) ||
-              !cJSON_AddNumberToObject(h, "layer_idx", x->layer) ||
-              !(total = cJSON_AddNumberToObject(h, "total_size", 0)) ||
-              !(lay = cJSON_AddObjectToObject(h, "layout")) ||
-              !cJSON_AddNumberToObject(lay, "num_experts", x->n_experts) ||
-              !(ebs = cJSON_AddNumberToObject(lay, "expert_block_size", 0)) ||
-              !cJSON_AddNumberToObject(lay, "data_start", (double)PAGE) ||
-              !(tens = cJSON_AddObjectToObject(lay, "tensors"));
-    for (size_t j = 0; !bad && !rc && j < x->n_items; j++) {
-        const mc_pitem *it = &p->items[x->items[j]];
-        for (size_t k = 0; !bad && !rc && k < it->n_out; k++) {
-            const mc_pout *o = &it->out[k];
-            const char *local;
-            if ((rc = layer_local(m, o, &local, err))) break;
-            if (o->n_dims < 2 || o->shape[0] != x->n_experts) {
-                rc = mc_error_set(err, MC_ERR_FORMAT, "%s: %s is not stacked over %u experts", m->input_path,
-                                  o->name, x->n_experts);
-                break;
-            }
-            uint64_t per = o->nbytes / x->n_experts;
-            cJSON *t = cJSON_AddObjectToObject(tens, local);
-            bad |= !t || !cJSON_AddNumberToObject(t, "inner_offset", (double)inner) ||
-                   !cJSON_AddNumberToObject(t, "nbytes", (double)per) ||
-                   !cJSON_AddStringToObject(t, "dtype", mc_export_mlx_dtype(o->dtype));
-            cJSON *sh = bad ? NULL : mc_plan_shape_json(o->shape + 1, o->n_dims - 1);
-            bad |= !sh;
-            if (sh) cJSON_AddItemToObject(t, "shape_per_expert", sh);
-            X->place[x->items[j]][k] = (mc_export_place){ X->n_files, PAGE + inner, 0 };
-            inner += per;
-            nt++;
-        }
-    }
-    uint64_t block = mc_flash_align(inner), tot = PAGE + block * x->n_experts;
-    if (!bad && !rc) {
-        for (size_t j = 0; j < x->n_items; j++)
-            for (size_t k = 0; k < p->items[x->items[j]].n_out; k++) X->place[x->items[j]][k].estride = block;
-        cJSON_SetNumberValue(total, (double)tot);
-        cJSON_SetNumberValue(ebs, (double)block);
-        rc = add_layer_file(X, fname, h, tot, nt, err);
-    }
-    cJSON_Delete(h);
-    return rc ? rc : bad ? oom(err) : 0;
-}
-
-static int build_maccode(const mc_model *m, mc_export *X, mc_error *err)
-{
-    const mc_plan *p = X->plan;
-    mc_flash_layout *L = NULL;
-    st_ent *e = NULL;
-    size_t ne = 0;
-    cJSON *cfg = NULL;
-    int rc = mc_flash_layout_build(m, p, &L, err);
-    if (rc) return rc;
-    if (!(e = malloc((p->n_items ? p->n_items : 1) * 3 * sizeof *e))) {
-        rc = oom(err);
-        goto done;
-    }
-    for (size_t i = 0; i < p->n_items; i++)
-        if (p->items[i].mt->role == MC_ROLE_PINNED)
-            for (size_t k = 0; k < p->items[i].n_out; k++)
-                e[ne++] = (st_ent){ i, k, strip_lm(p->items[i].out[k].name) };
-    if ((rc = add_st_file(X, "pinned.safetensors", e, ne, err))) goto done;
-    if (L->n_spans && (rc = add_dir(X, "ffn", err))) goto done;
-    if (L->n_xlayers && (rc = add_dir(X, "experts", err))) goto done;
-    for (size_t i = 0; !rc && i < L->n_spans; i++) rc = build_ffn(m, X, &L->spans[i], err);
-    for (size_t i = 0; !rc && i < L->n_xlayers; i++) rc = build_experts(m, X, &L->xlayers[i], err);
-    if (rc) goto done;
-    /* config.json: the mlx-lm config (with the quantization block) and the
-     * "streaming" block the engines read. */
-    cfg = mc_plan_config(p, m);
-    cJSON *sb = cfg ? cJSON_CreateObject() : NULL;
-    int bad = !sb;
-    if (sb) {
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "streaming");
-        cJSON_AddItemToObject(cfg, "streaming", sb);
-        bad |= !cJSON_AddStringToObject(sb, "pinned_file", "pinned.safetensors");
-        if (L->n_spans)
-            bad |= !cJSON_AddStringToObject(sb, "ffn_dir", "ffn/") ||
-                   !cJSON_AddNumberToObject(sb, "ffn_layers", (double)L->n_spans);
-        if (L->n_xlayers)
-            bad |= !cJSON_AddStringToObject(sb, "expert_dir", "experts/") ||
-                   !cJSON_AddNumberToObject(sb, "num_layers", m->n_layers) ||
-                   !cJSON_AddNumberToObject(sb, "num_experts", L->xlayers[0].n_experts) ||
-                   !cJSON_AddNumberToObject(sb, "experts_per_tok", L->experts_per_tok);
-        bad |= !cJSON_AddStringToObject(sb, "model_class", L->n_xlayers ? "moe" : "dense");
-    }
-    if (bad) {
-        rc = oom(err);
-        goto done;
-    }
-    if ((rc = add_json_file(X, "config.json", cfg, err))) goto done;
-    rc = add_tokenizer(m, X, err);
-done:
-    cJSON_Delete(cfg);
-    free(e);
-    mc_flash_layout_free(L);
-    return rc;
+    return add_st_file(X, fname, e, n, err);
 }
 
 static int build_mlx(const mc_model *m, mc_export *X, mc_error *err)
@@ -527,8 +367,8 @@ done:
     return rc;
 }
 
-int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
-                    mc_export **out, mc_error *err)
+int mc_export_build_for(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                        uint32_t engines, mc_export **out, mc_error *err)
 {
     int rc;
     *out = NULL;
@@ -536,20 +376,28 @@ int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, ui
     if (!X) return oom(err);
     X->kind = kind;
     X->plan = p;
+    X->engines = engines;
     X->shard_bytes = shard_bytes ? shard_bytes : ((uint64_t)5 << 30);
     X->place = calloc(p->n_items ? p->n_items : 1, sizeof *X->place);
-    if (!X->place) {
+    X->stats = calloc(1, sizeof *X->stats);
+    if (!X->place || !X->stats) {
         mc_export_free(X);
         return oom(err);
     }
     for (size_t i = 0; i < p->n_items; i++)
         for (size_t k = 0; k < p->items[i].n_out; k++) X->tensor_bytes += p->items[i].out[k].nbytes;
-    if (kind == MC_EXPORT_MACCODE) rc = build_maccode(m, X, err);
+    if (kind == MC_EXPORT_MACCODE) rc = mc_export_build_maccode(m, X, err);
     else if (kind == MC_EXPORT_MLX) rc = build_mlx(m, X, err);
     else rc = mc_error_set(err, MC_ERR_ARG, "unknown export layout %d", (int)kind);
     if (rc) mc_export_free(X);
     else *out = X;
     return rc;
+}
+
+int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                    mc_export **out, mc_error *err)
+{
+    return mc_export_build_for(m, p, kind, shard_bytes, mc_maccode_family(m->model_type, 1), out, err);
 }
 
 /* ---- writing ---- */
@@ -658,6 +506,53 @@ static int copy_file(const char *src, int fd, const char *dst, uint64_t size, mc
     }
     free(buf);
     mc_file_close(&f);
+    return rc;
+}
+
+/* File i (a clone file) from its written source: a copy-on-write clone
+ * where the system and file system can (macOS clonefile, Linux FICLONE),
+ * else its data ranges copied (holes stay holes); then its own head over
+ * the first bytes. *fd is left open. */
+static int make_clone(const mc_export *X, size_t i, char *const *paths, int *fd, mc_error *err)
+{
+    const mc_export_file *f = &X->files[i];
+    const char *src = paths[f->clone_src], *dst = paths[i];
+    int cloned = 0, rc = 0, sfd = -1;
+    unsigned char *buf = NULL;
+#if defined(__APPLE__)
+    cloned = clonefile(src, dst, 0) == 0;
+#endif
+    *fd = open(dst, cloned ? O_RDWR : O_RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644);
+    if (*fd < 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
+    if ((sfd = open(src, O_RDONLY)) < 0) return mc_error_set(err, MC_ERR_IO, "%s: %s", src, strerror(errno));
+#if defined(__linux__) && defined(FICLONE)
+    if (!cloned) cloned = ioctl(*fd, FICLONE, sfd) == 0;
+#endif
+    if (!cloned) {
+        if (ftruncate(*fd, (off_t)f->size) != 0)
+            rc = mc_error_set(err, MC_ERR_IO, "%s: cannot extend to %llu bytes: %s", dst, (unsigned long long)f->size,
+                              strerror(errno));
+        if (!rc && !(buf = malloc((size_t)1 << 20))) rc = oom(err);
+        for (size_t r = 0; !rc && r < f->n_ranges; r++)
+            for (uint64_t off = f->ranges[r][0], end = off + f->ranges[r][1]; !rc && off < end;) {
+                size_t n = end - off < ((uint64_t)1 << 20) ? (size_t)(end - off) : (size_t)1 << 20;
+                ssize_t got = pread(sfd, buf, n, (off_t)off);
+                if (got < 0 && errno == EINTR) continue;
+                if (got != (ssize_t)n)
+                    rc = mc_error_set(err, MC_ERR_IO, "%s: read at offset %llu failed: %s", src, (unsigned long long)off,
+                                      got < 0 ? strerror(errno) : "short read");
+                else rc = pwrite_all(*fd, buf, n, off, dst, err);
+                off += n;
+                if (!rc) X->stats->bytes_copied += n;
+            }
+    }
+    if (!rc && f->head_len) rc = pwrite_all(*fd, f->head, f->head_len, 0, dst, err);
+    if (!rc) {
+        if (cloned) X->stats->n_cloned++;
+        else X->stats->n_copied++;
+    }
+    free(buf);
+    close(sfd);
     return rc;
 }
 
@@ -775,6 +670,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     char **fpaths = paths + 1 + X->n_dirs;
     for (size_t i = 0; !rc && i < X->n_files; i++) {
         const mc_export_file *f = &X->files[i];
+        if (f->clone) continue; /* made from its source once that is written */
         fds[i] = open(fpaths[i], O_RDWR | O_CREAT | O_EXCL | O_TRUNC, 0644);
         if (fds[i] < 0) {
             rc = mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", fpaths[i], strerror(errno));
@@ -795,12 +691,16 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
     if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, X->tensor_bytes, o->progress, o->progress_ctx, err)))
         goto done;
-    for (size_t i = 0; !rc && i < X->n_files; i++) {
-        if (fsync(fds[i]) != 0)
-            rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
-        if (close(fds[i]) != 0 && !rc) rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", fpaths[i], strerror(errno));
-        fds[i] = -1;
-    }
+    for (int pass = 0; pass < 2 && !rc; pass++) /* sources first, then their clones */
+        for (size_t i = 0; !rc && i < X->n_files; i++) {
+            if (X->files[i].clone != pass) continue;
+            if (pass && (rc = make_clone(X, i, fpaths, &fds[i], err))) break;
+            if (fsync(fds[i]) != 0)
+                rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", fpaths[i], strerror(errno));
+            if (close(fds[i]) != 0 && !rc)
+                rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", fpaths[i], strerror(errno));
+            fds[i] = -1;
+        }
     if (rc) goto done;
     /* into place: an existing OUTDIR (force) is renamed aside first. Signals
      * are held off between the two renames (the workers are done: this is

@@ -20,6 +20,8 @@
  * ".NAME.mconv-tmp.PID" beside OUTDIR (registered for signal cleanup) and
  * renamed into place when complete; an existing OUTDIR is replaced only with
  * force (old one renamed aside, new one renamed in, old one removed).
+ * A mac-code folder's files and forms depend on the engines it is written
+ * for (mc_maccode.h).
  */
 #ifndef MC_EXPORT_H
 #define MC_EXPORT_H
@@ -40,6 +42,14 @@ typedef struct mc_export_file {
     size_t head_len;
     char *copy_from;     /* copied verbatim from this file (tokenizer files), or NULL */
     size_t n_tensors;    /* output tensors placed in this file */
+    /* a second form of file clone_src's data (mac-code ffn/layer_NN.safetensors
+     * beside ffn_aligned/layer_NN.bin): a copy-on-write clone of it where the
+     * file system can (clonefile, FICLONE), else its ranges copied; then head
+     * written over the first head_len bytes */
+    int clone;
+    size_t clone_src;
+    size_t n_ranges;
+    uint64_t (*ranges)[2]; /* [offset, length] of the data to copy when cloning fails */
 } mc_export_file;
 
 typedef struct mc_export_place {
@@ -48,8 +58,15 @@ typedef struct mc_export_place {
     uint64_t estride;/* experts: distance between expert e and e+1; else 0 */
 } mc_export_place;
 
+/* What writing did (filled by mc_export_write). */
+typedef struct mc_export_stats {
+    size_t n_cloned, n_copied;   /* clone files: shared with their source / copied */
+    uint64_t bytes_copied;
+} mc_export_stats;
+
 typedef struct mc_export {
     mc_export_kind kind;
+    uint32_t engines;            /* mac-code: the engines written for (mc_maccode.h mask); 0: every form */
     const mc_plan *plan;
     size_t n_files;
     mc_export_file *files;
@@ -58,12 +75,18 @@ typedef struct mc_export {
     mc_export_place (*place)[3]; /* per plan item and output */
     uint64_t tensor_bytes;       /* bytes of tensor data to convert */
     uint64_t shard_bytes;        /* mlx: the shard size limit used */
+    mc_export_stats *stats;      /* filled by mc_export_write */
 } mc_export;
 
 /* Place p's outputs in the kind's layout. shard_bytes: mlx shard limit
  * (0: 5 GiB as mlx-lm); ignored for mac-code. */
 int mc_export_build(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
                     mc_export **out, mc_error *err);
+/* The same with the mac-code engines to write for (mc_maccode.h mask; 0:
+ * every form, for --force-layout on an architecture no engine builds).
+ * mc_export_build uses the model family's default engines. */
+int mc_export_build_for(const mc_model *m, const mc_plan *p, mc_export_kind kind, uint64_t shard_bytes,
+                        uint32_t engines, mc_export **out, mc_error *err);
 void mc_export_free(mc_export *X);
 
 /* Write X into the folder outdir (see above). Uses threads, force,

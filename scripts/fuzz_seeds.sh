@@ -9,6 +9,8 @@
 #                 (whole, and cut after the first 16 KiB page)
 #   dequant       GGML type id + up to 4 KiB of real blocks of that type from
 #                 corpus/ggml/quant-vectors.gguf
+#   maccode       the files of mac-code folders converted from corpus models
+#                 by MCONV, each behind fuzz_maccode's file selector byte
 # Each target also gets testdata/fuzz/<target>/* (the regression inputs).
 # Usage: scripts/fuzz_seeds.sh CORPUS_DIR OUT_DIR [MCONV]
 #   makes OUT_DIR/fuzz_gguf, OUT_DIR/fuzz_safetensors, ...
@@ -17,7 +19,8 @@ corpus=${1:?corpus dir}
 out=${2:?output dir}
 mconv=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant
+mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant \
+  "$out"/fuzz_maccode
 
 if [ -d "$corpus" ]; then
   bash "$here/scripts/gguf_fuzz_seeds.sh" "$corpus" "$out/fuzz_gguf" >/dev/null
@@ -70,6 +73,18 @@ EOF
         cp "$tmp/$name.flash" "$out/fuzz_flash/$name.flash"
         head -c 16384 "$tmp/$name.flash" > "$out/fuzz_flash/$name.page0"
       fi
+    done
+    # fuzz_maccode: selector byte (0 bin/, 1 ffn_aligned/, 2 ffn/, 3 config, 4 pinned) + the file
+    for g in models/qwen3/gguf/qwen3-Q4_K_M.gguf models/qwen3_5_moe/hf; do
+      [ -e "$corpus/$g" ] || continue
+      name=$(echo "$g" | tr '/' '_')
+      "$mconv" "$corpus/$g" "$tmp/$name" --layout mac-code -q >/dev/null 2>&1 || continue
+      n=0
+      for f in bin/layer_00.bin ffn_aligned/layer_00.bin ffn/layer_00.safetensors config.json pinned.safetensors; do
+        [ -f "$tmp/$name/$f" ] && { printf "\\$(printf %o $n)"; cat "$tmp/$name/$f"; } > "$out/fuzz_maccode/$name.$n"
+        [ -s "$out/fuzz_maccode/$name.$n" ] || rm -f "$out/fuzz_maccode/$name.$n"
+        n=$((n + 1))
+      done
     done
     rm -rf "$tmp"
   fi

@@ -9,7 +9,7 @@
 set -u
 mconv=${1:?usage: cli_export.sh MCONV CORPUS}
 corpus=${MCONV_CORPUS:-${2:-}}
-dense=$corpus/models/llama/gguf/llama-Q4_K_M.gguf
+dense=$corpus/models/qwen3/gguf/qwen3-Q4_K_M.gguf # a family the mac-code engines build
 moe=$corpus/models/qwen3_moe/hf
 if [ ! -f "$dense" ] || [ ! -d "$moe" ]; then
     echo "SKIP: corpus absent ($corpus)"
@@ -34,7 +34,7 @@ tree_sum() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs cksum); }
 for layout in mac-code mlx; do
     # --- basics, determinism across thread counts
     "$mconv" "$moe" "$t/a" --layout $layout --threads 1 > "$t/o" 2>&1; expect_rc 0 $? "$layout: convert"
-    expect_grep "wrote $t/a ($layout folder)" "$t/o" "$layout: summary"
+    expect_grep "wrote $t/a ($layout folder" "$t/o" "$layout: summary"
     "$mconv" "$moe" "$t/b" --layout $layout --threads 2 -q > "$t/o" 2>&1; expect_rc 0 $? "$layout: threads 2"
     "$mconv" "$moe" "$t/c" --layout $layout --threads 5 -q > "$t/o" 2>&1; expect_rc 0 $? "$layout: threads 5"
     [ "$(tree_sum "$t/a")" = "$(tree_sum "$t/b")" ] && ok || bad "$layout: --threads 1 vs 2 differ"
@@ -171,9 +171,9 @@ PY
 "$mconv" "$moe" "$t/mc" --layout mac-code -q > "$t/o" 2>&1; expect_rc 0 $? "mac-code for inspect"
 "$mconv" inspect "$t/mc" > "$t/o" 2>&1; expect_rc 0 $? "inspect mac-code"
 expect_grep "mac-code streaming folder" "$t/o" "inspect mac-code"
-expect_grep "2 files in experts/ (moe_flash_v1), 8 experts" "$t/o" "inspect mac-code experts"
+expect_grep "2 files in bin/ (moe_flash_v1), 8 experts" "$t/o" "inspect mac-code experts"
 "$mconv" dump "$t/mc" > "$t/o" 2>&1; expect_rc 0 $? "dump mac-code"
-expect_grep "mlp.switch_mlp.down_proj.biases" "$t/o" "dump mac-code"
+expect_grep "switch_mlp.down_proj.biases" "$t/o" "dump mac-code"
 expect_grep "model.embed_tokens.weight" "$t/o" "dump mac-code pinned"
 "$mconv" dump "$t/mc" --json > "$t/o" 2>&1; expect_rc 0 $? "dump --json mac-code"
 python3 - "$t/o" "$t/mc" <<'PY' && ok || bad "dump --json does not match the folder"
@@ -186,11 +186,11 @@ assert sorted(t["name"] for t in j["pinned"]) == sorted(k for k in h if k != "__
 for f, hdr in j["experts"].items():
     raw = open(d + "/" + f, "rb").read(16384).rstrip(b"\0")
     assert json.loads(raw) == hdr, f
-assert j["config"]["streaming"]["expert_dir"] == "experts/"
+assert j["config"]["streaming"]["expert_dir"] == "bin"
 PY
 "$mconv" "$dense" "$t/mcd" --layout mac-code -q > "$t/o" 2>&1; expect_rc 0 $? "mac-code dense"
 "$mconv" inspect "$t/mcd" > "$t/o" 2>&1; expect_rc 0 $? "inspect mac-code dense"
-expect_grep "files in ffn/ (flash_aligned_v1)" "$t/o" "inspect mac-code dense"
+expect_grep "files in ffn_aligned/ (flash_aligned_v1)" "$t/o" "inspect mac-code dense"
 
 echo "cli_export: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]

@@ -1,6 +1,12 @@
 /* End to end over the corpus for `--layout mac-code` and `--layout mlx`:
  * every model under models/, from every GGUF there and from hf/, converted
  * to a .flash file, a mac-code folder and an mlx folder (small shard limit).
+ * Architectures no mac-code engine builds, and non-default options, are
+ * written with --force-layout (every form: ffn_aligned/ and ffn/, expert
+ * names mlp.switch_mlp.* and switch_mlp.*); the mac-code folder is compared
+ * with a .flash file made with mac-code's own defaults (float16, the
+ * qwen3.5 MoE engines' 4-bit routers). What the engines themselves read is
+ * tests/test_maccode.c's concern.
  *
  * The readers here share no code with layout/mc_export.c: safetensors
  * headers are parsed by hand (u64 length + cJSON), mac-code layer headers
@@ -276,10 +282,10 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
     cJSON_Delete(s.hdr);
 
     /* layer files */
-    int n_ffn = 0, n_x = 0;
+    int n_ffn = 0, n_x = 0, n_st = 0;
     for (int L = 0; L < m->n_layers; L++) {
         for (int kind = 0; kind < 2; kind++) {
-            snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "experts" : "ffn", L);
+            snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "bin" : "ffn_aligned", L);
             uint64_t fs = file_size(p);
             if (!fs) continue;
             unsigned char *pg = read_range(p, 0, PG);
@@ -321,6 +327,40 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                            cJSON_GetObjectItemCaseSensitive(tens, "mlp.gate_up_proj.weight"),
                        "%s: no mlp.down_proj.weight", p);
                 g_ffn_layers++;
+                /* ffn/layer_NN.safetensors beside it: the same tensors, byte
+                 * for byte, at the same offsets (a clone or a copy), gaps
+                 * covered by zero "mconv.pad.N" tensors */
+                char sp[2048];
+                snprintf(sp, sizeof sp, "%s/ffn/layer_%02d.safetensors", dir, L);
+                stf ss;
+                if (file_size(sp) && st_open(sp, &ss) == 0) {
+                    n_st++;
+                    CHECK_EQ_U64(file_size(sp), fs);
+                    CHECK_EQ_U64(ss.data_start, PG);
+                    const cJSON *x;
+                    cJSON_ArrayForEach(x, ss.hdr)
+                    {
+                        if (!strcmp(x->string, "__metadata__")) continue;
+                        const cJSON *dof = cJSON_GetObjectItemCaseSensitive(x, "data_offsets");
+                        uint64_t a = (uint64_t)cJSON_GetArrayItem(dof, 0)->valuedouble,
+                                 b = (uint64_t)cJSON_GetArrayItem(dof, 1)->valuedouble;
+                        unsigned char *d = read_range(sp, PG + a, b - a);
+                        const cJSON *bt = cJSON_GetObjectItemCaseSensitive(tens, x->string);
+                        if (!strncmp(x->string, "mconv.pad.", 10)) {
+                            size_t nz = 0;
+                            for (uint64_t i = 0; d && i < b - a; i++) nz += d[i] != 0;
+                            CHECKF(d && nz == 0, "%s: %s holds %zu non-zero bytes", sp, x->string, nz);
+                        } else {
+                            unsigned char *w = bt ? read_range(p, (uint64_t)jn(bt, "offset"), b - a) : NULL;
+                            CHECKF(bt && (uint64_t)jn(bt, "offset") == PG + a && (uint64_t)jn(bt, "nbytes") == b - a &&
+                                       d && w && !memcmp(d, w, (size_t)(b - a)),
+                                   "%s: %s is not the bytes of %s", sp, x->string, p);
+                            free(w);
+                        }
+                        free(d);
+                    }
+                    cJSON_Delete(ss.hdr);
+                }
             } else {
                 n_x++;
                 CHECK_STR(js(h, "format"), "moe_flash_v1");
@@ -352,13 +392,18 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                         CHECKF(io + nb <= B, "%s: %s beyond the block", p, t->string);
                         if (io + nb > B) continue;
                         char full[600], wname[600];
-                        snprintf(full, sizeof full, "model.layers.%d.%s", L, t->string);
+                        /* "switch_mlp.*" (cli-agent's names) is "mlp.switch_mlp.*"; counted once */
+                        int alias = !strncmp(t->string, "switch_mlp.", 11);
+                        snprintf(full, sizeof full, "model.layers.%d.%s%s", L, alias ? "mlp." : "", t->string);
+                        char mname[600];
+                        snprintf(mname, sizeof mname, "mlp.%s", t->string);
+                        if (alias && cJSON_GetObjectItemCaseSensitive(tens, mname)) alias = 2; /* both names */
                         mc_test_part_of(full, wname, sizeof wname);
                         const mc_mtensor *src = find_src(m, wname);
                         uint64_t rows = src ? src->shape[src->n_dims - 2] : 0;
                         CHECKF(src && (uint64_t)cJSON_GetArrayItem(spe, 0)->valuedouble == rows, "%s: %s shape", p, full);
                         check_one(m, cfg, full, blk + io, nb, dtype_from(js(t, "dtype")), scales_dtype_in(tens, t->string),
-                                  e * rows, rows, p, e == 0 ? seen : NULL);
+                                  e * rows, rows, p, e == 0 && alias != 2 ? seen : NULL);
                     }
                     /* padding after the last tensor is zero */
                     uint64_t used = 0;
@@ -380,11 +425,11 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
         }
     }
     if (n_ffn) {
-        CHECK_STR(js(sb, "ffn_dir"), "ffn/");
+        if (n_st) CHECK_STR(js(sb, "ffn_dir"), "ffn/");
         CHECK_EQ_U64(jn(sb, "ffn_layers"), n_ffn);
     }
     if (n_x) {
-        CHECK_STR(js(sb, "expert_dir"), "experts/");
+        CHECK_STR(js(sb, "expert_dir"), "bin");
         CHECK_EQ_U64(jn(sb, "num_experts"), m->n_experts);
         CHECK_EQ_U64(jn(sb, "experts_per_tok"), m->n_experts_per_tok);
     }
@@ -504,14 +549,17 @@ static void maccode_vs_flash(const char *dir, const char *flash)
             cJSON_Delete(s.hdr);
         }
         for (int kind = 0; !found && local && kind < 2; kind++) {
-            snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "experts" : "ffn", layer);
+            snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "bin" : "ffn_aligned", layer);
             unsigned char *pg = file_size(p) ? read_range(p, 0, PG) : NULL;
             size_t hl = 0;
             while (pg && hl < PG && pg[hl]) hl++;
             cJSON *h = pg ? cJSON_ParseWithLength((const char *)pg, hl) : NULL;
             free(pg);
             const cJSON *lay = cJSON_GetObjectItem(h, "layout");
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(kind ? lay : h, "tensors"), local + 1);
+            const cJSON *tl = cJSON_GetObjectItem(kind ? lay : h, "tensors");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(tl, local + 1);
+            if (!t && kind && !strncmp(local + 1, "mlp.", 4)) /* cli-agent's names: no "mlp." */
+                t = cJSON_GetObjectItemCaseSensitive(tl, local + 5);
             if (t && !kind) {
                 found = 1;
                 if ((uint64_t)jn(t, "nbytes") == ft[k].nbytes) d = read_range(p, (uint64_t)jn(t, "offset"), ft[k].nbytes);
@@ -690,10 +738,21 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
 
 /* ---- driver ---- */
 
+/* Families some mac-code engine builds (layout/mc_maccode.c's table);
+ * others, and non-default options, need --force-layout. */
+static int maccode_family(const char *model_type)
+{
+    static const char *const fam[] = { "qwen3", "qwen3_moe", "qwen3_5", "qwen3_5_moe", "qwen3_next" };
+    for (size_t i = 0; model_type && i < sizeof fam / sizeof fam[0]; i++)
+        if (!strcmp(model_type, fam[i])) return 1;
+    return 0;
+}
+
 static void one(const char *src, const char *opts, int max_experts)
 {
-    char fl[1024], mc[1024], mx[1024], *log = NULL;
+    char fl[1024], mcfl[1024], mc[1024], mx[1024], mcopts[512], *log = NULL;
     snprintf(fl, sizeof fl, "%s/ref.flash", mc_test_tmpdir());
+    snprintf(mcfl, sizeof mcfl, "%s/mcref.flash", mc_test_tmpdir());
     snprintf(mc, sizeof mc, "%s/mc", mc_test_tmpdir());
     snprintf(mx, sizeof mx, "%s/mlx", mc_test_tmpdir());
     int rc = mc_test_run(&log, "'%s' '%s' '%s' --force --quiet %s", mc_test_mconv(), src, fl, opts);
@@ -705,25 +764,38 @@ static void one(const char *src, const char *opts, int max_experts)
     CHECKF(rc == 0, "convert %s %s: exit %d: %s", src, opts, rc, log ? log : "");
     free(log);
     if (rc) return;
-    rc = mc_test_run(&log, "'%s' '%s' '%s' --layout mac-code --force --quiet %s", mc_test_mconv(), src, mc, opts);
+    mc_model *m = NULL;
+    mc_error err = { MC_OK, "" };
+    mc_convert_opts co = { 0, 1 };
+    CHECKF(mc_convert_open(src, &co, &m, &err) == 0, "%s", err.msg);
+    if (!m) return;
+    /* mac-code's own defaults: float16 unless --dtype, the qwen3.5 MoE
+     * engines' 4-bit routers; the .flash reference is made with them */
+    int fam = maccode_family(m->model_type);
+    snprintf(mcopts, sizeof mcopts, "%s%s%s", opts, strstr(opts, "--dtype") ? "" : " --dtype f16",
+             fam && m->model_type && !strcmp(m->model_type, "qwen3_5_moe")
+                 ? " --bits-for '*.mlp.gate=4' --bits-for '*.mlp.shared_expert_gate=4'" : "");
+    rc = mc_test_run(&log, "'%s' '%s' '%s' --force --quiet %s", mc_test_mconv(), src, mcfl, mcopts);
+    CHECKF(rc == 0, "convert %s %s: exit %d: %s", src, mcopts, rc, log ? log : "");
+    free(log);
+    rc |= mc_test_run(&log, "'%s' '%s' '%s' --layout mac-code --force --quiet %s %s", mc_test_mconv(), src, mc, opts,
+                      fam && !*opts ? "" : "--force-layout");
     CHECKF(rc == 0, "mac-code %s %s: exit %d: %s", src, opts, rc, log ? log : "");
     free(log);
     rc |= mc_test_run(&log, "'%s' '%s' '%s' --layout mlx --shard-size %u --force --quiet %s", mc_test_mconv(), src, mx,
                       SHARD_LIMIT, opts);
     CHECKF(rc == 0, "mlx %s %s: exit %d: %s", src, opts, rc, log ? log : "");
     free(log);
-    if (rc) return;
+    if (rc) {
+        mc_convert_close(m);
+        return;
+    }
     g_converted++;
-    mc_model *m = NULL;
-    mc_error err = { MC_OK, "" };
-    mc_convert_opts co = { 0, 1 };
-    CHECKF(mc_convert_open(src, &co, &m, &err) == 0, "%s", err.msg);
-    if (!m) return;
     /* --lossless keeps repacked GGML blocks (not a requantization): the
      * mac-code tensors are checked against the .flash file through the mlx
      * folder's equality instead */
     if (!strstr(opts, "--lossless")) check_maccode(mc, m, max_experts);
-    maccode_vs_flash(mc, fl);
+    maccode_vs_flash(mc, mcfl);
     /* tensors the converter forces to 8 bits (MoE routers, as mlx-lm
      * quantizes them) get per-module entries unless nothing is quantized or
      * everything is 8-bit already */
