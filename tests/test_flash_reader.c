@@ -582,7 +582,8 @@ static void h_expert_past(cJSON *m, void *ctx)
 {
     (void)ctx;
     cJSON *x = cJSON_GetArrayItem(cJSON_GetObjectItem(m, "experts"), 0);
-    cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(x, "tensors"), 8);
+    cJSON *ts = cJSON_GetObjectItem(x, "tensors");
+    cJSON *t = cJSON_GetArrayItem(ts, cJSON_GetArraySize(ts) - 1);
     set_num(t, "inner_offset", cJSON_GetObjectItem(x, "stride")->valuedouble);
 }
 static void h_expert_stride(cJSON *m, void *ctx)
@@ -755,11 +756,44 @@ static void test_alloc(void)
     CHECK(mc_flash_reader_alloc(SIZE_MAX - 100) == NULL);
 }
 
+/* MCONV_WRITE_FUZZ_SEEDS=DIR: write the replay seeds of fuzz/fuzz_flash_reader.c
+ * (testdata/fuzz/fuzz_flash_reader/) and exit. Small synthetic files (every
+ * weight bf16: one page per tensor): valid ones, ones with manifest
+ * extensions and tokenizer files, a flipped expert byte, hostile manifests. */
+static int write_seeds(const char *dir)
+{
+    char p[1024], q[1200];
+    mc_test_synth s = { 1, 1, 2, 2, 1, 1 };
+    snprintf(p, sizeof p, "%s/valid-dense-moe.flash", dir);
+    if (mc_test_flash_synth(p, &s)) return 1;
+    snprintf(q, sizeof q, "%s/valid-extensions-tokenizer.flash", dir);
+    copy_file(p, q);
+    if (mc_test_flash_rewrite(q, add_unknown, NULL, 1) || mc_test_flash_rewrite(q, add_tokenizer, NULL, 0)) return 1;
+    mc_flash_reader *r = NULL;
+    if (mc_flash_reader_open(p, NULL, &r, NULL)) return 1;
+    const mc_flash_reader_layer *L = mc_flash_reader_find_layer(r, 1, MC_FLASH_READER_EXPERT);
+    uint64_t at = L->offset + L->nbytes + 100;
+    mc_flash_reader_close(r);
+    snprintf(q, sizeof q, "%s/flipped-expert-byte.flash", dir);
+    copy_file(p, q);
+    if (mc_test_flip_byte(q, at)) return 1;
+    snprintf(q, sizeof q, "%s/hostile-tokenizer-name.flash", dir);
+    copy_file(p, q);
+    if (mc_test_flash_rewrite(q, h_traversal, NULL, 0)) return 1;
+    snprintf(q, sizeof q, "%s/hostile-expert-past-block.flash", dir);
+    copy_file(p, q);
+    if (mc_test_flash_rewrite(q, h_expert_past, NULL, 0)) return 1;
+    printf("seeds written to %s\n", dir);
+    return mc_test_failures ? 1 : 0;
+}
+
 int main(void)
 {
     static char path[1024];
+    const char *seeds = getenv("MCONV_WRITE_FUZZ_SEEDS");
+    if (seeds && *seeds) return write_seeds(seeds);
     snprintf(path, sizeof path, "%s/syn.flash", mc_test_tmpdir());
-    mc_test_synth s = { 1, 1, 4, 2, 1 };
+    mc_test_synth s = { 1, 1, 4, 2, 1, 0 };
     if (mc_test_flash_synth(path, &s) != 0) {
         CHECK(0);
         return mc_test_finish("test_flash_reader");

@@ -109,6 +109,7 @@ int mc_test_flash_synth(const char *path, const mc_test_synth *s)
     mc_flash_layout *lay = NULL;
     mc_flash_write_opts wo;
     mc_plan_opts_default(&po);
+    po.no_quant = s->no_quant;
     memset(&wo, 0, sizeof wo);
     wo.threads = s->threads > 0 ? s->threads : 1;
     wo.force = 1;

@@ -14,10 +14,11 @@ typedef struct mc_test_synth {
     int n_experts;      /* per MoE layer */
     int experts_per_tok;
     int threads;        /* writer threads (0: 1) */
+    int no_quant;       /* every weight bf16 (one tensor per weight: small files) */
 } mc_test_synth;
 
 /* Write a qwen3_moe-shaped model (hidden 128, FFN/expert width 64, bf16
- * source values, 4-bit quantized, routers 8-bit) to path: embeddings,
+ * source values, 4-bit quantized, routers 8-bit; or all bf16) to path: embeddings,
  * norms, one attention projection per layer and lm_head pinned. 0 on
  * success; else prints why and returns non-zero. */
 int mc_test_flash_synth(const char *path, const mc_test_synth *s);
