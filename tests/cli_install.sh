@@ -10,6 +10,7 @@
 # fails --verify with a checksum message and reads without it.
 # Usage: bash cli_install.sh MCONV CORPUS   (env: MCONV_BUILD_DIR)
 set -u
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 mconv=${1:?usage: cli_install.sh MCONV CORPUS}
 corpus=${MCONV_CORPUS:-${2:-}}
 build=${MCONV_BUILD_DIR:?MCONV_BUILD_DIR not set (run from ctest)}

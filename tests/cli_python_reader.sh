@@ -12,6 +12,7 @@
 # apt-get install python3-numpy; scripts/setup.sh does). SKIP when none.
 # Usage: bash cli_python_reader.sh MCONV CORPUS
 set -u
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 mconv=${1:?usage: cli_python_reader.sh MCONV CORPUS}
 corpus=${MCONV_CORPUS:-${2:-}}
 src=$(cd "$(dirname "$0")/.." && pwd)
