@@ -176,7 +176,7 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
         n += f->experts[i].n_tensors;
     }
     r->tensors = calloc(n ? n : 1, sizeof *r->tensors);
-    r->owned = calloc(f->n_experts * 1 + n, sizeof *r->owned);
+    r->owned = calloc(n ? n : 1, sizeof *r->owned); /* stacked expert names */
     r->layers = calloc(f->n_ffn + f->n_experts + 1, sizeof *r->layers);
     if (!r->tensors || !r->owned || !r->layers) return oom(path, err);
 
@@ -218,7 +218,7 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
         o->xxh3 = t->xxh3;
     }
     /* each span's tensors, span by span */
-    size_t nl = 0, n_ffn_t = 0;
+    size_t nl = 0;
     for (size_t i = 0; i < f->n_ffn; i++) {
         const mc_flash_ffn *s = &f->ffn[i];
         mc_flash_reader_layer *L = &r->layers[nl++];
@@ -251,7 +251,6 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
             o->buffer_offset = t->offset - s->offset;
             o->has_xxh3 = 1;
             o->xxh3 = t->xxh3;
-            n_ffn_t++;
         }
         L->n_tensors = k - L->first_tensor;
     }
@@ -347,7 +346,6 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
     }
     in->token_bytes = c.token_bytes;
     in->token_reads = c.token_reads;
-    (void)n_ffn_t;
     return 0;
 }
 
