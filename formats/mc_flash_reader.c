@@ -26,6 +26,10 @@
 
 #define PAGE ((uint64_t)MC_FLASH_READER_PAGE)
 
+/* a stacked expert shape is the per-expert shape and one more dimension */
+_Static_assert(MC_FLASH_MAX_DIMS + 1 <= MC_FLASH_READER_MAX_DIMS, "public tensor shape too small");
+_Static_assert(MC_FLASH_READER_PAGE == MC_FLASH_PAGE, "public page size");
+
 typedef struct rfile {
     char *name;
     char *text;
