@@ -137,6 +137,14 @@ static void print_plan(const mc_model *m, const mc_plan *p, const mc_flash_layou
             mc_cli_bytes(c.token_expert_bytes, b3, sizeof b3), (unsigned long long)c.token_expert_reads,
             mc_cli_bytes(c.pinned_bytes, b4, sizeof b4));
     for (size_t i = 0; i < m->n_notices; i++) fprintf(out, "note: %s\n", m->notices[i]);
+    mc_cli_tokenizer_notes(m, out);
+}
+
+void mc_cli_tokenizer_notes(const mc_model *m, FILE *out)
+{
+    const cJSON *tn;
+    cJSON_ArrayForEach(tn, cJSON_GetObjectItemCaseSensitive(m->tokenizer, "notes"))
+        if (cJSON_IsString(tn)) fprintf(out, "note: %s: tokenizer: %s\n", m->input_path, tn->valuestring);
 }
 
 static void print_problem(void *ctx, const char *msg)

@@ -684,22 +684,26 @@ done:
 
 static int mc_dump_tokenizer(const mc_dump_src *src, const mc_dump_opts *o, mc_error *err)
 {
-    struct cJSON *tj = NULL, *tc = NULL;
-    const char *kind = NULL, *note = NULL;
+    static const char *const names[] = { "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                                         "generation_config.json" };
+    mc_tok_out tok;
     int rc;
     if (!src->g)
         return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: --tokenizer-out reads GGUF tokenizer keys; a checkpoint folder "
                             "already carries its tokenizer files", o->input);
     if (!mc_io_is_dir(o->tokenizer_out))
         return mc_error_set(err, MC_ERR_IO, "%s: not a folder", o->tokenizer_out);
-    if ((rc = mc_tokenizer_from_gguf(src->g, &tj, &tc, &kind, &note, err))) return rc;
-    rc = mc_tokenizer_write(o->tokenizer_out, tj, tc, o->force, err);
-    if (!rc && !o->json)
-        fprintf(stdout, "tokenizer: %s%s%s%s%s\n", kind, tj ? ": wrote tokenizer.json" : "",
-                tc ? (tj ? " and tokenizer_config.json" : ": wrote tokenizer_config.json") : "", note ? "; note: " : "",
-                note ? note : "");
-    cJSON_Delete(tj);
-    cJSON_Delete(tc);
+    if (!(rc = mc_tokenizer_build(src->g, &tok, err))) rc = mc_tokenizer_write(o->tokenizer_out, &tok, o->force, err);
+    if (!rc && !o->json) {
+        const void *have[] = { tok.tokenizer_json, tok.tokenizer_config, tok.chat_template, tok.generation_config };
+        int n = 0;
+        fprintf(stdout, "tokenizer: %s", tok.kind);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (have[i]) fprintf(stdout, "%s%s", n++ ? ", " : ": wrote ", names[i]);
+        fprintf(stdout, "%s\n", tok.approximate ? " (approximate)" : "");
+        for (int i = 0; i < tok.n_notes; i++) fprintf(stdout, "note: %s\n", tok.notes[i]);
+    }
+    mc_tokenizer_out_free(&tok);
     return rc;
 }
 

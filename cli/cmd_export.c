@@ -137,6 +137,7 @@ int mc_cli_export(const mc_cli_export_args *a)
         printf("plan for %s -> %s (%s folder, dry run, nothing written)\n", a->in, a->out, lname);
         print_files(X, stdout);
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
+        mc_cli_tokenizer_notes(m, stdout);
         goto done;
     }
     mc_cli_progress pr = { !a->quiet && isatty(2), mc_cli_now_s() };
@@ -153,6 +154,7 @@ int mc_cli_export(const mc_cli_export_args *a)
         printf("wrote %s (%s folder)\n", a->out, lname);
         print_files(X, stdout);
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
+        mc_cli_tokenizer_notes(m, stdout);
         printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
                mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), a->threads);
     }

@@ -100,6 +100,13 @@ int mc_cli_flash_inspect(const char *path)
            mc_cli_bytes(c.token_expert_bytes, b3, sizeof b3), (unsigned long long)c.token_expert_reads);
     printf("manifest:      %llu bytes at offset %llu\n", (unsigned long long)f->hdr.manifest_length,
            (unsigned long long)f->hdr.manifest_offset);
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(m, "tokenizer");
+    if (tok) printf("tokenizer:     %s\n", jstr(tok, "built", jstr(tok, "kind", "?")));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tok, "approximate"))) {
+        const cJSON *notes = cJSON_GetObjectItemCaseSensitive(tok, "notes");
+        const cJSON *n0 = cJSON_GetArrayItem(notes, 0);
+        printf("\nwarnings:\n  - the tokenizer is approximate: %s\n", cJSON_IsString(n0) ? n0->valuestring : "see the manifest");
+    }
     mc_flash_close(f);
     return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
 }

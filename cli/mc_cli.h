@@ -84,4 +84,9 @@ int mc_cli_maccode_inspect(const char *path);
 int mc_cli_maccode_dump(const char *path, int json, const char *filter);
 int mc_cli_verify_source(const char *flash_path, const char *source, int threads, int quiet, mc_error *err);
 
+/* The notes of the tokenizer rebuilt from a GGUF (m->tokenizer "notes"), one
+ * "note:" line each (cmd_convert.c). */
+struct mc_model;
+void mc_cli_tokenizer_notes(const struct mc_model *m, FILE *out);
+
 #endif

@@ -2,6 +2,7 @@
  * and read the resulting mlx-lm tensors by row range. */
 #include "mc_convert.h"
 #include "mc_convert_int.h"
+#include "mc_tokenizer.h"
 #include "mc_types.h"
 #include "mc_dequant.h"
 #include "mc_io.h"
@@ -1018,6 +1019,27 @@ static int mc_build_config(mc_cv *cv, mc_error *err)
     return 0;
 }
 
+/* The tokenizer rebuilt from a GGUF: "approximate" and its "notes" into
+ * the manifest's tokenizer object t (the CLI prints them), the
+ * end-of-generation ids into config.json (convert/mc_tokenizer.h). */
+static int mc_build_tokenizer_notes(mc_cv *cv, cJSON *t, mc_error *err)
+{
+    mc_model *m = cv->m;
+    mc_tok_out tok;
+    int rc = mc_tokenizer_scan(m->gguf, &tok, err);
+    cJSON *notes = !rc && tok.n_notes ? cJSON_AddArrayToObject(t, "notes") : NULL;
+    int bad = !rc && tok.n_notes && !notes;
+    for (int i = 0; notes && i < tok.n_notes; i++) {
+        cJSON *n = cJSON_CreateString(tok.notes[i]);
+        bad |= !n;
+        if (n) cJSON_AddItemToArray(notes, n);
+    }
+    if (!rc && tok.approximate) bad |= !cJSON_AddTrueToObject(t, "approximate");
+    if (!rc && bad) rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    if (!rc) rc = mc_tokenizer_config_ids(m->gguf, m->config, err);
+    return rc;
+}
+
 static int mc_build_tokenizer(mc_cv *cv, mc_error *err)
 {
     mc_model *m = cv->m;
@@ -1032,6 +1054,13 @@ static int mc_build_tokenizer(mc_cv *cv, mc_error *err)
         if (pre) bad |= !cJSON_AddStringToObject(t, "pre", pre);
         bad |= !cJSON_AddNumberToObject(t, "vocab_size",
                                         tok && tok->type == MC_GGUF_ARRAY ? (double)tok->arr_n : 0.0);
+        if (!bad) {
+            int rc = mc_build_tokenizer_notes(cv, t, err);
+            if (rc) {
+                cJSON_Delete(t);
+                return rc;
+            }
+        }
     } else if (t) {
         static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
                                             "special_tokens_map.json", "vocab.json", "merges.txt",

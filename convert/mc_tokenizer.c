@@ -1,48 +1,16 @@
-/* mc_tokenizer: GGUF tokenizer keys -> Hugging Face tokenizer files. */
-#include "mc_tokenizer.h"
-
-#include "mc_gguf.h"
-#include "mc_io.h"
+/* mc_tokenizer: GGUF tokenizer keys -> tokenizer.json (the model, its
+ * normalizer, pre-tokenizer, post-processor and decoder, the added tokens).
+ * The other files come from mc_tok_config.c. */
+#include "mc_tok_int.h"
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* llama.cpp token types (llama_token_type). */
-enum { MC_TT_NORMAL = 1, MC_TT_UNKNOWN = 2, MC_TT_CONTROL = 3, MC_TT_USER = 4, MC_TT_UNUSED = 5, MC_TT_BYTE = 6 };
-
 /* "▁" (U+2581), SentencePiece's space. */
 #define MC_SPM_SPACE "\xe2\x96\x81"
-
-/* Pre-tokenizer regexes of the Hugging Face tokenizers behind llama.cpp's
- * tokenizer.ggml.pre names (the regex as the original tokenizer.json has
- * it; llama.cpp keeps it as a comment beside its rewrite). NULL regex:
- * GPT-2's own, i.e. ByteLevel with use_regex. */
-static const struct {
-    const char *pre;
-    const char *regex;
-} g_pre_regex[] = {
-    { "default", NULL }, { "gpt2", NULL }, { "gpt-2", NULL }, { "mpt", NULL }, { "olmo", NULL }, { "jais", NULL },
-    { "llama3", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-    { "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-    { "smaug-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-    { "dbrx", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-    { "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-    { "stablelm2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
-};
-
-/* Everything read from the GGUF keys. */
-typedef struct mc_tok_src {
-    const char *path;
-    const char *model;           /* tokenizer.ggml.model */
-    const char *pre;             /* tokenizer.ggml.pre or NULL */
-    const mc_gguf_str *tokens;
-    uint64_t n;
-    const mc_gguf_kv *scores;    /* may be NULL */
-    const mc_gguf_kv *types;     /* may be NULL */
-    const mc_gguf_kv *merges;    /* may be NULL */
-} mc_tok_src;
 
 /* ---- a string -> id hash table (open addressing, FNV-1a) ---- */
 
@@ -75,11 +43,15 @@ static const mc_tok_slot *mc_tok_map_find(const mc_tok_map *m, const char *s, si
     return NULL;
 }
 
-/* Build the map; *dups counts ids whose string an earlier id already has. */
+/* Build the map; *dups counts ids whose string an earlier id already has.
+ * 1 when out of memory (or the table size would overflow). */
 static int mc_tok_map_init(mc_tok_map *m, const mc_gguf_str *tokens, uint64_t n, uint64_t *dups)
 {
     m->cap = 16;
-    while (m->cap < n * 2) m->cap <<= 1;
+    while (m->cap < n * 2) {
+        if (m->cap > (UINT64_MAX >> 2) / sizeof *m->slot) return 1;
+        m->cap <<= 1;
+    }
     m->tokens = tokens;
     m->slot = malloc(m->cap * sizeof *m->slot);
     if (!m->slot) return 1;
@@ -113,9 +85,9 @@ static int mc_tok_map_is_first(const mc_tok_map *m, uint64_t i)
     return e && e->first == (int64_t)i;
 }
 
-/* ---- helpers ---- */
+/* ---- helpers shared with mc_tok_config.c ---- */
 
-static int mc_tok_utf8_ok(const char *s, uint64_t n)
+int mc_tok_utf8_ok(const char *s, uint64_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (uint64_t i = 0; i < n;) {
@@ -129,6 +101,47 @@ static int mc_tok_utf8_ok(const char *s, uint64_t n)
         i += len;
     }
     return 1;
+}
+
+cJSON *mc_tok_chk(cJSON *item, int *oom)
+{
+    if (!item) *oom = 1;
+    return item;
+}
+
+void mc_tok_add(cJSON *obj, const char *name, cJSON *item, int *oom)
+{
+    if (!item) { *oom = 1; return; }
+    if (!obj) { cJSON_Delete(item); *oom = 1; return; }
+    if (name) cJSON_AddItemToObject(obj, name, item);
+    else cJSON_AddItemToArray(obj, item);
+}
+
+int64_t mc_tok_id(const mc_gguf *g, const char *key, uint64_t n)
+{
+    int64_t v;
+    if (mc_gguf_get_i64(g, key, &v) != 0 || v < 0 || (uint64_t)v >= n) return -1;
+    return v;
+}
+
+int mc_tok_bool(const mc_gguf *g, const char *key, int dflt)
+{
+    int v;
+    return mc_gguf_get_bool(g, key, &v) == 0 ? v : dflt;
+}
+
+int mc_tok_add_bos(const mc_tok_src *s)
+{
+    return mc_tok_bool(s->g, "tokenizer.ggml.add_bos_token", s->spm || (s->flags & MC_TP_ADD_BOS));
+}
+
+void mc_tok_note(mc_tok_out *out, const char *fmt, ...)
+{
+    if (out->n_notes >= MC_TOK_MAX_NOTES) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->notes[out->n_notes++], MC_TOK_NOTE_MAX, fmt, ap);
+    va_end(ap);
 }
 
 static int mc_tok_type(const mc_tok_src *s, uint64_t i)
@@ -145,33 +158,11 @@ static double mc_tok_score(const mc_tok_src *s, uint64_t i)
     return v;
 }
 
-/* cJSON item or NULL; sets *oom when NULL. */
-static cJSON *mc_tok_chk(cJSON *item, int *oom)
-{
-    if (!item) *oom = 1;
-    return item;
-}
-
-static void mc_tok_add(cJSON *obj, const char *name, cJSON *item, int *oom)
-{
-    if (!item) { *oom = 1; return; }
-    if (name) cJSON_AddItemToObject(obj, name, item);
-    else cJSON_AddItemToArray(obj, item);
-}
-
 static cJSON *mc_tok_obj_type(const char *type, int *oom)
 {
     cJSON *o = mc_tok_chk(cJSON_CreateObject(), oom);
     if (o) mc_tok_add(o, "type", cJSON_CreateString(type), oom);
     return o;
-}
-
-/* Token id of key (a u32 id) or -1. */
-static int64_t mc_tok_id(const mc_gguf *g, const char *key, uint64_t n)
-{
-    int64_t v;
-    if (mc_gguf_get_i64(g, key, &v) != 0 || v < 0 || (uint64_t)v >= n) return -1;
-    return v;
 }
 
 /* ---- merges ---- */
@@ -207,56 +198,97 @@ static uint32_t mc_tok_chars(const char *s, size_t n)
  * as ["left", "right"] (tokenizers >= 0.20). */
 static cJSON *mc_tok_merge_item(const char *l, size_t ln, const char *r, size_t rn, int pairs)
 {
-    if (pairs) {
-        cJSON *a = cJSON_CreateArray();
-        char *ls = malloc(ln + 1), *rs = malloc(rn + 1);
-        cJSON *li = NULL, *ri = NULL;
-        if (a && ls && rs) {
-            memcpy(ls, l, ln); ls[ln] = '\0';
-            memcpy(rs, r, rn); rs[rn] = '\0';
-            li = cJSON_CreateString(ls);
-            ri = cJSON_CreateString(rs);
-        }
-        free(ls);
-        free(rs);
-        if (!a || !li || !ri) {
-            cJSON_Delete(a); cJSON_Delete(li); cJSON_Delete(ri);
-            return NULL;
-        }
-        cJSON_AddItemToArray(a, li);
-        cJSON_AddItemToArray(a, ri);
-        return a;
-    }
     char *s = malloc(ln + rn + 2);
+    cJSON *item = NULL;
     if (!s) return NULL;
     memcpy(s, l, ln);
-    s[ln] = ' ';
+    s[ln] = '\0';
     memcpy(s + ln + 1, r, rn);
     s[ln + rn + 1] = '\0';
-    cJSON *item = cJSON_CreateString(s);
+    if (pairs) {
+        cJSON *li = cJSON_CreateString(s), *ri = cJSON_CreateString(s + ln + 1);
+        item = li && ri ? cJSON_CreateArray() : NULL;
+        if (item) {
+            cJSON_AddItemToArray(item, li);
+            cJSON_AddItemToArray(item, ri);
+        } else {
+            cJSON_Delete(li);
+            cJSON_Delete(ri);
+        }
+    } else {
+        s[ln] = ' ';
+        item = cJSON_CreateString(s);
+    }
     free(s);
     return item;
 }
 
-/* Merges of a GGUF "gpt2" tokenizer: "left right", split at the first space
- * after the first byte (as llama.cpp splits them). */
-static int mc_tok_merges_bpe(const mc_tok_src *s, cJSON *arr, mc_error *err)
+/* The two pieces of GGUF merge i: split at the first space after the first
+ * byte (as llama.cpp splits them). */
+static void mc_tok_merge_split(const mc_gguf_str *m, size_t *ln, const char **r, size_t *rn)
+{
+    const char *sp = memchr(m->s + 1, ' ', m->len - 1);
+    *ln = (size_t)(sp - m->s);
+    *r = sp + 1;
+    *rn = m->len - *ln - 1;
+}
+
+/* Whether merge m is usable: both pieces and their concatenation are
+ * vocabulary tokens (the Rust tokenizers core panics on the others).
+ * buf holds at least m->len bytes. */
+static int mc_tok_merge_ok(const mc_tok_map *map, const mc_gguf_str *m, char *buf)
+{
+    size_t ln, rn;
+    const char *r;
+    mc_tok_merge_split(m, &ln, &r, &rn);
+    if (mc_tok_map_get(map, m->s, ln) < 0 || mc_tok_map_get(map, r, rn) < 0) return 0;
+    memcpy(buf, m->s, ln);
+    memcpy(buf + ln, r, rn);
+    return mc_tok_map_get(map, buf, ln + rn) >= 0;
+}
+
+/* Count the unusable merges of a "gpt2" tokenizer (*first: the first one's
+ * index); 1 when out of memory. */
+static int mc_tok_merges_check(const mc_tok_src *s, const mc_tok_map *map, uint64_t *bad, uint64_t *first)
+{
+    const mc_gguf_str *mg = (const mc_gguf_str *)s->merges->arr;
+    size_t longest = 1;
+    *bad = 0;
+    *first = 0;
+    for (uint64_t i = 0; i < s->merges->arr_n; i++)
+        if (mg[i].len > longest) longest = mg[i].len;
+    char *buf = malloc(longest);
+    if (!buf) return 1;
+    for (uint64_t i = 0; i < s->merges->arr_n; i++)
+        if (!mc_tok_merge_ok(map, &mg[i], buf) && (*bad)++ == 0) *first = i;
+    free(buf);
+    return 0;
+}
+
+/* Merges of a GGUF "gpt2" tokenizer, the unusable ones left out. */
+static int mc_tok_merges_bpe(const mc_tok_src *s, const mc_tok_map *map, cJSON *arr, mc_error *err)
 {
     const mc_gguf_str *mg = s->merges ? (const mc_gguf_str *)s->merges->arr : NULL;
     uint64_t n = s->merges ? s->merges->arr_n : 0;
     int pairs = 0, oom = 0;
+    size_t longest = 1;
     for (uint64_t i = 0; i < n; i++) {
-        const char *sp = mg[i].len > 1 ? memchr(mg[i].s + 1, ' ', mg[i].len - 1) : NULL;
-        if (!sp) return mc_error_set(err, MC_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] has no space", s->path,
-                                     (unsigned long long)i);
-        if (memchr(sp + 1, ' ', mg[i].len - (size_t)(sp + 1 - mg[i].s)) || sp == mg[i].s) pairs = 1;
-        if (mg[i].s[0] == ' ') pairs = 1;
+        size_t ln, rn;
+        const char *r;
+        mc_tok_merge_split(&mg[i], &ln, &r, &rn);
+        if (memchr(mg[i].s, ' ', ln) || memchr(r, ' ', rn)) pairs = 1;
+        if (mg[i].len > longest) longest = mg[i].len;
     }
+    char *buf = malloc(longest);
+    if (!buf) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building merges", s->path);
     for (uint64_t i = 0; i < n && !oom; i++) {
-        const char *sp = memchr(mg[i].s + 1, ' ', mg[i].len - 1);
-        size_t ln = (size_t)(sp - mg[i].s);
-        mc_tok_add(arr, NULL, mc_tok_merge_item(mg[i].s, ln, sp + 1, mg[i].len - ln - 1, pairs), &oom);
+        size_t ln, rn;
+        const char *r;
+        if (!mc_tok_merge_ok(map, &mg[i], buf)) continue;
+        mc_tok_merge_split(&mg[i], &ln, &r, &rn);
+        mc_tok_add(arr, NULL, mc_tok_merge_item(mg[i].s, ln, r, rn, pairs), &oom);
     }
+    free(buf);
     return oom ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building merges", s->path) : 0;
 }
 
@@ -279,7 +311,7 @@ static int mc_tok_merges_spm(const mc_tok_src *s, const mc_tok_map *map, cJSON *
             if (l < 0 || r < 0) continue;
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 4096;
-                mc_tok_merge *nl = realloc(list, nc * sizeof *nl);
+                mc_tok_merge *nl = nc > SIZE_MAX / sizeof *nl ? NULL : realloc(list, nc * sizeof *nl);
                 if (!nl) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory deriving merges", s->path); goto done; }
                 list = nl;
                 cap = nc;
@@ -302,12 +334,15 @@ done:
 
 /* ---- tokenizer.json parts ---- */
 
-static cJSON *mc_tok_added(const mc_tok_src *s, int spm, int *oom)
+/* Control tokens (and SentencePiece's unknown one) as special added tokens,
+ * user-defined ones as non-special added tokens, as llama.cpp's converter
+ * wrote them from the original's added tokens. */
+static cJSON *mc_tok_added(const mc_tok_src *s, int *oom)
 {
     cJSON *arr = mc_tok_chk(cJSON_CreateArray(), oom);
     for (uint64_t i = 0; arr && i < s->n && !*oom; i++) {
         int t = mc_tok_type(s, i);
-        int special = t == MC_TT_CONTROL || (spm && t == MC_TT_UNKNOWN);
+        int special = t == MC_TT_CONTROL || (s->spm && t == MC_TT_UNKNOWN);
         if (!special && t != MC_TT_USER) continue;
         cJSON *o = mc_tok_chk(cJSON_CreateObject(), oom);
         mc_tok_add(arr, NULL, o, oom);
@@ -317,7 +352,7 @@ static cJSON *mc_tok_added(const mc_tok_src *s, int spm, int *oom)
         mc_tok_add(o, "single_word", cJSON_CreateFalse(), oom);
         mc_tok_add(o, "lstrip", cJSON_CreateFalse(), oom);
         mc_tok_add(o, "rstrip", cJSON_CreateFalse(), oom);
-        mc_tok_add(o, "normalized", cJSON_CreateBool(!special && !spm), oom);
+        mc_tok_add(o, "normalized", cJSON_CreateFalse(), oom);
         mc_tok_add(o, "special", cJSON_CreateBool(special), oom);
     }
     return arr;
@@ -357,7 +392,8 @@ static void mc_tok_piece(cJSON *seq, const char *kind, const char *id, int type_
     mc_tok_add(seq, NULL, item, oom);
 }
 
-/* TemplateProcessing: [bos] $A [eos] (pair: then [bos] $B [eos], type 1). */
+/* TemplateProcessing: [bos] $A [eos] (pair: then [bos] $B [eos], type 1),
+ * what transformers' encode(..., add_special_tokens=True) adds. */
 static cJSON *mc_tok_template(const mc_tok_src *s, int64_t bos, int64_t eos, int *oom)
 {
     cJSON *o = mc_tok_obj_type("TemplateProcessing", oom);
@@ -412,171 +448,105 @@ static cJSON *mc_tok_replace(const char *pattern, const char *content, int *oom)
     return o;
 }
 
-/* normalizer, pre_tokenizer, decoder for the two kinds. */
-static void mc_tok_pipeline(const mc_tok_src *s, cJSON *tj, int spm, int add_space_prefix, const char **note, int *oom)
+/* normalizer, pre_tokenizer, decoder of a SentencePiece vocabulary. */
+static void mc_tok_pipeline_spm(cJSON *tj, int add_space_prefix, int *oom)
 {
-    if (spm) {
-        cJSON *norm = mc_tok_obj_type("Sequence", oom), *list = mc_tok_chk(cJSON_CreateArray(), oom);
-        mc_tok_add(tj, "normalizer", norm, oom);
-        if (norm) mc_tok_add(norm, "normalizers", list, oom);
-        if (list && add_space_prefix) {
-            cJSON *pre = mc_tok_obj_type("Prepend", oom);
-            if (pre) mc_tok_add(pre, "prepend", cJSON_CreateString(MC_SPM_SPACE), oom);
-            mc_tok_add(list, NULL, pre, oom);
-        }
-        if (list) mc_tok_add(list, NULL, mc_tok_replace(" ", MC_SPM_SPACE, oom), oom);
-        mc_tok_add(tj, "pre_tokenizer", cJSON_CreateNull(), oom);
-        cJSON *dec = mc_tok_obj_type("Sequence", oom), *dl = mc_tok_chk(cJSON_CreateArray(), oom);
-        mc_tok_add(tj, "decoder", dec, oom);
-        if (dec) mc_tok_add(dec, "decoders", dl, oom);
-        if (dl) {
-            mc_tok_add(dl, NULL, mc_tok_replace(MC_SPM_SPACE, " ", oom), oom);
-            mc_tok_add(dl, NULL, mc_tok_obj_type("ByteFallback", oom), oom);
-            mc_tok_add(dl, NULL, mc_tok_obj_type("Fuse", oom), oom);
-            if (add_space_prefix) {
-                cJSON *strip = mc_tok_obj_type("Strip", oom);
-                if (strip) {
-                    mc_tok_add(strip, "content", cJSON_CreateString(" "), oom);
-                    mc_tok_add(strip, "start", cJSON_CreateNumber(1), oom);
-                    mc_tok_add(strip, "stop", cJSON_CreateNumber(0), oom);
-                }
-                mc_tok_add(dl, NULL, strip, oom);
-            }
-        }
-        return;
+    cJSON *norm = mc_tok_obj_type("Sequence", oom), *list = mc_tok_chk(cJSON_CreateArray(), oom);
+    mc_tok_add(tj, "normalizer", norm, oom);
+    if (norm) mc_tok_add(norm, "normalizers", list, oom);
+    else cJSON_Delete(list);
+    if (norm && list && add_space_prefix) {
+        cJSON *pre = mc_tok_obj_type("Prepend", oom);
+        if (pre) mc_tok_add(pre, "prepend", cJSON_CreateString(MC_SPM_SPACE), oom);
+        mc_tok_add(list, NULL, pre, oom);
     }
-    const char *regex = NULL;
-    int known = s->pre == NULL;
-    for (size_t i = 0; s->pre && i < sizeof g_pre_regex / sizeof g_pre_regex[0]; i++)
-        if (!strcmp(s->pre, g_pre_regex[i].pre)) {
-            regex = g_pre_regex[i].regex;
-            known = 1;
+    if (norm && list) mc_tok_add(list, NULL, mc_tok_replace(" ", MC_SPM_SPACE, oom), oom);
+    mc_tok_add(tj, "pre_tokenizer", cJSON_CreateNull(), oom);
+    cJSON *dec = mc_tok_obj_type("Sequence", oom), *dl = mc_tok_chk(cJSON_CreateArray(), oom);
+    mc_tok_add(tj, "decoder", dec, oom);
+    if (dec) mc_tok_add(dec, "decoders", dl, oom);
+    else cJSON_Delete(dl);
+    if (!dec || !dl) return;
+    mc_tok_add(dl, NULL, mc_tok_replace(MC_SPM_SPACE, " ", oom), oom);
+    mc_tok_add(dl, NULL, mc_tok_obj_type("ByteFallback", oom), oom);
+    mc_tok_add(dl, NULL, mc_tok_obj_type("Fuse", oom), oom);
+    if (add_space_prefix) {
+        cJSON *strip = mc_tok_obj_type("Strip", oom);
+        if (strip) {
+            mc_tok_add(strip, "content", cJSON_CreateString(" "), oom);
+            mc_tok_add(strip, "start", cJSON_CreateNumber(1), oom);
+            mc_tok_add(strip, "stop", cJSON_CreateNumber(0), oom);
         }
-    if (!known) *note = "pre-tokenizer not known to mconv: GPT-2's split used (tokenization of digits/punctuation may differ)";
-    mc_tok_add(tj, "normalizer", cJSON_CreateNull(), oom);
-    if (!regex) {
-        mc_tok_add(tj, "pre_tokenizer", mc_tok_bytelevel(0, 1, 1, oom), oom);
-    } else {
-        cJSON *seq = mc_tok_obj_type("Sequence", oom), *list = mc_tok_chk(cJSON_CreateArray(), oom);
-        cJSON *split = mc_tok_obj_type("Split", oom), *pat = mc_tok_chk(cJSON_CreateObject(), oom);
-        mc_tok_add(tj, "pre_tokenizer", seq, oom);
-        if (seq) mc_tok_add(seq, "pretokenizers", list, oom);
-        if (pat) mc_tok_add(pat, "Regex", cJSON_CreateString(regex), oom);
-        if (split) {
-            mc_tok_add(split, "pattern", pat, oom);
-            mc_tok_add(split, "behavior", cJSON_CreateString("Isolated"), oom);
-            mc_tok_add(split, "invert", cJSON_CreateFalse(), oom);
-        } else {
-            cJSON_Delete(pat);
-        }
-        if (list) {
-            mc_tok_add(list, NULL, split, oom);
-            mc_tok_add(list, NULL, mc_tok_bytelevel(0, 0, 0, oom), oom);
-        } else {
-            cJSON_Delete(split);
-        }
+        mc_tok_add(dl, NULL, strip, oom);
     }
+}
+
+/* The GPT-2 split, for a missing or unknown pre. */
+static const mc_tok_pre g_pre_gpt2 = { "", MC_TP_APPROX | MC_TP_CLEAN, "GPT-2", { { MC_TS_BYTELEVEL_RE, NULL } } };
+
+/* normalizer, pre_tokenizer, decoder of a byte-level BPE vocabulary. */
+static void mc_tok_pipeline_bpe(const mc_tok_src *s, cJSON *tj, int *oom)
+{
+    const mc_tok_pre *e = s->entry ? s->entry : &g_pre_gpt2;
+    mc_tok_add(tj, "normalizer", (s->flags & MC_TP_NFC) ? mc_tok_obj_type("NFC", oom) : cJSON_CreateNull(), oom);
+    mc_tok_add(tj, "pre_tokenizer", mc_tok_pre_json(e), oom);
     mc_tok_add(tj, "decoder", mc_tok_bytelevel(1, 1, 1, oom), oom);
 }
 
-static int mc_tok_bool(const mc_gguf *g, const char *key, int dflt)
-{
-    int v;
-    return mc_gguf_get_bool(g, key, &v) == 0 ? v : dflt;
-}
-
-static cJSON *mc_tok_json(const mc_gguf *g, const mc_tok_src *s, int spm, const mc_tok_map *map, const char **note,
-                          mc_error *err)
+static int mc_tok_json(const mc_tok_src *s, const mc_tok_map *map, cJSON **out, mc_error *err)
 {
     int oom = 0;
-    int64_t unk = mc_tok_id(g, "tokenizer.ggml.unknown_token_id", s->n);
-    int64_t bos = mc_tok_id(g, "tokenizer.ggml.bos_token_id", s->n);
-    int64_t eos = mc_tok_id(g, "tokenizer.ggml.eos_token_id", s->n);
-    int add_bos = mc_tok_bool(g, "tokenizer.ggml.add_bos_token", spm);
-    int add_eos = mc_tok_bool(g, "tokenizer.ggml.add_eos_token", 0);
-    int add_space_prefix = mc_tok_bool(g, "tokenizer.ggml.add_space_prefix", 1);
-    cJSON *tj = cJSON_CreateObject();
+    int64_t unk = mc_tok_id(s->g, "tokenizer.ggml.unknown_token_id", s->n);
+    int64_t bos = mc_tok_id(s->g, "tokenizer.ggml.bos_token_id", s->n);
+    int64_t eos = mc_tok_id(s->g, "tokenizer.ggml.eos_token_id", s->n);
+    int add_bos = mc_tok_add_bos(s) && bos >= 0;
+    int add_eos = mc_tok_bool(s->g, "tokenizer.ggml.add_eos_token", 0) && eos >= 0;
+    cJSON *tj = cJSON_CreateObject(), *model = NULL, *merges = NULL;
+    *out = NULL;
     if (!tj) goto nomem;
     mc_tok_add(tj, "version", cJSON_CreateString("1.0"), &oom);
     mc_tok_add(tj, "truncation", cJSON_CreateNull(), &oom);
     mc_tok_add(tj, "padding", cJSON_CreateNull(), &oom);
-    mc_tok_add(tj, "added_tokens", mc_tok_added(s, spm, &oom), &oom);
-    mc_tok_pipeline(s, tj, spm, add_space_prefix, note, &oom);
-    if ((add_bos && bos >= 0) || (add_eos && eos >= 0))
+    mc_tok_add(tj, "added_tokens", mc_tok_added(s, &oom), &oom);
+    if (s->spm) mc_tok_pipeline_spm(tj, mc_tok_bool(s->g, "tokenizer.ggml.add_space_prefix", 1), &oom);
+    else mc_tok_pipeline_bpe(s, tj, &oom);
+    if (add_bos || add_eos)
         mc_tok_add(tj, "post_processor", mc_tok_template(s, add_bos ? bos : -1, add_eos ? eos : -1, &oom), &oom);
-    else if (!spm)
-        mc_tok_add(tj, "post_processor", mc_tok_bytelevel(1, 0, 1, &oom), &oom);
     else
-        mc_tok_add(tj, "post_processor", cJSON_CreateNull(), &oom);
-    cJSON *model = mc_tok_obj_type("BPE", &oom);
+        mc_tok_add(tj, "post_processor", s->spm ? cJSON_CreateNull() : mc_tok_bytelevel(1, 0, 1, &oom), &oom);
+    model = mc_tok_obj_type("BPE", &oom);
     mc_tok_add(tj, "model", model, &oom);
     if (oom || !model) goto nomem;
     mc_tok_add(model, "dropout", cJSON_CreateNull(), &oom);
-    mc_tok_add(model, "unk_token", spm && unk >= 0 ? cJSON_CreateString(s->tokens[unk].s) : cJSON_CreateNull(), &oom);
+    mc_tok_add(model, "unk_token", s->spm && unk >= 0 ? cJSON_CreateString(s->tokens[unk].s) : cJSON_CreateNull(), &oom);
     mc_tok_add(model, "continuing_subword_prefix", cJSON_CreateNull(), &oom);
     mc_tok_add(model, "end_of_word_suffix", cJSON_CreateNull(), &oom);
-    mc_tok_add(model, "fuse_unk", cJSON_CreateBool(spm), &oom);
-    mc_tok_add(model, "byte_fallback", cJSON_CreateBool(spm), &oom);
-    mc_tok_add(model, "ignore_merges", cJSON_CreateFalse(), &oom);
+    mc_tok_add(model, "fuse_unk", cJSON_CreateBool(s->spm), &oom);
+    mc_tok_add(model, "byte_fallback", cJSON_CreateBool(s->spm), &oom);
+    mc_tok_add(model, "ignore_merges", cJSON_CreateBool(!s->spm && (s->flags & MC_TP_IGNORE_MERGES)), &oom);
     mc_tok_add(model, "vocab", mc_tok_vocab(s, map, &oom), &oom);
-    cJSON *merges = mc_tok_chk(cJSON_CreateArray(), &oom);
+    merges = mc_tok_chk(cJSON_CreateArray(), &oom);
     mc_tok_add(model, "merges", merges, &oom);
     if (oom) goto nomem;
-    if (spm ? mc_tok_merges_spm(s, map, merges, err) : mc_tok_merges_bpe(s, merges, err)) {
+    if (s->spm ? mc_tok_merges_spm(s, map, merges, err) : mc_tok_merges_bpe(s, map, merges, err)) {
         cJSON_Delete(tj);
-        return NULL;
+        return err && err->code ? (int)err->code : MC_ERR_NOMEM;
     }
-    return tj;
+    *out = tj;
+    return 0;
 nomem:
     cJSON_Delete(tj);
-    mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building tokenizer.json", s->path);
-    return NULL;
+    return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building tokenizer.json", s->path);
 }
 
-/* tokenizer_config.json: special tokens, add_bos/eos, chat template. */
-static cJSON *mc_tok_config(const mc_gguf *g, const mc_tok_src *s, int spm, int have_json, mc_error *err)
-{
-    static const struct { const char *key; const char *name; } ids[] = {
-        { "tokenizer.ggml.bos_token_id", "bos_token" }, { "tokenizer.ggml.eos_token_id", "eos_token" },
-        { "tokenizer.ggml.unknown_token_id", "unk_token" }, { "tokenizer.ggml.padding_token_id", "pad_token" },
-    };
-    int oom = 0;
-    cJSON *c = cJSON_CreateObject();
-    if (!c) goto nomem;
-    mc_tok_add(c, "add_bos_token", cJSON_CreateBool(mc_tok_bool(g, "tokenizer.ggml.add_bos_token", spm)), &oom);
-    mc_tok_add(c, "add_eos_token", cJSON_CreateBool(mc_tok_bool(g, "tokenizer.ggml.add_eos_token", 0)), &oom);
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        int64_t id = mc_tok_id(g, ids[i].key, s->n);
-        if (id >= 0 && mc_tok_utf8_ok(s->tokens[id].s, s->tokens[id].len))
-            mc_tok_add(c, ids[i].name, cJSON_CreateString(s->tokens[id].s), &oom);
-    }
-    const char *tmpl = mc_gguf_get_str(g, "tokenizer.chat_template");
-    const mc_gguf_kv *tkv = mc_gguf_find_kv(g, "tokenizer.chat_template");
-    if (tmpl && tkv && mc_tok_utf8_ok(tmpl, tkv->v.str.len)) mc_tok_add(c, "chat_template", cJSON_CreateString(tmpl), &oom);
-    mc_tok_add(c, "clean_up_tokenization_spaces", cJSON_CreateFalse(), &oom);
-    if (spm) mc_tok_add(c, "legacy", cJSON_CreateTrue(), &oom);
-    int64_t ctx = -1;
-    const char *arch = mc_gguf_arch(g);
-    if (arch) {
-        char key[200];
-        snprintf(key, sizeof key, "%s.context_length", arch);
-        if (mc_gguf_get_i64(g, key, &ctx) == 0 && ctx > 0)
-            mc_tok_add(c, "model_max_length", cJSON_CreateNumber((double)ctx), &oom);
-    }
-    if (have_json) mc_tok_add(c, "tokenizer_class", cJSON_CreateString("PreTrainedTokenizerFast"), &oom);
-    if (!oom) return c;
-nomem:
-    cJSON_Delete(c);
-    mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building tokenizer_config.json", s->path);
-    return NULL;
-}
+/* ---- reading and deciding ---- */
 
 /* Check the arrays against each other; 0 when consistent. */
 static int mc_tok_check(const mc_gguf *g, mc_tok_src *s, mc_error *err)
 {
     static const char *const id_keys[] = {
         "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
-        "tokenizer.ggml.padding_token_id",
+        "tokenizer.ggml.padding_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
     };
     const mc_gguf_kv *arrs[2] = { s->scores, s->types };
     const char *names[2] = { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" };
@@ -604,16 +574,25 @@ static int mc_tok_check(const mc_gguf *g, mc_tok_src *s, mc_error *err)
     return 0;
 }
 
-/* Read the keys into s and decide the kind: *bpe / *spm set when a
- * tokenizer.json can be built. s->tokens stays NULL when there is no
- * tokenizer. */
-static int mc_tok_decide(const mc_gguf *g, mc_tok_src *s, int *bpe, int *spm, const char **kind, const char **note,
-                         mc_error *err)
+/* Tokenizer models without a tokenizer.json mapping: what they are. */
+static const struct {
+    const char *model;
+    const char *what;
+} g_tok_other[] = {
+    { "bert", "WordPiece (BERT)" }, { "t5", "Unigram (T5)" }, { "rwkv", "RWKV's trie tokenizer" },
+    { "plamo2", "PLaMo 2's tokenizer" }, { "gemma4", "Gemma 4's BPE over raw UTF-8" }, { "no_vocab", "no vocabulary" },
+    { "none", "no vocabulary" },
+};
+
+/* Read the keys into s, decide the kind (s->bpe / s->spm when a
+ * tokenizer.json can be built) and the notes of everything but the merges.
+ * s->tokens stays NULL when there is no tokenizer. */
+static int mc_tok_decide(const mc_gguf *g, mc_tok_src *s, mc_tok_out *out, mc_error *err)
 {
     int rc;
-    *bpe = *spm = 0;
-    *kind = MC_TOK_KIND_NONE;
-    *note = NULL;
+    memset(s, 0, sizeof *s);
+    s->g = g;
+    out->kind = MC_TOK_KIND_NONE;
     s->path = g->path ? g->path : "gguf";
     s->model = mc_gguf_get_str(g, "tokenizer.ggml.model");
     s->pre = mc_gguf_get_str(g, "tokenizer.ggml.pre");
@@ -627,93 +606,141 @@ static int mc_tok_decide(const mc_gguf *g, mc_tok_src *s, int *bpe, int *spm, co
     s->types = mc_gguf_find_kv(g, "tokenizer.ggml.token_type");
     s->merges = mc_gguf_find_kv(g, "tokenizer.ggml.merges");
     if ((rc = mc_tok_check(g, s, err))) return rc;
+    out->kind = MC_TOK_KIND_KEPT;
 
-    *bpe = s->model && !strcmp(s->model, "gpt2") && s->merges;
-    *spm = s->model && !strcmp(s->model, "llama") && s->scores;
-    *kind = MC_TOK_KIND_KEPT;
-    if (!*bpe && !*spm)
-        *note = s->model && !strcmp(s->model, "gpt2") ? "BPE tokenizer without merges"
-                                                      : "tokenizer model has no tokenizer.json mapping in mconv";
-    for (uint64_t i = 0; (*bpe || *spm) && i < s->n; i++)
-        if (!mc_tok_utf8_ok(s->tokens[i].s, s->tokens[i].len)) {
-            *note = "a token is not valid UTF-8 (or holds a NUL), which tokenizer.json cannot hold";
-            *bpe = *spm = 0;
+    const char *model = s->model ? s->model : "(missing)";
+    int gpt2 = s->model && !strcmp(s->model, "gpt2");
+    s->spm = s->model && !strcmp(s->model, "llama") && s->scores;
+    const char *guessed = NULL, *what = NULL;
+    if (gpt2 && !s->pre) guessed = mc_tok_pre_guess(s->tokens, s->n, &what);
+    if (gpt2) {
+        s->entry = mc_tok_pre_find(s->pre ? s->pre : guessed);
+        s->flags = s->entry ? s->entry->flags : g_pre_gpt2.flags;
+        if (s->flags & MC_TP_REFUSE) {
+            mc_tok_note(out, "tokenizer.ggml.pre '%s' is %s, which a byte-level tokenizer.json cannot express: "
+                        "tokenizer kept as GGUF keys", s->pre, s->entry->source);
+            return 0;
         }
-    for (uint64_t i = 0; *bpe && i < s->merges->arr_n; i++) {
+        if (!s->merges) {
+            mc_tok_note(out, "tokenizer model 'gpt2' without tokenizer.ggml.merges: tokenizer kept as GGUF keys");
+            return 0;
+        }
+        s->bpe = 1;
+    } else if (!s->spm) {
+        const char *what = "a tokenizer model mconv has no mapping for";
+        for (size_t i = 0; i < sizeof g_tok_other / sizeof g_tok_other[0]; i++)
+            if (s->model && !strcmp(s->model, g_tok_other[i].model)) what = g_tok_other[i].what;
+        mc_tok_note(out, "tokenizer model '%s' is %s: no tokenizer.json built (tokenizer kept as GGUF keys)", model,
+                    s->model && !strcmp(s->model, "llama") ? "SentencePiece without scores" : what);
+        return 0;
+    }
+    for (uint64_t i = 0; i < s->n; i++)
+        if (!mc_tok_utf8_ok(s->tokens[i].s, s->tokens[i].len)) {
+            mc_tok_note(out, "token %llu is not valid UTF-8 (or holds a NUL), which tokenizer.json cannot hold: "
+                        "tokenizer kept as GGUF keys", (unsigned long long)i);
+            s->bpe = s->spm = 0;
+            return 0;
+        }
+    for (uint64_t i = 0; s->bpe && i < s->merges->arr_n; i++) {
         const mc_gguf_str *m = &((const mc_gguf_str *)s->merges->arr)[i];
         if (!mc_tok_utf8_ok(m->s, m->len)) {
-            *note = "a merge is not valid UTF-8, which tokenizer.json cannot hold";
-            *bpe = 0;
+            mc_tok_note(out, "tokenizer.ggml.merges[%llu] is not valid UTF-8, which tokenizer.json cannot hold: "
+                        "tokenizer kept as GGUF keys", (unsigned long long)i);
+            s->bpe = 0;
+            return 0;
         }
     }
-    if (*bpe || *spm) *kind = *spm ? MC_TOK_KIND_SPM : MC_TOK_KIND_BPE;
+    out->kind = s->spm ? MC_TOK_KIND_SPM : MC_TOK_KIND_BPE;
+    if (s->bpe && !s->pre && s->entry) {
+        mc_tok_note(out, "tokenizer.ggml.pre is missing; the vocabulary is %s's (recognised by its tokens): "
+                    "pre-tokenizer '%s' used", what, guessed);
+        if (s->flags & MC_TP_APPROX) out->approximate = 1;
+    } else if (s->bpe && !s->pre) {
+        out->approximate = 1;
+        mc_tok_note(out, "tokenizer.ggml.pre is missing: GPT-2's byte-level split used, the tokenizer is approximate");
+    } else if (s->bpe && !s->entry) {
+        out->approximate = 1;
+        mc_tok_note(out, "tokenizer.ggml.pre '%s' is not known to mconv: GPT-2's byte-level split used, the tokenizer "
+                    "is approximate", s->pre);
+    } else if (s->bpe && (s->flags & MC_TP_APPROX)) {
+        out->approximate = 1;
+        mc_tok_note(out, "tokenizer.ggml.pre '%s': the original split is not known to mconv (%s), the tokenizer is "
+                    "approximate", s->pre, s->entry->source);
+    }
     return 0;
 }
 
-int mc_tokenizer_kind(const mc_gguf *g, const char **kind, const char **note, mc_error *err)
+/* decide, index the vocabulary, check the merges: everything but the JSON. */
+static int mc_tok_prepare(const mc_gguf *g, mc_tok_src *s, mc_tok_map *map, mc_tok_out *out, mc_error *err)
 {
-    mc_tok_src s = { 0 };
-    const char *dummy;
-    int bpe, spm;
-    return mc_tok_decide(g, &s, &bpe, &spm, kind, note ? note : &dummy, err);
-}
-
-int mc_tokenizer_from_gguf(const mc_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config, const char **kind,
-                           const char **note, mc_error *err)
-{
-    mc_tok_src s = { 0 };
-    mc_tok_map map = { 0 };
-    const char *dummy;
-    int rc = 0, bpe, spm;
     uint64_t dups = 0;
-    *tokenizer_json = NULL;
-    *tokenizer_config = NULL;
-    if (!note) note = &dummy;
-    if ((rc = mc_tok_decide(g, &s, &bpe, &spm, kind, note, err)) || !s.tokens) return rc;
-    if (bpe || spm) {
-        if (mc_tok_map_init(&map, s.tokens, s.n, &dups))
-            return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory indexing %llu tokens", s.path, (unsigned long long)s.n);
-        if (dups) *note = "duplicate token strings: the last id of each is the vocabulary id (as transformers and llama.cpp map them)";
-        if (!(*tokenizer_json = mc_tok_json(g, &s, spm, &map, note, err))) {
-            rc = err && err->code ? (int)err->code : MC_ERR_NOMEM;
-            goto done;
+    int rc;
+    memset(out, 0, sizeof *out);
+    memset(map, 0, sizeof *map);
+    if ((rc = mc_tok_decide(g, s, out, err)) || !(s->bpe || s->spm)) return rc;
+    if (mc_tok_map_init(map, s->tokens, s->n, &dups))
+        return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory indexing %llu tokens", s->path, (unsigned long long)s->n);
+    if (dups)
+        mc_tok_note(out, "%llu duplicate token strings: the last id of each is the vocabulary id (as transformers and "
+                    "llama.cpp map them)", (unsigned long long)dups);
+    if (s->bpe) {
+        uint64_t bad, first;
+        if (mc_tok_merges_check(s, map, &bad, &first))
+            return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory checking merges", s->path);
+        if (bad) {
+            const mc_gguf_str *m = &((const mc_gguf_str *)s->merges->arr)[first];
+            mc_tok_note(out, "%llu of %llu merges name strings that are not tokens of the vocabulary (first: merges[%llu] "
+                        "\"%.*s\"): dropped", (unsigned long long)bad, (unsigned long long)s->merges->arr_n,
+                        (unsigned long long)first, (int)(m->len > 64 ? 64 : m->len), m->s);
         }
     }
-    if (!(*tokenizer_config = mc_tok_config(g, &s, spm, *tokenizer_json != NULL, err))) {
-        rc = MC_ERR_NOMEM;
-        cJSON_Delete(*tokenizer_json);
-        *tokenizer_json = NULL;
-    }
-done:
+    return 0;
+}
+
+int mc_tokenizer_scan(const mc_gguf *g, mc_tok_out *out, mc_error *err)
+{
+    mc_tok_src s;
+    mc_tok_map map;
+    int rc = mc_tok_prepare(g, &s, &map, out, err);
     free(map.slot);
     return rc;
 }
 
-static int mc_tok_write_one(const char *dir, const char *name, const cJSON *doc, int force, mc_error *err)
+int mc_tokenizer_kind(const mc_gguf *g, const char **kind, char *note, size_t note_cap, int *approximate, mc_error *err)
 {
-    char *path = mc_path_join(dir, name);
-    char *text = cJSON_PrintUnformatted(doc);
-    mc_outfile o = { .fd = -1, .slot = -1 };
-    int rc = 0, created = 0;
-    if (!path || !text) {
-        rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory writing %s", dir, name);
-        goto done;
+    mc_tok_out out;
+    int rc = mc_tokenizer_scan(g, &out, err);
+    *kind = out.kind;
+    if (approximate) *approximate = out.approximate;
+    if (note && note_cap) {
+        size_t len = 0;
+        note[0] = '\0';
+        for (int i = 0; i < out.n_notes && len + 1 < note_cap; i++) {
+            int w = snprintf(note + len, note_cap - len, "%s%s", i ? "; " : "", out.notes[i]);
+            if (w < 0) break;
+            len += (size_t)w;
+        }
     }
-    if ((rc = mc_outfile_create(&o, path, force, err))) goto done;
-    created = 1;
-    if ((rc = mc_outfile_write(&o, text, strlen(text), err))) goto done;
-    rc = mc_outfile_commit(&o, err);
-done:
-    if (created) mc_outfile_abort(&o);
-    free(path);
-    free(text);
     return rc;
 }
 
-int mc_tokenizer_write(const char *dir, const cJSON *tokenizer_json, const cJSON *tokenizer_config, int force, mc_error *err)
+int mc_tokenizer_build(const mc_gguf *g, mc_tok_out *out, mc_error *err)
 {
-    int rc = 0;
-    if (tokenizer_json) rc = mc_tok_write_one(dir, "tokenizer.json", tokenizer_json, force, err);
-    if (!rc && tokenizer_config) rc = mc_tok_write_one(dir, "tokenizer_config.json", tokenizer_config, force, err);
+    mc_tok_src s;
+    mc_tok_map map;
+    int rc = mc_tok_prepare(g, &s, &map, out, err);
+    if (!rc && (s.bpe || s.spm)) rc = mc_tok_json(&s, &map, &out->tokenizer_json, err);
+    free(map.slot);
+    if (!rc && s.tokens) rc = mc_tok_config_build(&s, out, err);
     return rc;
+}
+
+void mc_tokenizer_out_free(mc_tok_out *out)
+{
+    cJSON_Delete(out->tokenizer_json);
+    cJSON_Delete(out->tokenizer_config);
+    cJSON_Delete(out->generation_config);
+    free(out->chat_template);
+    out->tokenizer_json = out->tokenizer_config = out->generation_config = NULL;
+    out->chat_template = NULL;
 }

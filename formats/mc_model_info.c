@@ -283,13 +283,17 @@ int mc_info_from_gguf(const mc_gguf *g, mc_info *info, mc_error *err)
         else info->vocab = info->tokenizer_vocab;
     }
     if (tokens) {
-        const char *kind = NULL, *note = NULL;
+        const char *kind = NULL;
+        char note[1024];
         mc_error terr = { 0 };
-        if (mc_tokenizer_kind(g, &kind, &note, &terr) == 0)
-            info->tokenizer_export = mc_info_fmt("%s%s%s%s", kind, note ? " (" : "", note ? note : "", note ? ")" : "");
+        int approx = 0;
+        if (mc_tokenizer_kind(g, &kind, note, sizeof note, &approx, &terr) == 0)
+            info->tokenizer_export = mc_info_fmt("%s%s%s%s", kind, note[0] ? " (" : "", note, note[0] ? ")" : "");
         else
             info->tokenizer_export = mc_info_fmt("unreadable: %s", terr.msg);
         if (!info->tokenizer_export) { rc = mc_info_nomem(info, err); goto done; }
+        if (approx && (rc = mc_info_add_warning(info, mc_info_fmt("the tokenizer a conversion rebuilds is approximate: %s", note), err)))
+            goto done;
     }
     uint64_t ft;
     if (mc_gguf_get_u64(g, "general.file_type", &ft) == 0) {
@@ -466,6 +470,17 @@ static int mc_info_st_tokenizer(const mc_st *st, mc_info *info, mc_error *err)
              !(info->tokenizer = strdup("sentencepiece (tokenizer.model)")))
         rc = mc_info_nomem(info, err);
     cJSON_Delete(tj);
+    if (rc) return rc;
+    p = mc_path_join(st->dir, "tokenizer_config.json");
+    if (!p) return mc_info_nomem(info, err);
+    text = mc_info_read_small(p, (uint64_t)64 << 20);
+    free(p);
+    cJSON *tc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *approx = cJSON_GetObjectItemCaseSensitive(tc, "mconv_approximate");
+    if (cJSON_IsString(approx))
+        rc = mc_info_add_warning(info, mc_info_fmt("the tokenizer is approximate (mconv_approximate): %s", approx->valuestring), err);
+    cJSON_Delete(tc);
     return rc;
 }
 

@@ -139,13 +139,21 @@ static int add_tokenizer(const mc_model *m, mc_export *X, mc_error *err)
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind");
     if (!cJSON_IsString(kind)) return 0;
     if (!strcmp(kind->valuestring, "gguf") && m->gguf) {
-        cJSON *tj = NULL, *tc = NULL;
-        const char *k = NULL, *note = NULL;
-        int rc = mc_tokenizer_from_gguf(m->gguf, &tj, &tc, &k, &note, err);
-        if (!rc && tj) rc = add_json_file(X, "tokenizer.json", tj, err);
-        if (!rc && tc) rc = add_json_file(X, "tokenizer_config.json", tc, err);
-        cJSON_Delete(tj);
-        cJSON_Delete(tc);
+        mc_tok_out tok;
+        int rc = mc_tokenizer_build(m->gguf, &tok, err);
+        if (!rc && tok.tokenizer_json) rc = add_json_file(X, "tokenizer.json", tok.tokenizer_json, err);
+        if (!rc && tok.tokenizer_config) rc = add_json_file(X, "tokenizer_config.json", tok.tokenizer_config, err);
+        if (!rc && tok.generation_config) rc = add_json_file(X, "generation_config.json", tok.generation_config, err);
+        if (!rc && tok.chat_template) {
+            size_t n = strlen(tok.chat_template);
+            unsigned char *b = malloc(n ? n : 1);
+            if (!b) rc = oom(err);
+            else {
+                memcpy(b, tok.chat_template, n);
+                rc = add_file(X, "chat_template.jinja", b, n, n, NULL, err);
+            }
+        }
+        mc_tokenizer_out_free(&tok);
         return rc;
     }
     if (strcmp(kind->valuestring, "files")) return 0;

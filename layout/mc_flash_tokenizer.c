@@ -1,6 +1,8 @@
 /* The manifest's "tokenizer": what the source had, embedded so a .flash file
- * is self-contained. GGUF: tokenizer.json and tokenizer_config.json rebuilt
- * from tokenizer.ggml.* (convert/mc_tokenizer.h). Folders: the tokenizer
+ * is self-contained. GGUF: tokenizer.json, tokenizer_config.json,
+ * generation_config.json and chat_template.jinja rebuilt from
+ * tokenizer.ggml.* (convert/mc_tokenizer.h), with "approximate" and the
+ * notes. Folders: the tokenizer
  * files found beside the weights, JSON files as JSON, text files (chat
  * template, merges) as strings, binary ones (tokenizer.model) listed only. */
 #include "mc_flash_write.h"
@@ -69,17 +71,23 @@ cJSON *mc_flash_tokenizer(const mc_model *m)
         return NULL;
     }
     if (m->gguf) {
-        cJSON *tj = NULL, *tc = NULL;
-        const char *kind = NULL, *note = NULL;
+        mc_tok_out tok;
         mc_error err = { MC_OK, "" };
-        if (mc_tokenizer_from_gguf(m->gguf, &tj, &tc, &kind, &note, &err) == 0) {
-            if (tj) cJSON_AddItemToObject(emb, "tokenizer.json", tj);
-            if (tc) cJSON_AddItemToObject(emb, "tokenizer_config.json", tc);
-            if (kind) cJSON_AddStringToObject(t, "built", kind);
-            if (note) cJSON_AddStringToObject(t, "note", note);
+        if (mc_tokenizer_build(m->gguf, &tok, &err) == 0) {
+            cJSON *const docs[] = { tok.tokenizer_json, tok.tokenizer_config, tok.generation_config };
+            static const char *const names[] = { "tokenizer.json", "tokenizer_config.json", "generation_config.json" };
+            for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+                if (docs[i]) cJSON_AddItemToObject(emb, names[i], docs[i]);
+            tok.tokenizer_json = tok.tokenizer_config = tok.generation_config = NULL;
+            if (tok.chat_template) cJSON_AddStringToObject(emb, "chat_template.jinja", tok.chat_template);
+            if (tok.kind) cJSON_AddStringToObject(t, "built", tok.kind);
+            if (tok.approximate && !cJSON_GetObjectItemCaseSensitive(t, "approximate")) cJSON_AddTrueToObject(t, "approximate");
+            cJSON *notes = tok.n_notes && !cJSON_GetObjectItemCaseSensitive(t, "notes") ? cJSON_AddArrayToObject(t, "notes") : NULL;
+            for (int i = 0; notes && i < tok.n_notes; i++) cJSON_AddItemToArray(notes, cJSON_CreateString(tok.notes[i]));
         } else {
             cJSON_AddStringToObject(t, "note", err.msg);
         }
+        mc_tokenizer_out_free(&tok);
         return t;
     }
     const char *dir = m->st ? m->st->dir : NULL;

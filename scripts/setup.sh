@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1; then
   # python3-numpy: the Python reader's tests (tests/cli_python_reader.sh)
-  pkgs="cmake make gcc clang pkg-config python3 python3-numpy zlib1g-dev libzstd-dev libxxhash-dev libcjson-dev valgrind"
+  pkgs="cmake make gcc clang pkg-config python3 python3-numpy zlib1g-dev libzstd-dev libxxhash-dev libcjson-dev valgrind zstd"
+  # Node.js and npm: tests/cli_tokenizer_libs.sh loads the rebuilt tokenizers
+  # with the real libraries (npm ci into the build folder)
+  command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+  command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
@@ -22,6 +26,7 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 elif command -v brew >/dev/null 2>&1; then
   brew install cmake pkg-config zstd xxhash cjson numpy
+  command -v node >/dev/null 2>&1 || brew install node
 fi
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -101,9 +101,14 @@ def one(path, tmp):
     check(m["type"] == "BPE" and m["vocab"] == first, "%s: vocab (%d entries for %d tokens)" % (name, len(m["vocab"]), len(tokens)))
     got = [as_pair(x) for x in m["merges"]]
     if model == "gpt2":
-        want = [tuple(x.split(" ", 1)) if not x.startswith(" ") else (" " + x[1:].split(" ", 1)[0], x[1:].split(" ", 1)[1])
-                for x in kv["tokenizer.ggml.merges"]["items"]]
-        check(got == want, "%s: merges equal the GGUF's (%d)" % (name, len(want)))
+        split = [tuple(x.split(" ", 1)) if not x.startswith(" ") else (" " + x[1:].split(" ", 1)[0], x[1:].split(" ", 1)[1])
+                 for x in kv["tokenizer.ggml.merges"]["items"]]
+        want = [(a, b) for a, b in split if a in first and b in first and a + b in first]
+        check(got == want, "%s: merges equal the GGUF's usable ones (%d of %d)" % (name, len(want), len(split)))
+        dropped = len(split) - len(want)
+        check((dropped == 0) == (b"merges name strings that are not tokens" not in p.stdout) and
+              (dropped == 0 or ("%d of %d merges" % (dropped, len(split))).encode() in p.stdout),
+              "%s: %d dropped merges reported: %r" % (name, dropped, p.stdout))
         check(tj["decoder"]["type"] == "ByteLevel" and m["byte_fallback"] is False, "%s: byte-level decoder" % name)
         check(b"bpe (gpt2" in p.stdout, "%s: kind reported" % name)
     else:
@@ -117,6 +122,16 @@ def one(path, tmp):
             check(tj["decoder"] == SPM_DECODER, "%s: decoder is mlx-lm's SentencePiece pattern" % name)
         unk = kv.get("tokenizer.ggml.unknown_token_id")
         check(m["unk_token"] == (tokens[unk["value"]] if unk else None), "%s: unk_token" % name)
+    if os.path.exists(os.path.join(out, "generation_config.json")):
+        gc = json.load(open(os.path.join(out, "generation_config.json")))
+        eog = []
+        for k in ("eos_token_id", "eot_token_id", "eom_token_id"):
+            v = kv.get("tokenizer.ggml." + k, {}).get("value")
+            if v is not None and v not in eog:
+                eog.append(v)
+        check(gc.get("eos_token_id") == (eog[0] if len(eog) == 1 else eog), "%s: generation_config eos %s" % (name, gc))
+    if tmpl:
+        check(open(os.path.join(out, "chat_template.jinja"), encoding="utf-8").read() == tmpl, "%s: chat_template.jinja" % name)
     if types:
         want_added = [(i, tokens[i], types[i] == 3 or (model == "llama" and types[i] == 2))
                       for i in range(len(tokens)) if types[i] in (3, 4) or (model == "llama" and types[i] == 2)]
@@ -225,9 +240,80 @@ def check_fixtures(tmp):
               "pre %s: control token added as special" % pre)
 
 
+def check_new_fixtures(tmp):
+    """Dropped merges, user-defined tokens, approximate marking, table entries,
+    named chat templates, end-of-generation ids, refused models."""
+    toks = ["a", "b", "ab", "c", "<|x|>", "<u>", "<|eot|>"]
+    base = [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.tokens", "strs", toks),
+            ("tokenizer.ggml.token_type", "i32s", [1, 1, 1, 1, 3, 4, 3]),
+            ("tokenizer.ggml.merges", "strs", ["a b", "a zz", "b c"]),
+            ("tokenizer.ggml.bos_token_id", "u32", 4), ("tokenizer.ggml.eos_token_id", "u32", 4),
+            ("tokenizer.ggml.eot_token_id", "u32", 6),
+            ("tokenizer.chat_template", "str", "{{ messages }}"),
+            ("tokenizer.chat_template.tool_use", "str", "{{ tools }}")]
+    cases = [("qwen2", False), ("llama-bpe", False), ("something-new", True), ("viking", True), (None, True)]
+    for pre, approx in cases:
+        path = os.path.join(tmp, "new.gguf")
+        write_gguf(path, base + ([("tokenizer.ggml.pre", "str", pre)] if pre else []))
+        d = os.path.join(tmp, "new-%s" % pre)
+        rc, out, err = run_tok(path, d)
+        if not check(rc == 0, "pre %s: exit %d %s" % (pre, rc, err)):
+            continue
+        tj = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))
+        tc = json.load(open(os.path.join(d, "tokenizer_config.json"), encoding="utf-8"))
+        gc = json.load(open(os.path.join(d, "generation_config.json"), encoding="utf-8"))
+        name = "pre %s" % pre
+        check([as_pair(x) for x in tj["model"]["merges"]] == [("a", "b")], "%s: unusable merges dropped: %s" % (name, tj["model"]["merges"]))
+        check("2 of 3 merges name strings that are not tokens" in out and 'merges[1] "a zz"' in out,
+              "%s: dropped merges reported: %r" % (name, out))
+        added = {a["content"]: a["special"] for a in tj["added_tokens"]}
+        check(added == {"<|x|>": True, "<u>": False, "<|eot|>": True}, "%s: control special, user-defined not: %s" % (name, added))
+        check(("mconv_approximate" in tc) == approx and ((" (approximate)" in out) == approx),
+              "%s: approximate %s: %r %r" % (name, approx, tc.get("mconv_approximate"), out))
+        if approx:
+            word = pre if pre else "missing"
+            check(word in tc["mconv_approximate"] and out.count("approximate") >= 2, "%s: the note names the value: %r" % (name, out))
+        check(tc["chat_template"] == [{"name": "default", "template": "{{ messages }}"},
+                                      {"name": "tool_use", "template": "{{ tools }}"}], "%s: named templates %r" % (name, tc.get("chat_template")))
+        check(open(os.path.join(d, "chat_template.jinja"), encoding="utf-8").read() == "{{ messages }}", "%s: chat_template.jinja" % name)
+        check(gc == {"bos_token_id": 4, "eos_token_id": [4, 6]}, "%s: generation_config %s" % (name, gc))
+        if pre == "qwen2":
+            check(tj["normalizer"] == {"type": "NFC"} and tj["pre_tokenizer"]["pretokenizers"][0]["type"] == "Split"
+                  and tc["clean_up_tokenization_spaces"] is False and tc["add_bos_token"] is False, "qwen2: NFC + Split, no add_bos")
+        if pre == "llama-bpe":
+            check(tj["model"]["ignore_merges"] is True and tc["add_bos_token"] is True and
+                  tj["post_processor"]["type"] == "TemplateProcessing", "llama-bpe: ignore_merges, add_bos default, template")
+        ins = subprocess.run([MCONV, "inspect", path], stdout=subprocess.PIPE).stdout.decode("utf-8", "replace")
+        check(("approximate" in ins.split("warnings:")[-1]) == approx if "warnings:" in ins else not approx,
+              "%s: inspect warns exactly when approximate: %r" % (name, ins[-400:]))
+    # a pre-less GGUF of a recognised vocabulary: that vocabulary's entry, not approximate
+    falcon = [">>TITLE<<"] + ["t%d" % i for i in range(1, 11)] + ["<|endoftext|>"] + ["x%d" % i for i in range(12, 65024)]
+    path = os.path.join(tmp, "falcon.gguf")
+    write_gguf(path, [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.tokens", "strs", falcon),
+                      ("tokenizer.ggml.merges", "strs", ["t1 t2"])])
+    rc, out, err = run_tok(path, os.path.join(tmp, "falcon"))
+    tj = json.load(open(os.path.join(tmp, "falcon", "tokenizer.json"), encoding="utf-8")) if rc == 0 else {}
+    check(rc == 0 and "Falcon" in out and "approximate" not in out and
+          tj["pre_tokenizer"]["pretokenizers"][0] == {"type": "Punctuation", "behavior": "Contiguous"},
+          "pre-less falcon vocabulary recognised: %r" % out)
+    # refused models and pre names: one note naming them, no tokenizer.json
+    for what, kvs, word in (("t5", [("tokenizer.ggml.model", "str", "t5"), ("tokenizer.ggml.tokens", "strs", ["<pad>", "a"])], "Unigram"),
+                            ("gemma4 pre", [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.pre", "str", "gemma4"),
+                                            ("tokenizer.ggml.tokens", "strs", ["a", "b", "ab"]),
+                                            ("tokenizer.ggml.merges", "strs", ["a b"])], "gemma4")):
+        path = os.path.join(tmp, "refused.gguf")
+        write_gguf(path, kvs)
+        d = os.path.join(tmp, "refused-" + what.replace(" ", "_"))
+        rc, out, err = run_tok(path, d)
+        notes = [l for l in out.splitlines() if l.startswith("note: ")]
+        check(rc == 0 and len(notes) == 1 and word in notes[0] and "kept as GGUF keys" in notes[0] and
+              not os.path.exists(os.path.join(d, "tokenizer.json")), "%s refused in one note: %r" % (what, out))
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="mconv-tokfx-") as tmp:
         check_fixtures(tmp)
+        check_new_fixtures(tmp)
     if not CORPUS or not os.path.isdir(CORPUS):
         print("SKIP: corpus absent (set MCONV_CORPUS)")
         print("tok_check: %d checks, %d failed" % (checks, failures))
