@@ -1,6 +1,6 @@
 /* bench_inputs: writes the model-shaped inputs of bench/run_peers.sh.
  *
- *   bench_inputs CORPUS_QWEN3MOE_GGUF WORKDIR [LAYERS [EXPERTS]]
+ *   bench_inputs CORPUS_QWEN3MOE_GGUF WORKDIR [LAYERS [EXPERTS [FORMS]]]
  *
  * One qwen3moe-shaped model (hidden 2048, LAYERS layers, EXPERTS experts of
  * FFN width 768, 8 experts per token, attention 4 x 64 query heads and
@@ -18,6 +18,9 @@
  *   mlx/        mlx-community style folder: 4-bit group-64 affine weights
  *               (uint32 words, bf16 scales and biases), stacked switch_mlp
  *               experts, config.json with "quantization".
+ *
+ * FORMS (default all): a comma list of q4km, q4_0, bf16, mlx to write only
+ * those (a multi-GB input for `mconv bench` needs just one).
  *
  * Tensor contents are random, not trained weights: GGUF blocks are random
  * bytes in each type's block layout (every byte pattern is a valid Q4_K,
@@ -340,13 +343,26 @@ fail:
     return die(dir, &err);
 }
 
+static int want(const char *forms, const char *f)
+{
+    size_t n = strlen(f);
+    for (const char *p = forms; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t k = c ? (size_t)(c - p) : strlen(p);
+        if (k == n && !strncmp(p, f, n)) return 1;
+        p = c ? c + 1 : NULL;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_inputs CORPUS_QWEN3MOE_GGUF WORKDIR [LAYERS [EXPERTS]]\n");
+        fprintf(stderr, "usage: bench_inputs CORPUS_QWEN3MOE_GGUF WORKDIR [LAYERS [EXPERTS [FORMS]]]\n");
         return 2;
     }
     const char *small = argv[1], *work = argv[2];
+    const char *forms = argc > 5 ? argv[5] : "q4km,q4_0,bf16,mlx";
     int L = argc > 3 ? atoi(argv[3]) : 4, E = argc > 4 ? atoi(argv[4]) : 64;
     if (L < 1 || L > 512 || E < 8 || E > 4096) {
         fprintf(stderr, "bench_inputs: LAYERS 1..512, EXPERTS 8..4096\n");
@@ -359,13 +375,13 @@ int main(int argc, char **argv)
     mkdir(work, 0755);
     int rc = 0;
     snprintf(p, sizeof p, "%s/q4km.gguf", work);
-    rc = rc || write_gguf(g, p, L, E, 0);
+    if (want(forms, "q4km")) rc = rc || write_gguf(g, p, L, E, 0);
     snprintf(p, sizeof p, "%s/q4_0.gguf", work);
-    rc = rc || write_gguf(g, p, L, E, 1);
+    if (want(forms, "q4_0")) rc = rc || write_gguf(g, p, L, E, 1);
     mc_gguf_close(g);
     snprintf(p, sizeof p, "%s/bf16", work);
-    rc = rc || write_bf16(p, L, E);
+    if (want(forms, "bf16")) rc = rc || write_bf16(p, L, E);
     snprintf(p, sizeof p, "%s/mlx", work);
-    rc = rc || write_mlx(p, L, E);
+    if (want(forms, "mlx")) rc = rc || write_mlx(p, L, E);
     return rc;
 }

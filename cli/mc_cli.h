@@ -58,6 +58,7 @@ int mc_cmd_inspect(int argc, char **argv);
 int mc_cmd_dump(int argc, char **argv);
 int mc_cmd_convert(int argc, char **argv);
 int mc_cmd_verify(int argc, char **argv);
+int mc_cmd_bench(int argc, char **argv);
 /* verify --source: recompute every tensor of flash_path from source with the
  * options recorded in its manifest (cmd_convert.c). 0 when identical,
  * MC_ERR_CHECKSUM when not (differences printed unless quiet). */

@@ -15,6 +15,7 @@ static const mc_cli_cmd g_cmds[] = {
     { "verify", mc_cmd_verify, "check a .flash file (--source IN: also against its source); exit 3 when unsound" },
     { "inspect", mc_cmd_inspect, "one screen: format, architecture, sizes, types, hyperparameters" },
     { "dump", mc_cmd_dump, "every metadata key and the tensor table (--json, --filter GLOB, --values)" },
+    { "bench", mc_cmd_bench, "FILE.flash: what streaming it costs on this disk (MB/s, latency, tokens/s bound)" },
     { NULL, NULL, NULL },
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])

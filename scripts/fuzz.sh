@@ -38,7 +38,7 @@ run_one() { # target
   mkdir -p "$build/corpus/$t" "$build/artifacts/$t"
   local maxlen=()
   # whole .flash seeds (the manifest is at the end) need room to stay whole
-  [ "$t" = fuzz_flash ] && maxlen=(-max_len=2097152)
+  case $t in fuzz_flash|fuzz_flash_reader) maxlen=(-max_len=2097152) ;; esac
   "$build/$t" "${maxlen[@]}" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2560 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$t/" \
     "$build/corpus/$t" "$build/seeds/$t" > "$build/$t.log" 2>&1

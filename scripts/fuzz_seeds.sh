@@ -7,6 +7,7 @@
 #   st_index      every model.safetensors.index.json (capped at 64 KiB)
 #   flash         .flash files converted from small corpus GGUFs by MCONV
 #                 (whole, and cut after the first 16 KiB page)
+#   flash_reader  the same whole .flash files
 #   dequant       GGML type id + up to 4 KiB of real blocks of that type from
 #                 corpus/ggml/quant-vectors.gguf
 #   maccode       the files of mac-code folders converted from corpus models
@@ -20,7 +21,7 @@ out=${2:?output dir}
 mconv=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant \
-  "$out"/fuzz_maccode
+  "$out"/fuzz_maccode "$out"/fuzz_flash_reader
 
 if [ -d "$corpus" ]; then
   bash "$here/scripts/gguf_fuzz_seeds.sh" "$corpus" "$out/fuzz_gguf" >/dev/null
@@ -71,6 +72,7 @@ EOF
       name=$(echo "$g" | tr '/' '_')
       if "$mconv" "$corpus/$g" "$tmp/$name.flash" -q >/dev/null 2>&1; then
         cp "$tmp/$name.flash" "$out/fuzz_flash/$name.flash"
+        cp "$tmp/$name.flash" "$out/fuzz_flash_reader/$name.flash"
         head -c 16384 "$tmp/$name.flash" > "$out/fuzz_flash/$name.page0"
       fi
     done

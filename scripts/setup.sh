@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1; then
-  pkgs="cmake make gcc clang pkg-config python3 zlib1g-dev libzstd-dev libxxhash-dev libcjson-dev valgrind zstd"
+  # python3-numpy: the Python reader's tests (tests/cli_python_reader.sh)
+  pkgs="cmake make gcc clang pkg-config python3 python3-numpy zlib1g-dev libzstd-dev libxxhash-dev libcjson-dev valgrind zstd"
   # Node.js and npm: tests/cli_tokenizer_libs.sh loads the rebuilt tokenizers
   # with the real libraries (npm ci into the build folder)
   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
@@ -24,7 +25,7 @@ if command -v apt-get >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "libclang-rt-$cv-dev"
   fi
 elif command -v brew >/dev/null 2>&1; then
-  brew install cmake pkg-config zstd xxhash cjson
+  brew install cmake pkg-config zstd xxhash cjson numpy
   command -v node >/dev/null 2>&1 || brew install node
 fi
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
