@@ -433,10 +433,15 @@ static int mc_apply_group(mc_cv *cv, const mc_rule *rules, size_t n, int L, unsi
 
     /* safetensors: the mlx name itself first, unless the group has HF
      * builders (they tell the HF form from mlx-lm's when names coincide,
-     * e.g. qwen3_next conv1d and zero-centred norms) */
+     * e.g. qwen3_next conv1d and zero-centred norms) and the input is not
+     * known to be in mlx-lm's form already: an MLX-quantized folder, or
+     * files mlx-lm wrote (__metadata__ "format": "mlx", as mx.save_safetensors
+     * and mconv's mlx folders have it; HF checkpoints say "pt") */
     int hf_built = 0;
     for (size_t i = 0; i < n; i++) hf_built |= rules[i].hx >= MC_X_BUILD;
-    if (!is_gguf && !hf_built) {
+    const char *st_format = m->st ? mc_st_meta_get(m->st, "format") : NULL;
+    int mlx_form = m->mlx_bits || (st_format && !strcmp(st_format, "mlx"));
+    if (!is_gguf && (!hf_built || mlx_form)) {
         char name[MC_NAME_MAX];
         mc_st_src probe;
         if (!mc_fmt_name(name, sizeof name, r0->mlx, L, 0) && mc_st_lookup(cv, name, &probe)) {

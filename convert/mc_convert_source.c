@@ -44,11 +44,24 @@ static int mc_st_name_cmp(const void *a, const void *b)
     return strcmp(((const struct mc_st_name *)a)->norm, ((const struct mc_st_name *)b)->norm);
 }
 
+/* The index holds normalized names, so a query is normalized the same way
+ * (an mlx-lm name such as "language_model.model.layers.0..." finds the
+ * tensor a folder stores under it). */
 struct mc_st_name *mc_idx_find(mc_cv *cv, const char *name)
 {
     if (!cv->idx) return NULL;
+    char buf[MC_NAME_MAX + 64];
     struct mc_st_name key;
     key.norm = (char *)name;
+    for (size_t i = 0; i < sizeof mc_prefix_map / sizeof mc_prefix_map[0]; i++) {
+        size_t fl = strlen(mc_prefix_map[i].from), tl = strlen(mc_prefix_map[i].to);
+        if (strncmp(name, mc_prefix_map[i].from, fl) != 0) continue;
+        if (tl + strlen(name + fl) >= sizeof buf) return NULL; /* longer than any indexed name may be */
+        memcpy(buf, mc_prefix_map[i].to, tl);
+        strcpy(buf + tl, name + fl);
+        key.norm = buf;
+        break;
+    }
     return bsearch(&key, cv->idx, cv->n_idx, sizeof *cv->idx, mc_st_name_cmp);
 }
 

@@ -748,6 +748,40 @@ static int maccode_family(const char *model_type)
     return 0;
 }
 
+/* An mlx folder is an input too: converting it again must give back the
+ * same tensors (quantized ones copied as they are, the rest in their
+ * stored dtype), as the .flash file of the original conversion has them. */
+static void mlx_readback(const char *mx, const char *flash)
+{
+    char back[2048];
+    char *log = NULL;
+    snprintf(back, sizeof back, "%s.back.flash", flash);
+    int rc = mc_test_run(&log, "'%s' '%s' '%s' --force --quiet", mc_test_mconv(), mx, back);
+    CHECKF(rc == 0, "convert the mlx folder %s: exit %d: %s", mx, rc, log ? log : "");
+    free(log);
+    if (rc) return;
+    int na = 0, nb = 0;
+    cJSON *ca = NULL, *cb = NULL;
+    ftensor *a = flash_tensors(flash, &na, &ca), *b = flash_tensors(back, &nb, &cb);
+    CHECKF(a && b && na == nb, "%s: %d tensors read back, %d written", mx, nb, na);
+    for (int i = 0; a && b && i < na; i++) {
+        int k = 0;
+        while (k < nb && strcmp(a[i].name, b[k].name)) k++;
+        CHECKF(k < nb, "%s: %s not read back", mx, a[i].name);
+        if (k == nb) continue;
+        CHECKF(!strcmp(a[i].dtype, b[k].dtype) && a[i].nbytes == b[k].nbytes && a[i].data && b[k].data &&
+                   !memcmp(a[i].data, b[k].data, (size_t)a[i].nbytes),
+               "%s: %s read back differs", mx, a[i].name);
+    }
+    for (int i = 0; a && i < na; i++) free(a[i].data);
+    for (int i = 0; b && i < nb; i++) free(b[i].data);
+    free(a);
+    free(b);
+    cJSON_Delete(ca);
+    cJSON_Delete(cb);
+    remove(back);
+}
+
 static void one(const char *src, const char *opts, int max_experts)
 {
     char fl[1024], mcfl[1024], mc[1024], mx[1024], mcopts[512], *log = NULL;
@@ -801,6 +835,7 @@ static void one(const char *src, const char *opts, int max_experts)
      * everything is 8-bit already */
     int router8 = !strstr(opts, "--no-quant") && !strstr(opts, "--bits 8");
     check_mlx(mx, fl, m->gguf != NULL, m, router8);
+    if (!strstr(opts, "--no-quant")) mlx_readback(mx, fl);
     mc_convert_close(m);
 }
 
