@@ -13,6 +13,8 @@
  *    the converter's code, not from mconv's tables) to what mconv produced;
  *    RMS error against hf/ printed;
  *  - config.json fields equal hf/config.json's where both exist.
+ * Corpus-new glm4_moe and glm_moe_dsa (hf/, bf16, q8_0, Q4_K_M), the same
+ * checks (q8_0 too), and the notice that the MTP block was dropped.
  * Fixtures made here (no corpus sample):
  *  - deepseek_v3 in the older fused attn_kv_b form, and as DeepSeek V2
  *    (kv_b_proj rebuilt from attn_k_b / attn_v_b), from the corpus bf16 GGUF;
@@ -385,22 +387,66 @@ static void check_quantized(const mc_model *q, const mc_model *ref, const fwd_ru
 
 /* ------------------------------------------------------- corpus models */
 
+#define DS_FWD_RULES \
+    {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0}, \
+    {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0}, \
+    {0, "lm_head.weight", "output.weight", FK_ID, 0, 0}, \
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0}, \
+    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_a_proj.weight", "attn_q_a.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_b_proj.weight", "attn_q_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", FK_ID, 0, 0}, \
+    /* llama.cpp: k_b = kv_b[h, :nope, :].T, v_b = kv_b[h, nope:, :]; mlx-lm's \
+     * embed_q / unembed_out are the same arrays */ \
+    {1, "self_attn.embed_q.weight", "attn_k_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.unembed_out.weight", "attn_v_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0}, \
+    {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0}, \
+    {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate.weight", "ffn_gate_inp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate.e_score_correction_bias", "exp_probs_b.bias", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0, 0},
+
 static const fwd_rule DS_RULES[] = {
+    DS_FWD_RULES
+};
+
+/* glm_moe_dsa: DeepSeek's MLA layout plus the DSA indexer (llama.cpp
+ * GlmMoeDsaModel: indexer.wq_b -> indexer.attn_q_b, wk -> attn_k,
+ * weights_proj -> proj, k_norm kept; no permutation) */
+static const fwd_rule DSA_RULES[] = {
+    DS_FWD_RULES
+    {1, "self_attn.indexer.wq_b.weight", "indexer.attn_q_b.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.wk.weight", "indexer.attn_k.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.k_norm.weight", "indexer.k_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.k_norm.bias", "indexer.k_norm.bias", FK_ID, 0, 0},
+    {1, "self_attn.indexer.weights_proj.weight", "indexer.proj.weight", FK_ID, 0, 0},
+};
+
+/* glm4_moe (llama.cpp Glm4MoeModel: no Q/K permutation, NeoX rotary) */
+static const fwd_rule GLM4_RULES[] = {
     {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0},
     {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0},
     {0, "lm_head.weight", "output.weight", FK_ID, 0, 0},
     {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0},
-    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_a_proj.weight", "attn_q_a.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_b_proj.weight", "attn_q_b.weight", FK_ID, 0, 0},
-    {1, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", FK_ID, 0, 0},
-    {1, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", FK_ID, 0, 0},
-    /* llama.cpp: k_b = kv_b[h, :nope, :].T, v_b = kv_b[h, nope:, :]; mlx-lm's
-     * embed_q / unembed_out are the same arrays */
-    {1, "self_attn.embed_q.weight", "attn_k_b.weight", FK_ID, 0, 0},
-    {1, "self_attn.unembed_out.weight", "attn_v_b.weight", FK_ID, 0, 0},
+    {1, "post_attention_layernorm.weight", "post_attention_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_proj.weight", "attn_q.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_proj.weight", "attn_k.weight", FK_ID, 0, 0},
+    {1, "self_attn.v_proj.weight", "attn_v.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_proj.bias", "attn_q.bias", FK_ID, 0, 0},
+    {1, "self_attn.k_proj.bias", "attn_k.bias", FK_ID, 0, 0},
+    {1, "self_attn.v_proj.bias", "attn_v.bias", FK_ID, 0, 0},
     {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_norm.weight", "attn_q_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_norm.weight", "attn_k_norm.weight", FK_ID, 0, 0},
     {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0},
     {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0},
     {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0},
@@ -458,6 +504,22 @@ static const char *const DS_NEED[] = {"kv_lora_rank", "q_lora_rank", "qk_rope_he
                                       "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
                                       "rope_theta", "rms_norm_eps", "vocab_size", "hidden_size",
                                       "intermediate_size", "num_hidden_layers", "num_attention_heads", NULL};
+static const char *const GLM4_NEED[] = {"partial_rotary_factor", "attention_bias", "use_qk_norm", "head_dim",
+                                        "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+                                        "first_k_dense_replace", "routed_scaling_factor", "topk_group", "n_group",
+                                        "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
+                                        "rope_theta", "rope_scaling", "rms_norm_eps", "vocab_size", "hidden_size",
+                                        "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                                        "num_key_value_heads", "max_position_embeddings", "tie_word_embeddings",
+                                        NULL};
+static const char *const DSA_NEED[] = {"kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
+                                       "v_head_dim", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+                                       "first_k_dense_replace", "routed_scaling_factor", "topk_group", "n_group",
+                                       "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
+                                       "moe_layer_freq", "index_head_dim", "index_n_heads", "index_topk",
+                                       "rope_parameters", "attention_bias", "max_position_embeddings",
+                                       "rms_norm_eps", "vocab_size", "hidden_size", "intermediate_size",
+                                       "num_hidden_layers", "num_attention_heads", "num_key_value_heads", NULL};
 static const char *const Q35_NEED[] = {"linear_num_value_heads", "linear_num_key_heads", "linear_key_head_dim",
                                        "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
                                        "head_dim", "num_key_value_heads", "rope_parameters", "rms_norm_eps",
@@ -473,12 +535,28 @@ static void need_keys(const mc_model *m, const char *const *need, const char *la
                need[i]);
 }
 
-static void test_corpus(const char *dir, const char *list, const char *model_type, const fwd_rule *rules, size_t nr,
-                        const char *prefix, const char *const *need, const char *const *need2)
+/* A notice that says MTP layers were dropped (the corpus-new GLM models
+ * carry one MTP block, in the GGUF and in hf/). */
+static void need_mtp_notice(const mc_model *m, const char *label)
+{
+    int found = 0;
+    for (size_t i = 0; i < m->n_notices; i++) found |= strstr(m->notices[i], "MTP") != NULL;
+    CHECKF(found, "%s: no notice that the MTP layer was dropped", label);
+}
+
+/* corpus (models/<dir>) or corpus-new; mtp: the model has an MTP block. */
+static const char *corpus_file(int new_corpus, const char *rel)
+{
+    return new_corpus ? mc_test_corpus_new_file(rel) : mc_test_corpus_file(rel);
+}
+
+static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char *list, const char *model_type,
+                           const fwd_rule *rules, size_t nr, const char *prefix, const char *const *need,
+                           const char *const *need2)
 {
     char rel[256], label[256], hfdir[512];
     snprintf(rel, sizeof rel, "models/%s/hf", dir);
-    const char *p = mc_test_corpus_file(rel);
+    const char *p = corpus_file(new_corpus, rel);
     if (!p) return;
     snprintf(hfdir, sizeof hfdir, "%s", p);
     mc_model *h = open_model(hfdir);
@@ -488,9 +566,10 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
     check_names(h, list, label);
     /* hf/: mlx-lm's defaults stand for keys transformers-5 configs lack */
     check_config(h, h->st->config, model_type, NULL, label);
+    if (mtp) need_mtp_notice(h, label);
 
     snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", dir, dir);
-    p = mc_test_corpus_file(rel);
+    p = corpus_file(new_corpus, rel);
     if (p) {
         mc_model *g = open_model(p);
         CHECKF(g != NULL, "open %s", rel);
@@ -503,25 +582,35 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
             check_ranges(g, label);
             check_threads(g, label);
             for (size_t i = 0; i < g->n_notices; i++) printf("%s notice: %s\n", label, g->notices[i]);
+            if (mtp) need_mtp_notice(g, label);
             mc_convert_close(g);
         }
     }
-    snprintf(rel, sizeof rel, "models/%s/gguf/%s-Q4_K_M.gguf", dir, dir);
-    p = mc_test_corpus_file(rel);
-    if (p) {
+    static const char *const quants[] = {"q8_0", "Q4_K_M"};
+    for (size_t qi = new_corpus ? 0 : 1; qi < sizeof quants / sizeof quants[0]; qi++) { /* q8_0: corpus-new only */
+        snprintf(rel, sizeof rel, "models/%s/gguf/%s-%s.gguf", dir, dir, quants[qi]);
+        p = corpus_file(new_corpus, rel);
+        if (!p) continue;
         mc_model *q = open_model(p);
         CHECKF(q != NULL, "open %s", rel);
         if (q) {
-            snprintf(label, sizeof label, "%s Q4_K_M", dir);
+            snprintf(label, sizeof label, "%s %s", dir, quants[qi]);
             check_names(q, list, label);
             q35_geom g;
             int is_q35 = q35_geom_of(h->config, &g) == 0;
             check_quantized(q, h, rules, nr, prefix, is_q35 && g.nk != g.nv, is_q35 ? &g : NULL, label);
             check_ranges(q, label);
+            if (mtp) need_mtp_notice(q, label);
             mc_convert_close(q);
         }
     }
     mc_convert_close(h);
+}
+
+static void test_corpus(const char *dir, const char *list, const char *model_type, const fwd_rule *rules, size_t nr,
+                        const char *prefix, const char *const *need, const char *const *need2)
+{
+    test_corpus_in(0, 0, dir, list, model_type, rules, nr, prefix, need, need2);
 }
 
 /* ------------------------------------------------------------- fixtures */
@@ -948,6 +1037,10 @@ int main(void)
                 DS_NEED, NULL);
     test_corpus("qwen3_5_moe", "qwen3_5_moe", "qwen3_5_moe", Q35_RULES, sizeof Q35_RULES / sizeof Q35_RULES[0],
                 "language_model.model.", Q35_NEED, Q35_MOE_NEED);
+    test_corpus_in(1, 1, "glm4_moe", "glm4_moe", "glm4_moe", GLM4_RULES, sizeof GLM4_RULES / sizeof GLM4_RULES[0],
+                   "model.", GLM4_NEED, NULL);
+    test_corpus_in(1, 1, "glm_moe_dsa", "glm_moe_dsa", "glm_moe_dsa", DSA_RULES,
+                   sizeof DSA_RULES / sizeof DSA_RULES[0], "model.", DSA_NEED, NULL);
     test_deepseek_fixtures();
     test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
