@@ -377,3 +377,37 @@ const mc_arch mc_arch_glm_moe_dsa = {
     .gguf_config = glm_moe_dsa_gguf_config, .n_gguf_config = MC_COUNT(glm_moe_dsa_gguf_config),
     .hf_config = glm_moe_dsa_hf_config, .n_hf_config = MC_COUNT(glm_moe_dsa_hf_config),
 };
+
+/* glm4_moe_lite (GLM-4.7-Flash; mlx-lm glm4_moe_lite.py): DeepSeek V3's
+ * module tree, names and sanitize under another model_type. llama.cpp's
+ * Glm4MoeLiteModel is a DeepseekV2Model that writes general.architecture
+ * deepseek2, so the GGUF is told from DeepSeek's by what only that
+ * converter writes:
+ *  - {arch}.nextn_predict_layers: DeepseekV2Model skips MTP layers and
+ *    never writes the key; Glm4MoeLiteModel keeps the MTP block and writes
+ *    it (converters since MTP export; the block is dropped here);
+ *  - tokenizer.ggml.pre "glm4": its _set_vocab_glm (the GLM-4.x tokenizer;
+ *    DeepSeek and Kimi files say deepseek-v3, deepseek-llm, kimi-k2, ...).
+ * Neither: DeepSeek (V3 / V2 below). llama.cpp's own loader guesses from
+ * the layer and vocabulary counts (47 or 48 layers, 154880 tokens: sigmoid
+ * gating); mconv does not. */
+static int ds_detect_glm_lite(mc_cv *cv)
+{
+    mc_model *m = cv->m;
+    if (!m->gguf) return 1; /* safetensors: the model_type says */
+    uint64_t nextn = 0;
+    if (mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0) return 1;
+    const char *pre = mc_gguf_get_str(m->gguf, "tokenizer.ggml.pre");
+    return pre && strcmp(pre, "glm4") == 0;
+}
+
+const mc_arch mc_arch_glm4_moe_lite = {
+    .name = "glm4_moe_lite", .gguf_arch = "deepseek2",
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .model_type = "glm4_moe_lite", .hf_types = "glm4_moe_lite",
+    .detect = ds_detect_glm_lite,
+    .rules = deepseek_v3_rules, .n_rules = MC_COUNT(deepseek_v3_rules),
+    .gguf_config = deepseek_v3_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v3_gguf_config),
+};

@@ -18,6 +18,10 @@
  * Fixtures made here (no corpus sample):
  *  - deepseek_v3 in the older fused attn_kv_b form, and as DeepSeek V2
  *    (kv_b_proj rebuilt from attn_k_b / attn_v_b), from the corpus bf16 GGUF;
+ *  - glm4_moe_lite (GLM-4.7-Flash, whose GGUF llama.cpp writes as deepseek2)
+ *    from the same file the way Glm4MoeLiteModel writes it (with its MTP
+ *    block and nextn_predict_layers; with tokenizer.ggml.pre "glm4"), and
+ *    from hf/ under model_type glm4_moe_lite; the unmodified file stays V3;
  *  - qwen3_5 (dense) and qwen3_next: an HF-form checkpoint written from the
  *    fixture config, llama.cpp's forward transforms applied here to write
  *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
@@ -38,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -790,7 +796,12 @@ static void test_qwen_fixture(const char *name)
  * - fused (1): attn_k_b / attn_v_b replaced by attn_kv_b = HF kv_b_proj
  *   (the converter's output before the split);
  * - v2 (1): exp_probs_b dropped (DeepSeek V2 has no correction bias). */
-typedef struct ds_fix { const mc_gguf *src; const mc_st *hf; int fused, v2; } ds_fix;
+/* glm_mtp / glm_pre: GLM-4.7-Flash the way llama.cpp's Glm4MoeLiteModel
+ * writes it (general.architecture deepseek2): with its MTP block (block_count
+ * + 1, deepseek2.nextn_predict_layers 1, blk.N.nextn.* beside a copy of the
+ * last layer's tensors), or with the GLM tokenizer's tokenizer.ggml.pre
+ * "glm4" (older converters, no MTP). */
+typedef struct ds_fix { const mc_gguf *src; const mc_st *hf; int fused, v2, glm_mtp, glm_pre; } ds_fix;
 
 static int ds_skip(const ds_fix *f, const char *n)
 {
@@ -805,8 +816,21 @@ static int ds_write(const ds_fix *f, const char *path)
     mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
     if (mc_gguf_writer_create(&w, path, &o, &err)) return 1;
     int rc = 0;
-    for (uint64_t i = 0; i < f->src->n_kv && !rc; i++) rc = mc_gguf_writer_copy_kv(w, &f->src->kv[i], &err);
-    /* what to write, in order: (gguf tensor | hf tensor with a GGUF name) */
+    uint64_t blocks = 0;
+    for (uint64_t i = 0; i < f->src->n_kv && !rc; i++) {
+        const mc_gguf_kv *kv = &f->src->kv[i];
+        if (f->glm_mtp && strcmp(kv->key.s, "deepseek2.block_count") == 0) {
+            blocks = kv->v.u64;
+            rc = mc_gguf_writer_add_u32(w, kv->key.s, (uint32_t)blocks + 1, &err);
+        } else if (f->glm_pre && strcmp(kv->key.s, "tokenizer.ggml.pre") == 0) {
+            rc = mc_gguf_writer_add_str(w, kv->key.s, "glm4", &err);
+        } else {
+            rc = mc_gguf_writer_copy_kv(w, kv, &err);
+        }
+    }
+    if (f->glm_mtp && !rc) rc = blocks < 2 || mc_gguf_writer_add_u32(w, "deepseek2.nextn_predict_layers", 1, &err);
+    /* what to write, in order: (gguf tensor | hf tensor with a GGUF name |
+     * neither: zeros) */
     const mc_gguf_tensor *gs[256];
     const mc_st_tensor *hs[256];
     char names[256][64];
@@ -836,10 +860,48 @@ static int ds_write(const ds_fix *f, const char *path)
         rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
         n++;
     }
+    /* the MTP block: the last layer's tensors again, then the nextn ones */
+    uint64_t zero_bytes = 0;
+    for (uint64_t i = 0; f->glm_mtp && i < f->src->n_tensors && n < 240 && !rc; i++) {
+        const mc_gguf_tensor *t = &f->src->tensors[i];
+        int L = -1, off = 0;
+        if (sscanf(t->name.s, "blk.%d.%n", &L, &off) != 1 || off == 0 || (uint64_t)L != blocks - 1) continue;
+        gs[n] = t;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.%s", (unsigned long long)blocks, t->name.s + off);
+        rc = mc_gguf_writer_add_tensor(w, names[n], t->type, t->n_dims, t->ne, &err);
+        n++;
+    }
+    static const struct { const char *nextn, *from; } nx[] = {
+        {"embed_tokens.weight", "token_embd.weight"}, {"enorm.weight", "output_norm.weight"},
+        {"hnorm.weight", "output_norm.weight"}, {"shared_head_head.weight", "output.weight"},
+        {"shared_head_norm.weight", "output_norm.weight"},
+    };
+    for (size_t k = 0; f->glm_mtp && k < sizeof nx / sizeof nx[0] && !rc; k++) {
+        const mc_gguf_tensor *t = mc_gguf_find_tensor(f->src, nx[k].from);
+        if (!t) { rc = 1; break; }
+        gs[n] = t;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.nextn.%s", (unsigned long long)blocks, nx[k].nextn);
+        rc = mc_gguf_writer_add_tensor(w, names[n], t->type, t->n_dims, t->ne, &err);
+        n++;
+    }
+    if (f->glm_mtp && !rc) { /* eh_proj [H, 2H] (numpy): zeros */
+        const mc_gguf_tensor *e = mc_gguf_find_tensor(f->src, "token_embd.weight");
+        uint64_t hid = e ? e->ne[0] : 0, ne[2] = {2 * hid, hid};
+        gs[n] = NULL;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.nextn.eh_proj.weight", (unsigned long long)blocks);
+        zero_bytes = 2 * hid * hid * 2;
+        rc = !e || mc_gguf_writer_add_tensor(w, names[n], MC_T_BF16, 2, ne, &err);
+        n++;
+    }
     for (size_t i = 0; i < n && !rc; i++) {
-        uint64_t nb = gs[i] ? gs[i]->nbytes : hs[i]->nbytes;
-        void *buf = malloc(nb);
-        rc = !buf || (gs[i] ? mc_gguf_read(f->src, gs[i], 0, buf, nb, &err) : mc_st_read(f->hf, hs[i], 0, buf, nb, &err)) ||
+        uint64_t nb = gs[i] ? gs[i]->nbytes : hs[i] ? hs[i]->nbytes : zero_bytes;
+        void *buf = calloc(1, nb);
+        rc = !buf ||
+             (gs[i] ? mc_gguf_read(f->src, gs[i], 0, buf, nb, &err)
+                    : hs[i] ? mc_st_read(f->hf, hs[i], 0, buf, nb, &err) : 0) ||
              mc_gguf_writer_write(w, buf, nb, &err);
         free(buf);
     }
@@ -863,13 +925,19 @@ static void test_deepseek_fixtures(void)
     mc_model *h = open_model(hfdir), *b = open_model(bpath);
     CHECK(h && b);
     if (!h || !b) { mc_convert_close(h); mc_convert_close(b); return; }
-    static const struct { int fused, v2; const char *name, *list, *type; } var[] = {
-        {1, 0, "v3-fused", "deepseek_v3", "deepseek_v3"},
-        {0, 1, "v2-split", "deepseek_v2", "deepseek_v2"},
-        {1, 1, "v2-fused", "deepseek_v2", "deepseek_v2"},
+    static const struct { int fused, v2, glm_mtp, glm_pre; const char *name, *list, *type; } var[] = {
+        {1, 0, 0, 0, "v3-fused", "deepseek_v3", "deepseek_v3"},
+        {0, 1, 0, 0, "v2-split", "deepseek_v2", "deepseek_v2"},
+        {1, 1, 0, 0, "v2-fused", "deepseek_v2", "deepseek_v2"},
+        /* GLM-4.7-Flash (deepseek2 GGUF): told apart by what Glm4MoeLiteModel writes */
+        {0, 0, 1, 0, "glm4-lite-mtp", "glm4_moe_lite", "glm4_moe_lite"},
+        {0, 0, 0, 1, "glm4-lite-pre", "glm4_moe_lite", "glm4_moe_lite"},
+        {1, 0, 1, 1, "glm4-lite-fused", "glm4_moe_lite", "glm4_moe_lite"},
     };
+    /* the corpus file itself (no nextn key, pre-tokenizer "default") stays DeepSeek V3 */
+    CHECKF(strcmp(b->model_type, "deepseek_v3") == 0, "corpus deepseek2 GGUF taken as %s", b->model_type);
     for (size_t v = 0; v < sizeof var / sizeof var[0]; v++) {
-        ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2};
+        ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2, var[v].glm_mtp, var[v].glm_pre};
         snprintf(path, sizeof path, "%s/deepseek-%s.gguf", mc_test_tmpdir(), var[v].name);
         CHECKF(ds_write(&f, path) == 0, "write %s", path);
         mc_model *m = open_model(path);
@@ -879,6 +947,13 @@ static void test_deepseek_fixtures(void)
         check_names(m, var[v].list, label);
         CHECKF(strcmp(m->model_type, var[v].type) == 0, "%s: model_type %s", label, m->model_type);
         check_ranges(m, label);
+        if (var[v].glm_mtp) need_mtp_notice(m, label);
+        if (var[v].glm_mtp || var[v].glm_pre) {
+            const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+            CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0, "%s: config model_type",
+                   label);
+            CHECK_EQ_U64(m->n_layers, b->n_layers);
+        }
         if (!var[v].v2) {
             compare_models(m, b, label); /* same as the split form, which equals hf/ */
         } else {
@@ -920,6 +995,49 @@ static void test_deepseek_fixtures(void)
     }
     mc_convert_close(h);
     mc_convert_close(b);
+}
+
+/* GLM-4.7-Flash from safetensors: the corpus DeepSeek V3 checkpoint (the
+ * same module tree) under model_type glm4_moe_lite, as its hub config says:
+ * the names of mlx-lm's glm4_moe_lite model class, every tensor equal to
+ * the deepseek_v3 conversion, model_type kept. */
+static void test_glm_lite_hf(void)
+{
+    const char *p = mc_test_corpus_file("models/deepseek_v3/hf");
+    if (!p) return;
+    char hfdir[512], dir[600], path[700], target[700];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    snprintf(dir, sizeof dir, "%s/glm4-lite-hf", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(target, sizeof target, "%s/model.safetensors", hfdir);
+    CHECK(symlink(target, path) == 0);
+    snprintf(target, sizeof target, "%s/config.json", hfdir);
+    size_t n;
+    unsigned char *raw = mc_test_read_file(target, &n);
+    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
+    free(raw);
+    CHECK(c != NULL);
+    if (!c) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "model_type");
+    cJSON_AddStringToObject(c, "model_type", "glm4_moe_lite");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "architectures");
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(txt && mc_test_write_file(path, txt, strlen(txt)) == 0);
+    free(txt);
+    mc_model *m = open_model(dir), *h = open_model(hfdir);
+    CHECK(m && h);
+    if (m && h) {
+        check_names(m, "glm4_moe_lite", "glm4_moe_lite hf fixture");
+        CHECKF(strcmp(m->model_type, "glm4_moe_lite") == 0, "hf fixture: model_type %s", m->model_type);
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+        CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0);
+        compare_models(m, h, "glm4_moe_lite hf fixture");
+    }
+    mc_convert_close(m);
+    mc_convert_close(h);
 }
 
 /* DeepSeek V3 as released (FP8 E4M3 weights with 128 x 128 block scales):
@@ -1042,6 +1160,7 @@ int main(void)
     test_corpus_in(1, 1, "glm_moe_dsa", "glm_moe_dsa", "glm_moe_dsa", DSA_RULES,
                    sizeof DSA_RULES / sizeof DSA_RULES[0], "model.", DSA_NEED, NULL);
     test_deepseek_fixtures();
+    test_glm_lite_hf();
     test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
     test_qwen_fixture("qwen3_next");
