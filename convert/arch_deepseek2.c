@@ -411,3 +411,15 @@ const mc_arch mc_arch_glm4_moe_lite = {
     .rules = deepseek_v3_rules, .n_rules = MC_COUNT(deepseek_v3_rules),
     .gguf_config = deepseek_v3_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v3_gguf_config),
 };
+
+/* deepseek_v32 (DeepSeek V3.2; HF only): the glm_moe_dsa rules (hub names
+ * of the indexer: self_attn.indexer.{wq_b,wk,k_norm,weights_proj}); FP8
+ * block-scaled weights through the f8-block-scale encoding, as V3's.
+ * mlx-lm's ModelArgs has a default for every key: the config is kept. */
+const mc_arch mc_arch_deepseek_v32 = {
+    .name = "deepseek_v32", .model_type = "deepseek_v32", .hf_types = "deepseek_v32",
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .rules = deepseek_v32_rules, .n_rules = MC_COUNT(deepseek_v32_rules),
+};

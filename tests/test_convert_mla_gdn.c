@@ -22,6 +22,8 @@
  *    from the same file the way Glm4MoeLiteModel writes it (with its MTP
  *    block and nextn_predict_layers; with tokenizer.ggml.pre "glm4"), and
  *    from hf/ under model_type glm4_moe_lite; the unmodified file stays V3;
+ *  - deepseek_v32 (HF only): corpus-new glm_moe_dsa hf/ written as DeepSeek
+ *    V3.2 is released (FP8 block-scaled q_b_proj and indexer wq_b / wk);
  *  - qwen3_5 (dense) and qwen3_next: an HF-form checkpoint written from the
  *    fixture config, llama.cpp's forward transforms applied here to write
  *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
@@ -621,6 +623,38 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
 
 /* ------------------------------------------------------------- fixtures */
 
+/* A fixture through the command line: .flash written and `verify
+ * --source` sound, `--layout mlx` with the model_type, `--layout mac-code`
+ * refused naming it (no mac-code engine builds the GLM / DeepSeek MLA
+ * families). */
+static void cli_end_to_end(const char *src, const char *model_type, const char *label)
+{
+    const char *mc = mc_test_mconv(), *tmp = mc_test_tmpdir();
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/e2e.flash' --force", mc, src, tmp);
+    CHECKF(rc == 0, "%s: convert exit %d: %s", label, rc, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' verify '%s/e2e.flash' --source '%s'", mc, tmp, src);
+    CHECKF(rc == 0 && out && strstr(out, "sound"), "%s: verify exit %d: %s", label, rc, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' '%s' '%s/e2e-mlx' --layout mlx --force && cat '%s/e2e-mlx/config.json'", mc, src,
+                     tmp, tmp);
+    char want[128];
+    snprintf(want, sizeof want, "\"model_type\":\t\"%s\"", model_type);
+    CHECKF(rc == 0 && out && strstr(out, want), "%s: --layout mlx exit %d, model_type %s: %s", label, rc,
+           model_type, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "rm -rf '%s/e2e-mc'; '%s' '%s' '%s/e2e-mc' --layout mac-code", tmp, mc, src, tmp);
+    snprintf(want, sizeof want, "no mac-code engine builds %s", model_type);
+    CHECKF(rc == 1 && out && strstr(out, want), "%s: --layout mac-code exit %d: %s", label, rc, out ? out : "");
+    free(out);
+}
+
+
+
 /* mlx-lm's sanitize of the HF checkpoint, computed here: the value of each
  * produced name. NULL when the test has no rule (a failure). */
 static float *q_expected(const qcfg *q, const flist *hf, const char *mlx, uint64_t *n)
@@ -948,6 +982,7 @@ static void test_deepseek_fixtures(void)
         CHECKF(strcmp(m->model_type, var[v].type) == 0, "%s: model_type %s", label, m->model_type);
         check_ranges(m, label);
         if (var[v].glm_mtp) need_mtp_notice(m, label);
+        if (var[v].glm_mtp || var[v].glm_pre) cli_end_to_end(path, "glm4_moe_lite", label);
         if (var[v].glm_mtp || var[v].glm_pre) {
             const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
             CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0, "%s: config model_type",
@@ -1035,9 +1070,43 @@ static void test_glm_lite_hf(void)
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
         CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0);
         compare_models(m, h, "glm4_moe_lite hf fixture");
+        cli_end_to_end(dir, "glm4_moe_lite", "glm4_moe_lite hf fixture");
     }
     mc_convert_close(m);
     mc_convert_close(h);
+}
+
+/* Add bf16 matrix t (raw bf16 values) to l as FP8 E4M3 (nearest code of
+ * e4, the e4m3 table) with a B x B block weight_scale_inv of max|w| / 448,
+ * the way DeepSeek's released checkpoints store their Linear weights.
+ * 0, or 1 out of memory. */
+static int f8_add(flist *l, const mc_st_tensor *t, const uint16_t *bf, const float *e4, uint64_t B)
+{
+    uint64_t R = t->shape[0], C = t->shape[1], sr = (R + B - 1) / B, sc = (C + B - 1) / B;
+    ftensor *w = fadd(l, t->name, MC_T_F8_E4M3, 2, t->shape);
+    char sn[200];
+    snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+    ftensor *s = w ? fadd(l, sn, MC_T_F32, 2, (uint64_t[]){sr, sc}) : NULL;
+    w = s ? &l->t[l->n - 2] : NULL;
+    if (!w) return 1;
+    for (uint64_t br = 0; br < sr; br++)
+        for (uint64_t bc = 0; bc < sc; bc++) {
+            float mx = 0;
+            for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++)
+                    mx = fmaxf(mx, fabsf(mc_bf16_to_f32(bf[r * C + c])));
+            float scale = mx > 0 ? mx / 448.0f : 1.0f;
+            ((float *)s->data)[br * sc + bc] = scale;
+            for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++) {
+                    float x = mc_bf16_to_f32(bf[r * C + c]) / scale, best = INFINITY;
+                    int code = 0;
+                    for (int k = 0; k < 256; k++)
+                        if (!isnan(e4[k]) && fabsf(e4[k] - x) < best) { best = fabsf(e4[k] - x); code = k; }
+                    ((unsigned char *)w->data)[r * C + c] = (unsigned char)code;
+                }
+        }
+    return 0;
 }
 
 /* DeepSeek V3 as released (FP8 E4M3 weights with 128 x 128 block scales):
@@ -1071,31 +1140,7 @@ static void test_deepseek_f8(void)
             bad = !o;
             if (o) memcpy(o->data, raw, t->nbytes);
         } else {
-            uint64_t R = t->shape[0], C = t->shape[1], sr = (R + B - 1) / B, sc = (C + B - 1) / B;
-            ftensor *w = fadd(&l, t->name, MC_T_F8_E4M3, 2, t->shape);
-            char sn[200];
-            snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
-            ftensor *s = w ? fadd(&l, sn, MC_T_F32, 2, (uint64_t[]){sr, sc}) : NULL;
-            w = s ? &l.t[l.n - 2] : NULL;
-            bad = !w;
-            const uint16_t *bf = (const uint16_t *)raw;
-            for (uint64_t br = 0; !bad && br < sr; br++)
-                for (uint64_t bc = 0; bc < sc; bc++) {
-                    float mx = 0;
-                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
-                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++)
-                            mx = fmaxf(mx, fabsf(mc_bf16_to_f32(bf[r * C + c])));
-                    float scale = mx > 0 ? mx / 448.0f : 1.0f;
-                    ((float *)s->data)[br * sc + bc] = scale;
-                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
-                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++) {
-                            float x = mc_bf16_to_f32(bf[r * C + c]) / scale, best = INFINITY;
-                            int code = 0;
-                            for (int k = 0; k < 256; k++)
-                                if (!isnan(e4[k]) && fabsf(e4[k] - x) < best) { best = fabsf(e4[k] - x); code = k; }
-                            ((unsigned char *)w->data)[r * C + c] = (unsigned char)code;
-                        }
-                }
+            bad = f8_add(&l, t, (const uint16_t *)raw, e4, B);
         }
         free(raw);
     }
@@ -1149,6 +1194,117 @@ static void test_deepseek_f8(void)
     ffree(&l);
 }
 
+/* DeepSeek V3.2 (deepseek_v32, HF only: llama.cpp has no converter for
+ * it): the corpus-new glm_moe_dsa checkpoint has exactly its module tree
+ * and hub names (MLA, indexer, experts, an MTP layer); written here as V3.2
+ * is released: model_type deepseek_v32, the attention Linears q_b_proj and
+ * the indexer's wq_b / wk as FP8 E4M3 with 128 x 128 weight_scale_inv, an
+ * fp8 quantization_config. mconv must give mlx-lm deepseek_v32's names,
+ * those tensors block-dequantized, every other tensor equal to the
+ * glm_moe_dsa conversion of the bf16 checkpoint, the MTP notice, and drop
+ * the fp8 quantization_config. */
+static int v32_f8(const char *n)
+{
+    return has_suffix(n, ".self_attn.q_b_proj.weight") || has_suffix(n, ".indexer.wq_b.weight") ||
+           has_suffix(n, ".indexer.wk.weight");
+}
+
+static void test_deepseek_v32(void)
+{
+    const char *p = mc_test_corpus_new_file("models/glm_moe_dsa/hf");
+    if (!p) return;
+    char hfdir[512], dir[600], path[700];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    mc_model *h = open_model(hfdir);
+    CHECK(h != NULL);
+    if (!h) return;
+    float e4[256];
+    unsigned char codes[256];
+    mc_error err = {0};
+    for (int i = 0; i < 256; i++) codes[i] = (unsigned char)i;
+    CHECK(mc_dequant(MC_T_F8_E4M3, codes, e4, 256, &err) == 0);
+    flist l = {0};
+    int bad = 0, n_f8 = 0;
+    const uint64_t B = 128;
+    for (uint64_t i = 0; i < h->st->n_tensors && !bad; i++) {
+        const mc_st_tensor *t = &h->st->tensors[i];
+        unsigned char *raw = malloc(t->nbytes);
+        bad = !raw || mc_st_read(h->st, t, 0, raw, t->nbytes, &err) != 0;
+        if (!bad && v32_f8(t->name) && t->type == MC_T_BF16 && t->n_dims == 2) {
+            bad = f8_add(&l, t, (const uint16_t *)raw, e4, B);
+            n_f8++;
+        } else if (!bad) {
+            ftensor *o = fadd(&l, t->name, t->type, t->n_dims, t->shape);
+            bad = !o;
+            if (o) memcpy(o->data, raw, t->nbytes);
+        }
+        free(raw);
+    }
+    CHECKF(n_f8 == 9, "deepseek_v32 fixture: %d FP8 tensors (3 layers x 3)", n_f8);
+    snprintf(dir, sizeof dir, "%s/deepseek-v32", mc_test_tmpdir());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!bad && mc_test_run(NULL, "mkdir -p '%s'", dir) == 0 && write_st(&l, path) == 0);
+    cJSON *c = cJSON_Duplicate(h->st->config, 1);
+    cJSON *qc = cJSON_CreateObject();
+    CHECK(c && qc);
+    if (c && qc) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "model_type");
+        cJSON_AddStringToObject(c, "model_type", "deepseek_v32");
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "architectures");
+        cJSON_AddStringToObject(qc, "quant_method", "fp8");
+        cJSON_AddStringToObject(qc, "fmt", "e4m3");
+        cJSON_AddItemToObject(qc, "weight_block_size", cJSON_CreateIntArray((const int[]){128, 128}, 2));
+        cJSON_AddItemToObject(c, "quantization_config", qc);
+        qc = NULL;
+    }
+    cJSON_Delete(qc);
+    char *js = c ? cJSON_Print(c) : NULL;
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    mc_model *m = bad ? NULL : open_model(dir);
+    CHECKF(m != NULL, "deepseek_v32: open");
+    size_t same = 0, deq = 0;
+    for (size_t i = 0; m && i < m->n_tensors; i++) {
+        const mc_mtensor *t = &m->tensors[i];
+        float *x = read_all(m, t), *y = NULL;
+        const ftensor *w = v32_f8(t->name) ? ffind(&l, t->name) : NULL;
+        if (w) {
+            char sn[200];
+            snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+            const ftensor *s = ffind(&l, sn);
+            uint64_t C = w->shape[1], sc = s ? s->shape[1] : 0;
+            y = s ? malloc(nelem_of(t) * sizeof *y) : NULL;
+            for (uint64_t k = 0; y && k < nelem_of(t); k++)
+                y[k] = e4[((const unsigned char *)w->data)[k]] * ((const float *)s->data)[(k / C / B) * sc + (k % C) / B];
+            deq += y != NULL;
+        } else {
+            const mc_mtensor *r = mc_model_find(h, t->name);
+            y = r ? read_all(h, r) : NULL;
+        }
+        int eq = x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+        CHECKF(eq, "deepseek_v32: %s differs from its expectation", t->name);
+        same += eq;
+        free(x);
+        free(y);
+    }
+    if (m) {
+        check_names(m, "deepseek_v32", "deepseek_v32 fixture");
+        CHECKF(strcmp(m->model_type, "deepseek_v32") == 0, "deepseek_v32: model_type %s", m->model_type);
+        CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config") == NULL);
+        CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "index_topk") != NULL);
+        need_mtp_notice(m, "deepseek_v32 fixture");
+        CHECK(deq == 6); /* the MTP layer's are dropped */
+        cli_end_to_end(dir, "deepseek_v32", "deepseek_v32 fixture");
+        printf("deepseek_v32 fixture (q_b_proj, indexer wq_b / wk F8_E4M3 + 128x128 weight_scale_inv): %zu of %zu "
+               "tensors exact, %zu block-dequantized\n", same, m->n_tensors, deq);
+    }
+    mc_convert_close(m);
+    mc_convert_close(h);
+    ffree(&l);
+}
+
 int main(void)
 {
     test_corpus("deepseek_v3", "deepseek_v3", "deepseek_v3", DS_RULES, sizeof DS_RULES / sizeof DS_RULES[0], "model.",
@@ -1161,6 +1317,7 @@ int main(void)
                    sizeof DSA_RULES / sizeof DSA_RULES[0], "model.", DSA_NEED, NULL);
     test_deepseek_fixtures();
     test_glm_lite_hf();
+    test_deepseek_v32();
     test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
     test_qwen_fixture("qwen3_next");
