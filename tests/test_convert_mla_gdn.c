@@ -30,6 +30,7 @@
  */
 #include "mc_test.h"
 #include "mc_test_qwen35.h"
+#include "mc_test_gguf.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_gguf_write.h"
@@ -1305,6 +1306,125 @@ static void test_deepseek_v32(void)
     ffree(&l);
 }
 
+/* src with metadata key `key` set to the u32 `v` (added when absent). */
+static int gguf_set_u32(const char *src, const char *dst, const char *key, uint32_t v)
+{
+    mc_error err = {0};
+    mc_gguf *g = NULL;
+    mc_gguf_writer *w = NULL;
+    mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
+    if (mc_gguf_open(src, &g, &err)) return 1;
+    int rc = mc_gguf_writer_create(&w, dst, &o, &err), set = 0;
+    for (uint64_t i = 0; i < g->n_kv && !rc; i++) {
+        if (strcmp(g->kv[i].key.s, key) == 0) rc = mc_gguf_writer_add_u32(w, key, v, &err), set = 1;
+        else rc = mc_gguf_writer_copy_kv(w, &g->kv[i], &err);
+    }
+    if (!rc && !set) rc = mc_gguf_writer_add_u32(w, key, v, &err);
+    for (uint64_t i = 0; i < g->n_tensors && !rc; i++)
+        rc = mc_gguf_writer_add_tensor(w, g->tensors[i].name.s, g->tensors[i].type, g->tensors[i].n_dims,
+                                       g->tensors[i].ne, &err);
+    for (uint64_t i = 0; i < g->n_tensors && !rc; i++) rc = mc_test_gguf_copy_data(w, g, &g->tensors[i], &err);
+    if (!rc) rc = mc_gguf_writer_commit(w, &err);
+    else if (w) mc_gguf_writer_abort(w);
+    mc_gguf_close(g);
+    if (rc) fprintf(stderr, "rewrite %s: %s\n", src, err.msg);
+    return rc != 0;
+}
+
+/* hf/ of corpus-new `arch` with its config.json edited by `edit`, in tmp/<name>. */
+static int hf_with_config(const char *arch, const char *name, void (*edit)(cJSON *), char *dir, size_t cap)
+{
+    char rel[128], src[512], path[700];
+    snprintf(rel, sizeof rel, "models/%s/hf", arch);
+    const char *p = mc_test_corpus_new_file(rel);
+    if (!p) return 1;
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(dir, cap, "%s/%s", mc_test_tmpdir(), name);
+    if (mkdir(dir, 0755)) return 1;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char target[700];
+    snprintf(target, sizeof target, "%s/model.safetensors", src);
+    if (symlink(target, path)) return 1;
+    snprintf(target, sizeof target, "%s/config.json", src);
+    size_t n;
+    unsigned char *raw = mc_test_read_file(target, &n);
+    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
+    free(raw);
+    if (!c) return 1;
+    edit(c);
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = !txt || mc_test_write_file(path, txt, strlen(txt)) != 0;
+    free(txt);
+    return rc;
+}
+
+static void edit_glm4_transformers5(cJSON *c) /* partial_rotary_factor in rope_parameters only, no rope_scaling */
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "partial_rotary_factor");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "rope_scaling");
+    cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "rope_parameters");
+    cJSON_DeleteItemFromObjectCaseSensitive(rp, "partial_rotary_factor");
+    cJSON_AddNumberToObject(rp, "partial_rotary_factor", 0.25);
+}
+
+static void edit_dsa_classic(cJSON *c) /* a config with rope_theta only, and the router keys */
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "rope_parameters");
+    cJSON_AddStringToObject(c, "scoring_func", "sigmoid");
+    cJSON_AddNumberToObject(c, "moe_layer_freq", 1);
+}
+
+/* GLM config forms and refusals: an HF glm4_moe config with
+ * partial_rotary_factor only in rope_parameters (and no rope_scaling); a
+ * glm_moe_dsa config without rope_parameters; a glm4moe GGUF whose
+ * expert_gating_func is softmax (1), which mlx-lm's router cannot run:
+ * refused with the file and the value, nothing written. */
+static void test_glm_configs(void)
+{
+    char dir[600];
+    if (hf_with_config("glm4_moe", "glm4-t5", edit_glm4_transformers5, dir, sizeof dir) == 0) {
+        mc_model *m = open_model(dir);
+        CHECK(m != NULL);
+        const cJSON *pv = m ? cJSON_GetObjectItemCaseSensitive(m->config, "partial_rotary_factor") : NULL;
+        double prf = cJSON_IsNumber(pv) ? pv->valuedouble : -1;
+        CHECKF(prf == 0.25, "glm4_moe hf: partial_rotary_factor %g from rope_parameters", prf);
+        CHECK(m && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(m->config, "rope_scaling")));
+        mc_convert_close(m);
+    }
+    if (hf_with_config("glm_moe_dsa", "dsa-classic", edit_dsa_classic, dir, sizeof dir) == 0) {
+        mc_model *m = open_model(dir);
+        CHECK(m != NULL);
+        const cJSON *rp = m ? cJSON_GetObjectItemCaseSensitive(m->config, "rope_parameters") : NULL;
+        const cJSON *th = cJSON_GetObjectItemCaseSensitive(rp, "rope_theta");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        CHECKF(cJSON_IsNumber(th) && th->valuedouble == 10000 && cJSON_IsString(ty) &&
+                   strcmp(ty->valuestring, "default") == 0,
+               "glm_moe_dsa hf: rope_parameters from rope_theta");
+        const cJSON *tm = m ? cJSON_GetObjectItemCaseSensitive(m->config, "topk_method") : NULL;
+        CHECK(cJSON_IsString(tm) && strcmp(tm->valuestring, "noaux_tc") == 0);
+        mc_convert_close(m);
+    }
+    const char *p = mc_test_corpus_new_file("models/glm4_moe/gguf/glm4_moe-q8_0.gguf");
+    if (!p) return;
+    char src[512], dst[600];
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(dst, sizeof dst, "%s/glm4-softmax.gguf", mc_test_tmpdir());
+    CHECK(gguf_set_u32(src, dst, "glm4moe.expert_gating_func", 1) == 0);
+    mc_model *m = NULL;
+    mc_error err = {0};
+    CHECK(mc_convert_open(dst, NULL, &m, &err) == MC_ERR_UNSUPPORTED && m == NULL);
+    CHECKF(strstr(err.msg, "glm4-softmax.gguf") && strstr(err.msg, "expert_gating_func 1"), "refusal: %s", err.msg);
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/sm.flash'", mc_test_mconv(), dst, mc_test_tmpdir());
+    CHECKF(rc == 1 && out && strstr(out, "expert_gating_func"), "cli refusal exit %d: %s", rc, out ? out : "");
+    free(out);
+    out = NULL;
+    CHECK(mc_test_run(&out, "test ! -e '%s/sm.flash'", mc_test_tmpdir()) == 0);
+    free(out);
+}
+
 int main(void)
 {
     test_corpus("deepseek_v3", "deepseek_v3", "deepseek_v3", DS_RULES, sizeof DS_RULES / sizeof DS_RULES[0], "model.",
@@ -1318,6 +1438,7 @@ int main(void)
     test_deepseek_fixtures();
     test_glm_lite_hf();
     test_deepseek_v32();
+    test_glm_configs();
     test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
     test_qwen_fixture("qwen3_next");
