@@ -375,6 +375,11 @@ struct mc_cv {
 
 /* Helpers shared by the architecture files. */
 int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suffix" */
+/* A per-layer count that may be an array (nemotron_h head_count_kv,
+ * feed_forward_length: 0 in layers without one): the value the nonzero
+ * entries share (a scalar as it is). 0; -1 absent (or all 0); or an
+ * mc_code with err set when the entries differ or are not counts. */
+int mc_cv_gguf_layer_u64(mc_cv *cv, const char *suffix, uint64_t *out, mc_error *err);
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
 int mc_cv_gguf_bool(mc_cv *cv, const char *suffix, int *out);
 /* config.json number k of c as a count (0 .. 1e15): 0, or 1 when absent or
