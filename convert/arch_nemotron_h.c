@@ -125,9 +125,9 @@ static const mc_rule nh_rules[] = {
     {ML "switch_mlp.fc2.weight", GL "ffn_down_exps.weight", ML "experts.{E}.down_proj.weight", 0, 0, X,
      Q | MC_R_MOE},
     {ML "switch_mlp.fc2.weight", GL "ffn_down.{E}.weight", NULL, 0, 0, X, Q | MC_R_MOE},
-    /* LatentMoE (Nemotron-3 Super, moe_latent_size): safetensors only
-     * (no GGUF names for them are known to mconv; such a GGUF is refused
-     * for its unused tensors) */
+    /* LatentMoE (Nemotron-3 Super, moe_latent_size): safetensors only (no
+     * GGUF names for them are known to mconv: a GGUF's latent tensors
+     * would be reported as not used) */
     {ML "fc1_latent_proj.weight", NULL, ML "fc1_latent_proj.weight", 0, 0, P, Q | MC_R_MOE | MC_R_OPT},
     {ML "fc2_latent_proj.weight", NULL, ML "fc2_latent_proj.weight", 0, 0, P, Q | MC_R_MOE | MC_R_OPT},
 };

@@ -259,6 +259,8 @@ typedef struct mc_part {
      * rows from row0: its nrows output rows (= the source row length) are
      * the block's columns, each t_rows long. */
     uint64_t t_rows;
+    /* transposed part: its output row i is block column t_col0 + i */
+    uint64_t t_col0;
 } mc_part;
 
 /* A source encoding: how the stored bytes of a source tensor become rows
@@ -448,6 +450,11 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims);
  * or the transpose of its rows [row0, row0 + t_rows) (nrows must then be
  * the source row length). Ranges are checked. */
 int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err);
+/* A transposed part of only some block columns: output rows are columns
+ * [col0, col0 + ncols) of source rows [row0, row0 + t_rows) (fused
+ * [E, H, 2I] experts: one half of the last axis, transposed). */
+int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
+                        uint64_t ncols, mc_error *err);
 /* Column permutation of n entries (output column j = source column
  * map[j]); takes ownership of map (malloc'd), also on failure. */
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err);

@@ -23,6 +23,7 @@
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
+#include "mc_st_write.h"
 #include "mc_dequant.h"
 #include "mc_float.h"
 #include "mc_types.h"
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -137,6 +139,9 @@ static void check_config(const mc_model *m, const cJSON *ref, const char *want_t
                          const char *const *need, int min_equal, const char *label)
 {
     const cJSON *c = m->config, *it;
+    /* a wrapper (llama4): the text model's keys are in text_config */
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(c, "text_config");
+    if (cJSON_IsObject(tc)) c = tc;
     int compared = 0;
     cJSON_ArrayForEach(it, c) {
         if (strcmp(it->string, "model_type") == 0 || strcmp(it->string, "bos_token_id") == 0 ||
@@ -152,7 +157,7 @@ static void check_config(const mc_model *m, const cJSON *ref, const char *want_t
         free(b);
         compared++;
     }
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
     CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, want_type) == 0, "%s: model_type %s, want %s", label,
            cJSON_IsString(mt) ? mt->valuestring : "?", want_type);
     for (size_t i = 0; need && need[i]; i++)
@@ -480,9 +485,195 @@ static void test_nemotron_h_config(void)
     mc_convert_close(g);
 }
 
+/* ---------------------------------------------------------------- llama4 */
+
+static const fwd_rule L4_RULES[] = {
+    {0, "language_model.model.embed_tokens.weight", "token_embd.weight", FK_ID, 0},
+    {0, "language_model.model.norm.weight", "output_norm.weight", FK_ID, 0},
+    {0, "language_model.lm_head.weight", "output.weight", FK_ID, 0},
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0},
+    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0},
+    /* Llama4Model: undo_permute = False (interleaved rotary as stored) */
+    {1, "self_attn.q_proj.weight", "attn_q.weight", FK_ID, 0},
+    {1, "self_attn.k_proj.weight", "attn_k.weight", FK_ID, 0},
+    {1, "self_attn.v_proj.weight", "attn_v.weight", FK_ID, 0},
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0},
+    {1, "feed_forward.gate_proj.weight", "ffn_gate.weight", FK_ID, 0},
+    {1, "feed_forward.up_proj.weight", "ffn_up.weight", FK_ID, 0},
+    {1, "feed_forward.down_proj.weight", "ffn_down.weight", FK_ID, 0},
+    {1, "feed_forward.router.weight", "ffn_gate_inp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0},
+    /* the converter split gate_up_proj [E, H, 2I] and transposed it:
+     * [E, I, H] as mlx-lm's sanitize makes them */
+    {1, "feed_forward.experts.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0},
+    {1, "feed_forward.experts.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0},
+    {1, "feed_forward.experts.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0},
+};
+
+/* attention_chunk_size: no GGUF key; llama.cpp's constant 8192 (Scout and
+ * Maverick) is written, the corpus model says 64. */
+static const char *const L4_SKIP[] = {"attention_chunk_size", NULL};
+static const char *const L4_NEED[] = {
+    "attention_bias", "attention_chunk_size", "head_dim", "hidden_size", "interleave_moe_layer_step",
+    "intermediate_size", "intermediate_size_mlp", "max_position_embeddings", "model_type", "num_attention_heads",
+    "num_experts_per_tok", "num_hidden_layers", "num_key_value_heads", "num_local_experts", "rms_norm_eps",
+    "rope_scaling", "rope_theta", "use_qk_norm", "vocab_size", NULL};
+
+static const family LLAMA4 = {"llama4", "llama4", "llama4", "language_model.model.", L4_RULES,
+                              sizeof L4_RULES / sizeof L4_RULES[0], 4, 2, L4_SKIP, L4_NEED};
+
+/* The experts from hf/ against hf/'s fused tensors read directly: gate =
+ * gate_up[e, :, :I]^T, up = gate_up[e, :, I:]^T, down = down_proj[e]^T
+ * (mlx-lm's sanitize, computed here); pinned vs streamed roles. */
+static void test_llama4_experts(void)
+{
+    const char *p = mc_test_corpus_new_file("models/llama4/hf/model.safetensors");
+    const char *d = mc_test_corpus_new_file("models/llama4/hf");
+    if (!p || !d) return;
+    mc_st *st = NULL;
+    mc_error err = {0};
+    CHECK(mc_st_open(p, &st, &err) == 0);
+    mc_model *h = open_model(d);
+    CHECK(h != NULL);
+    if (!st || !h) {
+        mc_st_close(st);
+        mc_convert_close(h);
+        return;
+    }
+    const mc_st_tensor *gu = mc_st_find(st, "model.layers.1.feed_forward.experts.gate_up_proj");
+    const mc_st_tensor *dn = mc_st_find(st, "model.layers.1.feed_forward.experts.down_proj");
+    const mc_mtensor *tg = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.gate_proj.weight");
+    const mc_mtensor *tu = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.up_proj.weight");
+    const mc_mtensor *td = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.down_proj.weight");
+    CHECK(gu && dn && tg && tu && td);
+    if (gu && dn && tg && tu && td && gu->n_dims == 3 && dn->n_dims == 3) {
+        uint64_t E = gu->shape[0], H = gu->shape[1], I2 = gu->shape[2], I = I2 / 2;
+        uint16_t *a = malloc(gu->nbytes), *b = malloc(dn->nbytes);
+        float *g = read_all(h, tg), *u = read_all(h, tu), *dd = read_all(h, td);
+        CHECK(a && b && g && u && dd);
+        if (a && b && g && u && dd && mc_st_read(st, gu, 0, a, gu->nbytes, &err) == 0 &&
+            mc_st_read(st, dn, 0, b, dn->nbytes, &err) == 0) {
+            uint64_t bad = 0;
+            for (uint64_t e = 0; e < E; e++)
+                for (uint64_t i = 0; i < I; i++)
+                    for (uint64_t k = 0; k < H; k++) {
+                        float wg = mc_bf16_to_f32(a[(e * H + k) * I2 + i]);
+                        float wu = mc_bf16_to_f32(a[(e * H + k) * I2 + I + i]);
+                        float wd = mc_bf16_to_f32(b[(e * I + i) * H + k]);
+                        bad += mc_f32_bits(g[(e * I + i) * H + k]) != mc_f32_bits(wg);
+                        bad += mc_f32_bits(u[(e * I + i) * H + k]) != mc_f32_bits(wu);
+                        bad += mc_f32_bits(dd[(e * H + k) * I + i]) != mc_f32_bits(wd);
+                    }
+            CHECKF(bad == 0, "llama4 hf: %llu expert values differ from the fused sources", (unsigned long long)bad);
+            printf("llama4 hf: experts = gate_up_proj halves and down_proj transposed (%llu values)\n",
+                   (unsigned long long)(3 * E * I * H));
+        } else {
+            CHECK(0);
+        }
+        free(a);
+        free(b);
+        free(g);
+        free(u);
+        free(dd);
+    }
+    for (size_t i = 0; i < h->n_tensors; i++) {
+        const mc_mtensor *t = &h->tensors[i];
+        int want = strstr(t->name, ".experts.") ? MC_ROLE_EXPERT
+                   : strstr(t->name, "layers.0.feed_forward.") ? MC_ROLE_FFN : MC_ROLE_PINNED;
+        CHECKF((int)t->role == want, "%s: role %d, want %d", t->name, (int)t->role, want);
+    }
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(h->config, "text_config");
+    const cJSON *mt = tc ? cJSON_GetObjectItemCaseSensitive(tc, "model_type") : NULL;
+    CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "llama4_text") == 0);
+    mc_st_close(st);
+    mc_convert_close(h);
+}
+
+/* The hub's Scout / Maverick form, written here from the corpus model:
+ * every tensor under language_model., vision tensors beside them, config
+ * {model_type llama4, text_config, vision_config}. The conversion equals
+ * the text-only hf/'s tensor for tensor, bit for bit; the vision tensors
+ * are left out (mlx-lm's sanitize drops them). */
+static void test_llama4_wrapper(void)
+{
+    const char *p = mc_test_corpus_new_file("models/llama4/hf/model.safetensors");
+    const char *c = mc_test_corpus_new_file("models/llama4/hf/config.json");
+    const char *d = mc_test_corpus_new_file("models/llama4/hf");
+    if (!p || !c || !d) return;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/llama4-wrapper", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    mc_st *st = NULL;
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    size_t clen;
+    unsigned char *craw = mc_test_read_file(c, &clen);
+    cJSON *text = craw ? cJSON_ParseWithLength((const char *)craw, clen) : NULL;
+    free(craw);
+    cJSON *top = cJSON_CreateObject();
+    CHECK(text && top);
+    if (!text || !top) {
+        cJSON_Delete(text);
+        cJSON_Delete(top);
+        return;
+    }
+    cJSON_AddStringToObject(top, "model_type", "llama4");
+    cJSON_AddItemToObject(top, "text_config", text);
+    cJSON *vc = cJSON_AddObjectToObject(top, "vision_config");
+    cJSON_AddNumberToObject(vc, "hidden_size", 8);
+    char *js = cJSON_Print(top);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    cJSON_Delete(top);
+    static const char *const vision[] = {"vision_model.patch_embedding.linear.weight",
+                                         "multi_modal_projector.linear_1.weight"};
+    uint16_t vz[16] = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int ok = mc_st_open(p, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
+    char name[512];
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        snprintf(name, sizeof name, "language_model.%s", st->tensors[i].name);
+        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
+    }
+    for (size_t i = 0; ok && i < 2; i++)
+        ok = mc_st_writer_add(w, vision[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
+    ok = ok && mc_st_writer_begin(w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
+        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
+             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
+        free(buf);
+    }
+    for (size_t i = 0; ok && i < 2; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
+    ok = ok && mc_st_writer_commit(w, &err) == 0;
+    CHECKF(ok, "llama4 wrapper fixture: %s", err.msg);
+    mc_st_writer_free(w);
+    mc_st_close(st);
+    if (!ok) return;
+    mc_model *a = open_model(dir), *h = open_model(d);
+    CHECK(a && h);
+    if (a && h) {
+        check_names(a, "llama4", "llama4 wrapper");
+        compare_models(a, h, "llama4 wrapper");
+        check_config(a, cJSON_GetObjectItemCaseSensitive(h->config, "text_config"), "llama4", NULL, L4_NEED, 30,
+                     "llama4 wrapper");
+        int noted = 0;
+        for (size_t i = 0; i < a->n_notices; i++) noted |= strstr(a->notices[i], "vision_model.") != NULL;
+        CHECKF(noted, "llama4 wrapper: the vision tensors are not reported as not used");
+    }
+    mc_convert_close(a);
+    mc_convert_close(h);
+}
+
 int main(void)
 {
     test_family(&NEMOTRON_H);
     test_nemotron_h_config();
+    test_family(&LLAMA4);
+    test_llama4_experts();
+    test_llama4_wrapper();
     return mc_test_finish("test_convert_hybrid");
 }
