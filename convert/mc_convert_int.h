@@ -259,6 +259,8 @@ typedef struct mc_part {
      * rows from row0: its nrows output rows (= the source row length) are
      * the block's columns, each t_rows long. */
     uint64_t t_rows;
+    /* transposed part: its output row i is block column t_col0 + i */
+    uint64_t t_col0;
 } mc_part;
 
 /* A source encoding: how the stored bytes of a source tensor become rows
@@ -375,6 +377,11 @@ struct mc_cv {
 
 /* Helpers shared by the architecture files. */
 int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out); /* "{arch}.suffix" */
+/* A per-layer count that may be an array (nemotron_h head_count_kv,
+ * feed_forward_length: 0 in layers without one): the value the nonzero
+ * entries share (a scalar as it is). 0; -1 absent (or all 0); or an
+ * mc_code with err set when the entries differ or are not counts. */
+int mc_cv_gguf_layer_u64(mc_cv *cv, const char *suffix, uint64_t *out, mc_error *err);
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out);
 int mc_cv_gguf_bool(mc_cv *cv, const char *suffix, int *out);
 /* config.json number k of c as a count (0 .. 1e15): 0, or 1 when absent or
@@ -443,6 +450,11 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims);
  * or the transpose of its rows [row0, row0 + t_rows) (nrows must then be
  * the source row length). Ranges are checked. */
 int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err);
+/* A transposed part of only some block columns: output rows are columns
+ * [col0, col0 + ncols) of source rows [row0, row0 + t_rows) (fused
+ * [E, H, 2I] experts: one half of the last axis, transposed). */
+int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
+                        uint64_t ncols, mc_error *err);
 /* Column permutation of n entries (output column j = source column
  * map[j]); takes ownership of map (malloc'd), also on failure. */
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err);

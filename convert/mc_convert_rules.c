@@ -306,15 +306,17 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims)
     for (uint32_t d = 0; d < b->n_dims; d++) b->shape[d] = dims[d];
 }
 
-int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err)
+static int mc_build_part_at(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows,
+                            uint64_t col0, mc_error *err)
 {
     mc_recipe *r = b->rec;
-    uint64_t rows, rl, end;
+    uint64_t rows, rl, end, cend;
     int ty;
     const char *path = b->m->input_path;
     mc_part_geom(src, &rows, &rl, &ty);
     uint64_t span = t_rows ? t_rows : nrows;
-    if (mc_add_u64(row0, span, &end) || end > rows || (t_rows && nrows != rl))
+    if (mc_add_u64(row0, span, &end) || end > rows ||
+        (t_rows && (mc_add_u64(col0, nrows, &cend) || cend > rl)))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s out of range",
                             path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
                             (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "");
@@ -336,8 +338,30 @@ int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows
     p->row0 = row0;
     p->nrows = nrows;
     p->t_rows = t_rows;
+    p->t_col0 = t_rows ? col0 : 0;
     if (t_rows) r->has_t = 1;
     return 0;
+}
+
+int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err)
+{
+    uint64_t rows, rl;
+    int ty;
+    mc_part_geom(src, &rows, &rl, &ty);
+    if (t_rows && nrows != rl)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): %llu transposed rows, not the row length",
+                            b->m->input_path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
+                            (unsigned long long)nrows);
+    return mc_build_part_at(b, src, row0, nrows, t_rows, 0, err);
+}
+
+int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
+                        uint64_t ncols, mc_error *err)
+{
+    if (!t_rows)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: a transposed part of no rows", b->m->input_path,
+                            mc_part_name(src));
+    return mc_build_part_at(b, src, row0, ncols, t_rows, col0, err);
 }
 
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err)

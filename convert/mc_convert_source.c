@@ -74,6 +74,33 @@ int mc_cv_gguf_u64(mc_cv *cv, const char *suffix, uint64_t *out)
     return mc_gguf_get_u64(cv->m->gguf, key, out);
 }
 
+int mc_cv_gguf_layer_u64(mc_cv *cv, const char *suffix, uint64_t *out, mc_error *err)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", cv->m->arch, suffix);
+    const mc_gguf_kv *kv = mc_gguf_find_kv(cv->m->gguf, key);
+    if (!kv) return -1;
+    if (kv->type != MC_GGUF_ARRAY)
+        return mc_gguf_get_u64(cv->m->gguf, key, out) == 0 ? 0
+               : mc_error_set(err, MC_ERR_FORMAT, "%s: %s is not a count", cv->m->input_path, key);
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < kv->arr_n; i++) {
+        int64_t e;
+        if (mc_gguf_arr_i64(kv, i, &e) || e < 0)
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: %s[%llu] is not a count", cv->m->input_path, key,
+                                (unsigned long long)i);
+        if (e == 0) continue;
+        if (v && (uint64_t)e != v)
+            return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                                "%s: %s differs between layers (%llu and %lld): mlx-lm models take one value",
+                                cv->m->input_path, key, (unsigned long long)v, (long long)e);
+        v = (uint64_t)e;
+    }
+    if (!v) return -1;
+    *out = v;
+    return 0;
+}
+
 int mc_cv_gguf_f64(mc_cv *cv, const char *suffix, double *out)
 {
     char key[256];
@@ -272,7 +299,9 @@ int mc_setup_gguf(mc_cv *cv, mc_error *err)
     if (mc_cv_gguf_u64(cv, "attention.head_count", &cv->n_head) || cv->n_head == 0 || cv->n_head > 1u << 20)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: %s.attention.head_count missing or out of range (a per-layer array is not supported)",
                             m->input_path, ga);
-    if (mc_cv_gguf_u64(cv, "attention.head_count_kv", &cv->n_head_kv)) cv->n_head_kv = cv->n_head;
+    int kvrc = mc_cv_gguf_layer_u64(cv, "attention.head_count_kv", &cv->n_head_kv, err);
+    if (kvrc > 0) return kvrc;
+    if (kvrc < 0) cv->n_head_kv = cv->n_head;
     if (cv->n_head_kv == 0 || cv->n_head_kv > cv->n_head)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: %s.attention.head_count_kv %llu out of range (heads %llu)",
                             m->input_path, ga, (unsigned long long)cv->n_head_kv, (unsigned long long)cv->n_head);

@@ -36,3 +36,7 @@ class _Random:
     def __getattr__(s,n): return _Any()
 random=_Random()
 def __getattr__(n): return _Any()
+def arange(*a, dtype=float32, **k):
+    a = [int(x) for x in a]
+    lo, hi, st = (0, a[0], 1) if len(a) == 1 else (a[0], a[1], a[2] if len(a) > 2 else 1)
+    return array((max(0, (hi - lo + st - 1) // st),), dtype)

@@ -1,0 +1,679 @@
+/* mc_convert for the hybrid / MoE families of issue #13 owned here:
+ * nemotron_h (Mamba2 + attention + MoE), llama4, olmoe, minimax.
+ * Rules: docs/CONVERT.md.
+ *
+ * Corpus-new models (nemotron_h, llama4):
+ *  - the tensor set (names, shapes) from hf/ and every GGUF equals the list
+ *    derived from mlx-lm's model class (testdata/mlx_names/<type>.txt);
+ *  - the bf16 GGUF gives hf/'s values (after mlx-lm's sanitize) bit for bit,
+ *    except nemotron_h A_log (llama.cpp stored f32 -exp(A_log)): within
+ *    2^-22 + 2^-24 |A_log|;
+ *  - q8_0 and Q4_K_M: every tensor is ggml's dequantization of its source,
+ *    checked by applying llama.cpp's forward transforms (written here from
+ *    the converter: Llama's Q/K row permutation, -exp(A_log)) to what mconv
+ *    produced; relative RMS error against hf/ printed and bounded;
+ *  - config.json fields equal hf/config.json's where both exist (the keys a
+ *    GGUF cannot give back are listed per family, with the reason);
+ *  - --layout mac-code is refused naming the reason (no mac-code engine
+ *    builds these families); mconv verify passes on a .flash of each GGUF.
+ * .flash and --layout mlx end to end for every corpus-new model:
+ * test_flash_reader_corpus (it walks corpus-new).
+ */
+#include "mc_test.h"
+#include "mc_convert.h"
+#include "mc_gguf.h"
+#include "mc_safetensors.h"
+#include "mc_st_write.h"
+#include "mc_dequant.h"
+#include "mc_float.h"
+#include "mc_types.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t row_len_of(const mc_mtensor *t)
+{
+    return t->n_dims ? t->shape[t->n_dims - 1] : 1;
+}
+
+static uint64_t nelem_of(const mc_mtensor *t)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
+    return n;
+}
+
+/* Whole tensor as f32, read 7 rows at a time (crosses heads and parts). */
+static float *read_all(const mc_model *m, const mc_mtensor *t)
+{
+    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    mc_error err = {0};
+    for (uint64_t r = 0; v && r < rows;) {
+        uint64_t k = rows - r < 7 ? rows - r : 7;
+        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
+            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
+                    err.msg);
+            free(v);
+            return NULL;
+        }
+        r += k;
+    }
+    return v;
+}
+
+static mc_model *open_model(const char *path)
+{
+    mc_model *m = NULL;
+    mc_error err = {0};
+    if (mc_convert_open(path, NULL, &m, &err)) {
+        fprintf(stderr, "open %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* The produced set equals testdata/mlx_names/<list>.txt (names and shapes). */
+static void check_names(const mc_model *m, const char *list, const char *label)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
+    size_t len;
+    unsigned char *raw = mc_test_read_file(path, &len);
+    CHECKF(raw != NULL, "cannot read %s", path);
+    if (!raw) return;
+    char *txt = malloc(len + 1);
+    if (!txt) {
+        free(raw);
+        return;
+    }
+    memcpy(txt, raw, len);
+    txt[len] = '\0';
+    free(raw);
+    size_t want = 0, matched = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#' || !line[0]) continue;
+        char *sp = strchr(line, ' ');
+        if (!sp) continue;
+        *sp = '\0';
+        want++;
+        const mc_mtensor *t = mc_model_find(m, line);
+        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
+        if (!t) continue;
+        char shp[128] = "";
+        size_t o = 0;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
+        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
+        matched++;
+    }
+    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
+    CHECK(matched == want && want > 0);
+    free(txt);
+}
+
+static int in_list(const char *const *l, const char *s)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        if (strcmp(l[i], s) == 0) return 1;
+    return 0;
+}
+
+/* Every key in both configs has the same value, except model_type (the
+ * mlx-lm module), the tokenizer ids of the synthetic GGUF vocabulary and
+ * `skip` (keys a GGUF cannot give back); every key of `need` is present. */
+static void check_config(const mc_model *m, const cJSON *ref, const char *want_type, const char *const *skip,
+                         const char *const *need, int min_equal, const char *label)
+{
+    const cJSON *c = m->config, *it;
+    /* a wrapper (llama4): the text model's keys are in text_config */
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(c, "text_config");
+    if (cJSON_IsObject(tc)) c = tc;
+    int compared = 0;
+    cJSON_ArrayForEach(it, c) {
+        if (strcmp(it->string, "model_type") == 0 || strcmp(it->string, "bos_token_id") == 0 ||
+            strcmp(it->string, "eos_token_id") == 0 || in_list(skip, it->string))
+            continue;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(ref, it->string);
+        if (!r) continue;
+        int same = cJSON_Compare(it, r, 1);
+        if (!same && cJSON_IsNumber(it) && cJSON_IsNumber(r)) same = it->valuedouble == r->valuedouble;
+        char *a = cJSON_PrintUnformatted(it), *b = cJSON_PrintUnformatted(r);
+        CHECKF(same, "%s: config %s = %s, reference %s", label, it->string, a ? a : "?", b ? b : "?");
+        free(a);
+        free(b);
+        compared++;
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+    CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, want_type) == 0, "%s: model_type %s, want %s", label,
+           cJSON_IsString(mt) ? mt->valuestring : "?", want_type);
+    for (size_t i = 0; need && need[i]; i++)
+        CHECKF(cJSON_GetObjectItemCaseSensitive(c, need[i]) != NULL, "%s: config.json lacks %s", label, need[i]);
+    printf("%s: %d config fields equal the reference\n", label, compared);
+    CHECKF(compared >= min_equal, "%s: only %d config fields compared", label, compared);
+}
+
+/* A_log recovered from llama.cpp's f32 -exp(A_log): the stated bound. */
+static double alog_bound(float want)
+{
+    return ldexp(1.0, -22) + ldexp(fabs((double)want), -24);
+}
+
+/* a (from a GGUF) against b (reference), tensor by tensor: bit for bit,
+ * except A_log within alog_bound. */
+static void compare_models(const mc_model *a, const mc_model *b, const char *label)
+{
+    size_t exact = 0, bounded = 0;
+    double worst = 0;
+    CHECK_EQ_U64(a->n_tensors, b->n_tensors);
+    for (size_t i = 0; i < b->n_tensors; i++) {
+        const mc_mtensor *tb = &b->tensors[i], *ta = mc_model_find(a, tb->name);
+        CHECKF(ta != NULL, "%s: %s missing", label, tb->name);
+        if (!ta || nelem_of(ta) != nelem_of(tb)) {
+            CHECKF(ta == NULL, "%s: %s sizes differ", label, tb->name);
+            continue;
+        }
+        float *x = read_all(a, ta), *y = read_all(b, tb);
+        CHECKF(x && y, "%s: reading %s", label, tb->name);
+        uint64_t n = nelem_of(tb), bad = 0;
+        int alog = has_suffix(tb->name, ".A_log");
+        for (uint64_t k = 0; x && y && k < n; k++) {
+            if (alog) {
+                double d = fabs((double)x[k] - (double)y[k]);
+                if (d > worst) worst = d;
+                bad += d > alog_bound(y[k]);
+                continue;
+            }
+            bad += mc_f32_bits(x[k]) != mc_f32_bits(y[k]);
+        }
+        CHECKF(bad == 0, "%s: %s: %llu of %llu values differ", label, tb->name, (unsigned long long)bad,
+               (unsigned long long)n);
+        if (alog) bounded++;
+        else exact++;
+        free(x);
+        free(y);
+    }
+    printf("%s: %zu tensors bit for bit, %zu A_log within 2^-22 + 2^-24|A_log| (max error %.3g)\n", label, exact,
+           bounded, worst);
+}
+
+/* ---------------------------------------- llama.cpp's forward transforms */
+
+enum fkind {
+    FK_ID,    /* same values in the same order (shape may differ) */
+    FK_PERM,  /* Llama's permute(w, heads): rows of each head interleaved (heads = hq / hkv below) */
+    FK_ALOG   /* ssm_a = -exp(A_log) */
+};
+
+typedef struct fwd_rule {
+    int layer;         /* 1: names after "<prefix>layers.N." / "blk.N."; 0: whole names */
+    const char *mlx;
+    const char *gguf;
+    int kind;
+    int kv;            /* FK_PERM: 0 query heads, 1 key/value heads */
+} fwd_rule;
+
+typedef struct family {
+    const char *dir;              /* corpus-new/models/<dir> */
+    const char *list;             /* testdata/mlx_names/<list>.txt */
+    const char *model_type;
+    const char *prefix;           /* of layered names: "backbone." / "model." */
+    const fwd_rule *rules;
+    size_t n_rules;
+    uint64_t heads, kv_heads;     /* for FK_PERM */
+    const char *const *gguf_skip; /* config keys a GGUF cannot give back */
+    const char *const *need;      /* config keys mlx-lm's ModelArgs requires */
+} family;
+
+/* llama.cpp permute(): out row h*hd + 2i + j = in row h*hd + j*hd/2 + i. */
+static void fwd_permute(float *dst, const float *src, uint64_t rows, uint64_t rl, uint64_t heads)
+{
+    uint64_t hd = rows / heads, half = hd / 2;
+    for (uint64_t h = 0; h < heads; h++)
+        for (uint64_t i = 0; i < half; i++)
+            for (uint64_t j = 0; j < 2; j++)
+                memcpy(dst + (h * hd + 2 * i + j) * rl, src + (h * hd + j * half + i) * rl, rl * sizeof *dst);
+}
+
+static const fwd_rule *find_rule(const family *f, const char *name, char *src, size_t cap)
+{
+    int L, off = 0;
+    size_t pl = strlen(f->prefix);
+    int layered = strncmp(name, f->prefix, pl) == 0 && sscanf(name + pl, "layers.%d.%n", &L, &off) == 1 && off > 0;
+    for (size_t i = 0; i < f->n_rules; i++) {
+        const fwd_rule *r = &f->rules[i];
+        if (r->layer != layered) continue;
+        if (layered && strcmp(name + pl + off, r->mlx) == 0) {
+            snprintf(src, cap, "blk.%d.%s", L, r->gguf);
+            return r;
+        }
+        if (!layered && strcmp(name, r->mlx) == 0) {
+            snprintf(src, cap, "%s", r->gguf);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Produced tensor t of GGUF q against ggml's dequantization of its source
+ * through the forward rule; RMS error against the reference summed. */
+static int check_forward(const family *f, const mc_model *q, const mc_mtensor *t, const fwd_rule *fr,
+                         const char *src, double *se, double *ss, const mc_model *ref, const char *label)
+{
+    mc_error err = {0};
+    const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
+    CHECKF(gt != NULL, "%s: source %s absent", label, src);
+    if (!gt) return 1;
+    uint64_t n = nelem_of(t);
+    CHECKF(n == gt->nelements, "%s: %s has %llu elements, source %s %llu", label, t->name, (unsigned long long)n,
+           src, (unsigned long long)gt->nelements);
+    if (n != gt->nelements) return 1;
+    unsigned char *raw = malloc(gt->nbytes);
+    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = read_all(q, t);
+    int rc = 1;
+    uint64_t bad = 0, rl = row_len_of(t);
+    if (!raw || !deq || !fwd || !got) goto done;
+    CHECK(mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0);
+    CHECK(mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0);
+    if (fr->kind == FK_ALOG) {
+        for (uint64_t j = 0; j < n; j++) {
+            float a = deq[j], back = (float)-exp((double)got[j]);
+            bad += fabsf(back - a) > 2 * (nextafterf(fabsf(a), INFINITY) - fabsf(a));
+        }
+    } else {
+        if (fr->kind == FK_PERM) fwd_permute(fwd, got, n / rl, rl, fr->kv ? f->kv_heads : f->heads);
+        else memcpy(fwd, got, n * sizeof *fwd);
+        for (uint64_t j = 0; j < n; j++) bad += mc_f32_bits(fwd[j]) != mc_f32_bits(deq[j]);
+    }
+    CHECKF(bad == 0, "%s: %s: %llu values differ from ggml's dequantization of %s", label, t->name,
+           (unsigned long long)bad, src);
+    const mc_mtensor *th = mc_model_find(ref, t->name);
+    float *h = th ? read_all(ref, th) : NULL;
+    CHECKF(h != NULL, "%s: %s not in the reference", label, t->name);
+    if (h) {
+        double e = 0, s = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            double d = (double)got[j] - h[j];
+            e += d * d;
+            s += (double)h[j] * h[j];
+        }
+        *se += e;
+        *ss += s;
+        /* a wrong order gives a relative error near 1.4 */
+        CHECKF(s == 0 || sqrt(e / s) < 0.5, "%s: %s relative RMS error %.3f", label, t->name, sqrt(e / s));
+    }
+    free(h);
+    rc = 0;
+done:
+    free(raw);
+    free(deq);
+    free(fwd);
+    free(got);
+    return rc;
+}
+
+static void check_quantized(const family *f, const mc_model *q, const mc_model *ref, const char *label)
+{
+    double se = 0, ss = 0;
+    size_t checked = 0;
+    for (size_t i = 0; i < q->n_tensors; i++) {
+        const mc_mtensor *t = &q->tensors[i];
+        char src[256];
+        const fwd_rule *fr = find_rule(f, t->name, src, sizeof src);
+        CHECKF(fr != NULL, "%s: no test rule for %s", label, t->name);
+        if (fr && check_forward(f, q, t, fr, src, &se, &ss, ref, label) == 0) checked++;
+    }
+    double rel = ss > 0 ? sqrt(se / ss) : 0;
+    printf("%s: %zu of %zu tensors = ggml's dequantization of their source through llama.cpp's transforms; RMS error vs hf/ relative %.4f\n",
+           label, checked, q->n_tensors, rel);
+    CHECK(checked == q->n_tensors);
+    CHECKF(rel < 0.25, "%s: relative RMS error %.4f", label, rel);
+}
+
+/* mconv on the command line: a .flash of src verifies against its source;
+ * --layout mac-code is refused naming the family. */
+static void check_cli(const char *src, const char *model_type, const char *tag)
+{
+    char *out = NULL;
+    const char *tmp = mc_test_tmpdir();
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/%s.flash' && '%s' verify '%s/%s.flash' --source '%s'", mc_test_mconv(),
+                         src, tmp, tag, mc_test_mconv(), tmp, tag, src);
+    CHECKF(rc == 0 && out && strstr(out, "sound"), "%s: convert + verify: %s", tag, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' '%s' '%s/%s-mc' --layout mac-code", mc_test_mconv(), src, tmp, tag);
+    char want[128];
+    snprintf(want, sizeof want, "no mac-code engine builds %s", model_type);
+    CHECKF(rc != 0 && out && strstr(out, want), "%s: --layout mac-code: rc %d: %s", tag, rc, out ? out : "");
+    free(out);
+}
+
+static void test_family(const family *f)
+{
+    char rel[256], label[256];
+    snprintf(rel, sizeof rel, "models/%s/hf", f->dir);
+    const char *p = mc_test_corpus_new_file(rel);
+    if (!p) return;
+    mc_model *h = open_model(p);
+    CHECKF(h != NULL, "%s: hf open", f->dir);
+    if (!h) return;
+    snprintf(label, sizeof label, "%s hf", f->dir);
+    check_names(h, f->list, label);
+    check_config(h, h->st->config, f->model_type, NULL, f->need, 12, label);
+    static const char *const quants[] = {"q8_0", "Q4_K_M"};
+    snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", f->dir, f->dir);
+    p = mc_test_corpus_new_file(rel);
+    if (p) {
+        mc_model *g = open_model(p);
+        CHECKF(g != NULL, "open %s", rel);
+        if (g) {
+            snprintf(label, sizeof label, "%s bf16", f->dir);
+            check_names(g, f->list, label);
+            check_config(g, h->st->config, f->model_type, f->gguf_skip, f->need, 12, label);
+            compare_models(g, h, label);
+            for (size_t i = 0; i < g->n_notices; i++) printf("%s notice: %s\n", label, g->notices[i]);
+            mc_convert_close(g);
+        }
+        check_cli(p, f->model_type, f->dir);
+    }
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(rel, sizeof rel, "models/%s/gguf/%s-%s.gguf", f->dir, f->dir, quants[k]);
+        p = mc_test_corpus_new_file(rel);
+        if (!p) continue;
+        mc_model *q = open_model(p);
+        CHECKF(q != NULL, "open %s", rel);
+        if (!q) continue;
+        snprintf(label, sizeof label, "%s %s", f->dir, quants[k]);
+        check_names(q, f->list, label);
+        check_quantized(f, q, h, label);
+        mc_convert_close(q);
+    }
+    mc_convert_close(h);
+}
+
+/* ------------------------------------------------------------ nemotron_h */
+
+static const fwd_rule NH_RULES[] = {
+    {0, "backbone.embeddings.weight", "token_embd.weight", FK_ID, 0},
+    {0, "backbone.norm_f.weight", "output_norm.weight", FK_ID, 0},
+    {0, "lm_head.weight", "output.weight", FK_ID, 0},
+    {1, "norm.weight", "attn_norm.weight", FK_ID, 0},
+    {1, "mixer.A_log", "ssm_a", FK_ALOG, 0},
+    {1, "mixer.D", "ssm_d", FK_ID, 0},
+    {1, "mixer.dt_bias", "ssm_dt.bias", FK_ID, 0},
+    /* [C, K] squeezed by the converter, mlx-lm's [C, K, 1]: same order */
+    {1, "mixer.conv1d.weight", "ssm_conv1d.weight", FK_ID, 0},
+    {1, "mixer.conv1d.bias", "ssm_conv1d.bias", FK_ID, 0},
+    {1, "mixer.in_proj.weight", "ssm_in.weight", FK_ID, 0},
+    /* [I] reshaped to [groups, I / groups]: same order */
+    {1, "mixer.norm.weight", "ssm_norm.weight", FK_ID, 0},
+    {1, "mixer.out_proj.weight", "ssm_out.weight", FK_ID, 0},
+    /* NemotronHModel permutes Q/K as LlamaModel does (undo_permute) */
+    {1, "mixer.q_proj.weight", "attn_q.weight", FK_PERM, 0},
+    {1, "mixer.k_proj.weight", "attn_k.weight", FK_PERM, 1},
+    {1, "mixer.v_proj.weight", "attn_v.weight", FK_ID, 0},
+    {1, "mixer.o_proj.weight", "attn_output.weight", FK_ID, 0},
+    {1, "mixer.gate.weight", "ffn_gate_inp.weight", FK_ID, 0},
+    {1, "mixer.gate.e_score_correction_bias", "exp_probs_b.bias", FK_ID, 0},
+    {1, "mixer.shared_experts.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0},
+    {1, "mixer.shared_experts.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0},
+    {1, "mixer.switch_mlp.fc1.weight", "ffn_up_exps.weight", FK_ID, 0},
+    {1, "mixer.switch_mlp.fc2.weight", "ffn_down_exps.weight", FK_ID, 0},
+    {1, "mixer.up_proj.weight", "ffn_up.weight", FK_ID, 0},
+    {1, "mixer.down_proj.weight", "ffn_down.weight", FK_ID, 0},
+};
+
+/* max_position_embeddings: the converter writes its own context length
+ * (1048576), not config.json's; intermediate_size: the MLP blocks' width,
+ * and this model has none ("ME*E"): the file holds only the MoE widths. */
+static const char *const NH_SKIP[] = {"max_position_embeddings", "intermediate_size", NULL};
+static const char *const NH_NEED[] = {
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "max_position_embeddings",
+    "num_attention_heads", "num_key_value_heads", "attention_bias", "mamba_num_heads", "mamba_head_dim",
+    "mamba_proj_bias", "ssm_state_size", "conv_kernel", "n_groups", "mlp_bias", "layer_norm_epsilon", "use_bias",
+    "use_conv_bias", "hybrid_override_pattern", "head_dim", "moe_intermediate_size",
+    "moe_shared_expert_intermediate_size", "n_group", "n_routed_experts", "n_shared_experts", "topk_group",
+    "num_experts_per_tok", "norm_topk_prob", "routed_scaling_factor", NULL};
+
+static const family NEMOTRON_H = {"nemotron_h", "nemotron_h", "nemotron_h", "backbone.", NH_RULES,
+                                  sizeof NH_RULES / sizeof NH_RULES[0], 4, 2, NH_SKIP, NH_NEED};
+
+/* hf/ config: time_step_limit as transformers 5 writes infinity is
+ * dropped (mlx-lm's default is (0, inf)); the pattern mismatching the
+ * tensors is refused. */
+static void test_nemotron_h_config(void)
+{
+    const char *p = mc_test_corpus_new_file("models/nemotron_h/hf");
+    if (!p) return;
+    mc_model *h = open_model(p);
+    CHECK(h != NULL);
+    if (!h) return;
+    CHECK(cJSON_GetObjectItemCaseSensitive(h->config, "time_step_limit") == NULL);
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(h->config, "hybrid_override_pattern");
+    CHECK(cJSON_IsString(pat) && strcmp(pat->valuestring, "ME*E") == 0);
+    mc_convert_close(h);
+    p = mc_test_corpus_new_file("models/nemotron_h/gguf/nemotron_h-bf16.gguf");
+    if (!p) return;
+    mc_model *g = open_model(p);
+    CHECK(g != NULL);
+    if (!g) return;
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(g->config, "num_key_value_heads");
+    /* head_count_kv is a per-layer array [0, 0, 2, 0] in the GGUF */
+    CHECK(cJSON_IsNumber(kv) && kv->valuedouble == 2);
+    pat = cJSON_GetObjectItemCaseSensitive(g->config, "hybrid_override_pattern");
+    CHECK(cJSON_IsString(pat) && strcmp(pat->valuestring, "ME*E") == 0);
+    /* pinned vs streamed: experts streamed, the rest (SSM, router, shared
+     * expert) pinned */
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const mc_mtensor *t = &g->tensors[i];
+        int expert = strstr(t->name, "switch_mlp.") != NULL;
+        CHECKF(t->role == (expert ? MC_ROLE_EXPERT : MC_ROLE_PINNED), "%s: role %d", t->name, t->role);
+    }
+    mc_convert_close(g);
+}
+
+/* ---------------------------------------------------------------- llama4 */
+
+static const fwd_rule L4_RULES[] = {
+    {0, "language_model.model.embed_tokens.weight", "token_embd.weight", FK_ID, 0},
+    {0, "language_model.model.norm.weight", "output_norm.weight", FK_ID, 0},
+    {0, "language_model.lm_head.weight", "output.weight", FK_ID, 0},
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0},
+    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0},
+    /* Llama4Model: undo_permute = False (interleaved rotary as stored) */
+    {1, "self_attn.q_proj.weight", "attn_q.weight", FK_ID, 0},
+    {1, "self_attn.k_proj.weight", "attn_k.weight", FK_ID, 0},
+    {1, "self_attn.v_proj.weight", "attn_v.weight", FK_ID, 0},
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0},
+    {1, "feed_forward.gate_proj.weight", "ffn_gate.weight", FK_ID, 0},
+    {1, "feed_forward.up_proj.weight", "ffn_up.weight", FK_ID, 0},
+    {1, "feed_forward.down_proj.weight", "ffn_down.weight", FK_ID, 0},
+    {1, "feed_forward.router.weight", "ffn_gate_inp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0},
+    {1, "feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0},
+    /* the converter split gate_up_proj [E, H, 2I] and transposed it:
+     * [E, I, H] as mlx-lm's sanitize makes them */
+    {1, "feed_forward.experts.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0},
+    {1, "feed_forward.experts.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0},
+    {1, "feed_forward.experts.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0},
+};
+
+/* attention_chunk_size: no GGUF key; llama.cpp's constant 8192 (Scout and
+ * Maverick) is written, the corpus model says 64. */
+static const char *const L4_SKIP[] = {"attention_chunk_size", NULL};
+static const char *const L4_NEED[] = {
+    "attention_bias", "attention_chunk_size", "head_dim", "hidden_size", "interleave_moe_layer_step",
+    "intermediate_size", "intermediate_size_mlp", "max_position_embeddings", "model_type", "num_attention_heads",
+    "num_experts_per_tok", "num_hidden_layers", "num_key_value_heads", "num_local_experts", "rms_norm_eps",
+    "rope_scaling", "rope_theta", "use_qk_norm", "vocab_size", NULL};
+
+static const family LLAMA4 = {"llama4", "llama4", "llama4", "language_model.model.", L4_RULES,
+                              sizeof L4_RULES / sizeof L4_RULES[0], 4, 2, L4_SKIP, L4_NEED};
+
+/* The experts from hf/ against hf/'s fused tensors read directly: gate =
+ * gate_up[e, :, :I]^T, up = gate_up[e, :, I:]^T, down = down_proj[e]^T
+ * (mlx-lm's sanitize, computed here); pinned vs streamed roles. */
+static void test_llama4_experts(void)
+{
+    const char *p = mc_test_corpus_new_file("models/llama4/hf/model.safetensors");
+    const char *d = mc_test_corpus_new_file("models/llama4/hf");
+    if (!p || !d) return;
+    mc_st *st = NULL;
+    mc_error err = {0};
+    CHECK(mc_st_open(p, &st, &err) == 0);
+    mc_model *h = open_model(d);
+    CHECK(h != NULL);
+    if (!st || !h) {
+        mc_st_close(st);
+        mc_convert_close(h);
+        return;
+    }
+    const mc_st_tensor *gu = mc_st_find(st, "model.layers.1.feed_forward.experts.gate_up_proj");
+    const mc_st_tensor *dn = mc_st_find(st, "model.layers.1.feed_forward.experts.down_proj");
+    const mc_mtensor *tg = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.gate_proj.weight");
+    const mc_mtensor *tu = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.up_proj.weight");
+    const mc_mtensor *td = mc_model_find(h, "language_model.model.layers.1.feed_forward.experts.down_proj.weight");
+    CHECK(gu && dn && tg && tu && td);
+    if (gu && dn && tg && tu && td && gu->n_dims == 3 && dn->n_dims == 3) {
+        uint64_t E = gu->shape[0], H = gu->shape[1], I2 = gu->shape[2], I = I2 / 2;
+        uint16_t *a = malloc(gu->nbytes), *b = malloc(dn->nbytes);
+        float *g = read_all(h, tg), *u = read_all(h, tu), *dd = read_all(h, td);
+        CHECK(a && b && g && u && dd);
+        if (a && b && g && u && dd && mc_st_read(st, gu, 0, a, gu->nbytes, &err) == 0 &&
+            mc_st_read(st, dn, 0, b, dn->nbytes, &err) == 0) {
+            uint64_t bad = 0;
+            for (uint64_t e = 0; e < E; e++)
+                for (uint64_t i = 0; i < I; i++)
+                    for (uint64_t k = 0; k < H; k++) {
+                        float wg = mc_bf16_to_f32(a[(e * H + k) * I2 + i]);
+                        float wu = mc_bf16_to_f32(a[(e * H + k) * I2 + I + i]);
+                        float wd = mc_bf16_to_f32(b[(e * I + i) * H + k]);
+                        bad += mc_f32_bits(g[(e * I + i) * H + k]) != mc_f32_bits(wg);
+                        bad += mc_f32_bits(u[(e * I + i) * H + k]) != mc_f32_bits(wu);
+                        bad += mc_f32_bits(dd[(e * H + k) * I + i]) != mc_f32_bits(wd);
+                    }
+            CHECKF(bad == 0, "llama4 hf: %llu expert values differ from the fused sources", (unsigned long long)bad);
+            printf("llama4 hf: experts = gate_up_proj halves and down_proj transposed (%llu values)\n",
+                   (unsigned long long)(3 * E * I * H));
+        } else {
+            CHECK(0);
+        }
+        free(a);
+        free(b);
+        free(g);
+        free(u);
+        free(dd);
+    }
+    for (size_t i = 0; i < h->n_tensors; i++) {
+        const mc_mtensor *t = &h->tensors[i];
+        int want = strstr(t->name, ".experts.") ? MC_ROLE_EXPERT
+                   : strstr(t->name, "layers.0.feed_forward.") ? MC_ROLE_FFN : MC_ROLE_PINNED;
+        CHECKF((int)t->role == want, "%s: role %d, want %d", t->name, (int)t->role, want);
+    }
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(h->config, "text_config");
+    const cJSON *mt = tc ? cJSON_GetObjectItemCaseSensitive(tc, "model_type") : NULL;
+    CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "llama4_text") == 0);
+    mc_st_close(st);
+    mc_convert_close(h);
+}
+
+/* The hub's Scout / Maverick form, written here from the corpus model:
+ * every tensor under language_model., vision tensors beside them, config
+ * {model_type llama4, text_config, vision_config}. The conversion equals
+ * the text-only hf/'s tensor for tensor, bit for bit; the vision tensors
+ * are left out (mlx-lm's sanitize drops them). */
+static void test_llama4_wrapper(void)
+{
+    const char *p = mc_test_corpus_new_file("models/llama4/hf/model.safetensors");
+    const char *c = mc_test_corpus_new_file("models/llama4/hf/config.json");
+    const char *d = mc_test_corpus_new_file("models/llama4/hf");
+    if (!p || !c || !d) return;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/llama4-wrapper", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    mc_st *st = NULL;
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    size_t clen;
+    unsigned char *craw = mc_test_read_file(c, &clen);
+    cJSON *text = craw ? cJSON_ParseWithLength((const char *)craw, clen) : NULL;
+    free(craw);
+    cJSON *top = cJSON_CreateObject();
+    CHECK(text && top);
+    if (!text || !top) {
+        cJSON_Delete(text);
+        cJSON_Delete(top);
+        return;
+    }
+    cJSON_AddStringToObject(top, "model_type", "llama4");
+    cJSON_AddItemToObject(top, "text_config", text);
+    cJSON *vc = cJSON_AddObjectToObject(top, "vision_config");
+    cJSON_AddNumberToObject(vc, "hidden_size", 8);
+    char *js = cJSON_Print(top);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    cJSON_Delete(top);
+    static const char *const vision[] = {"vision_model.patch_embedding.linear.weight",
+                                         "multi_modal_projector.linear_1.weight"};
+    uint16_t vz[16] = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int ok = mc_st_open(p, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
+    char name[512];
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        snprintf(name, sizeof name, "language_model.%s", st->tensors[i].name);
+        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
+    }
+    for (size_t i = 0; ok && i < 2; i++)
+        ok = mc_st_writer_add(w, vision[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
+    ok = ok && mc_st_writer_begin(w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
+        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
+             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
+        free(buf);
+    }
+    for (size_t i = 0; ok && i < 2; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
+    ok = ok && mc_st_writer_commit(w, &err) == 0;
+    CHECKF(ok, "llama4 wrapper fixture: %s", err.msg);
+    mc_st_writer_free(w);
+    mc_st_close(st);
+    if (!ok) return;
+    mc_model *a = open_model(dir), *h = open_model(d);
+    CHECK(a && h);
+    if (a && h) {
+        check_names(a, "llama4", "llama4 wrapper");
+        compare_models(a, h, "llama4 wrapper");
+        check_config(a, cJSON_GetObjectItemCaseSensitive(h->config, "text_config"), "llama4", NULL, L4_NEED, 30,
+                     "llama4 wrapper");
+        int noted = 0;
+        for (size_t i = 0; i < a->n_notices; i++) noted |= strstr(a->notices[i], "vision_model.") != NULL;
+        CHECKF(noted, "llama4 wrapper: the vision tensors are not reported as not used");
+    }
+    mc_convert_close(a);
+    mc_convert_close(h);
+}
+
+int main(void)
+{
+    test_family(&NEMOTRON_H);
+    test_nemotron_h_config();
+    test_family(&LLAMA4);
+    test_llama4_experts();
+    test_llama4_wrapper();
+    return mc_test_finish("test_convert_hybrid");
+}
