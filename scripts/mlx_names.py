@@ -56,6 +56,8 @@ def main():
         shown = "corpus " + os.path.abspath(cfg_path).split("/corpus/", 1)[1]
     print("# config: %s%s" % (shown, (" with " + " ".join(sys.argv[4:])) if sys.argv[4:] else ""))
     for name, arr in sorted(tree_flatten(model)):
+        if not hasattr(arr, "shape"):
+            continue  # a plain attribute (gpt_oss layer_types), not a parameter: Module.parameters() keeps arrays only
         print(name, ",".join(str(d) for d in arr.shape))
 
 
