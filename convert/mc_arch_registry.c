@@ -15,6 +15,7 @@ extern const mc_arch mc_arch_llama, mc_arch_mixtral, mc_arch_qwen2, mc_arch_qwen
 extern const mc_arch mc_arch_glm4_moe, mc_arch_glm_moe_dsa, mc_arch_glm4_moe_lite, mc_arch_deepseek_v32;
 extern const mc_arch mc_arch_nemotron_h_moe, mc_arch_nemotron_h, mc_arch_llama4;
 extern const mc_arch mc_arch_gemma4;
+extern const mc_arch mc_arch_gpt_oss;
 
 const mc_arch *const mc_arch_list[] = {
     &mc_arch_llama, &mc_arch_mixtral, &mc_arch_qwen2, &mc_arch_qwen3, &mc_arch_qwen3moe,
@@ -24,6 +25,7 @@ const mc_arch *const mc_arch_list[] = {
     &mc_arch_glm4_moe, &mc_arch_glm_moe_dsa, &mc_arch_deepseek_v32,
     &mc_arch_nemotron_h_moe, &mc_arch_nemotron_h, &mc_arch_llama4,
     &mc_arch_gemma4,
+    &mc_arch_gpt_oss,
 };
 const size_t mc_arch_count = sizeof mc_arch_list / sizeof mc_arch_list[0];
 

@@ -306,20 +306,26 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims)
     for (uint32_t d = 0; d < b->n_dims; d++) b->shape[d] = dims[d];
 }
 
-static int mc_build_part_at(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows,
-                            uint64_t col0, mc_error *err)
+int mc_build_part_cols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, uint64_t col0,
+                       uint64_t step, mc_error *err)
 {
     mc_recipe *r = b->rec;
-    uint64_t rows, rl, end, cend;
+    uint64_t rows, rl, end, last = 0;
     int ty;
     const char *path = b->m->input_path;
     mc_part_geom(src, &rows, &rl, &ty);
     uint64_t span = t_rows ? t_rows : nrows;
-    if (mc_add_u64(row0, span, &end) || end > rows ||
-        (t_rows && (mc_add_u64(col0, nrows, &cend) || cend > rl)))
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s out of range",
+    /* transposed: the columns col0, col0 + step, ... (nrows of them) lie in the row;
+     * plain rows take whole rows (col0 0, step 1) */
+    int cols_bad = step == 0 || (!t_rows && (col0 != 0 || step != 1)) ||
+                   (t_rows && (nrows == 0 || mc_mul_u64(nrows - 1, step, &last) || mc_add_u64(last, col0, &last) ||
+                               last >= rl));
+    if (mc_add_u64(row0, span, &end) || end > rows || cols_bad)
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s, %llu columns from %llu step %llu out of range",
                             path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
-                            (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "");
+                            (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "",
+                            (unsigned long long)nrows, (unsigned long long)col0, (unsigned long long)step);
     uint64_t out_len = t_rows ? t_rows : rl;
     if (r->n_parts == 0) {
         r->row_len = out_len;
@@ -338,7 +344,8 @@ static int mc_build_part_at(mc_build *b, const mc_part *src, uint64_t row0, uint
     p->row0 = row0;
     p->nrows = nrows;
     p->t_rows = t_rows;
-    p->t_col0 = t_rows ? col0 : 0;
+    p->t_col0 = col0;
+    p->t_step = step;
     if (t_rows) r->has_t = 1;
     return 0;
 }
@@ -352,16 +359,7 @@ int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows
         return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): %llu transposed rows, not the row length",
                             b->m->input_path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
                             (unsigned long long)nrows);
-    return mc_build_part_at(b, src, row0, nrows, t_rows, 0, err);
-}
-
-int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
-                        uint64_t ncols, mc_error *err)
-{
-    if (!t_rows)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: a transposed part of no rows", b->m->input_path,
-                            mc_part_name(src));
-    return mc_build_part_at(b, src, row0, ncols, t_rows, col0, err);
+    return mc_build_part_cols(b, src, row0, nrows, t_rows, 0, 1, err);
 }
 
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err)
