@@ -76,6 +76,7 @@ typedef struct mc_cli_export_args {
     int threads, force, dry, quiet, stats;
     const char *engines; /* mac-code: --engines LIST, or NULL (the family's default engines) */
     int force_layout;    /* mac-code: write despite problems (each printed as a warning) */
+    int no_qerr;         /* --no-qerr: no quantization error measurement */
 } mc_cli_export_args;
 /* "flash" -> 0, "mac-code" / "mlx" -> their mc_export_kind, else -1. */
 int mc_cli_layout_from_name(const char *name);
@@ -90,5 +91,12 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
  * "note:" line each (cmd_convert.c). */
 struct mc_model;
 void mc_cli_tokenizer_notes(const struct mc_model *m, FILE *out);
+
+/* The quantization error summary (cmd_qerr.c): from a "qerr_summary"
+ * object, or from a plan and its measured accumulators (-1: out of memory). */
+struct mc_plan;
+struct mc_qerr;
+void mc_cli_qerr_print(FILE *out, const struct cJSON *summary);
+int mc_cli_qerr_print_plan(FILE *out, const struct mc_plan *p, const struct mc_qerr *q);
 
 #endif
