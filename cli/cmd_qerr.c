@@ -4,23 +4,63 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mc_qreport.h"
 
+/* A number, or the raw number text layout/mc_qreport.c writes. */
+static int jval(const cJSON *v, double *out)
+{
+    if (cJSON_IsNumber(v)) {
+        *out = v->valuedouble;
+        return 1;
+    }
+    if (cJSON_IsRaw(v) && v->valuestring) {
+        char *end = NULL;
+        *out = strtod(v->valuestring, &end);
+        return end && end != v->valuestring && !*end;
+    }
+    return 0;
+}
+
 static double num(const cJSON *o, const char *k, double dflt)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+    double v;
+    return jval(cJSON_GetObjectItemCaseSensitive(o, k), &v) ? v : dflt;
+}
+
+void mc_cli_json_exact(cJSON *j)
+{
+    cJSON *c;
+    if (cJSON_IsNumber(j)) {
+        char buf[40];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, j->valuedouble);
+            if (strtod(buf, NULL) == j->valuedouble) break;
+        }
+        size_t n = strlen(buf) + 1;
+        char *t = malloc(n);
+        if (!t || !isfinite(j->valuedouble)) {
+            free(t);
+            return; /* left as cJSON prints it */
+        }
+        memcpy(t, buf, n);
+        j->type = cJSON_Raw;
+        j->valuestring = t;
+        return;
+    }
+    cJSON_ArrayForEach(c, j) mc_cli_json_exact(c);
 }
 
 /* "0.0897  20.9 dB", "exact", or "n/a" (an all-zero source stored otherwise) */
 static const char *figs(const cJSON *o, char *buf, size_t cap)
 {
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rel_rms"), *s = cJSON_GetObjectItemCaseSensitive(o, "snr_db");
+    double r, s;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "exact"))) snprintf(buf, cap, "%-8s %9s", "exact", "");
-    else if (cJSON_IsNumber(r) && cJSON_IsNumber(s))
-        snprintf(buf, cap, "%-8.4f %6.2f dB", r->valuedouble, s->valuedouble);
+    else if (jval(cJSON_GetObjectItemCaseSensitive(o, "rel_rms"), &r) && jval(cJSON_GetObjectItemCaseSensitive(o, "snr_db"), &s))
+        snprintf(buf, cap, "%-8.4f %6.2f dB", r, s);
     else snprintf(buf, cap, "%-8s %9s", "n/a", "");
     return buf;
 }
