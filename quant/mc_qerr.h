@@ -17,11 +17,13 @@
  *           MLX's float32 dequantization of what was written;
  *   float   the stored f16/bf16/f32 element, exactly;
  *   values  y given by the caller (e.g. MLX mxfp4 dequantized).
- * x and y are float32; y - x and its square are evaluated in double.
+ * x and y are float32; d = fl32(y - x), d*d and x*x in float32.
  *
  * Determinism: every row is summed in a fixed order (element i into lane
- * i % 8, each lane in double, the 8 lanes added in a fixed tree), and each
- * row's sum is added to an exact accumulator (mc_xsum: a fixed-point
+ * i % 8; per block of the row, an affine group or 128 float values, each
+ * lane sums in float32 from zero, then adds that to the row's double lane;
+ * the 8 lanes added in a fixed tree), and each row's sum is added to an
+ * exact accumulator (mc_xsum: a fixed-point
  * integer wide enough for any finite non-negative double). Exact sums are
  * order independent, so the totals are the same bits whatever the thread
  * count, the chunking of rows or the merge order. max_abs is a max.
@@ -83,5 +85,14 @@ typedef struct mc_qerr_stats {
 } mc_qerr_stats;
 
 void mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
+
+/* The plain C loop (the reference) for every later call when on; the
+ * vector loops otherwise, where the compiler has them (GCC/Clang generic
+ * vectors: SSE2, NEON; on x86-64 an AVX2 affine loop chosen at run time
+ * where the processor has AVX2). All give the same bits. For tests and
+ * benchmarks; not thread safe against calls in flight.
+ * mc_qerr_vector_path(): 0 plain C, 1 generic vectors, 2 AVX2 (affine). */
+void mc_qerr_set_scalar(int on);
+int mc_qerr_vector_path(void);
 
 #endif
