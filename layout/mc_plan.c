@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "mc_float.h"
+#include "mc_dequant.h"
 #include "mc_mlx.h"
+#include "mc_qerr.h"
 #include "mc_repack.h"
 #include "mc_types.h"
 
@@ -392,6 +394,7 @@ void mc_plan_scratch_free(mc_plan_scratch *s)
     free(s->f32);
     free(s->blocks);
     for (int k = 0; k < 3; k++) free(s->out[k]);
+    for (int k = 0; k < 2; k++) free(s->aux[k]);
     memset(s, 0, sizeof *s);
 }
 
@@ -466,9 +469,12 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
         out[k] = s->out[k];
     }
-    if (it->kind == MC_PK_RAW)
+    s->src = MC_PSRC_NONE;
+    if (it->kind == MC_PK_RAW) {
+        s->src = MC_PSRC_RAW;
         return ops->read_raw(m, it->mt, row0 * it->out[0].row_bytes, s->out[0],
                              (size_t)(nrows * it->out[0].row_bytes), err);
+    }
     if (it->kind == MC_PK_REPACK && ops->read_blocks) {
         uint64_t rowb = 0;
         int type = -1;
@@ -482,8 +488,10 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                                 m->input_path, it->mt->name, (unsigned long long)row0, mc_type_name(type),
                                 mc_type_name(it->block_type));
         if (mc_quant_repack(type, s->blocks, nrows, it->ncols, it->float_type, (uint32_t *)(void *)s->out[0],
-                            s->out[1], s->out[2], NULL, &re) == 0)
+                            s->out[1], s->out[2], NULL, &re) == 0) {
+            s->src = MC_PSRC_BLOCKS;
             return 0;
+        }
         if (re.code != MC_ERR_UNSUPPORTED)
             return mc_error_set(err, re.code, "%s: tensor %s: %s", m->input_path, it->mt->name, re.msg);
         /* a block that cannot be expressed (f16 bias overflow, non-finite
@@ -493,6 +501,7 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
     if (grow((void **)&s->f32, &s->f32_cap, (size_t)(nrows * it->ncols * sizeof(float))))
         return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
     if ((rc = ops->read_f32(m, it->mt, row0, nrows, s->f32, err))) return rc;
+    s->src = MC_PSRC_F32;
     if (it->kind == MC_PK_FLOAT) {
         f32_to(it->float_type, s->f32, (size_t)(nrows * it->ncols), s->out[0]);
         return 0;
@@ -503,5 +512,58 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                                  &qe))
         return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: tensor %s rows %llu..%llu: %s", m->input_path,
                             it->mt->name, (unsigned long long)row0, (unsigned long long)(row0 + nrows), qe.msg);
+    return 0;
+}
+
+const char *mc_plan_method(const mc_pitem *it)
+{
+    static const char *const names[] = { "float", "affine", "passthrough", "repack" };
+    return (unsigned)it->kind < sizeof names / sizeof names[0] ? names[it->kind] : "unknown";
+}
+
+int mc_plan_measure_rows(const mc_pitem *it, uint64_t nrows, mc_plan_scratch *s, unsigned char *const out[3],
+                         mc_qerr *q, mc_error *err)
+{
+    uint64_t n = nrows * it->ncols;
+    mc_error qe = { MC_OK, "" };
+    int rc = 0;
+    switch (s->src) {
+    case MC_PSRC_RAW:
+        return 0;
+    case MC_PSRC_F32:
+        if (it->kind == MC_PK_FLOAT) {
+            rc = mc_qerr_float(q, s->f32, nrows, it->ncols, it->float_type, out[0], &qe);
+        } else {
+            mc_affine p = { it->bits, it->group_size, it->float_type };
+            rc = mc_qerr_affine(q, s->f32, nrows, it->ncols, &p, (const uint32_t *)(const void *)out[0], out[1],
+                                out[2], &qe);
+        }
+        break;
+    case MC_PSRC_BLOCKS: {
+        /* the source values: ggml's dequantization of the blocks just read */
+        if (n > SIZE_MAX / sizeof(float) || grow((void **)&s->aux[0], &s->aux_cap[0], (size_t)n * sizeof(float)))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory measuring %s", it->mt->name);
+        if ((rc = mc_dequant(it->block_type, s->blocks, s->aux[0], (int64_t)n, &qe))) break;
+        int mode = mc_quant_repack_mx_mode(it->block_type);
+        if (mode) {
+            mc_mx mx = { mode, MC_T_F32, 0, 0.0f };
+            if (grow((void **)&s->aux[1], &s->aux_cap[1], (size_t)n * sizeof(float)))
+                return mc_error_set(err, MC_ERR_NOMEM, "out of memory measuring %s", it->mt->name);
+            if ((rc = mc_quant_mx_dequantize((const uint32_t *)(const void *)out[0], out[1], nrows, it->ncols, &mx,
+                                             MC_T_F32, s->aux[1], &qe)))
+                break;
+            mc_qerr_values(q, s->aux[0], s->aux[1], nrows, it->ncols);
+        } else {
+            mc_affine p = { it->bits, it->group_size, it->float_type };
+            rc = mc_qerr_affine(q, s->aux[0], nrows, it->ncols, &p, (const uint32_t *)(const void *)out[0], out[1],
+                                out[2], &qe);
+        }
+        break;
+    }
+    default:
+        return mc_error_set(err, MC_ERR_ARG, "internal error: %s: nothing converted to measure", it->mt->name);
+    }
+    if (rc) return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: measuring the quantization error: %s",
+                                it->mt->name, qe.msg);
     return 0;
 }
