@@ -18,6 +18,7 @@
 #include "mc_io.h"
 #include "mc_plan.h"
 #include "mc_qerr.h"
+#include "mc_recipe.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
 
@@ -36,6 +37,10 @@ static void usage(FILE *out)
             "                    (default: the source's)\n"
             "  --bits-for G=N    modules matching glob G (the tensor name without .weight, e.g.\n"
             "                    'model.layers.*.mlp.down_proj') get N bits; repeatable, first match wins\n"
+            "  --recipe R        per-module bits: uniform (default: --bits), source (each tensor keeps\n"
+            "                    the bits of its GGUF type: Q6_K -> 6, Q4_K -> 4, ...; float sources keep\n"
+            "                    --bits) or mlx-lm's mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6 (as\n"
+            "                    mlx_lm.convert --quant-predicate); --bits-for still wins\n"
             "  --no-quant        keep every weight in the float dtype\n"
             "  --lossless        keep GGML blocks that map exactly onto MLX's format (Q4_0, Q4_1,\n"
             "                    Q5_0, Q5_1, Q8_0, Q4_K, Q5_K: group size 32, f16 or f32 scales,\n"
@@ -190,7 +195,7 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
 }
 
 enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
-       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT, O_NO_QERR };
+       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT, O_NO_QERR, O_RECIPE };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
@@ -200,6 +205,7 @@ static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "-h", O_HELP, 0 },           { "--layout", O_LAYOUT, 1 }, { "--shard-size", O_SHARD, 1 },
     { "--bits-for", O_BITS_FOR, 1 },  { "--engines", O_ENGINES, 1 }, { "--force-layout", O_FORCE_LAYOUT, 0 },
     { "--no-qerr", O_NO_QERR, 0 },
+    { "--recipe", O_RECIPE, 1 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
@@ -265,6 +271,10 @@ int mc_cmd_convert(int argc, char **argv)
             if (mc_plan_opts_add_bits_for(&po, glob, (int)b, &be)) return mc_cli_usage_error("convert", "%s", be.msg);
             break;
         }
+        case O_RECIPE:
+            if ((po.recipe = mc_recipe_from_name(val)) < 0)
+                return mc_cli_usage_error("convert", "--recipe %s: expected one of %s", val, mc_recipe_list());
+            break;
         case O_NOQUANT: po.no_quant = 1; break;
         case O_LOSSLESS: po.lossless = 1; break;
         case O_THREADS:

@@ -60,6 +60,21 @@ int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err)
     return 0;
 }
 
+/* The largest --recipe source bits of the source tensors a recipe reads
+ * (a stack of experts stored in different types keeps the most bits). */
+static uint8_t mc_recipe_src_bits(const mc_recipe *rec)
+{
+    int best = 0;
+    for (size_t i = 0; i < rec->n_parts; i++) {
+        uint64_t rows, rl;
+        int ty, b;
+        mc_part_geom(&rec->parts[i], &rows, &rl, &ty);
+        b = mc_type_src_bits(ty);
+        if (b > best) best = b;
+    }
+    return (uint8_t)best;
+}
+
 static void mc_found_free(mc_found *f)
 {
     free(f->g);
@@ -193,6 +208,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     t->role = (mc_role)r->role;
     t->layer = L;
     t->src_type = rec->fixed_src_type;
+    t->src_bits = mc_recipe_src_bits(rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->impl = rec;
@@ -271,6 +287,7 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
         t->stored_type = ty;
         t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
         t->quant_bits = (uint8_t)bits;
+        t->src_bits = (uint8_t)bits;
         t->impl = rec;
     }
     return 1;
@@ -430,6 +447,7 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     t->layer = L;
     t->src_type = b.rec->fixed_src_type;
     if (mc_xforms[b.x].computed) t->src_type = MC_T_F32;
+    t->src_bits = mc_recipe_src_bits(b.rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->impl = b.rec;

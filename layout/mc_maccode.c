@@ -1,11 +1,13 @@
 #include "mc_maccode.h"
 
 #include <cjson/cJSON.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mc_recipe.h"
 #include "mc_types.h"
 
 #define FS "research/flash-streaming/"
@@ -298,6 +300,20 @@ static void describe(const mc_maccode_module *m, int bits, char *buf, size_t cap
     else snprintf(buf, cap, "%d-bit", bits);
 }
 
+/* What gave module path (the full name without ".weight") bits other than
+ * 4: a --bits-for rule of other bits (the 4-bit rules are mc_maccode_plan_opts'
+ * own) or the recipe; "" when neither (the converter's 8-bit routers). */
+static void cause_of(const mc_plan_opts *o, const char *path, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < o->n_bits_for; i++)
+        if (fnmatch(o->bits_for[i].glob, path, 0) == 0) {
+            if (o->bits_for[i].bits != 4) snprintf(buf, cap, "--bits-for %s=%d: ", o->bits_for[i].glob, o->bits_for[i].bits);
+            return;
+        }
+    if (o->recipe != MC_RECIPE_UNIFORM) snprintf(buf, cap, "--recipe %s: ", mc_recipe_name(o->recipe));
+}
+
 /* Options first (one clear reason), then every module of the built plan. */
 static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep *r)
 {
@@ -353,9 +369,11 @@ static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep 
                 snprintf(first, sizeof first, "the selected engines build %.400s differently (%s): choose some with "
                          "--engines", mod.path, on);
             } else {
+                char cause[256];
+                cause_of(o, path, cause, sizeof cause);
                 mc_maccode_names(off, on, sizeof on);
                 snprintf(wanted, sizeof wanted, want ? "%d-bit group 64" : "unquantized", want);
-                snprintf(first, sizeof first, "%.400s is stored %s; %s build%s it %s", mod.path, have, on,
+                snprintf(first, sizeof first, "%s%.400s is stored %s; %s build%s it %s", cause, mod.path, have, on,
                          off & (off - 1) ? "" : "s", wanted);
             }
         }

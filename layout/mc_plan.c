@@ -9,6 +9,7 @@
 #include "mc_dequant.h"
 #include "mc_mlx.h"
 #include "mc_qerr.h"
+#include "mc_recipe.h"
 #include "mc_repack.h"
 #include "mc_types.h"
 
@@ -125,7 +126,8 @@ static int set_out(mc_pout *o, const char *name, int dtype, const mc_mtensor *t,
     return 0;
 }
 
-static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts *o, mc_pitem *it, mc_error *err)
+static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts *o, const mc_recipe_ctx *rc_,
+                     mc_pitem *it, mc_error *err)
 {
     uint64_t nel = 1;
     memset(it, 0, sizeof *it);
@@ -160,7 +162,15 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
         /* stored shape as given */
         return 0;
     }
+    /* --bits-for, else the recipe's choice, else the converter's (8-bit
+     * routers) or --bits */
     int bits = bits_override(o, t->name);
+    if (!bits && t->quantizable && rc_->recipe != MC_RECIPE_UNIFORM) {
+        char *mod = swap_suffix(t->name, ""); /* NULL: not a ".weight" (kept float below) */
+        int r = mod ? mc_recipe_bits(rc_, m, t, mod, &bits, err) : 0;
+        free(mod);
+        if (r) return r;
+    }
     if (!bits) bits = t->quant_bits ? t->quant_bits : o->bits;
     if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
@@ -248,6 +258,8 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
     if (!gs_ok) return mc_error_set(err, MC_ERR_ARG, "--group-size %d: expected 32, 64 or 128", o->group_size);
     if (o->dtype >= 0 && !is_float_type(o->dtype))
         return mc_error_set(err, MC_ERR_ARG, "--dtype: expected bf16, f16 or f32");
+    mc_recipe_ctx rctx;
+    if ((rc = mc_recipe_prepare(m, o->recipe, &rctx, err))) return rc;
     mc_plan *p = calloc(1, sizeof *p);
     if (!p) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     p->opts = *o;
@@ -257,12 +269,15 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         goto done;
     }
     for (size_t i = 0; i < m->n_tensors; i++) {
-        rc = plan_item(m, &m->tensors[i], o, &p->items[i], err);
+        rc = plan_item(m, &m->tensors[i], o, &rctx, &p->items[i], err);
         p->n_items = i + 1;
         if (rc) goto done;
     }
     /* The mlx-lm "quantization" block: global params plus per-module entries
-     * for modules quantized differently (routers at 8 bits). */
+     * for modules quantized differently (routers at 8 bits). mlx-lm's mixed
+     * recipes write an entry with "mode" for every quantized module
+     * (mlx_lm/utils.py quantize_model, wrapped_predicate): so do they here. */
+    int every = mc_recipe_is_mixed(o->recipe);
     int any = 0;
     for (size_t i = 0; i < p->n_items; i++) any |= p->items[i].kind == MC_PK_AFFINE || p->items[i].kind == MC_PK_REPACK;
     if (any) {
@@ -276,12 +291,12 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         for (size_t i = 0; i < p->n_items; i++) {
             const mc_pitem *it = &p->items[i];
             if ((it->kind != MC_PK_AFFINE && it->kind != MC_PK_REPACK) ||
-                (it->bits == o->bits && it->group_size == o->group_size))
+                (!every && it->bits == o->bits && it->group_size == o->group_size))
                 continue;
             char *mod = swap_suffix(it->mt->name, "");
             cJSON *e = cJSON_CreateObject();
             if (!mod || !e || !cJSON_AddNumberToObject(e, "group_size", it->group_size) ||
-                !cJSON_AddNumberToObject(e, "bits", it->bits)) {
+                !cJSON_AddNumberToObject(e, "bits", it->bits) || (every && !cJSON_AddStringToObject(e, "mode", "affine"))) {
                 free(mod);
                 cJSON_Delete(e);
                 rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
@@ -343,6 +358,10 @@ cJSON *mc_plan_opts_json(const mc_plan_opts *o)
         cJSON_Delete(j);
         return NULL;
     }
+    if (o->recipe != MC_RECIPE_UNIFORM && !cJSON_AddStringToObject(j, "recipe", mc_recipe_name(o->recipe))) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     if (o->n_bits_for) { /* only when given, so files written without overrides keep their bytes */
         cJSON *a = cJSON_AddArrayToObject(j, "bits_for");
         for (size_t i = 0; a && i < o->n_bits_for; i++) {
@@ -376,6 +395,9 @@ int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
         return mc_error_set(err, MC_ERR_FORMAT, "options: unknown dtype \"%s\"", d->valuestring);
     o->no_quant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "no_quant"));
     o->lossless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "lossless"));
+    const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(j, "recipe");
+    if (rcp && (!cJSON_IsString(rcp) || (o->recipe = mc_recipe_from_name(rcp->valuestring)) < 0))
+        return mc_error_set(err, MC_ERR_FORMAT, "options: recipe is not one of %s", mc_recipe_list());
     const cJSON *e, *bf = cJSON_GetObjectItemCaseSensitive(j, "bits_for");
     if (bf && !cJSON_IsArray(bf)) return mc_error_set(err, MC_ERR_FORMAT, "options: bits_for is not an array");
     cJSON_ArrayForEach(e, bf) {

@@ -48,6 +48,8 @@ typedef struct mc_plan_opts {
     int lossless;   /* keep GGML source blocks that repack exactly (group size 32,
                        scales in the float dtype: the first of the --dtype (or
                        the source's), f16, f32 that represents them exactly) */
+    int recipe;         /* mc_recipe_id (layout/mc_recipe.h): per-module bits beyond --bits
+                           (recorded in the options as "recipe" when not uniform) */
     size_t n_bits_for;  /* per-module overrides, in order (recorded in the options) */
     mc_plan_bits_for bits_for[MC_PLAN_BITS_FOR_MAX];
 } mc_plan_opts;
