@@ -20,9 +20,9 @@
  * x and y are float32; d = fl32(y - x), d*d and x*x in float32.
  *
  * Determinism: every row is summed in a fixed order (element i into lane
- * i % 8; per block of the row, an affine group or 128 float values, each
- * lane sums in float32 from zero, then adds that to the row's double lane;
- * the 8 lanes added in a fixed tree), and each row's sum is added to an
+ * i % 16; per block of 128 values of the row, each lane sums in float32
+ * from zero, then adds that to the row's double lane; the 16 lanes added in
+ * a fixed tree), and each row's sum is added to an
  * exact accumulator (mc_xsum: a fixed-point
  * integer wide enough for any finite non-negative double). Exact sums are
  * order independent, so the totals are the same bits whatever the thread
