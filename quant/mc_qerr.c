@@ -105,11 +105,11 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #define MC_QERR_INLINE inline
 #endif
 
-static int g_scalar; /* mc_qerr_set_scalar */
+static int g_scalar; /* mc_qerr_set_scalar: 0 any loop, 1 plain C, 2 no AVX2 */
 
 void mc_qerr_set_scalar(int on)
 {
-    g_scalar = on != 0;
+    g_scalar = on == 1 || on == 2 ? on : 0;
 }
 
 #ifdef MC_QERR_AVX2
@@ -119,10 +119,10 @@ static int have_avx2(void);
 int mc_qerr_vector_path(void)
 {
 #ifdef MC_QERR_AVX2
-    if (!g_scalar && have_avx2()) return 2;
+    if (g_scalar == 0 && have_avx2()) return 2;
 #endif
 #ifdef MC_QERR_VEC
-    return !g_scalar;
+    return g_scalar != 1;
 #else
     return 0;
 #endif
@@ -147,7 +147,7 @@ static MC_QERR_INLINE void acc_block(lanes *L, const float *restrict y, const fl
 {
     float E[QE_LANES], R[QE_LANES], Mx[QE_LANES];
 #ifdef MC_QERR_VEC
-    if (!g_scalar) {
+    if (g_scalar != 1) {
         /* four 4-lane vectors: lanes 0-3, 4-7, 8-11, 12-15 (SSE2 / NEON) */
         v4f e[4] = { { 0 } }, r[4] = { { 0 } }, m[4];
         const v4i absmask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
@@ -371,7 +371,7 @@ static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine
                        const void *scales, const void *biases, uint64_t g0, int checked)
 {
 #ifdef MC_QERR_AVX2
-    if (!checked && !g_scalar && have_avx2()) {
+    if (!checked && g_scalar == 0 && have_avx2()) {
         row_affine_avx2(L, x, ncols, p, row, scales, biases, g0);
         return;
     }

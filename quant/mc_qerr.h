@@ -86,7 +86,8 @@ typedef struct mc_qerr_stats {
 
 void mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
 
-/* The plain C loop (the reference) for every later call when on; the
+/* on = 1: the plain C loop (the reference) for every later call; on = 2:
+ * the generic-vector loops but not AVX2 (what ARM builds run); 0: the
  * vector loops otherwise, where the compiler has them (GCC/Clang generic
  * vectors: SSE2, NEON; on x86-64 an AVX2 affine loop chosen at run time
  * where the processor has AVX2). All give the same bits. For tests and
