@@ -126,6 +126,10 @@ int mc_cli_flash_inspect(const char *path, int json, const char *png)
     mc_error err = { MC_OK, "" };
     mc_flash *f = NULL;
     if (mc_flash_open(path, &f, &err)) return mc_cli_report(&err);
+    if (png && mc_io_same_file(png, path)) {
+        mc_flash_close(f);
+        return mc_cli_usage_error("inspect", "--png %s would overwrite the file inspected", png);
+    }
     if (png) {
         mc_image im;
         int rc = mc_flash_picture(f, &im, &err);

@@ -451,6 +451,9 @@ static void xworker(void *arg)
         const mc_pitem *it = &p->items[j.item];
         uint64_t per = it->nrows / it->n_experts, bytes = 0;
         unsigned char *out[3] = { NULL, NULL, NULL };
+        mc_qerr q;
+        if (E->qerr) mc_qerr_init(&q);
+        s.qerr = E->qerr ? &q : NULL; /* affine rows measured as they are quantized */
         int rc = mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j.expert * per + j.row, j.nrows, &s, out, &err);
         for (size_t k = 0; !rc && k < it->n_out; k++) {
             const mc_export_place *pl = &E->X->place[j.item][k];
@@ -462,8 +465,6 @@ static void xworker(void *arg)
             bytes += j.nrows * rb;
         }
         if (!rc && E->qerr) {
-            mc_qerr q;
-            mc_qerr_init(&q);
             if (!(rc = mc_plan_measure_rows(it, j.nrows, &s, out, &q, &err))) {
                 pthread_mutex_lock(&E->w.mu);
                 mc_qerr_merge(&E->qerr[j.item], &q);

@@ -138,7 +138,8 @@ int mc_flash_picture(const mc_flash *f, mc_image *im, mc_error *err)
                 int u = 255;
                 if (cell_ref[c] > 0) {
                     double t = (log10(sqrt(cell_err[c] / cell_ref[c])) + 4.0) / 4.0;
-                    t = t < 0 ? 0 : t > 1 ? 1 : t;
+                    if (!(t > 0)) t = 0; /* also NaN, from a hostile manifest */
+                    if (t > 1) t = 1;
                     u = (int)floor(255.0 * t + 0.5);
                 }
                 palette(u, col);

@@ -476,6 +476,9 @@ static void fill_worker(void *arg)
         uint64_t per = it->nrows / it->n_experts;
         unsigned char *out[3] = { NULL, NULL, NULL };
         uint64_t bytes = 0;
+        mc_qerr q;
+        if (E->qerr) mc_qerr_init(&q);
+        s.qerr = E->qerr ? &q : NULL; /* affine rows measured as they are quantized */
         int rc = mc_plan_convert_rows(E->m, E->ops, it, (uint64_t)j->expert * per + j->row, j->nrows, &s, out, &err);
         for (size_t k = 0; !rc && k < it->n_out; k++) {
             uint64_t rb = it->out[k].row_bytes;
@@ -485,8 +488,6 @@ static void fill_worker(void *arg)
         }
         if (!rc && !E->compare) rc = feed_chunk(E, j, out, &err);
         if (!rc && E->qerr) {
-            mc_qerr q;
-            mc_qerr_init(&q);
             if (!(rc = mc_plan_measure_rows(it, j->nrows, &s, out, &q, &err))) {
                 pthread_mutex_lock(&E->qmu);
                 mc_qerr_merge(&E->qerr[j->item], &q);

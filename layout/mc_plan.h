@@ -134,8 +134,14 @@ typedef struct mc_plan_scratch {
     int src;
     float *aux[2];       /* mc_plan_measure_rows: dequantized blocks, stored values */
     size_t aux_cap[2];   /* bytes */
+    /* when set, mc_plan_convert_rows measures affine rows itself as it
+     * quantizes them (MC_PLAN_QERR_BLOCK bytes of f32 rows at a time, the
+     * block still in cache), adds them to *qerr and sets src to
+     * MC_PSRC_MEASURED; mc_plan_measure_rows measures the rest */
+    struct mc_qerr *qerr;
 } mc_plan_scratch;
-enum { MC_PSRC_NONE = 0, MC_PSRC_RAW = 1, MC_PSRC_F32 = 2, MC_PSRC_BLOCKS = 3 };
+enum { MC_PSRC_NONE = 0, MC_PSRC_RAW = 1, MC_PSRC_F32 = 2, MC_PSRC_BLOCKS = 3, MC_PSRC_MEASURED = 4 };
+#define MC_PLAN_QERR_BLOCK 32768
 void mc_plan_scratch_free(mc_plan_scratch *s);
 
 /* Rows per chunk for it so that one chunk stays near chunk_bytes of f32. */
@@ -163,7 +169,8 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                          uint64_t nrows, mc_plan_scratch *s, unsigned char *out[3], mc_error *err);
 
 /* The quantization error of the rows the last mc_plan_convert_rows call on
- * s produced (out as it returned them), added to *q (quant/mc_qerr.h):
+ * s produced (out as it returned them), added to *q (quant/mc_qerr.h),
+ * unless that call measured them already (s->qerr; pass the same q):
  * the stored form read back (affine codes with the stored scales and
  * biases, float elements, MLX mxfp4/nvfp4 values) against the values it was
  * made from: the f32 rows that call read, or for a lossless repack the

@@ -78,9 +78,9 @@ double mc_xsum_value(const mc_xsum *s)
 
 /* ---- per-row lanes ----
  *
- * Element j of a block of 8 goes to lane j % 8. Per block of a row (an
- * affine group, or 128 values of a float row) every lane sums d*d and x*x
- * in float32 from zero, then adds that to the row's double lane; the
+ * Element j of a row goes to lane j % 16. Per block of 128 values of a row
+ * (whole affine groups; the last block may be shorter) every lane sums d*d
+ * and x*x in float32 from zero, then adds that to the row's double lane; the
  * largest |d| is kept per lane in float32. d = fl32(y - x). The plain C
  * loop (the reference) and the vector loop (GCC/Clang generic vectors:
  * SSE2 on x86, NEON on ARM) do the same float32 operations lane by lane in
@@ -105,11 +105,11 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #define MC_QERR_INLINE inline
 #endif
 
-static int g_scalar; /* mc_qerr_set_scalar */
+static int g_scalar; /* mc_qerr_set_scalar: 0 any loop, 1 plain C, 2 no AVX2 */
 
 void mc_qerr_set_scalar(int on)
 {
-    g_scalar = on != 0;
+    g_scalar = on == 1 || on == 2 ? on : 0;
 }
 
 #ifdef MC_QERR_AVX2
@@ -119,18 +119,21 @@ static int have_avx2(void);
 int mc_qerr_vector_path(void)
 {
 #ifdef MC_QERR_AVX2
-    if (!g_scalar && have_avx2()) return 2;
+    if (g_scalar == 0 && have_avx2()) return 2;
 #endif
 #ifdef MC_QERR_VEC
-    return !g_scalar;
+    return g_scalar != 1;
 #else
     return 0;
 #endif
 }
 
+#define QE_LANES 16
+#define QE_BLOCK 128 /* values per float32 block sum */
+
 typedef struct lanes {
-    double e[8], r[8];
-    float m[8];
+    double e[QE_LANES], r[QE_LANES];
+    float m[QE_LANES];
     uint64_t bad;
 } lanes;
 
@@ -139,50 +142,42 @@ static MC_QERR_INLINE void lanes_zero(lanes *L)
     memset(L, 0, sizeof *L);
 }
 
-/* n values (a multiple of 8) of y against x. */
+/* n values (a multiple of 16, at most QE_BLOCK) of y against x: one block. */
 static MC_QERR_INLINE void acc_block(lanes *L, const float *restrict y, const float *restrict x, size_t n)
 {
-    float E[8], R[8], Mx[8];
+    float E[QE_LANES], R[QE_LANES], Mx[QE_LANES];
 #ifdef MC_QERR_VEC
-    if (!g_scalar) {
-        /* two 4-lane vectors: lanes 0-3 and 4-7 (SSE2 / NEON registers) */
-        v4f e0 = { 0 }, e1 = { 0 }, r0 = { 0 }, r1 = { 0 }, m0, m1;
+    if (g_scalar != 1) {
+        /* four 4-lane vectors: lanes 0-3, 4-7, 8-11, 12-15 (SSE2 / NEON) */
+        v4f e[4] = { { 0 } }, r[4] = { { 0 } }, m[4];
         const v4i absmask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
-        memcpy(&m0, L->m, 16);
-        memcpy(&m1, L->m + 4, 16);
-        for (size_t j = 0; j < n; j += 8) {
-            v4f x0, x1, y0, y1;
-            memcpy(&x0, x + j, 16);
-            memcpy(&x1, x + j + 4, 16);
-            memcpy(&y0, y + j, 16);
-            memcpy(&y1, y + j + 4, 16);
-            v4f d0 = y0 - x0, d1 = y1 - x1;
-            v4f dd0 = d0 * d0, dd1 = d1 * d1, xx0 = x0 * x0, xx1 = x1 * x1;
-            e0 = e0 + dd0;
-            e1 = e1 + dd1;
-            r0 = r0 + xx0;
-            r1 = r1 + xx1;
-            v4f a0 = (v4f)((v4i)d0 & absmask), a1 = (v4f)((v4i)d1 & absmask);
-            v4i k0 = a0 > m0, k1 = a1 > m1;
-            m0 = (v4f)((k0 & (v4i)a0) | (~k0 & (v4i)m0));
-            m1 = (v4f)((k1 & (v4i)a1) | (~k1 & (v4i)m1));
-        }
-        memcpy(E, &e0, 16);
-        memcpy(E + 4, &e1, 16);
-        memcpy(R, &r0, 16);
-        memcpy(R + 4, &r1, 16);
-        memcpy(Mx, &m0, 16);
-        memcpy(Mx + 4, &m1, 16);
+        memcpy(m, L->m, sizeof m);
+        for (size_t j = 0; j < n; j += QE_LANES)
+            for (int v = 0; v < 4; v++) {
+                v4f xv, yv;
+                memcpy(&xv, x + j + 4 * v, 16);
+                memcpy(&yv, y + j + 4 * v, 16);
+                v4f d = yv - xv;
+                v4f dd = d * d, xx = xv * xv;
+                e[v] = e[v] + dd;
+                r[v] = r[v] + xx;
+                v4f a = (v4f)((v4i)d & absmask);
+                v4i k = a > m[v];
+                m[v] = (v4f)((k & (v4i)a) | (~k & (v4i)m[v]));
+            }
+        memcpy(E, e, sizeof E);
+        memcpy(R, r, sizeof R);
+        memcpy(Mx, m, sizeof Mx);
     } else
 #endif
     {
-        for (int l = 0; l < 8; l++) {
+        for (int l = 0; l < QE_LANES; l++) {
             E[l] = 0.0f;
             R[l] = 0.0f;
             Mx[l] = L->m[l];
         }
-        for (size_t j = 0; j < n; j += 8)
-            for (int l = 0; l < 8; l++) {
+        for (size_t j = 0; j < n; j += QE_LANES)
+            for (int l = 0; l < QE_LANES; l++) {
                 float d = y[j + l] - x[j + l];
                 float dd = d * d, xx = x[j + l] * x[j + l];
                 E[l] = E[l] + dd;
@@ -191,7 +186,7 @@ static MC_QERR_INLINE void acc_block(lanes *L, const float *restrict y, const fl
                 Mx[l] = a > Mx[l] ? a : Mx[l];
             }
     }
-    for (int l = 0; l < 8; l++) {
+    for (int l = 0; l < QE_LANES; l++) {
         L->e[l] += (double)E[l];
         L->r[l] += (double)R[l];
         L->m[l] = Mx[l];
@@ -209,10 +204,10 @@ static void acc_checked(lanes *L, const float *y, const float *x, size_t n)
             L->bad++;
             continue;
         }
-        L->e[j & 7] += dd;
-        L->r[j & 7] += xx;
+        L->e[j % QE_LANES] += dd;
+        L->r[j % QE_LANES] += xx;
         float a = (float)fabs(d);
-        L->m[j & 7] = a > L->m[j & 7] ? a : L->m[j & 7];
+        L->m[j % QE_LANES] = a > L->m[j % QE_LANES] ? a : L->m[j % QE_LANES];
     }
 }
 
@@ -225,11 +220,11 @@ static MC_QERR_INLINE double tree8(const double *v)
  * caller redoes the row checked). */
 static int lanes_commit(mc_qerr *q, const lanes *L, uint64_t n, int checked)
 {
-    double e = tree8(L->e), r = tree8(L->r);
+    double e = tree8(L->e) + tree8(L->e + 8), r = tree8(L->r) + tree8(L->r + 8);
     if (!checked && !(isfinite(e) && isfinite(r))) return 1;
     mc_xsum_add(&q->err, e);
     mc_xsum_add(&q->ref, r);
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < QE_LANES; k++)
         if ((double)L->m[k] > q->max_abs) q->max_abs = (double)L->m[k];
     q->count += n - L->bad;
     q->nonfinite += L->bad;
@@ -252,7 +247,6 @@ void mc_qerr_merge(mc_qerr *dst, const mc_qerr *src)
 
 /* ---- affine ---- */
 
-#define QE_CODES 1024 /* codes unpacked at a time (whole groups) */
 
 static MC_QERR_INLINE void deq_group(const uint8_t *restrict q, int gs, float s, float b, float *restrict y)
 {
@@ -267,61 +261,83 @@ static MC_QERR_INLINE void deq_group(const uint8_t *restrict q, int gs, float s,
  * where the processor has it; no FMA (two roundings, as the plain loop).
  * Codes straight from the words for 2, 4 and 8 bits (a variable shift per
  * lane), through unpacked bytes for 3, 5 and 6. */
-/* One row, bits a constant in each instance (no branch per step). */
+/* One row, bits a constant in each instance (no branch per step): lanes
+ * 0-7 and 8-15 in two registers, blocks of QE_BLOCK values (whole groups). */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+avx2_codes(const uint32_t *w, const uint8_t *q, int j, const int bits)
+{
+    if (bits == 4)
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 8]),
+                                                  _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                _mm256_set1_epi32(15));
+    if (bits == 8) {
+        const int w0 = (int)w[j / 4], w1 = (int)w[j / 4 + 1];
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_setr_epi32(w0, w0, w0, w0, w1, w1, w1, w1),
+                                                  _mm256_setr_epi32(0, 8, 16, 24, 0, 8, 16, 24)),
+                                _mm256_set1_epi32(255));
+    }
+    if (bits == 2) {
+        const __m256i sh = (j & 8) ? _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30)
+                                   : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 16]), sh), _mm256_set1_epi32(3));
+    }
+    int64_t v8;
+    memcpy(&v8, q + j, 8);
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v8));
+}
+
 __attribute__((target("avx2"), always_inline)) static inline void
 avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row, const void *scales,
          const void *biases, uint64_t g0, const int bits)
 {
     const int gs = p->group_size;
     const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
-    const __m256i sh4 = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m4 = _mm256_set1_epi32(15);
-    const __m256i sh8 = _mm256_setr_epi32(0, 8, 16, 24, 0, 8, 16, 24), m8 = _mm256_set1_epi32(255);
-    const __m256i sh2a = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), m2 = _mm256_set1_epi32(3);
-    const __m256i sh2b = _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30);
-    __m256 m = _mm256_loadu_ps(L->m);
-    __m256d el = _mm256_loadu_pd(L->e), eh = _mm256_loadu_pd(L->e + 4);
-    __m256d rl = _mm256_loadu_pd(L->r), rh = _mm256_loadu_pd(L->r + 4);
-    uint8_t q[128];
-    for (uint64_t g = 0; g < ng; g++) {
-        const uint32_t *w = row + g * gw;
-        const float *xg = x + g * (uint64_t)gs;
-        const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, g0 + g, p->scale_type));
-        const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, g0 + g, p->scale_type));
-        if (bits == 3 || bits == 5 || bits == 6) mc_quant_unpack_codes(w, (uint64_t)gs, bits, q);
-        __m256 e = _mm256_setzero_ps(), r = _mm256_setzero_ps();
-        for (int j = 0; j < gs; j += 8) {
-            __m256i c;
-            if (bits == 4) {
-                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 8]), sh4), m4);
-            } else if (bits == 8) {
-                const int w0 = (int)w[j / 4], w1 = (int)w[j / 4 + 1];
-                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_setr_epi32(w0, w0, w0, w0, w1, w1, w1, w1), sh8), m8);
-            } else if (bits == 2) {
-                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 16]), (j & 8) ? sh2b : sh2a), m2);
-            } else {
-                int64_t v8;
-                memcpy(&v8, q + j, 8);
-                c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v8));
-            }
-            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(c), vs);
-            __m256 y = _mm256_add_ps(t, vb);
-            __m256 xv = _mm256_loadu_ps(xg + j);
-            __m256 d = _mm256_sub_ps(y, xv);
-            e = _mm256_add_ps(e, _mm256_mul_ps(d, d));
-            r = _mm256_add_ps(r, _mm256_mul_ps(xv, xv));
-            m = _mm256_max_ps(_mm256_and_ps(d, _mm256_castsi256_ps(absmask)), m); /* a > m ? a : m */
-        }
-        el = _mm256_add_pd(el, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        eh = _mm256_add_pd(eh, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-        rl = _mm256_add_pd(rl, _mm256_cvtps_pd(_mm256_castps256_ps128(r)));
-        rh = _mm256_add_pd(rh, _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1)));
+    const uint64_t per = QE_BLOCK / (uint64_t)gs; /* groups per block */
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m0 = _mm256_loadu_ps(L->m), m1 = _mm256_loadu_ps(L->m + 8);
+    __m256d ed[4], rd[4];
+    for (int k = 0; k < 4; k++) {
+        ed[k] = _mm256_loadu_pd(L->e + 4 * k);
+        rd[k] = _mm256_loadu_pd(L->r + 4 * k);
     }
-    _mm256_storeu_ps(L->m, m);
-    _mm256_storeu_pd(L->e, el);
-    _mm256_storeu_pd(L->e + 4, eh);
-    _mm256_storeu_pd(L->r, rl);
-    _mm256_storeu_pd(L->r + 4, rh);
+    uint8_t q[128];
+    for (uint64_t g = 0; g < ng; g += per) {
+        uint64_t nb = ng - g < per ? ng - g : per;
+        __m256 e0 = _mm256_setzero_ps(), e1 = e0, r0 = e0, r1 = e0;
+        for (uint64_t k = 0; k < nb; k++) {
+            const uint32_t *w = row + (g + k) * gw;
+            const float *xg = x + (g + k) * (uint64_t)gs;
+            const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, g0 + g + k, p->scale_type));
+            const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, g0 + g + k, p->scale_type));
+            if (bits == 3 || bits == 5 || bits == 6) mc_quant_unpack_codes(w, (uint64_t)gs, bits, q);
+            for (int j = 0; j < gs; j += 16) {
+                __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j, bits)), vs), vb);
+                __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j + 8, bits)), vs), vb);
+                __m256 x0 = _mm256_loadu_ps(xg + j), x1 = _mm256_loadu_ps(xg + j + 8);
+                __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
+                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
+                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
+                r0 = _mm256_add_ps(r0, _mm256_mul_ps(x0, x0));
+                r1 = _mm256_add_ps(r1, _mm256_mul_ps(x1, x1));
+                m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), m0); /* a > m ? a : m */
+                m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), m1);
+            }
+        }
+        ed[0] = _mm256_add_pd(ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
+        ed[1] = _mm256_add_pd(ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
+        ed[2] = _mm256_add_pd(ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
+        ed[3] = _mm256_add_pd(ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
+        rd[0] = _mm256_add_pd(rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(r0)));
+        rd[1] = _mm256_add_pd(rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(r0, 1)));
+        rd[2] = _mm256_add_pd(rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(r1)));
+        rd[3] = _mm256_add_pd(rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(r1, 1)));
+    }
+    _mm256_storeu_ps(L->m, m0);
+    _mm256_storeu_ps(L->m + 8, m1);
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(L->e + 4 * k, ed[k]);
+        _mm256_storeu_pd(L->r + 4 * k, rd[k]);
+    }
 }
 
 __attribute__((target("avx2"))) static void row_affine_avx2(lanes *L, const float *x, uint64_t ncols,
@@ -355,27 +371,28 @@ static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine
                        const void *scales, const void *biases, uint64_t g0, int checked)
 {
 #ifdef MC_QERR_AVX2
-    if (!checked && !g_scalar && have_avx2()) {
+    if (!checked && g_scalar == 0 && have_avx2()) {
         row_affine_avx2(L, x, ncols, p, row, scales, biases, g0);
         return;
     }
 #endif
     const int gs = p->group_size, bits = p->bits;
     const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    const uint64_t per = QE_CODES / (uint64_t)gs; /* groups per unpack */
-    uint8_t q[QE_CODES];
-    float y[128];
+    const uint64_t per = QE_BLOCK / (uint64_t)gs; /* groups per block */
+    uint8_t q[QE_BLOCK];
+    float y[QE_BLOCK];
     for (uint64_t g = 0; g < ng; g += per) {
         uint64_t n = ng - g < per ? ng - g : per;
         mc_quant_unpack_codes(row + g * gw, n * (uint64_t)gs, bits, q);
         for (uint64_t k = 0; k < n; k++) {
             float s = mc_quant_scale_get(scales, g0 + g + k, p->scale_type);
             float b = mc_quant_scale_get(biases, g0 + g + k, p->scale_type);
-            const float *xg = x + (g + k) * (uint64_t)gs;
-            deq_group(q + k * (uint64_t)gs, gs, s, b, y);
-            if (checked) acc_checked(L, y, xg, (size_t)gs);
-            else acc_block(L, y, xg, (size_t)gs);
+            deq_group(q + k * (uint64_t)gs, gs, s, b, y + k * (uint64_t)gs);
         }
+        const float *xb = x + g * (uint64_t)gs;
+        size_t nv = (size_t)(n * (uint64_t)gs);
+        if (checked) acc_checked(L, y, xb, nv);
+        else acc_block(L, y, xb, nv);
     }
 }
 
@@ -416,9 +433,9 @@ static MC_QERR_INLINE void decode(const void *stored, int type, uint64_t i, size
 static void row_float(lanes *L, const float *x, uint64_t ncols, int type, const void *stored, uint64_t i0,
                       int checked)
 {
-    float y[128], xt[128];
-    for (uint64_t j = 0; j < ncols; j += 128) {
-        size_t n = ncols - j < 128 ? (size_t)(ncols - j) : 128, n8 = (n + 7) & ~(size_t)7;
+    float y[QE_BLOCK], xt[QE_BLOCK];
+    for (uint64_t j = 0; j < ncols; j += QE_BLOCK) {
+        size_t n = ncols - j < QE_BLOCK ? (size_t)(ncols - j) : QE_BLOCK, n8 = (n + 15) & ~(size_t)15;
         const float *xb = x + j;
         decode(stored, type, i0 + j, n, y);
         if (n8 != n) {

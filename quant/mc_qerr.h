@@ -20,9 +20,9 @@
  * x and y are float32; d = fl32(y - x), d*d and x*x in float32.
  *
  * Determinism: every row is summed in a fixed order (element i into lane
- * i % 8; per block of the row, an affine group or 128 float values, each
- * lane sums in float32 from zero, then adds that to the row's double lane;
- * the 8 lanes added in a fixed tree), and each row's sum is added to an
+ * i % 16; per block of 128 values of the row, each lane sums in float32
+ * from zero, then adds that to the row's double lane; the 16 lanes added in
+ * a fixed tree), and each row's sum is added to an
  * exact accumulator (mc_xsum: a fixed-point
  * integer wide enough for any finite non-negative double). Exact sums are
  * order independent, so the totals are the same bits whatever the thread
@@ -86,7 +86,8 @@ typedef struct mc_qerr_stats {
 
 void mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
 
-/* The plain C loop (the reference) for every later call when on; the
+/* on = 1: the plain C loop (the reference) for every later call; on = 2:
+ * the generic-vector loops but not AVX2 (what ARM builds run); 0: the
  * vector loops otherwise, where the compiler has them (GCC/Clang generic
  * vectors: SSE2, NEON; on x86-64 an AVX2 affine loop chosen at run time
  * where the processor has AVX2). All give the same bits. For tests and

@@ -193,12 +193,14 @@ static void test_affine(void)
                 mc_qerr_stats_get(&q2, &s2);
                 CHECK(same_bits(s.sum_sq_err, s2.sum_sq_err) && same_bits(s.sum_sq_ref, s2.sum_sq_ref) &&
                       same_bits(s.max_abs, s2.max_abs) && s.count == s2.count);
-                /* the reference loop */
-                mc_qerr_set_scalar(1);
-                mc_qerr_init(&q3);
-                CHECK(mc_qerr_affine(&q3, x, nrows, ncols, &p, wq, sc, bi, &err) == 0);
-                mc_qerr_set_scalar(0);
-                check_paths(&s, &q3, what);
+                /* the reference loop, and the generic vectors without AVX2 */
+                for (int path = 1; path <= 2; path++) {
+                    mc_qerr_set_scalar(path);
+                    mc_qerr_init(&q3);
+                    CHECK(mc_qerr_affine(&q3, x, nrows, ncols, &p, wq, sc, bi, &err) == 0);
+                    mc_qerr_set_scalar(0);
+                    check_paths(&s, &q3, what);
+                }
             }
     /* bad parameters */
     mc_affine bad = { 7, 64, MC_T_F16 };
