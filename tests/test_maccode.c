@@ -428,11 +428,6 @@ static void disk_case(const char *src, const char *label, const char *sel, int t
     ino_set *s = calloc(1, sizeof *s);
     uint64_t d = s ? du(mc, s) : 0;
     free(s);
-    /* the quantization error report is metadata, not the layout's overhead */
-    char rp[1100];
-    struct stat rs;
-    snprintf(rp, sizeof rp, "%s/quant_report.json", mc);
-    if (stat(rp, &rs) == 0 && (uint64_t)rs.st_blocks * 512u <= d) d -= (uint64_t)rs.st_blocks * 512u;
     uint64_t f = ffn_bytes(mc), allowed = w + w / 100;
     printf("disk %s%s%s: %llu bytes allocated, weights %llu (%.3f%%)%s\n", label, *sel ? " --engines " : "", sel,
            (unsigned long long)d, (unsigned long long)w, w ? 100.0 * ((double)d - (double)w) / (double)w : 0.0,
