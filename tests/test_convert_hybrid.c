@@ -592,6 +592,86 @@ static void test_llama4_experts(void)
     mc_convert_close(h);
 }
 
+/* dir/model.safetensors: every tensor of src under prefix, then n_extra
+ * bf16 [4, 4] zero tensors named extra[]. 1 on success. */
+static int st_rewrite(const char *src, const char *dir, const char *prefix, const char *const *extra, size_t n_extra)
+{
+    char path[1200], name[512];
+    mc_st *st = NULL;
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    uint16_t vz[16] = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int ok = mc_st_open(src, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, st->tensors[i].name);
+        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
+    }
+    for (size_t i = 0; ok && i < n_extra; i++)
+        ok = mc_st_writer_add(w, extra[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
+    ok = ok && mc_st_writer_begin(w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
+        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
+             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
+        free(buf);
+    }
+    for (size_t i = 0; ok && i < n_extra; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
+    ok = ok && mc_st_writer_commit(w, &err) == 0;
+    if (!ok) fprintf(stderr, "rewrite %s: %s\n", src, err.msg);
+    mc_st_writer_free(w);
+    mc_st_close(st);
+    return ok;
+}
+
+/* nemotron_h with an MTP block (mtp.* tensors, as the Nemotron-3 hub
+ * checkpoints carry): dropped with a notice, as mlx-lm's sanitize does;
+ * the rest equals hf/ bit for bit. A config whose pattern disagrees with
+ * the tensors is refused. */
+static void test_nemotron_h_mtp(void)
+{
+    const char *p = mc_test_corpus_new_file("models/nemotron_h/hf/model.safetensors");
+    const char *c = mc_test_corpus_new_file("models/nemotron_h/hf/config.json");
+    const char *d = mc_test_corpus_new_file("models/nemotron_h/hf");
+    if (!p || !c || !d) return;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/nemotron_h-mtp", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    size_t clen;
+    unsigned char *craw = mc_test_read_file(c, &clen);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(craw && mc_test_write_file(path, craw, clen) == 0);
+    static const char *const mtp[] = {"mtp.layers.0.norm.weight", "mtp.layers.0.mixer.q_proj.weight"};
+    CHECK(st_rewrite(p, dir, "", mtp, 2));
+    mc_model *a = open_model(dir), *h = open_model(d);
+    CHECK(a && h);
+    if (a && h) {
+        compare_models(a, h, "nemotron_h mtp");
+        int noted = 0;
+        for (size_t i = 0; i < a->n_notices; i++) noted |= strstr(a->notices[i], "MTP") != NULL;
+        CHECKF(noted, "nemotron_h mtp: no MTP notice");
+    }
+    mc_convert_close(a);
+    mc_convert_close(h);
+    /* hybrid_override_pattern "M*EE" against tensors "ME*E": refused */
+    char *cfg = craw ? malloc(clen + 1) : NULL;
+    if (cfg) {
+        memcpy(cfg, craw, clen);
+        cfg[clen] = '\0';
+        char *q = strstr(cfg, "\"ME*E\"");
+        CHECK(q != NULL);
+        if (q) memcpy(q, "\"M*EE\"", 6);
+        CHECK(mc_test_write_file(path, cfg, clen) == 0);
+        mc_model *b = NULL;
+        mc_error err = {0};
+        CHECK(mc_convert_open(dir, NULL, &b, &err) != 0);
+        CHECKF(strstr(err.msg, "M*EE") && strstr(err.msg, "ME*E"), "refusal: %s", err.msg);
+        mc_convert_close(b);
+        free(cfg);
+    }
+    free(craw);
+}
+
 /* The hub's Scout / Maverick form, written here from the corpus model:
  * every tensor under language_model., vision tensors beside them, config
  * {model_type llama4, text_config, vision_config}. The conversion equals
@@ -606,9 +686,6 @@ static void test_llama4_wrapper(void)
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s/llama4-wrapper", mc_test_tmpdir());
     CHECK(mkdir(dir, 0755) == 0);
-    mc_st *st = NULL;
-    mc_st_writer *w = NULL;
-    mc_error err = {0};
     size_t clen;
     unsigned char *craw = mc_test_read_file(c, &clen);
     cJSON *text = craw ? cJSON_ParseWithLength((const char *)craw, clen) : NULL;
@@ -631,28 +708,8 @@ static void test_llama4_wrapper(void)
     cJSON_Delete(top);
     static const char *const vision[] = {"vision_model.patch_embedding.linear.weight",
                                          "multi_modal_projector.linear_1.weight"};
-    uint16_t vz[16] = {0};
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int ok = mc_st_open(p, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
-    char name[512];
-    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
-        snprintf(name, sizeof name, "language_model.%s", st->tensors[i].name);
-        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
-    }
-    for (size_t i = 0; ok && i < 2; i++)
-        ok = mc_st_writer_add(w, vision[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
-    ok = ok && mc_st_writer_begin(w, &err) == 0;
-    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
-        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
-        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
-             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
-        free(buf);
-    }
-    for (size_t i = 0; ok && i < 2; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
-    ok = ok && mc_st_writer_commit(w, &err) == 0;
-    CHECKF(ok, "llama4 wrapper fixture: %s", err.msg);
-    mc_st_writer_free(w);
-    mc_st_close(st);
+    int ok = st_rewrite(p, dir, "language_model.", vision, 2);
+    CHECKF(ok, "llama4 wrapper fixture");
     if (!ok) return;
     mc_model *a = open_model(dir), *h = open_model(d);
     CHECK(a && h);
@@ -1117,6 +1174,7 @@ int main(void)
 {
     test_family(&NEMOTRON_H);
     test_nemotron_h_config();
+    test_nemotron_h_mtp();
     test_family(&LLAMA4);
     test_llama4_experts();
     test_llama4_wrapper();
