@@ -672,6 +672,109 @@ static void test_nemotron_h_mtp(void)
     free(craw);
 }
 
+/* The dense Nemotron-H form (GGUF arch nemotron_h, MLP blocks "-"), made
+ * from the corpus bf16 GGUF the way the converter writes a dense model:
+ * keys under nemotron_h., no expert keys; in the MoE layers (1, 3) the
+ * router and routed experts dropped and the shared expert renamed to the
+ * MLP block's ffn_up / ffn_down. mconv must give mlx-lm's dense names
+ * (testdata/mlx_names/nemotron_h_dense.txt), mixer.up_proj / down_proj
+ * equal to hf/'s shared expert bit for bit, streamed as dense FFNs, and
+ * the pattern "M-*-". */
+static void test_nemotron_h_dense(void)
+{
+    const char *p = mc_test_corpus_new_file("models/nemotron_h/gguf/nemotron_h-bf16.gguf");
+    const char *d = mc_test_corpus_new_file("models/nemotron_h/hf");
+    if (!p || !d) return;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/nemotron_h-dense.gguf", mc_test_tmpdir());
+    mc_gguf *src = NULL;
+    mc_gguf_writer *w = NULL;
+    mc_error err = {0};
+    int rc = mc_gguf_open(p, &src, &err);
+    rc = rc ? rc : mc_gguf_writer_create(&w, path, NULL, &err);
+    static const char pre[] = "nemotron_h_moe.";
+    for (uint64_t i = 0; !rc && i < src->n_kv; i++) {
+        mc_gguf_kv kv = src->kv[i];
+        const char *k = kv.key.s;
+        char nk[256];
+        if (strcmp(k, "general.architecture") == 0) {
+            rc = mc_gguf_writer_add_str(w, k, "nemotron_h", &err);
+            continue;
+        }
+        if (strncmp(k, pre, sizeof pre - 1) == 0) {
+            if (strstr(k, "expert")) continue;
+            snprintf(nk, sizeof nk, "nemotron_h.%s", k + sizeof pre - 1);
+            kv.key.s = nk;
+            kv.key.len = strlen(nk);
+        }
+        rc = mc_gguf_writer_copy_kv(w, &kv, &err);
+    }
+    const mc_gguf_tensor *keep[64];
+    size_t n = 0;
+    for (uint64_t i = 0; !rc && i < src->n_tensors && n < 64; i++) {
+        const mc_gguf_tensor *t = &src->tensors[i];
+        const char *nm = t->name.s;
+        if (strstr(nm, "_exps.") || strstr(nm, "exp_probs_b") || strstr(nm, "ffn_gate_inp")) continue;
+        char nn[128];
+        snprintf(nn, sizeof nn, "%s", nm);
+        char *sh = strstr(nn, "_shexp");
+        if (sh) memmove(sh, sh + 6, strlen(sh + 6) + 1);
+        rc = mc_gguf_writer_add_tensor(w, nn, t->type, t->n_dims, t->ne, &err);
+        keep[n++] = t;
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        void *buf = malloc(keep[i]->nbytes);
+        rc = !buf || mc_gguf_read(src, keep[i], 0, buf, keep[i]->nbytes, &err) ||
+             mc_gguf_writer_write(w, buf, keep[i]->nbytes, &err);
+        free(buf);
+    }
+    if (!rc) rc = mc_gguf_writer_commit(w, &err);
+    else if (w) mc_gguf_writer_abort(w);
+    mc_gguf_close(src);
+    CHECKF(rc == 0, "nemotron_h dense fixture: %s", err.msg);
+    if (rc) return;
+    mc_model *g = open_model(path), *h = open_model(d);
+    CHECK(g && h);
+    if (g && h) {
+        check_names(g, "nemotron_h_dense", "nemotron_h dense");
+        size_t same = 0;
+        for (size_t i = 0; i < g->n_tensors; i++) {
+            const mc_mtensor *t = &g->tensors[i];
+            char ref[160];
+            snprintf(ref, sizeof ref, "%s", t->name);
+            char *m = strstr(ref, "mixer.up_proj");
+            if (!m) m = strstr(ref, "mixer.down_proj");
+            if (m) { /* the shared expert it was made of */
+                char tail[64];
+                snprintf(tail, sizeof tail, "%s", m + 6);
+                snprintf(m, sizeof ref - (size_t)(m - ref), "mixer.shared_experts.%s", tail);
+                CHECKF(t->role == MC_ROLE_FFN, "%s: role %d", t->name, (int)t->role);
+            }
+            const mc_mtensor *r = mc_model_find(h, ref);
+            CHECKF(r != NULL, "nemotron_h dense: %s has no reference %s", t->name, ref);
+            if (!r || nelem_of(r) != nelem_of(t)) continue;
+            float *x = read_all(g, t), *y = read_all(h, r);
+            uint64_t bad = 0;
+            int alog = has_suffix(t->name, ".A_log");
+            for (uint64_t k = 0; x && y && k < nelem_of(t); k++)
+                bad += alog ? fabs((double)x[k] - y[k]) > alog_bound(y[k]) : mc_f32_bits(x[k]) != mc_f32_bits(y[k]);
+            CHECKF(x && y && bad == 0, "nemotron_h dense: %s: %llu values differ", t->name, (unsigned long long)bad);
+            same += x && y && bad == 0;
+            free(x);
+            free(y);
+        }
+        printf("nemotron_h dense: %zu of %zu tensors equal hf/'s\n", same, g->n_tensors);
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(g->config, "hybrid_override_pattern");
+        const cJSON *is = cJSON_GetObjectItemCaseSensitive(g->config, "intermediate_size");
+        CHECK(cJSON_IsString(pat) && strcmp(pat->valuestring, "M-*-") == 0);
+        CHECK(cJSON_IsNumber(is) && is->valuedouble == 32);
+        CHECK(cJSON_GetObjectItemCaseSensitive(g->config, "n_routed_experts") == NULL);
+    }
+    mc_convert_close(g);
+    mc_convert_close(h);
+    check_cli(path, "nemotron_h", "nemotron_h_dense");
+}
+
 /* The hub's Scout / Maverick form, written here from the corpus model:
  * every tensor under language_model., vision tensors beside them, config
  * {model_type llama4, text_config, vision_config}. The conversion equals
@@ -1175,6 +1278,7 @@ int main(void)
     test_family(&NEMOTRON_H);
     test_nemotron_h_config();
     test_nemotron_h_mtp();
+    test_nemotron_h_dense();
     test_family(&LLAMA4);
     test_llama4_experts();
     test_llama4_wrapper();
