@@ -17,6 +17,8 @@
 #include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_plan.h"
+#include "mc_qerr.h"
+#include "mc_recipe.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
 
@@ -35,6 +37,10 @@ static void usage(FILE *out)
             "                    (default: the source's)\n"
             "  --bits-for G=N    modules matching glob G (the tensor name without .weight, e.g.\n"
             "                    'model.layers.*.mlp.down_proj') get N bits; repeatable, first match wins\n"
+            "  --recipe R        per-module bits: uniform (default: --bits), source (each tensor keeps\n"
+            "                    the bits of its GGUF type: Q6_K -> 6, Q4_K -> 4, ...; float sources keep\n"
+            "                    --bits) or mlx-lm's mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6 (as\n"
+            "                    mlx_lm.convert --quant-predicate); --bits-for still wins\n"
             "  --no-quant        keep every weight in the float dtype\n"
             "  --lossless        keep GGML blocks that map exactly onto MLX's format (Q4_0, Q4_1,\n"
             "                    Q5_0, Q5_1, Q8_0, Q4_K, Q5_K: group size 32, f16 or f32 scales,\n"
@@ -51,6 +57,8 @@ static void usage(FILE *out)
             "  --dry-run         print the plan, write nothing\n"
             "  --quiet           no progress line and no summary\n"
             "  --stats           also print I/O counters and peak memory details\n"
+            "  --no-qerr         skip the quantization error measurement (docs/QUANT.md): no \"qerr\" in\n"
+            "                    the manifest, no quant_report.json, no error summary\n"
             "  --help            this text\n\n"
             "OUT is written under a temporary name beside it and renamed when complete: an error,\n"
             "Ctrl-C or kill never leaves a partial OUT and never touches an existing one.\n");
@@ -187,7 +195,7 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
 }
 
 enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
-       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT };
+       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT, O_NO_QERR, O_RECIPE };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
@@ -196,12 +204,14 @@ static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "-q", O_QUIET, 0 },          { "--stats", O_STATS, 0 },   { "--help", O_HELP, 0 },
     { "-h", O_HELP, 0 },           { "--layout", O_LAYOUT, 1 }, { "--shard-size", O_SHARD, 1 },
     { "--bits-for", O_BITS_FOR, 1 },  { "--engines", O_ENGINES, 1 }, { "--force-layout", O_FORCE_LAYOUT, 0 },
+    { "--no-qerr", O_NO_QERR, 0 },
+    { "--recipe", O_RECIPE, 1 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *engines = NULL;
-    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0, layout = 0, force_layout = 0;
+    int threads = default_threads(), force = 0, dry = 0, quiet = 0, stats = 0, layout = 0, force_layout = 0, no_qerr = 0;
     unsigned long long shard = 0;
     mc_plan_opts po;
     mc_plan_opts_default(&po);
@@ -261,6 +271,10 @@ int mc_cmd_convert(int argc, char **argv)
             if (mc_plan_opts_add_bits_for(&po, glob, (int)b, &be)) return mc_cli_usage_error("convert", "%s", be.msg);
             break;
         }
+        case O_RECIPE:
+            if ((po.recipe = mc_recipe_from_name(val)) < 0)
+                return mc_cli_usage_error("convert", "--recipe %s: expected one of %s", val, mc_recipe_list());
+            break;
         case O_NOQUANT: po.no_quant = 1; break;
         case O_LOSSLESS: po.lossless = 1; break;
         case O_THREADS:
@@ -278,6 +292,7 @@ int mc_cmd_convert(int argc, char **argv)
             break;
         case O_ENGINES: engines = val; break;
         case O_FORCE_LAYOUT: force_layout = 1; break;
+        case O_NO_QERR: no_qerr = 1; break;
         case O_SHARD:
             shard = val && *val != '-' ? strtoull(val, &end, 10) : 0;
             if (!val || !*val || *end || shard == 0)
@@ -289,7 +304,8 @@ int mc_cmd_convert(int argc, char **argv)
     if ((engines || force_layout) && layout != MC_EXPORT_MACCODE)
         return mc_cli_usage_error("convert", "%s applies to --layout mac-code only", engines ? "--engines" : "--force-layout");
     if (layout > 0) {
-        mc_cli_export_args ea = { in, out, &po, layout, shard, threads, force, dry, quiet, stats, engines, force_layout };
+        mc_cli_export_args ea = { in, out, &po, layout, shard, threads, force, dry, quiet, stats, engines, force_layout,
+                                   no_qerr };
         return mc_cli_export(&ea);
     }
 
@@ -298,6 +314,7 @@ int mc_cmd_convert(int argc, char **argv)
     mc_plan *p = NULL;
     mc_flash_layout *L = NULL;
     mc_convert_opts co = { 0, 1 };
+    mc_qerr *qerr = NULL;
     int rc, code = MC_EXIT_OK;
     double t0 = mc_cli_now_s();
 
@@ -344,6 +361,13 @@ int mc_cmd_convert(int argc, char **argv)
     mc_cli_progress pr = { !quiet && isatty(2), mc_cli_now_s() };
     mc_flash_write_opts wo;
     mc_cli_write_opts(&wo, threads, force, &pr);
+    wo.no_qerr = no_qerr;
+    if (!no_qerr && !(qerr = malloc((p->n_items ? p->n_items : 1) * sizeof *qerr))) {
+        fprintf(stderr, "mconv: out of memory\n");
+        code = MC_EXIT_BAD_INPUT;
+        goto done;
+    }
+    wo.qerr_out = qerr;
     rc = mc_flash_write(m, L, out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {
@@ -354,6 +378,7 @@ int mc_cmd_convert(int argc, char **argv)
         char b1[32];
         printf("wrote %s\n", out);
         print_plan(m, p, L, stdout);
+        if (qerr && mc_cli_qerr_print_plan(stdout, p, qerr)) fprintf(stderr, "mconv: out of memory\n");
         printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
                mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), threads);
     }
@@ -364,6 +389,7 @@ int mc_cmd_convert(int argc, char **argv)
                 mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2), mc_cli_bytes(mc_io_bytes_written(), b3, sizeof b3));
     }
 done:
+    free(qerr);
     mc_flash_layout_free(L);
     mc_plan_free(p);
     if (m) mc_convert_close(m);

@@ -21,6 +21,7 @@
 #include "mc_maccode.h"
 #include "mc_maccode_folder.h"
 #include "mc_plan.h"
+#include "mc_qerr.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
 
@@ -192,6 +193,7 @@ int mc_cli_export(const mc_cli_export_args *a)
     mc_export *X = NULL;
     mc_convert_opts co = { 0, 1 };
     mc_plan_opts po = *a->po;
+    mc_qerr *qerr = NULL;
     uint32_t engines = 0;
     int rc, code = MC_EXIT_OK, maccode = a->layout == MC_EXPORT_MACCODE;
     double t0 = mc_cli_now_s();
@@ -252,6 +254,13 @@ int mc_cli_export(const mc_cli_export_args *a)
     mc_cli_progress pr = { !a->quiet && isatty(2), mc_cli_now_s() };
     mc_flash_write_opts wo;
     mc_cli_write_opts(&wo, a->threads, a->force, &pr);
+    wo.no_qerr = a->no_qerr;
+    if (!a->no_qerr && !(qerr = malloc((p->n_items ? p->n_items : 1) * sizeof *qerr))) {
+        fprintf(stderr, "mconv: out of memory\n");
+        code = MC_EXIT_BAD_INPUT;
+        goto done;
+    }
+    wo.qerr_out = qerr;
     rc = mc_export_write(m, X, a->out, &wo, &err);
     if (pr.on) fprintf(stderr, "\r\033[K");
     if (rc) {
@@ -276,6 +285,7 @@ int mc_cli_export(const mc_cli_export_args *a)
                    mc_cli_bytes(X->stats->bytes_copied, b1, sizeof b1));
         for (size_t i = 0; i < m->n_notices; i++) printf("note: %s\n", m->notices[i]);
         mc_cli_tokenizer_notes(m, stdout);
+        if (qerr && mc_cli_qerr_print_plan(stdout, p, qerr)) fprintf(stderr, "mconv: out of memory\n");
         printf("time: %.2fs, peak memory: %s, threads: %d\n", mc_cli_now_s() - t0,
                mc_cli_bytes(mc_cli_peak_rss(), b1, sizeof b1), a->threads);
     }
@@ -285,6 +295,7 @@ int mc_cli_export(const mc_cli_export_args *a)
                 mc_cli_peak_rss(), mc_cli_bytes(mc_io_bytes_read(), b2, sizeof b2));
     }
 done:
+    free(qerr);
     mc_export_free(X);
     mc_plan_free(p);
     if (m) mc_convert_close(m);

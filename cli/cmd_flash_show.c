@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mc_flash.h"
+#include "mc_flash_picture.h"
 #include "mc_io.h"
 #include "mc_types.h"
 
@@ -37,11 +38,109 @@ static void shape_str(const uint64_t *s, uint32_t n, char *buf, size_t cap)
     if (k < cap) snprintf(buf + k, cap - k, "]");
 }
 
-int mc_cli_flash_inspect(const char *path)
+/* inspect --json: the layout, the cost and the quantization error. */
+static int flash_json(const mc_flash *f, const char *path)
+{
+    const cJSON *m = mc_flash_manifest(f);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(m, "config");
+    mc_flash_cost c;
+    mc_flash_token_cost(f, &c);
+    cJSON *j = cJSON_CreateObject(), *o, *a;
+    int bad = !j;
+#define ADD(obj, key, item) do { cJSON *it_ = (item); if (!it_ || !cJSON_AddItemToObject((obj), (key), it_)) { cJSON_Delete(it_); bad = 1; } } while (0)
+#define DUP(key, src) ADD(j, key, (src) ? cJSON_Duplicate((src), 1) : cJSON_CreateNull())
+    if (!bad) {
+        ADD(j, "file", cJSON_CreateString(path));
+        ADD(j, "format", cJSON_CreateString("mconv-flash"));
+        ADD(j, "version", cJSON_CreateNumber(f->hdr.version));
+        ADD(j, "page_size", cJSON_CreateNumber(f->hdr.page_size));
+        ADD(j, "file_size", mc_cli_json_u64(f->file.size));
+        DUP("source", cJSON_GetObjectItemCaseSensitive(m, "source"));
+        ADD(j, "model_type", cJSON_CreateString(jstr(cfg, "model_type", "")));
+        DUP("options", cJSON_GetObjectItemCaseSensitive(m, "options"));
+        DUP("quantization", cJSON_GetObjectItemCaseSensitive(cfg, "quantization"));
+        ADD(j, "experts_per_tok", cJSON_CreateNumber(f->experts_per_tok));
+        ADD(j, "tensors", mc_cli_json_u64(f->n_tensors));
+        if ((o = cJSON_AddObjectToObject(j, "pinned"))) {
+            ADD(o, "offset", mc_cli_json_u64(f->pinned_offset));
+            ADD(o, "nbytes", mc_cli_json_u64(f->pinned_nbytes));
+        } else bad = 1;
+        if ((o = cJSON_AddObjectToObject(j, "manifest"))) {
+            ADD(o, "offset", mc_cli_json_u64(f->hdr.manifest_offset));
+            ADD(o, "length", mc_cli_json_u64(f->hdr.manifest_length));
+        } else bad = 1;
+        if ((a = cJSON_AddArrayToObject(j, "ffn")))
+            for (size_t i = 0; i < f->n_ffn && !bad; i++) {
+                cJSON *e = cJSON_CreateObject();
+                if (!e || !cJSON_AddItemToArray(a, e)) {
+                    cJSON_Delete(e);
+                    bad = 1;
+                    break;
+                }
+                ADD(e, "layer", cJSON_CreateNumber(f->ffn[i].layer));
+                ADD(e, "offset", mc_cli_json_u64(f->ffn[i].offset));
+                ADD(e, "nbytes", mc_cli_json_u64(f->ffn[i].nbytes));
+            }
+        else bad = 1;
+        if ((a = cJSON_AddArrayToObject(j, "experts")))
+            for (size_t i = 0; i < f->n_experts && !bad; i++) {
+                cJSON *e = cJSON_CreateObject();
+                if (!e || !cJSON_AddItemToArray(a, e)) {
+                    cJSON_Delete(e);
+                    bad = 1;
+                    break;
+                }
+                ADD(e, "layer", cJSON_CreateNumber(f->experts[i].layer));
+                ADD(e, "offset", mc_cli_json_u64(f->experts[i].offset));
+                ADD(e, "stride", mc_cli_json_u64(f->experts[i].stride));
+                ADD(e, "n_experts", cJSON_CreateNumber(f->experts[i].n_experts));
+            }
+        else bad = 1;
+        if ((o = cJSON_AddObjectToObject(j, "per_token"))) {
+            ADD(o, "bytes", mc_cli_json_u64(c.token_bytes));
+            ADD(o, "reads", mc_cli_json_u64(c.token_reads));
+            ADD(o, "dense_bytes", mc_cli_json_u64(c.token_dense_bytes));
+            ADD(o, "expert_bytes", mc_cli_json_u64(c.token_expert_bytes));
+            ADD(o, "streamed_bytes", mc_cli_json_u64(c.streamed_bytes));
+        } else bad = 1;
+        DUP("qerr", cJSON_GetObjectItemCaseSensitive(m, "qerr"));
+        DUP("qerr_summary", cJSON_GetObjectItemCaseSensitive(m, "qerr_summary"));
+        mc_cli_json_exact(cJSON_GetObjectItemCaseSensitive(j, "qerr"));
+        mc_cli_json_exact(cJSON_GetObjectItemCaseSensitive(j, "qerr_summary"));
+    }
+#undef DUP
+#undef ADD
+    char *text = bad ? NULL : cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) {
+        fprintf(stderr, "mconv: %s: out of memory building JSON\n", path);
+        return MC_EXIT_BAD_INPUT;
+    }
+    puts(text);
+    free(text);
+    return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
+}
+
+int mc_cli_flash_inspect(const char *path, int json, const char *png)
 {
     mc_error err = { MC_OK, "" };
     mc_flash *f = NULL;
     if (mc_flash_open(path, &f, &err)) return mc_cli_report(&err);
+    if (png) {
+        mc_image im;
+        int rc = mc_flash_picture(f, &im, &err);
+        if (!rc) rc = mc_png_write(&im, png, 1, &err);
+        if (!rc) mc_image_free(&im);
+        if (rc) {
+            mc_flash_close(f);
+            return mc_cli_report(&err);
+        }
+    }
+    if (json) {
+        int code = flash_json(f, path);
+        mc_flash_close(f);
+        return code;
+    }
     const cJSON *m = mc_flash_manifest(f);
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(m, "source");
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(m, "options");
@@ -107,6 +206,11 @@ int mc_cli_flash_inspect(const char *path)
         const cJSON *n0 = cJSON_GetArrayItem(notes, 0);
         printf("\nwarnings:\n  - the tokenizer is approximate: %s\n", cJSON_IsString(n0) ? n0->valuestring : "see the manifest");
     }
+    const cJSON *qs = cJSON_GetObjectItemCaseSensitive(m, "qerr_summary");
+    printf("\n");
+    if (cJSON_IsObject(qs)) mc_cli_qerr_print(stdout, qs);
+    else printf("quantization error: not recorded (converted with --no-qerr, or by an older mconv)\n");
+    if (png) printf("picture:       %s\n", png);
     mc_flash_close(f);
     return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
 }

@@ -10,19 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_HELP = 1, OPT_JSON };
+enum { OPT_HELP = 1, OPT_JSON, OPT_PNG };
 
 static const mc_cli_opt g_inspect_opts[] = {
     { "--help", 0, OPT_HELP },
     { "-h", 0, OPT_HELP },
     { "--json", 0, OPT_JSON },
+    { "--png", 1, OPT_PNG },
     { NULL, 0, 0 },
 };
 
 static void mc_inspect_usage(FILE *out)
 {
     fprintf(out,
-            "usage: mconv inspect FILE|DIR\n\n"
+            "usage: mconv inspect FILE|DIR [--json] [--png PICTURE.png]\n\n"
             "One screen about a checkpoint: format and version, architecture, parameter\n"
             "count, tensors and bytes, a histogram of tensor types with bits per weight,\n"
             "the main hyperparameters, tokenizer, GGUF file type and warnings (for example\n"
@@ -31,7 +32,12 @@ static void mc_inspect_usage(FILE *out)
             "checkpoint folder (config.json + safetensors shards), or a mac-code folder\n"
             "(--layout mac-code: its files, and the mac-code engines that can read it).\n\n"
             "options:\n"
-            "  --json       the same facts as one JSON document (GGUF and safetensors)\n"
+            "  --json       the same facts as one JSON document (GGUF, safetensors, .flash: with\n"
+            "               every tensor's quantization error, \"qerr\" and \"qerr_summary\")\n"
+            "  --png FILE   .flash only: draw the file to FILE (replaced if it exists): the pinned\n"
+            "               region, each layer's FFN span or expert blocks to scale, what one\n"
+            "               token reads, and the quantization error per layer and kind as a heat\n"
+            "               map (docs/FORMAT.md \"The picture\")\n"
             "  -h, --help   this help\n\n"
             "exit codes: 0 done, 1 bad or unreadable input, 2 usage error\n");
 }
@@ -193,7 +199,7 @@ static int mc_inspect_json(const mc_info *info)
 
 int mc_cmd_inspect(int argc, char **argv)
 {
-    const char *input = NULL, *arg;
+    const char *input = NULL, *arg, *png = NULL;
     int i = 1, id, json = 0;
     while ((id = mc_cli_next_opt("inspect", argc, argv, &i, g_inspect_opts, &arg)) != MC_OPT_END) {
         if (id == MC_OPT_ERROR) return MC_EXIT_USAGE;
@@ -205,11 +211,17 @@ int mc_cmd_inspect(int argc, char **argv)
             json = 1;
             continue;
         }
+        if (id == OPT_PNG) {
+            if (!*arg) return mc_cli_usage_error("inspect", "--png needs a file name");
+            png = arg;
+            continue;
+        }
         if (input) return mc_cli_usage_error("inspect", "one input expected, got '%s' too", arg);
         input = arg;
     }
     if (!input) return mc_cli_usage_error("inspect", "missing FILE|DIR");
-    if (mc_cli_is_flash(input)) return mc_cli_flash_inspect(input);
+    if (mc_cli_is_flash(input)) return mc_cli_flash_inspect(input, json, png);
+    if (png) return mc_cli_usage_error("inspect", "--png draws .flash files only; %s is not one", input);
     if (mc_cli_is_maccode(input)) return mc_cli_maccode_inspect(input);
     mc_error err = { 0 };
     mc_info *info = NULL;

@@ -64,7 +64,10 @@ int mc_cmd_bench(int argc, char **argv);
  * MC_ERR_CHECKSUM when not (differences printed unless quiet). */
 /* .flash branch of inspect and dump (cmd_flash_show.c). */
 int mc_cli_is_flash(const char *path);
-int mc_cli_flash_inspect(const char *path);
+/* inspect of a .flash file: the text screen, or (json) one JSON document
+ * with its layout, cost and the manifest's quantization error members; png:
+ * also draw the file to that PNG (layout/mc_flash_picture.h). */
+int mc_cli_flash_inspect(const char *path, int json, const char *png);
 int mc_cli_flash_dump(const char *path, int json, const char *filter);
 /* --layout mac-code / mlx of convert (cmd_export.c). */
 struct mc_plan_opts;
@@ -76,6 +79,7 @@ typedef struct mc_cli_export_args {
     int threads, force, dry, quiet, stats;
     const char *engines; /* mac-code: --engines LIST, or NULL (the family's default engines) */
     int force_layout;    /* mac-code: write despite problems (each printed as a warning) */
+    int no_qerr;         /* --no-qerr: no quantization error measurement */
 } mc_cli_export_args;
 /* "flash" -> 0, "mac-code" / "mlx" -> their mc_export_kind, else -1. */
 int mc_cli_layout_from_name(const char *name);
@@ -90,5 +94,15 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
  * "note:" line each (cmd_convert.c). */
 struct mc_model;
 void mc_cli_tokenizer_notes(const struct mc_model *m, FILE *out);
+
+/* The quantization error summary (cmd_qerr.c): from a "qerr_summary"
+ * object, or from a plan and its measured accumulators (-1: out of memory). */
+struct mc_plan;
+struct mc_qerr;
+void mc_cli_qerr_print(FILE *out, const struct cJSON *summary);
+int mc_cli_qerr_print_plan(FILE *out, const struct mc_plan *p, const struct mc_qerr *q);
+/* Every number under j re-written as raw text that reads back as the same
+ * double (cJSON's printing may drop the last bit). */
+void mc_cli_json_exact(struct cJSON *j);
 
 #endif

@@ -290,3 +290,136 @@ const mc_arch mc_arch_deepseek_v2 = {
     .rules = deepseek_v2_rules, .n_rules = MC_COUNT(deepseek_v2_rules),
     .gguf_config = deepseek_v2_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v2_gguf_config),
 };
+
+/* ------------------------------------------------ deepseek2 relatives
+ *
+ * glm_moe_dsa (GLM-5.x; mlx-lm glm_moe_dsa.py, a deepseek_v32 Model;
+ * llama.cpp GlmMoeDsaModel, GGUF arch glm-dsa) and deepseek_v32 (DeepSeek
+ * V3.2; mlx-lm deepseek_v32.py; HF only: llama.cpp has no converter for
+ * it): DeepSeek V3's MLA, routers and experts plus the DSA indexer of
+ * every layer (self_attn.indexer.wq_b / wk / weights_proj: Linear, quantized
+ * at the global bits (no quant_predicate); k_norm: a LayerNorm, weight and
+ * bias). The indexer is attention: pinned. llama.cpp stores the indexer
+ * tensors unchanged (no permutation) under indexer.attn_q_b, attn_k, proj,
+ * k_norm. */
+#define DS_INDEXER \
+    R(A "indexer.wq_b.weight", G "indexer.attn_q_b.weight", A "indexer.wq_b.weight", P, Q), \
+    R(A "indexer.wk.weight", G "indexer.attn_k.weight", A "indexer.wk.weight", P, Q), \
+    R(A "indexer.k_norm.weight", G "indexer.k_norm.weight", A "indexer.k_norm.weight", P, 0), \
+    R(A "indexer.k_norm.bias", G "indexer.k_norm.bias", A "indexer.k_norm.bias", P, 0), \
+    R(A "indexer.weights_proj.weight", G "indexer.proj.weight", A "indexer.weights_proj.weight", P, Q)
+
+static const mc_rule deepseek_v32_rules[] = {
+    DS_HEAD,
+    R(A "embed_q.weight", G "attn_k_b.weight", NULL, P, Q | MC_R_OPT),
+    RB(A "embed_q.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", B_EMBED_Q, B_EMBED_Q, P, Q | MC_R_OPT),
+    R(A "unembed_out.weight", G "attn_v_b.weight", NULL, P, Q | MC_R_OPT),
+    RB(A "unembed_out.weight", G "attn_kv_b.weight", A "kv_b_proj.weight", B_UNEMBED_OUT, B_UNEMBED_OUT, P,
+       Q | MC_R_OPT),
+    DS_INDEXER,
+    DS_TAIL,
+};
+
+/* rope_parameters (glm_moe_dsa's ModelArgs requires it and takes
+ * rope_theta and rope_scaling from it): rope_scaling's fields when the
+ * file has scaling (YaRN), else rope_type default; and rope_theta. */
+static int ds_cfg_rope_parameters(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(cfg, "rope_theta");
+    cJSON *o = cJSON_IsObject(rs) ? cJSON_Duplicate(rs, 1) : cJSON_CreateObject();
+    int bad = !o;
+    if (o && !cJSON_IsObject(rs)) bad |= !cJSON_AddStringToObject(o, "rope_type", "default");
+    if (o && cJSON_IsNumber(th)) bad |= !cJSON_AddNumberToObject(o, "rope_theta", th->valuedouble);
+    if (!bad) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, k->key);
+        bad |= !cJSON_AddItemToObject(cfg, k->key, o);
+        o = NULL;
+    }
+    cJSON_Delete(o);
+    return bad ? mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building config.json", cv->m->input_path) : 0;
+}
+
+/* GGUF glm-dsa.*: V3's keys, the indexer's (attention.indexer.*), and
+ * rope_parameters. expert_gating_func is absent from files of configs
+ * without scoring_func (transformers 5's GlmMoeDsaConfig): sigmoid, the
+ * only router mlx-lm's deepseek_v32 has. */
+static const mc_cfg_key glm_moe_dsa_gguf_config[] = {
+    DS_CONFIG(1),
+    MC_CFG_STR("topk_method", "noaux_tc"),
+    MC_CFG_BOOL("attention_bias", 0, 0),
+    MC_CFG_STR("hidden_act", "silu"),
+    {"rope_scaling", MC_CK_FN, 0, NULL, 0, ds_cfg_yarn},
+    MC_CFG_U("index_n_heads", "attention.indexer.head_count", 0, 0),
+    MC_CFG_U("index_head_dim", "attention.indexer.key_length", 0, 0),
+    MC_CFG_U("index_topk", "attention.indexer.top_k", 0, 0),
+    MC_CFG_FN("rope_parameters", ds_cfg_rope_parameters),
+};
+
+/* HF: glm_moe_dsa's ModelArgs requires topk_method, scoring_func and
+ * moe_layer_freq, which transformers 5's GlmMoeDsaConfig does not write
+ * (its router is always noaux_tc / sigmoid, every layer from
+ * first_k_dense_replace on MoE); rope_parameters from rope_theta when a
+ * config lacks it. */
+static const mc_cfg_key glm_moe_dsa_hf_config[] = {
+    {"topk_method", MC_CK_STR, MC_CK_IF_ABSENT, "noaux_tc", 0, NULL},
+    {"scoring_func", MC_CK_STR, MC_CK_IF_ABSENT, "sigmoid", 0, NULL},
+    MC_CFG_NUM("moe_layer_freq", 1, MC_CK_IF_ABSENT),
+    {"rope_parameters", MC_CK_FN, MC_CK_IF_ABSENT, NULL, 0, ds_cfg_rope_parameters},
+};
+
+const mc_arch mc_arch_glm_moe_dsa = {
+    .name = "glm-dsa", .model_type = "glm_moe_dsa", .gguf_arch = "glm-dsa", .hf_types = "glm_moe_dsa",
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .rules = deepseek_v32_rules, .n_rules = MC_COUNT(deepseek_v32_rules),
+    .gguf_config = glm_moe_dsa_gguf_config, .n_gguf_config = MC_COUNT(glm_moe_dsa_gguf_config),
+    .hf_config = glm_moe_dsa_hf_config, .n_hf_config = MC_COUNT(glm_moe_dsa_hf_config),
+};
+
+/* glm4_moe_lite (GLM-4.7-Flash; mlx-lm glm4_moe_lite.py): DeepSeek V3's
+ * module tree, names and sanitize under another model_type. llama.cpp's
+ * Glm4MoeLiteModel is a DeepseekV2Model that writes general.architecture
+ * deepseek2, so the GGUF is told from DeepSeek's by what only that
+ * converter writes:
+ *  - {arch}.nextn_predict_layers: DeepseekV2Model skips MTP layers and
+ *    never writes the key; Glm4MoeLiteModel keeps the MTP block and writes
+ *    it (converters since MTP export; the block is dropped here);
+ *  - tokenizer.ggml.pre "glm4": its _set_vocab_glm (the GLM-4.x tokenizer;
+ *    DeepSeek and Kimi files say deepseek-v3, deepseek-llm, kimi-k2, ...).
+ * Neither: DeepSeek (V3 / V2 below). llama.cpp's own loader guesses from
+ * the layer and vocabulary counts (47 or 48 layers, 154880 tokens: sigmoid
+ * gating); mconv does not. */
+static int ds_detect_glm_lite(mc_cv *cv)
+{
+    mc_model *m = cv->m;
+    if (!m->gguf) return 1; /* safetensors: the model_type says */
+    uint64_t nextn = 0;
+    if (mc_cv_gguf_u64(cv, "nextn_predict_layers", &nextn) == 0) return 1;
+    const char *pre = mc_gguf_get_str(m->gguf, "tokenizer.ggml.pre");
+    return pre && strcmp(pre, "glm4") == 0;
+}
+
+const mc_arch mc_arch_glm4_moe_lite = {
+    .name = "glm4_moe_lite", .gguf_arch = "deepseek2",
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .model_type = "glm4_moe_lite", .hf_types = "glm4_moe_lite",
+    .detect = ds_detect_glm_lite,
+    .rules = deepseek_v3_rules, .n_rules = MC_COUNT(deepseek_v3_rules),
+    .gguf_config = deepseek_v3_gguf_config, .n_gguf_config = MC_COUNT(deepseek_v3_gguf_config),
+};
+
+/* deepseek_v32 (DeepSeek V3.2; HF only): the glm_moe_dsa rules (hub names
+ * of the indexer: self_attn.indexer.{wq_b,wk,k_norm,weights_proj}); FP8
+ * block-scaled weights through the f8-block-scale encoding, as V3's.
+ * mlx-lm's ModelArgs has a default for every key: the config is kept. */
+const mc_arch mc_arch_deepseek_v32 = {
+    .name = "deepseek_v32", .model_type = "deepseek_v32", .hf_types = "deepseek_v32",
+    .builders = ds_builders, .n_builders = B_COUNT,
+    .kinds = {{MC_K_MOE, MC_K_DENSE, G "ffn_gate_inp.weight", M "gate.weight"}},
+    .mtp = MC_MTP_LAYERS,
+    .rules = deepseek_v32_rules, .n_rules = MC_COUNT(deepseek_v32_rules),
+};

@@ -40,21 +40,35 @@ static const mc_rule gemma3_rules[] = {
     {A "k_norm.weight", "blk.{L}.attn_k_norm.weight", A "k_norm.weight", S1, 0, P, 0},
 };
 
-/* query_pre_attn_scalar is not in GGUF: llama.cpp scales by 1/sqrt(head_dim)
- * (except gemma2/3 27B, n_embd/n_head), so head_dim reproduces what it ran. */
+/* query_pre_attn_scalar is not in GGUF; mlx-lm scales queries by its
+ * inverse square root. llama.cpp (load_hparams, f_attention_scale) uses
+ * 1/sqrt(n_embd_head_k) except for the 27B models, which it recognises by
+ * block_count alone (gemma2: 46, gemma3: 62; LLM_TYPE_27B) and scales by
+ * 1/sqrt(n_embd / n_head(0)) in integer division. k->num is that block
+ * count: the value written is what llama.cpp ran with. */
+static int gemma_cfg_attn_scalar(mc_cv *cv, cJSON *cfg, const mc_cfg_key *k, mc_error *err)
+{
+    uint64_t layers = 0, v = cv->head_dim;
+    if (mc_cv_gguf_u64(cv, "block_count", &layers) == 0 && layers == (uint64_t)k->num && cv->n_head)
+        v = cv->hidden / cv->n_head;
+    return mc_cv_cfg_set_num(cfg, k->key, (double)v) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+}
+#define GEMMA_ATTN_SCALAR(layers_27b) {"query_pre_attn_scalar", MC_CK_FN, 0, NULL, layers_27b, gemma_cfg_attn_scalar}
+
 #define GEMMA_CONFIG \
-    MC_CFG_MODEL("query_pre_attn_scalar", MC_CV_HEAD_DIM, 0), \
     MC_CFG_U("sliding_window", "attention.sliding_window", MC_CK_OPT | MC_CK_POSITIVE, 0), \
     MC_CFG_F("attn_logit_softcapping", "attn_logit_softcapping", MC_CK_OPT, 0), \
     MC_CFG_F("final_logit_softcapping", "final_logit_softcapping", MC_CK_OPT, 0)
 
 static const mc_cfg_key gemma2_gguf_config[] = {
+    GEMMA_ATTN_SCALAR(46),
     GEMMA_CONFIG,
 };
 
 /* llama.cpp: every 6th layer global unless the file says otherwise; local
  * layers use a fixed 10000 base. */
 static const mc_cfg_key gemma3_gguf_config[] = {
+    GEMMA_ATTN_SCALAR(62),
     GEMMA_CONFIG,
     MC_CFG_U("sliding_window_pattern", "attention.sliding_window_pattern", MC_CK_POSITIVE, 6),
     MC_CFG_NUM("rope_local_base_freq", 10000.0, 0),

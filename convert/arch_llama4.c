@@ -41,7 +41,7 @@ static int l4_gate_up(mc_cv *cv, const mc_rule *r, int L, mc_build *b, uint64_t 
                             mc_cv_part_name(&src));
     uint64_t E = shp[0], H = shp[1], I = shp[2] / 2;
     for (uint64_t e = 0; e < E; e++) {
-        int rc = mc_build_part_tcols(b, &src, e * H, H, half * I, I, err);
+        int rc = mc_build_part_cols(b, &src, e * H, I, H, half * I, 1, err);
         if (rc) return rc;
     }
     mc_build_shape(b, 3, (uint64_t[]){E, I, H});

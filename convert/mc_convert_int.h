@@ -61,6 +61,8 @@ typedef enum mc_xform {
     MC_X_SUB1,       /* value - 1 (llama.cpp stored gemma norms as 1 + w) */
     MC_X_ADD1,       /* value + 1 (mlx-lm's sanitize of zero-centred norms) */
     MC_X_LOG_NEG,    /* log(-value) in double (A_log from llama.cpp's ssm_a = -exp(A_log)) */
+    MC_X_EVEN,       /* the even rows of the second-to-last axis (gpt-oss hub gate_up_proj_blocks: gate) */
+    MC_X_ODD,        /* the odd rows (up) */
     MC_X_RULES,      /* the ids above may stand in rules */
     MC_X_STACK = MC_X_RULES, /* {E}: one source per expert, stacked on a new leading axis */
     MC_X_TRANSPOSE,  /* a block of source rows read as columns (mc_build_part t_rows) */
@@ -259,8 +261,9 @@ typedef struct mc_part {
      * rows from row0: its nrows output rows (= the source row length) are
      * the block's columns, each t_rows long. */
     uint64_t t_rows;
-    /* transposed part: its output row i is block column t_col0 + i */
-    uint64_t t_col0;
+    /* transposed parts: output row i is source column t_col0 + i * t_step
+     * (t_step 0 means 1; mc_build_part_cols, gpt-oss interleaved gate/up) */
+    uint64_t t_col0, t_step;
 } mc_part;
 
 /* A source encoding: how the stored bytes of a source tensor become rows
@@ -450,11 +453,12 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims);
  * or the transpose of its rows [row0, row0 + t_rows) (nrows must then be
  * the source row length). Ranges are checked. */
 int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, mc_error *err);
-/* A transposed part of only some block columns: output rows are columns
- * [col0, col0 + ncols) of source rows [row0, row0 + t_rows) (fused
- * [E, H, 2I] experts: one half of the last axis, transposed). */
-int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
-                        uint64_t ncols, mc_error *err);
+/* The same with every step-th column of the transposed block from col0:
+ * output row i is source column col0 + i * step (an interleaved split of
+ * columns, as gpt-oss's gate_up_proj [..., ::2]); nrows columns must fit
+ * in the source row. t_rows 1 with flat output picks columns of one row. */
+int mc_build_part_cols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, uint64_t col0,
+                       uint64_t step, mc_error *err);
 /* Column permutation of n entries (output column j = source column
  * map[j]); takes ownership of map (malloc'd), also on failure. */
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err);

@@ -194,11 +194,14 @@ static int mc_recipe_rows_f32(const mc_model *m, const mc_mtensor *t, uint64_t q
         }
         for (uint64_t i = 0; i < cnt; i++) srcs[i] = first + i;
         if (p->enc->finish && (rc = p->enc->finish(m, p, srcs, cnt, dst, srl, err))) goto done;
-        if (p->t_rows) /* output row a+i is column t_col0+a+i of the block */
+        if (p->t_rows) { /* output row a+i is column t_col0 + (a+i) * t_step of the block */
+            uint64_t step = p->t_step ? p->t_step : 1;
             for (uint64_t i = 0; i < k; i++) {
                 float *o = out + (base + a + i - origin) * L;
-                for (uint64_t j = 0; j < p->t_rows; j++) o[j] = blk[j * srl + p->t_col0 + a + i];
+                uint64_t col = p->t_col0 + (a + i) * step;
+                for (uint64_t j = 0; j < p->t_rows; j++) o[j] = blk[j * srl + col];
             }
+        }
         q0 = base + b;
         base = pend;
     }

@@ -60,6 +60,21 @@ int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err)
     return 0;
 }
 
+/* The largest --recipe source bits of the source tensors a recipe reads
+ * (a stack of experts stored in different types keeps the most bits). */
+static uint8_t mc_recipe_src_bits(const mc_recipe *rec)
+{
+    int best = 0;
+    for (size_t i = 0; i < rec->n_parts; i++) {
+        uint64_t rows, rl;
+        int ty, b;
+        mc_part_geom(&rec->parts[i], &rows, &rl, &ty);
+        b = mc_type_src_bits(ty);
+        if (b > best) best = b;
+    }
+    return (uint8_t)best;
+}
+
 static void mc_found_free(mc_found *f)
 {
     free(f->g);
@@ -193,6 +208,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     t->role = (mc_role)r->role;
     t->layer = L;
     t->src_type = rec->fixed_src_type;
+    t->src_bits = mc_recipe_src_bits(rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->impl = rec;
@@ -271,6 +287,7 @@ static int mc_make_passthrough(mc_cv *cv, const mc_rule *r, int L, const char *w
         t->stored_type = ty;
         t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
         t->quant_bits = (uint8_t)bits;
+        t->src_bits = (uint8_t)bits;
         t->impl = rec;
     }
     return 1;
@@ -306,20 +323,26 @@ void mc_build_shape(mc_build *b, uint32_t n_dims, const uint64_t *dims)
     for (uint32_t d = 0; d < b->n_dims; d++) b->shape[d] = dims[d];
 }
 
-static int mc_build_part_at(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows,
-                            uint64_t col0, mc_error *err)
+int mc_build_part_cols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows, uint64_t t_rows, uint64_t col0,
+                       uint64_t step, mc_error *err)
 {
     mc_recipe *r = b->rec;
-    uint64_t rows, rl, end, cend;
+    uint64_t rows, rl, end, last = 0;
     int ty;
     const char *path = b->m->input_path;
     mc_part_geom(src, &rows, &rl, &ty);
     uint64_t span = t_rows ? t_rows : nrows;
-    if (mc_add_u64(row0, span, &end) || end > rows ||
-        (t_rows && (mc_add_u64(col0, nrows, &cend) || cend > rl)))
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s out of range",
+    /* transposed: the columns col0, col0 + step, ... (nrows of them) lie in the row;
+     * plain rows take whole rows (col0 0, step 1) */
+    int cols_bad = step == 0 || (!t_rows && (col0 != 0 || step != 1)) ||
+                   (t_rows && (nrows == 0 || mc_mul_u64(nrows - 1, step, &last) || mc_add_u64(last, col0, &last) ||
+                               last >= rl));
+    if (mc_add_u64(row0, span, &end) || end > rows || cols_bad)
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: tensor %s (%llu rows of %llu): rows [%llu, +%llu)%s, %llu columns from %llu step %llu out of range",
                             path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
-                            (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "");
+                            (unsigned long long)row0, (unsigned long long)span, t_rows ? " transposed" : "",
+                            (unsigned long long)nrows, (unsigned long long)col0, (unsigned long long)step);
     uint64_t out_len = t_rows ? t_rows : rl;
     if (r->n_parts == 0) {
         r->row_len = out_len;
@@ -338,7 +361,8 @@ static int mc_build_part_at(mc_build *b, const mc_part *src, uint64_t row0, uint
     p->row0 = row0;
     p->nrows = nrows;
     p->t_rows = t_rows;
-    p->t_col0 = t_rows ? col0 : 0;
+    p->t_col0 = col0;
+    p->t_step = step;
     if (t_rows) r->has_t = 1;
     return 0;
 }
@@ -352,16 +376,7 @@ int mc_build_part(mc_build *b, const mc_part *src, uint64_t row0, uint64_t nrows
         return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s (%llu rows of %llu): %llu transposed rows, not the row length",
                             b->m->input_path, mc_part_name(src), (unsigned long long)rows, (unsigned long long)rl,
                             (unsigned long long)nrows);
-    return mc_build_part_at(b, src, row0, nrows, t_rows, 0, err);
-}
-
-int mc_build_part_tcols(mc_build *b, const mc_part *src, uint64_t row0, uint64_t t_rows, uint64_t col0,
-                        uint64_t ncols, mc_error *err)
-{
-    if (!t_rows)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: a transposed part of no rows", b->m->input_path,
-                            mc_part_name(src));
-    return mc_build_part_at(b, src, row0, ncols, t_rows, col0, err);
+    return mc_build_part_cols(b, src, row0, nrows, t_rows, 0, 1, err);
 }
 
 int mc_build_col_map(mc_build *b, uint32_t *map, uint64_t n, mc_error *err)
@@ -432,6 +447,7 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     t->layer = L;
     t->src_type = b.rec->fixed_src_type;
     if (mc_xforms[b.x].computed) t->src_type = MC_T_F32;
+    t->src_bits = mc_recipe_src_bits(b.rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->impl = b.rec;

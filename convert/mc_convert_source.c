@@ -402,7 +402,7 @@ int mc_setup_st(mc_cv *cv, mc_error *err)
     cv->n_experts = (int)ne;
     m->n_experts = cv->n_experts;
     v = 0;
-    mc_cfg_int(m->config, "num_experts_per_tok", &v);
+    if (mc_cfg_int(m->config, "num_experts_per_tok", &v) && mc_cfg_int(m->config, "top_k_experts", &v)) v = 0; /* gemma4: top_k_experts */
     m->n_experts_per_tok = (int)(v >= 0 && v <= 4096 ? v : 0);
     /* FP8 block size */
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config");

@@ -82,6 +82,29 @@ static int mc_x_half(mc_xplan *p, const mc_xform_def *x, mc_error *err)
     return 0;
 }
 
+/* x->arg: 0 the even, 1 the odd rows of an interleaved [..., 2n, C]
+ * (gpt-oss's fused gate_up: mlx-lm's sanitize v[..., ::2, :] / v[..., 1::2, :]).
+ * Every leading index keeps its 2n rows together, so output row lr is
+ * source row 2 * lr + arg over the whole tensor: a row selection, block
+ * copies stay lossless. */
+static uint64_t mc_x_interleave_row(const mc_recipe *r, const mc_part *p, uint64_t lr)
+{
+    (void)p;
+    return 2 * lr + r->rows_arg;
+}
+
+static int mc_x_interleave(mc_xplan *p, const mc_xform_def *x, mc_error *err)
+{
+    if (p->n_src != 1 || p->nd < 2 || p->shape[p->nd - 2] % 2)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: interleaved tensor %s: %u dims, its rows axis is not even",
+                            p->cv->m->input_path, mc_cv_part_name(&p->rec->parts[0]), p->nd);
+    p->rec->parts[0].nrows /= 2;
+    p->shape[p->nd - 2] /= 2;
+    p->rec->rows_x = (uint8_t)(x - mc_xforms);
+    p->rec->rows_arg = x->arg;
+    return 0;
+}
+
 /* --------------------------------------------------------- value maps */
 
 static void mc_x_sub1(float *v, uint64_t n)
@@ -116,6 +139,8 @@ const mc_xform_def mc_xforms[MC_X_COUNT] = {
     [MC_X_SUB1] = {"sub1", MC_XK_VALUES, 0, 0, 0, NULL, NULL, mc_x_sub1},
     [MC_X_ADD1] = {"add1", MC_XK_VALUES, 0, 0, 0, NULL, NULL, mc_x_add1},
     [MC_X_LOG_NEG] = {"log_neg", MC_XK_VALUES, 0, 0, 1, NULL, NULL, mc_x_log_neg},
+    [MC_X_EVEN] = {"even", ROWS, 0, 0, 0, mc_x_interleave, mc_x_interleave_row, NULL},
+    [MC_X_ODD] = {"odd", ROWS, 1, 0, 0, mc_x_interleave, mc_x_interleave_row, NULL},
     [MC_X_STACK] = {"stack", ROWS, 0, 0, 0, NULL, NULL, NULL},
     [MC_X_TRANSPOSE] = {"transpose", MC_XK_TRANSPOSE, 0, 0, 0, NULL, NULL, NULL},
     [MC_X_COLS] = {"col_map", MC_XK_COLS, 0, 0, 0, NULL, NULL, NULL},

@@ -157,6 +157,23 @@ static int by_offset(const void *a, const void *b)
 
 static int oom(const char *path, mc_error *err) { return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path); }
 
+/* One pinned or FFN tensor of the table: base is where its read buffer
+ * starts in the file (the pinned region or the layer's span). */
+static void put_tensor(mc_flash_reader_tensor *o, const mc_flash_tensor *t, int kind, int layer, uint64_t base)
+{
+    o->name = t->name;
+    o->dtype = dtype_str(t->dtype);
+    o->kind = kind;
+    o->layer = layer;
+    o->n_dims = t->n_dims;
+    memcpy(o->shape, t->shape, t->n_dims * sizeof *t->shape);
+    o->nbytes = t->nbytes;
+    o->offset = t->offset;
+    o->buffer_offset = t->offset - base;
+    o->has_xxh3 = 1;
+    o->xxh3 = t->xxh3;
+}
+
 static int build_tables(mc_flash_reader *r, mc_error *err)
 {
     const mc_flash *f = r->f;
@@ -208,18 +225,7 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
                                 (unsigned long long)f->pinned_offset, (unsigned long long)pin_end);
         int rc = check_size(path, t->name, t->dtype, t->shape, t->n_dims, t->nbytes, err);
         if (rc) return rc;
-        mc_flash_reader_tensor *o = &r->tensors[k++];
-        o->name = t->name;
-        o->dtype = dtype_str(t->dtype);
-        o->kind = MC_FLASH_READER_PINNED;
-        o->layer = -1;
-        o->n_dims = t->n_dims;
-        memcpy(o->shape, t->shape, t->n_dims * sizeof *t->shape);
-        o->nbytes = t->nbytes;
-        o->offset = t->offset;
-        o->buffer_offset = t->offset - f->pinned_offset;
-        o->has_xxh3 = 1;
-        o->xxh3 = t->xxh3;
+        put_tensor(&r->tensors[k++], t, MC_FLASH_READER_PINNED, -1, f->pinned_offset);
     }
     /* each span's tensors, span by span */
     size_t nl = 0;
@@ -243,18 +249,7 @@ static int build_tables(mc_flash_reader *r, mc_error *err)
                                     (unsigned long long)(s->offset + s->nbytes));
             int rc = check_size(path, t->name, t->dtype, t->shape, t->n_dims, t->nbytes, err);
             if (rc) return rc;
-            mc_flash_reader_tensor *o = &r->tensors[k++];
-            o->name = t->name;
-            o->dtype = dtype_str(t->dtype);
-            o->kind = MC_FLASH_READER_FFN;
-            o->layer = t->layer;
-            o->n_dims = t->n_dims;
-            memcpy(o->shape, t->shape, t->n_dims * sizeof *t->shape);
-            o->nbytes = t->nbytes;
-            o->offset = t->offset;
-            o->buffer_offset = t->offset - s->offset;
-            o->has_xxh3 = 1;
-            o->xxh3 = t->xxh3;
+            put_tensor(&r->tensors[k++], t, MC_FLASH_READER_FFN, t->layer, s->offset);
         }
         L->n_tensors = k - L->first_tensor;
     }

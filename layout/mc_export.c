@@ -25,6 +25,8 @@
 #include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_maccode.h"
+#include "mc_qerr.h"
+#include "mc_qreport.h"
 #include "mc_tokenizer.h"
 #include "mc_types.h"
 #include "mc_workers.h"
@@ -424,8 +426,9 @@ typedef struct xeng {
     const int *fds;
     char *const *paths;
     size_t chunk_bytes;
-    mc_workers w; /* pool; w.mu also guards the cursors */
+    mc_workers w; /* pool; w.mu also guards the cursors and qerr */
     mc_plan_cursor cur;
+    mc_qerr *qerr; /* per plan item, or NULL: not measured */
 } xeng;
 
 static int xnext(xeng *E, mc_plan_chunk *j)
@@ -458,6 +461,15 @@ static void xworker(void *arg)
             rc = pwrite_all(E->fds[pl->file], out[k], (size_t)(j.nrows * rb), off, E->paths[pl->file], &err);
             bytes += j.nrows * rb;
         }
+        if (!rc && E->qerr) {
+            mc_qerr q;
+            mc_qerr_init(&q);
+            if (!(rc = mc_plan_measure_rows(it, j.nrows, &s, out, &q, &err))) {
+                pthread_mutex_lock(&E->w.mu);
+                mc_qerr_merge(&E->qerr[j.item], &q);
+                pthread_mutex_unlock(&E->w.mu);
+            }
+        }
         if (rc) {
             mc_workers_fail(&E->w, &err);
             break;
@@ -465,6 +477,23 @@ static void xworker(void *arg)
         mc_workers_chunk_done(&E->w, bytes);
     }
     mc_plan_scratch_free(&s);
+}
+
+/* quant_report.json beside the weights (docs/QUANT.md). */
+static int write_qreport(const mc_plan *p, const mc_qerr *q, const char *path, mc_error *err)
+{
+    cJSON *j = mc_qreport_json(p, q);
+    char *text = j ? cJSON_Print(j) : NULL;
+    int rc = 0, fd = -1;
+    cJSON_Delete(j);
+    if (!text) rc = oom(err);
+    if (!rc && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644)) < 0)
+        rc = mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (!rc) rc = pwrite_all(fd, text, strlen(text), 0, path, err);
+    if (!rc && fsync(fd) != 0) rc = mc_error_set(err, MC_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !rc) rc = mc_error_set(err, MC_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    free(text);
+    return rc;
 }
 
 /* Remove a folder tree (our own temporary or replaced folder). */
@@ -614,7 +643,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     char *dir = NULL, *base = NULL, *tmp = NULL, *old = NULL, **paths = NULL;
     int *fds = NULL, slot = -1, rc = 0, made = 0, masked = 0;
     sigset_t prev;
-    size_t np = 1 + X->n_dirs + X->n_files;
+    size_t np = 1 + X->n_dirs + X->n_files + 1; /* + quant_report.json */
     xeng E;
     memset(&E, 0, sizeof E);
     mc_workers_init(&E.w, o->test_delay_us);
@@ -651,6 +680,7 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
         if (!(paths[1 + i] = mc_path_join(tmp, X->dirs[i]))) rc = oom(err);
     for (size_t i = 0; i < X->n_files; i++)
         if (!(paths[1 + X->n_dirs + i] = mc_path_join(tmp, X->files[i].name))) rc = oom(err);
+    if (!(paths[np - 1] = mc_path_join(tmp, MC_QREPORT_FILE))) rc = oom(err);
     if (rc) goto done;
     rm_tree(tmp); /* our own pid's leftover from an earlier attempt */
     clean_stale(dir, base, outdir);
@@ -689,8 +719,18 @@ int mc_export_write(const mc_model *m, const mc_export *X, const char *outdir, c
     E.fds = fds;
     E.paths = fpaths;
     E.chunk_bytes = o->chunk_bytes ? o->chunk_bytes : ((size_t)4 << 20);
+    if (!o->no_qerr) {
+        size_t n = X->plan->n_items ? X->plan->n_items : 1;
+        if (!(E.qerr = malloc(n * sizeof *E.qerr))) {
+            rc = oom(err);
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) mc_qerr_init(&E.qerr[i]);
+    }
     if ((rc = mc_workers_run(&E.w, o->threads, xworker, &E, X->tensor_bytes, o->progress, o->progress_ctx, err)))
         goto done;
+    if (E.qerr && (rc = write_qreport(X->plan, E.qerr, paths[np - 1], err))) goto done;
+    if (E.qerr && o->qerr_out) memcpy(o->qerr_out, E.qerr, X->plan->n_items * sizeof *E.qerr);
     for (int pass = 0; pass < 2 && !rc; pass++) /* sources first, then their clones */
         for (size_t i = 0; !rc && i < X->n_files; i++) {
             if (X->files[i].clone != pass) continue;
@@ -747,5 +787,6 @@ done:
     free(dir);
     free(base);
     mc_workers_destroy(&E.w);
+    free(E.qerr);
     return rc;
 }

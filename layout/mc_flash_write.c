@@ -12,6 +12,8 @@
 
 #include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_qerr.h"
+#include "mc_qreport.h"
 #include "mc_safetensors.h"
 #include "mc_types.h"
 #include "mc_workers.h"
@@ -265,6 +267,10 @@ typedef struct engine {
     size_t *n_xsegs;
     pthread_mutex_t locks[MC_FW_LOCKS];
     int locks_ok;
+    /* quantization error (writing only): one accumulator per item */
+    mc_qerr *qerr;
+    pthread_mutex_t qmu;
+    int qmu_ok;
     /* results */
     uint64_t (*h)[3];
     uint64_t **xh;
@@ -478,6 +484,15 @@ static void fill_worker(void *arg)
             bytes += j->nrows * rb;
         }
         if (!rc && !E->compare) rc = feed_chunk(E, j, out, &err);
+        if (!rc && E->qerr) {
+            mc_qerr q;
+            mc_qerr_init(&q);
+            if (!(rc = mc_plan_measure_rows(it, j->nrows, &s, out, &q, &err))) {
+                pthread_mutex_lock(&E->qmu);
+                mc_qerr_merge(&E->qerr[j->item], &q);
+                pthread_mutex_unlock(&E->qmu);
+            }
+        }
         if (rc) {
             mc_workers_fail(&E->w, &err);
             wake_all(E);
@@ -501,6 +516,8 @@ static void engine_free(engine *E)
     if (E->xh)
         for (size_t i = 0; i < E->L->n_xlayers; i++) free(E->xh[i]);
     free(E->xh);
+    free(E->qerr);
+    if (E->qmu_ok) pthread_mutex_destroy(&E->qmu);
     free(E->h);
     free(E->diff_seen);
     free(E->tasks);
@@ -642,6 +659,12 @@ static int engine_init(engine *E, const mc_model *m, const mc_flash_layout *L, c
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < E->p->n_items; i++)
         for (size_t k = 0; k < E->p->items[i].n_out; k++) E->total += E->p->items[i].out[k].nbytes;
+    if (pthread_mutex_init(&E->qmu, NULL)) return mc_error_set(err, MC_ERR_NOMEM, "cannot create a lock");
+    E->qmu_ok = 1;
+    if (!o->no_qerr) {
+        if (!(E->qerr = malloc(n * sizeof *E->qerr))) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) mc_qerr_init(&E->qerr[i]);
+    }
     if ((rc = engine_plan(E, o->threads, err))) return rc;
     if (o->test_window) E->window = o->test_window;
     return 0;
@@ -795,6 +818,8 @@ static cJSON *build_manifest(const engine *E)
             if (!cJSON_AddItemToArray(hs, cJSON_CreateString(hx))) goto fail;
         }
     }
+    /* quantization error (an extension of version 1: docs/FORMAT.md "qerr") */
+    if (E->qerr && mc_qreport_add(j, p, E->qerr)) goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(j, "config") || !cJSON_GetObjectItemCaseSensitive(j, "options") ||
         !cJSON_GetObjectItemCaseSensitive(j, "tokenizer"))
         goto fail;
@@ -824,6 +849,7 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
     E.rd.path = out.final_path;
     if ((rc = run_workers(&E, o, err))) goto done;
     if ((rc = engine_units_done(&E, err))) goto done;
+    if (E.qerr && o->qerr_out) memcpy(o->qerr_out, E.qerr, L->plan->n_items * sizeof *E.qerr);
     man = build_manifest(&E);
     text = man ? cJSON_PrintUnformatted(man) : NULL;
     if (!text) {
@@ -892,6 +918,8 @@ int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *fl
         goto done;
     }
     E.compare = 1;
+    free(E.qerr); /* nothing is measured when comparing */
+    E.qerr = NULL;
     E.rd = f->file;
     E.problem = problem;
     E.pctx = ctx;

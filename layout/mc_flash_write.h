@@ -63,6 +63,10 @@ typedef struct mc_flash_write_opts {
     const mc_source_ops *ops;   /* required: mc_source_model_ops() or a test's */
     mc_progress_fn progress;    /* called from the calling thread, may be NULL */
     void *progress_ctx;
+    int no_qerr;                /* skip the quantization error measurement (and its
+                                   manifest members / folder report) */
+    struct mc_qerr *qerr_out;   /* may be NULL: receives one accumulator per plan item
+                                   (plan->n_items of them) when measured */
     unsigned test_delay_us;     /* TEST ONLY: sleep per row chunk (crash-safety tests) */
     unsigned test_window;       /* TEST ONLY: chunks workers may run ahead (0: the default) */
 } mc_flash_write_opts;

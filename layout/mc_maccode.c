@@ -1,11 +1,13 @@
 #include "mc_maccode.h"
 
 #include <cjson/cJSON.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mc_recipe.h"
 #include "mc_types.h"
 
 #define FS "research/flash-streaming/"
@@ -225,16 +227,9 @@ uint32_t mc_maccode_bf16_misreaders(uint32_t mask)
 
 /* ---- checks ---- */
 
-typedef struct rep {
-    mc_maccode_problem_fn fn;
-    void *ctx;
-    size_t n;
-} rep;
+typedef mc_maccode_rep rep;
 
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void problem(rep *r, const char *fmt, ...)
+void mc_maccode_report(mc_maccode_rep *r, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -305,6 +300,20 @@ static void describe(const mc_maccode_module *m, int bits, char *buf, size_t cap
     else snprintf(buf, cap, "%d-bit", bits);
 }
 
+/* What gave module path (the full name without ".weight") bits other than
+ * 4: a --bits-for rule of other bits (the 4-bit rules are mc_maccode_plan_opts'
+ * own) or the recipe; "" when neither (the converter's 8-bit routers). */
+static void cause_of(const mc_plan_opts *o, const char *path, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < o->n_bits_for; i++)
+        if (fnmatch(o->bits_for[i].glob, path, 0) == 0) {
+            if (o->bits_for[i].bits != 4) snprintf(buf, cap, "--bits-for %s=%d: ", o->bits_for[i].glob, o->bits_for[i].bits);
+            return;
+        }
+    if (o->recipe != MC_RECIPE_UNIFORM) snprintf(buf, cap, "--recipe %s: ", mc_recipe_name(o->recipe));
+}
+
 /* Options first (one clear reason), then every module of the built plan. */
 static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep *r)
 {
@@ -312,19 +321,19 @@ static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep 
     mc_maccode_names(mask, names, sizeof names);
     const mc_plan_opts *o = &p->opts;
     if (o->lossless) {
-        problem(r, "--lossless keeps GGML blocks at group size 32; the mac-code engines (%s) build 4-bit group-64 "
+        mc_maccode_report(r, "--lossless keeps GGML blocks at group size 32; the mac-code engines (%s) build 4-bit group-64 "
                    "layers", names);
         return;
     }
     if (o->no_quant) {
-        problem(r, "--no-quant stores float weights; the mac-code engines (%s) build 4-bit group-64 layers", names);
+        mc_maccode_report(r, "--no-quant stores float weights; the mac-code engines (%s) build 4-bit group-64 layers", names);
         return;
     }
     if (o->bits != 4 || o->group_size != 64) {
         char opt[64] = "";
         if (o->bits != 4) snprintf(opt, sizeof opt, "--bits %d", o->bits);
         if (o->group_size != 64) append(opt, sizeof opt, "%s--group-size %d", opt[0] ? " " : "", o->group_size);
-        problem(r, "%s: the mac-code engines (%s) build 4-bit group-64 layers (BITS = 4, GROUP_SIZE = 64 in their "
+        mc_maccode_report(r, "%s: the mac-code engines (%s) build 4-bit group-64 layers (BITS = 4, GROUP_SIZE = 64 in their "
                    "source)", opt, names);
         return;
     }
@@ -360,15 +369,17 @@ static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep 
                 snprintf(first, sizeof first, "the selected engines build %.400s differently (%s): choose some with "
                          "--engines", mod.path, on);
             } else {
+                char cause[256];
+                cause_of(o, path, cause, sizeof cause);
                 mc_maccode_names(off, on, sizeof on);
                 snprintf(wanted, sizeof wanted, want ? "%d-bit group 64" : "unquantized", want);
-                snprintf(first, sizeof first, "%.400s is stored %s; %s build%s it %s", mod.path, have, on,
+                snprintf(first, sizeof first, "%s%.400s is stored %s; %s build%s it %s", cause, mod.path, have, on,
                          off & (off - 1) ? "" : "s", wanted);
             }
         }
     }
-    if (bad > 1) problem(r, "%s (and %zu more module%s)", first, bad - 1, bad > 2 ? "s" : "");
-    else if (bad) problem(r, "%s", first);
+    if (bad > 1) mc_maccode_report(r, "%s (and %zu more module%s)", first, bad - 1, bad > 2 ? "s" : "");
+    else if (bad) mc_maccode_report(r, "%s", first);
 }
 
 /* Dense engines stream every layer's FFN, MoE engines every layer's experts
@@ -393,12 +404,12 @@ static void check_layers(const mc_model *m, const mc_plan *p, uint32_t mask, rep
                 n_x += p->items[i].mt->role == MC_ROLE_EXPERT;
             }
         if (moe && !n_x) {
-            problem(r, "layer %d has no routed experts; the MoE engines stream experts for every layer "
+            mc_maccode_report(r, "layer %d has no routed experts; the MoE engines stream experts for every layer "
                        "(mlp_only_layers / decoder_sparse_step)", L);
             return;
         }
         if (dense && !n_ffn) {
-            problem(r, "layer %d has no dense FFN; the dense engines stream one for every layer", L);
+            mc_maccode_report(r, "layer %d has no dense FFN; the dense engines stream one for every layer", L);
             return;
         }
         for (size_t a = 0; a < 3; a++)
@@ -412,7 +423,7 @@ static void check_layers(const mc_model *m, const mc_plan *p, uint32_t mask, rep
                 if (!found && !missing++) snprintf(miss, sizeof miss, "%s", want);
             }
         if (missing) {
-            problem(r, "layer %d: no %s (the engines index mlp.%s{gate,up,down}_proj.{weight,scales,biases})", L, miss,
+            mc_maccode_report(r, "layer %d: no %s (the engines index mlp.%s{gate,up,down}_proj.{weight,scales,biases})", L, miss,
                     moe ? "switch_mlp." : "");
             return;
         }
@@ -428,7 +439,7 @@ static void check_layers(const mc_model *m, const mc_plan *p, uint32_t mask, rep
                 else if (!first[n] || first[n]->n_experts != it->n_experts || first[n]->kind != it->kind ||
                          first[n]->bits != it->bits || first[n]->ncols != it->ncols ||
                          first[n]->nrows != it->nrows || first[n]->float_type != it->float_type) {
-                    problem(r, "layer %d's experts are laid out unlike layer 0's (%s); MoEExpertReader reads the "
+                    mc_maccode_report(r, "layer %d's experts are laid out unlike layer 0's (%s); MoEExpertReader reads the "
                                "layout of layer 0 only", L, strip_lm(it->mt->name));
                     return;
                 }
@@ -558,7 +569,7 @@ size_t mc_maccode_config(cJSON *cfg, uint32_t mask, mc_maccode_problem_fn fn, vo
                 int same = v ? json_eq_text(v, c->fixed) : !c->dflt || !strcmp(c->dflt, c->fixed);
                 if (!same) {
                     char *t = v ? cJSON_PrintUnformatted(v) : NULL;
-                    problem(&r, "config.json: %s is %s; %s build the model with %s = %s (they do not read it)", c->key,
+                    mc_maccode_report(&r, "config.json: %s is %s; %s build the model with %s = %s (they do not read it)", c->key,
                             t ? t : c->dflt, names, c->key, c->fixed);
                     cJSON_free(t);
                 }
@@ -568,7 +579,7 @@ size_t mc_maccode_config(cJSON *cfg, uint32_t mask, mc_maccode_problem_fn fn, vo
             cJSON *d = derive(cfg, c->key);
             if (!d && c->dflt) d = cJSON_Parse(c->dflt);
             if (!d) {
-                problem(&r, "config.json has no %s, which %s read", c->key, names);
+                mc_maccode_report(&r, "config.json has no %s, which %s read", c->key, names);
                 continue;
             }
             cJSON_DeleteItemFromObjectCaseSensitive(cfg, c->key);
@@ -587,14 +598,14 @@ size_t mc_maccode_config(cJSON *cfg, uint32_t mask, mc_maccode_problem_fn fn, vo
             {
                 int full = cJSON_IsString(x) && !strcmp(x->valuestring, "full_attention");
                 if (full != ((i + 1) % iv->valueint == 0)) {
-                    problem(&r, "config.json: layer %d is %s but %s place full attention every %d layers", i,
+                    mc_maccode_report(&r, "config.json: layer %d is %s but %s place full attention every %d layers", i,
                             full ? "full attention" : "linear attention", names, iv->valueint);
                     break;
                 }
                 i++;
             }
     }
-    return r.n;
+    return (size_t)r.n;
 }
 
 size_t mc_maccode_check(const mc_model *m, const mc_plan *p, uint32_t mask, mc_maccode_problem_fn fn, void *ctx)
@@ -605,5 +616,5 @@ size_t mc_maccode_check(const mc_model *m, const mc_plan *p, uint32_t mask, mc_m
     cJSON *cfg = m->config ? cJSON_Duplicate(m->config, 1) : cJSON_CreateObject();
     if (cfg) r.n += mc_maccode_config(cfg, mask, fn, ctx);
     cJSON_Delete(cfg);
-    return r.n;
+    return (size_t)r.n;
 }

@@ -98,6 +98,18 @@ int mc_maccode_want_bits(const mc_maccode_engine *e, const mc_maccode_module *m)
 /* Problems are reported one line at a time. */
 typedef void (*mc_maccode_problem_fn)(void *ctx, const char *msg);
 
+/* A problem sink the checks share: counts what is reported and passes each
+ * message (formatted, at most 1023 bytes) to fn when set. */
+typedef struct mc_maccode_rep {
+    mc_maccode_problem_fn fn;
+    void *ctx;
+    uint64_t n;
+} mc_maccode_rep;
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void mc_maccode_report(mc_maccode_rep *r, const char *fmt, ...);
+
 /* Everything the engines of mask cannot run correctly in a conversion:
  * options (--lossless, --no-quant, bits, group size), every module whose
  * stored bits/group size differ from what an engine builds (the built plan,

@@ -19,25 +19,7 @@
 #define PAGE ((uint64_t)MC_FLASH_PAGE)
 #define CHUNK ((size_t)1 << 20)
 
-typedef struct rep {
-    mc_maccode_problem_fn fn;
-    void *ctx;
-    uint64_t n;
-} rep;
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void problem(rep *r, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    r->n++;
-    if (r->fn) r->fn(r->ctx, msg);
-}
+typedef mc_maccode_rep rep;
 
 static cJSON *read_json(const char *path, mc_error *err)
 {
@@ -246,14 +228,14 @@ static void zero_range(vctx *v, const mc_file *f, const char *name, uint64_t a, 
     for (uint64_t off = a; off < b;) {
         size_t n = b - off < CHUNK ? (size_t)(b - off) : CHUNK;
         if (mc_file_pread(f, off, v->buf, n, NULL)) {
-            problem(&v->r, "%s: cannot read bytes %llu..%llu", name, (unsigned long long)off,
+            mc_maccode_report(&v->r, "%s: cannot read bytes %llu..%llu", name, (unsigned long long)off,
                     (unsigned long long)(off + n));
             return;
         }
         v->st->bytes_checked += n;
         for (size_t i = 0; i < n; i++)
             if (v->buf[i]) {
-                problem(&v->r, "%s: padding byte at offset %llu is not zero", name, (unsigned long long)(off + i));
+                mc_maccode_report(&v->r, "%s: padding byte at offset %llu is not zero", name, (unsigned long long)(off + i));
                 return;
             }
         off += n;
@@ -266,24 +248,24 @@ static cJSON *layer_header(vctx *v, const mc_file *f, const char *name)
 {
     size_t n = f->size < PAGE ? (size_t)f->size : (size_t)PAGE;
     if (f->size < PAGE) /* reported, and the header still read as the engines would */
-        problem(&v->r, "%s: %llu bytes, shorter than its 16384-byte header page", name, (unsigned long long)f->size);
+        mc_maccode_report(&v->r, "%s: %llu bytes, shorter than its 16384-byte header page", name, (unsigned long long)f->size);
     if (mc_file_pread(f, 0, v->buf, n, NULL)) {
-        problem(&v->r, "%s: cannot read its header", name);
+        mc_maccode_report(&v->r, "%s: cannot read its header", name);
         return NULL;
     }
     size_t hl = strnlen((const char *)v->buf, n);
     if (hl == PAGE) {
-        problem(&v->r, "%s: the header fills its whole first page (the readers need it shorter)", name);
+        mc_maccode_report(&v->r, "%s: the header fills its whole first page (the readers need it shorter)", name);
         return NULL;
     }
     for (size_t i = hl; i < n; i++)
         if (v->buf[i]) {
-            problem(&v->r, "%s: header padding byte at offset %zu is not zero", name, i);
+            mc_maccode_report(&v->r, "%s: header padding byte at offset %zu is not zero", name, i);
             break;
         }
     cJSON *h = cJSON_ParseWithLength((const char *)v->buf, hl);
     if (!cJSON_IsObject(h)) {
-        problem(&v->r, "%s: the header is not a JSON object", name);
+        mc_maccode_report(&v->r, "%s: the header is not a JSON object", name);
         cJSON_Delete(h);
         return NULL;
     }
@@ -313,7 +295,7 @@ static void ranges_check(vctx *v, const mc_file *f, const char *name, rng *r, si
         if (r[i].a < cur) {
             int same = i > 0 && r[i].a == r[i - 1].a && r[i].b == r[i - 1].b;
             if (!(aliases && same))
-                problem(&v->r, "%s: %s [%llu, %llu) overlaps %s", name, r[i].name, (unsigned long long)r[i].a,
+                mc_maccode_report(&v->r, "%s: %s [%llu, %llu) overlaps %s", name, r[i].name, (unsigned long long)r[i].a,
                         (unsigned long long)r[i].b, i ? r[i - 1].name : "the header");
         } else if (v->data && r[i].a > cur) {
             zero_range(v, f, name, base + cur, base + r[i].a);
@@ -334,7 +316,7 @@ static cJSON *check_ffn_bin(vctx *v, folder *F, const char *path, const char *na
 {
     mc_file f;
     if (mc_file_open(&f, path, NULL)) {
-        problem(&v->r, "%s: missing or unreadable (the engines open it for layer %d)", name, L);
+        mc_maccode_report(&v->r, "%s: missing or unreadable (the engines open it for layer %d)", name, L);
         return NULL;
     }
     cJSON *h = layer_header(v, &f, name);
@@ -349,10 +331,10 @@ static cJSON *check_ffn_bin(vctx *v, folder *F, const char *path, const char *na
     }
     v->st->n_files++;
     if (!jstr(h, "format") || strcmp(jstr(h, "format"), "flash_aligned_v1"))
-        problem(&v->r, "%s: format is not \"flash_aligned_v1\"", name);
-    if (jint(h, "page_size", &ps) || ps != PAGE) problem(&v->r, "%s: page_size is not 16384", name);
-    if (jint(h, "layer_idx", &li) || li != (uint64_t)L) problem(&v->r, "%s: layer_idx is not %d", name, L);
-    if (!cJSON_IsObject(tens) || !cap) problem(&v->r, "%s: no \"tensors\" object", name);
+        mc_maccode_report(&v->r, "%s: format is not \"flash_aligned_v1\"", name);
+    if (jint(h, "page_size", &ps) || ps != PAGE) mc_maccode_report(&v->r, "%s: page_size is not 16384", name);
+    if (jint(h, "layer_idx", &li) || li != (uint64_t)L) mc_maccode_report(&v->r, "%s: layer_idx is not %d", name, L);
+    if (!cJSON_IsObject(tens) || !cap) mc_maccode_report(&v->r, "%s: no \"tensors\" object", name);
     cJSON_ArrayForEach(t, tens)
     {
         uint64_t off = 0, nb = 0, want = 0, dims[MC_ST_MAX_DIMS], e;
@@ -361,17 +343,17 @@ static cJSON *check_ffn_bin(vctx *v, folder *F, const char *path, const char *na
         v->st->n_tensors++;
         if (jint(t, "offset", &off) || jint(t, "nbytes", &nb) || dt < 0 ||
             shape_bytes(cJSON_GetObjectItemCaseSensitive(t, "shape"), dt, dims, &nd, &want)) {
-            problem(&v->r, "%s: %s: offset, nbytes, dtype or shape unusable", name, t->string);
+            mc_maccode_report(&v->r, "%s: %s: offset, nbytes, dtype or shape unusable", name, t->string);
             continue;
         }
         if (nb != want)
-            problem(&v->r, "%s: %s: nbytes %llu, its shape and dtype make %llu", name, t->string,
+            mc_maccode_report(&v->r, "%s: %s: nbytes %llu, its shape and dtype make %llu", name, t->string,
                     (unsigned long long)nb, (unsigned long long)want);
         if (off % PAGE || off < PAGE)
-            problem(&v->r, "%s: %s: offset %llu is not a multiple of 16384 after the header", name, t->string,
+            mc_maccode_report(&v->r, "%s: %s: offset %llu is not a multiple of 16384 after the header", name, t->string,
                     (unsigned long long)off);
         if (mc_add_u64(off, nb, &e) || e > f.size) {
-            problem(&v->r, "%s: %s: bytes [%llu, +%llu) outside the file (%llu bytes)", name, t->string,
+            mc_maccode_report(&v->r, "%s: %s: bytes [%llu, +%llu) outside the file (%llu bytes)", name, t->string,
                     (unsigned long long)off, (unsigned long long)nb, (unsigned long long)f.size);
             continue;
         }
@@ -383,11 +365,11 @@ static cJSON *check_ffn_bin(vctx *v, folder *F, const char *path, const char *na
     }
     for (size_t k = 0; k < sizeof g_ffn_names / sizeof g_ffn_names[0]; k++)
         if (!cJSON_GetObjectItemCaseSensitive(tens, g_ffn_names[k]))
-            problem(&v->r, "%s: no %s (the engines index it)", name, g_ffn_names[k]);
+            mc_maccode_report(&v->r, "%s: no %s (the engines index it)", name, g_ffn_names[k]);
     if (jint(h, "total_size", &total) || total != f.size)
-        problem(&v->r, "%s: total_size is not the file size %llu", name, (unsigned long long)f.size);
+        mc_maccode_report(&v->r, "%s: total_size is not the file size %llu", name, (unsigned long long)f.size);
     if (f.size != mc_flash_align(end))
-        problem(&v->r, "%s: %llu bytes; the last tensor ends at %llu (expected %llu, its 16 KiB boundary)", name,
+        mc_maccode_report(&v->r, "%s: %llu bytes; the last tensor ends at %llu (expected %llu, its 16 KiB boundary)", name,
                 (unsigned long long)f.size, (unsigned long long)end, (unsigned long long)mc_flash_align(end));
     ranges_check(v, &f, name, r, n, 0, PAGE, f.size, 0);
 done:
@@ -405,7 +387,7 @@ static void check_ffn_st(vctx *v, folder *F, const char *path, const char *name,
     mc_st *st = NULL;
     mc_error e = { MC_OK, "" };
     if (mc_st_open(path, &st, &e)) {
-        problem(&v->r, "%s: %s", name, e.msg);
+        mc_maccode_report(&v->r, "%s: %s", name, e.msg);
         return;
     }
     v->st->n_files++;
@@ -415,7 +397,7 @@ static void check_ffn_st(vctx *v, folder *F, const char *path, const char *name,
     for (size_t k = 0; k < sizeof g_ffn_names / sizeof g_ffn_names[0]; k++) {
         int found = 0;
         for (uint64_t i = 0; i < st->n_tensors; i++) found |= !strcmp(st->tensors[i].name, g_ffn_names[k]);
-        if (!found) problem(&v->r, "%s: no %s (the engines index it)", name, g_ffn_names[k]);
+        if (!found) mc_maccode_report(&v->r, "%s: no %s (the engines index it)", name, g_ffn_names[k]);
     }
     for (uint64_t i = 0; i < st->n_tensors; i++) {
         const mc_st_tensor *t = &st->tensors[i];
@@ -436,13 +418,13 @@ static void check_ffn_st(vctx *v, folder *F, const char *path, const char *name,
             uint64_t off = 0, nb = 0;
             if (!b || jint(b, "offset", &off) || jint(b, "nbytes", &nb) || nb != t->nbytes ||
                 mlx_dtype(jstr(b, "dtype")) != t->type) {
-                problem(&v->r, "%s: %s differs from its ffn_aligned/ twin (name, dtype or size)", name, t->name);
+                mc_maccode_report(&v->r, "%s: %s differs from its ffn_aligned/ twin (name, dtype or size)", name, t->name);
             } else {
                 for (uint64_t o = 0; o < nb;) {
                     size_t c = nb - o < CHUNK ? (size_t)(nb - o) : CHUNK;
                     if (mc_file_pread(&sf, t->file_offset + o, v->buf, c, NULL) ||
                         mc_file_pread(&tf, off + o, v->buf2, c, NULL) || memcmp(v->buf, v->buf2, c)) {
-                        problem(&v->r, "%s: %s: bytes differ from its ffn_aligned/ twin", name, t->name);
+                        mc_maccode_report(&v->r, "%s: %s: bytes differ from its ffn_aligned/ twin", name, t->name);
                         break;
                     }
                     v->st->bytes_checked += c;
@@ -461,7 +443,7 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
 {
     mc_file f;
     if (mc_file_open(&f, path, NULL)) {
-        problem(&v->r, "%s: missing or unreadable (the engines open it for layer %d)", name, L);
+        mc_maccode_report(&v->r, "%s: missing or unreadable (the engines open it for layer %d)", name, L);
         return;
     }
     cJSON *h = layer_header(v, &f, name);
@@ -474,33 +456,33 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
     if (!h) goto done;
     v->st->n_files++;
     if (jstr(h, "format") && strcmp(jstr(h, "format"), "moe_flash_v1"))
-        problem(&v->r, "%s: format is neither \"moe_flash_v1\" nor absent (the older form)", name);
-    if (jint(h, "layer_idx", &li) || li != (uint64_t)L) problem(&v->r, "%s: layer_idx is not %d", name, L);
+        mc_maccode_report(&v->r, "%s: format is neither \"moe_flash_v1\" nor absent (the older form)", name);
+    if (jint(h, "layer_idx", &li) || li != (uint64_t)L) mc_maccode_report(&v->r, "%s: layer_idx is not %d", name, L);
     int e1 = jint(lay, "num_experts", &E), e2 = jint(h, "num_experts", &E2);
     if (e1 && !e2) E = E2;
     if ((e1 && e2) || (!e1 && !e2 && E != E2) || E == 0 || E > (1u << 20)) {
-        problem(&v->r, "%s: num_experts missing, zero or inconsistent", name);
+        mc_maccode_report(&v->r, "%s: num_experts missing, zero or inconsistent", name);
         ok = 0;
     }
     if (jint(lay, "expert_block_size", &B) || B == 0 || B % PAGE) {
-        problem(&v->r, "%s: expert_block_size is not a positive multiple of 16384", name);
+        mc_maccode_report(&v->r, "%s: expert_block_size is not a positive multiple of 16384", name);
         ok = 0;
     }
     if (jint(lay, "data_start", &ds) || ds < PAGE || ds % PAGE) {
-        problem(&v->r, "%s: data_start is not a multiple of 16384 after the header", name);
+        mc_maccode_report(&v->r, "%s: data_start is not a multiple of 16384 after the header", name);
         ok = 0;
     }
     if (!cJSON_IsObject(tens) || !cap) {
-        problem(&v->r, "%s: no layout.tensors", name);
+        mc_maccode_report(&v->r, "%s: no layout.tensors", name);
         ok = 0;
     }
     if (ok && (mc_mul_u64(E, B, &need) || mc_add_u64(need, ds, &need) || need != f.size)) {
-        problem(&v->r, "%s: %llu bytes; data_start + num_experts x expert_block_size is %llu", name,
+        mc_maccode_report(&v->r, "%s: %llu bytes; data_start + num_experts x expert_block_size is %llu", name,
                 (unsigned long long)f.size, (unsigned long long)need);
         ok = 0;
     }
     if (!jint(h, "total_size", &total) && total != f.size)
-        problem(&v->r, "%s: total_size is not the file size %llu", name, (unsigned long long)f.size);
+        mc_maccode_report(&v->r, "%s: total_size is not the file size %llu", name, (unsigned long long)f.size);
     if (!ok) goto done;
     if (!(r = malloc(cap * sizeof *r))) {
         F->nomem = 1;
@@ -514,14 +496,14 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
         int dt = mlx_dtype(jstr(t, "dtype"));
         if (jint(t, "inner_offset", &io) || jint(t, "nbytes", &nb) || dt < 0 ||
             shape_bytes(cJSON_GetObjectItemCaseSensitive(t, "shape_per_expert"), dt, dims, &nd, &want)) {
-            problem(&v->r, "%s: %s: inner_offset, nbytes, dtype or shape_per_expert unusable", name, t->string);
+            mc_maccode_report(&v->r, "%s: %s: inner_offset, nbytes, dtype or shape_per_expert unusable", name, t->string);
             continue;
         }
         if (nb != want)
-            problem(&v->r, "%s: %s: nbytes %llu, its shape and dtype make %llu", name, t->string,
+            mc_maccode_report(&v->r, "%s: %s: nbytes %llu, its shape and dtype make %llu", name, t->string,
                     (unsigned long long)nb, (unsigned long long)want);
         if (mc_add_u64(io, nb, &e) || e > B) {
-            problem(&v->r, "%s: %s: [%llu, +%llu) outside its %llu-byte expert block", name, t->string,
+            mc_maccode_report(&v->r, "%s: %s: [%llu, +%llu) outside its %llu-byte expert block", name, t->string,
                     (unsigned long long)io, (unsigned long long)nb, (unsigned long long)B);
             continue;
         }
@@ -535,7 +517,7 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
             snprintf(alias, sizeof alias, "mlp.%s", full);
             const cJSON *o = cJSON_GetObjectItemCaseSensitive(tens, alias);
             if (o && !cJSON_Compare(o, t, 1))
-                problem(&v->r, "%s: %s and %s differ (the two names of one tensor)", name, t->string, alias);
+                mc_maccode_report(&v->r, "%s: %s and %s differ (the two names of one tensor)", name, t->string, alias);
             if (o) continue;
             snprintf(fn, sizeof fn, "model.layers.%d.mlp.%s", L, full);
         } else {
@@ -552,7 +534,7 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
             sw &= cJSON_GetObjectItemCaseSensitive(tens, nm + 4) != NULL;
         }
     if (!mlp && !sw)
-        problem(&v->r, "%s: neither mlp.switch_mlp.* nor switch_mlp.* names every gate/up/down weight, scales and "
+        mc_maccode_report(&v->r, "%s: neither mlp.switch_mlp.* nor switch_mlp.* names every gate/up/down weight, scales and "
                        "biases", name);
     if (!L) {
         F->names_mlp = mlp;
@@ -560,7 +542,7 @@ static void check_experts(vctx *v, folder *F, const char *path, const char *name
     }
     /* MoEExpertReader reads the layout of layer 0 for every layer */
     if (*first && !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(*first, "layout"), lay, 1))
-        problem(&v->r, "%s: its layout differs from layer 0's (the readers use layer 0's for every layer)", name);
+        mc_maccode_report(&v->r, "%s: its layout differs from layer 0's (the readers use layer 0's for every layer)", name);
     for (uint64_t x = 0; x < E; x++) {
         v->st->n_blocks++;
         if (!v->data) break;
@@ -597,9 +579,9 @@ static void check_links(vctx *v, const char *root, const char *dir, int depth)
                 char res[PATH_MAX];
                 size_t rl = strlen(root);
                 v->st->n_links++;
-                if (!realpath(p, res)) problem(&v->r, "%s: a broken symbolic link", p + rl + 1);
+                if (!realpath(p, res)) mc_maccode_report(&v->r, "%s: a broken symbolic link", p + rl + 1);
                 else if (strncmp(res, root, rl) || (res[rl] && res[rl] != '/'))
-                    problem(&v->r, "%s: a symbolic link to %s, outside the folder", p + rl + 1, res);
+                    mc_maccode_report(&v->r, "%s: a symbolic link to %s, outside the folder", p + rl + 1, res);
             } else if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
                 v->st->n_links++;
             } else if (S_ISDIR(st.st_mode) && depth < 2) {
@@ -688,18 +670,18 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
     F->sb = cJSON_GetObjectItemCaseSensitive(F->cfg, "streaming");
     uint64_t nl = 0;
     if (jint(F->cfg, "num_hidden_layers", &nl) || nl == 0 || nl > 100000) {
-        problem(&v->r, "config.json: num_hidden_layers missing or unusable (the engines read it)");
+        mc_maccode_report(&v->r, "config.json: num_hidden_layers missing or unusable (the engines read it)");
         nl = 0;
     }
     F->n_layers = (int)nl;
     const char *pf = jstr(F->sb, "pinned_file");
     if (!pf || strcmp(pf, "pinned.safetensors"))
-        problem(&v->r, "config.json: streaming.pinned_file is not \"pinned.safetensors\" (the name the engines load)");
+        mc_maccode_report(&v->r, "config.json: streaming.pinned_file is not \"pinned.safetensors\" (the name the engines load)");
     char *pp = mc_path_join(dir, "pinned.safetensors");
     mc_st *st = NULL;
     mc_error e = { MC_OK, "" };
     if (!pp || mc_st_open(pp, &st, &e)) {
-        problem(&v->r, "pinned.safetensors: %s", pp ? e.msg : "out of memory");
+        mc_maccode_report(&v->r, "pinned.safetensors: %s", pp ? e.msg : "out of memory");
     } else {
         v->st->n_files++;
         for (uint64_t i = 0; i < st->n_tensors; i++) {
@@ -722,11 +704,11 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
     for (size_t l = fd ? strlen(fdb) : 0; l > 1 && fdb[l - 1] == '/'; l--) fdb[l - 1] = 0;
     for (size_t l = xd ? strlen(xdb) : 0; l > 1 && xdb[l - 1] == '/'; l--) xdb[l - 1] = 0;
     if (fd && !inside(fd)) {
-        problem(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder inside the model folder", fd);
+        mc_maccode_report(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder inside the model folder", fd);
         fd = NULL;
     }
     if (xd && !inside(xd)) {
-        problem(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder inside the model folder", xd);
+        mc_maccode_report(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder inside the model folder", xd);
         xd = NULL;
     }
     char *ab = mc_path_join(dir, "ffn_aligned"), *sd = mc_path_join(dir, fd ? fd : "ffn");
@@ -734,8 +716,8 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
     F->ffn_bin = ab && mc_io_is_dir(ab);
     F->ffn_st = sd && mc_io_is_dir(sd);
     F->experts = xp && mc_io_is_dir(xp);
-    if (fd && !F->ffn_st) problem(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder", fd);
-    if (xd && !F->experts) problem(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder", xd);
+    if (fd && !F->ffn_st) mc_maccode_report(&v->r, "config.json: streaming.ffn_dir \"%s\" is not a folder", fd);
+    if (xd && !F->experts) mc_maccode_report(&v->r, "config.json: streaming.expert_dir \"%s\" is not a folder", xd);
     cJSON *first = NULL;
     uint64_t missing_before = 0;
     for (int L = 0; L < F->n_layers && !F->nomem; L++) {
@@ -752,7 +734,7 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
             snprintf(fnm, sizeof fnm, "%s/layer_%02d.%s", form[k], L, ext[k]);
             char *fp = mc_path_join(dir, fnm);
             if (fp && !mc_io_exists(fp)) {
-                problem(&v->r, "%s: missing (the engines open it for layer %d of %d); later layers not checked", fnm,
+                mc_maccode_report(&v->r, "%s: missing (the engines open it for layer %d of %d); later layers not checked", fnm,
                         L, F->n_layers);
                 gone = 1;
             }
@@ -777,7 +759,7 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
             snprintf(sn, sizeof sn, "%s/layer_%02d.safetensors", fd ? fd : "ffn", L);
             q = mc_path_join(dir, sn);
             if (q && mc_io_exists(q)) check_ffn_st(v, F, q, sn, L, NULL, NULL);
-            else problem(&v->r, "%s: missing (the engines open it for layer %d)", sn, L);
+            else mc_maccode_report(&v->r, "%s: missing (the engines open it for layer %d)", sn, L);
             free(q);
         }
         if (F->experts) {
@@ -789,7 +771,7 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
         }
         if (L == 0) missing_before = v->r.n;
         else if (v->r.n > missing_before + 1000) { /* a folder this broken: enough said */
-            problem(&v->r, "more problems in layers %d and later not listed", L + 1);
+            mc_maccode_report(&v->r, "more problems in layers %d and later not listed", L + 1);
             break;
         }
     }
@@ -798,10 +780,10 @@ static int load(vctx *v, folder *F, const char *dir, mc_error *err)
         const cJSON *lay = cJSON_GetObjectItemCaseSensitive(first, "layout");
         uint64_t E = 0;
         if ((!jint(lay, "num_experts", &E) || !jint(first, "num_experts", &E)) && E != se)
-            problem(&v->r, "config.json: streaming.num_experts %llu, the expert files hold %llu",
+            mc_maccode_report(&v->r, "config.json: streaming.num_experts %llu, the expert files hold %llu",
                     (unsigned long long)se, (unsigned long long)E);
     }
-    if (!F->ffn_bin && !F->ffn_st && !F->experts) problem(&v->r, "no layer files: nothing is streamed");
+    if (!F->ffn_bin && !F->ffn_st && !F->experts) mc_maccode_report(&v->r, "no layer files: nothing is streamed");
     cJSON_Delete(first);
     free(ab);
     free(sd);
@@ -842,9 +824,9 @@ int mc_maccode_verify(const char *dir, mc_maccode_problem_fn fn, void *ctx, mc_m
             const fmod *fm = &F.mods[i];
             if (!to_module(&F, fm, &m) || !fm->have_s) continue;
             if (m.bits <= 0 || m.gs <= 0)
-                problem(&v.r, "%s: quantized, but config.json \"quantization\" gives no bits and group size", m.path);
+                mc_maccode_report(&v.r, "%s: quantized, but config.json \"quantization\" gives no bits and group size", m.path);
             else if (fm->wcols * 32 != m.in * (uint64_t)m.bits)
-                problem(&v.r, "%s: weight and scales shapes do not make %d-bit group-%d codes (config.json "
+                mc_maccode_report(&v.r, "%s: weight and scales shapes do not make %d-bit group-%d codes (config.json "
                               "\"quantization\")", m.path, m.bits, m.gs);
         }
         char root[PATH_MAX];

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "mc_float.h"
+#include "mc_dequant.h"
 #include "mc_mlx.h"
+#include "mc_qerr.h"
+#include "mc_recipe.h"
 #include "mc_repack.h"
 #include "mc_types.h"
 
@@ -123,7 +126,8 @@ static int set_out(mc_pout *o, const char *name, int dtype, const mc_mtensor *t,
     return 0;
 }
 
-static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts *o, mc_pitem *it, mc_error *err)
+static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts *o, const mc_recipe_ctx *rc_,
+                     mc_pitem *it, mc_error *err)
 {
     uint64_t nel = 1;
     memset(it, 0, sizeof *it);
@@ -158,7 +162,15 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
         /* stored shape as given */
         return 0;
     }
+    /* --bits-for, else the recipe's choice, else the converter's (8-bit
+     * routers) or --bits */
     int bits = bits_override(o, t->name);
+    if (!bits && t->quantizable && rc_->recipe != MC_RECIPE_UNIFORM) {
+        char *mod = swap_suffix(t->name, ""); /* NULL: not a ".weight" (kept float below) */
+        int r = mod ? mc_recipe_bits(rc_, m, t, mod, &bits, err) : 0;
+        free(mod);
+        if (r) return r;
+    }
     if (!bits) bits = t->quant_bits ? t->quant_bits : o->bits;
     if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
@@ -246,6 +258,8 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
     if (!gs_ok) return mc_error_set(err, MC_ERR_ARG, "--group-size %d: expected 32, 64 or 128", o->group_size);
     if (o->dtype >= 0 && !is_float_type(o->dtype))
         return mc_error_set(err, MC_ERR_ARG, "--dtype: expected bf16, f16 or f32");
+    mc_recipe_ctx rctx;
+    if ((rc = mc_recipe_prepare(m, o->recipe, &rctx, err))) return rc;
     mc_plan *p = calloc(1, sizeof *p);
     if (!p) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     p->opts = *o;
@@ -255,12 +269,15 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         goto done;
     }
     for (size_t i = 0; i < m->n_tensors; i++) {
-        rc = plan_item(m, &m->tensors[i], o, &p->items[i], err);
+        rc = plan_item(m, &m->tensors[i], o, &rctx, &p->items[i], err);
         p->n_items = i + 1;
         if (rc) goto done;
     }
     /* The mlx-lm "quantization" block: global params plus per-module entries
-     * for modules quantized differently (routers at 8 bits). */
+     * for modules quantized differently (routers at 8 bits). mlx-lm's mixed
+     * recipes write an entry with "mode" for every quantized module
+     * (mlx_lm/utils.py quantize_model, wrapped_predicate): so do they here. */
+    int every = mc_recipe_is_mixed(o->recipe);
     int any = 0;
     for (size_t i = 0; i < p->n_items; i++) any |= p->items[i].kind == MC_PK_AFFINE || p->items[i].kind == MC_PK_REPACK;
     if (any) {
@@ -274,12 +291,12 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         for (size_t i = 0; i < p->n_items; i++) {
             const mc_pitem *it = &p->items[i];
             if ((it->kind != MC_PK_AFFINE && it->kind != MC_PK_REPACK) ||
-                (it->bits == o->bits && it->group_size == o->group_size))
+                (!every && it->bits == o->bits && it->group_size == o->group_size))
                 continue;
             char *mod = swap_suffix(it->mt->name, "");
             cJSON *e = cJSON_CreateObject();
             if (!mod || !e || !cJSON_AddNumberToObject(e, "group_size", it->group_size) ||
-                !cJSON_AddNumberToObject(e, "bits", it->bits)) {
+                !cJSON_AddNumberToObject(e, "bits", it->bits) || (every && !cJSON_AddStringToObject(e, "mode", "affine"))) {
                 free(mod);
                 cJSON_Delete(e);
                 rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
@@ -341,6 +358,10 @@ cJSON *mc_plan_opts_json(const mc_plan_opts *o)
         cJSON_Delete(j);
         return NULL;
     }
+    if (o->recipe != MC_RECIPE_UNIFORM && !cJSON_AddStringToObject(j, "recipe", mc_recipe_name(o->recipe))) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     if (o->n_bits_for) { /* only when given, so files written without overrides keep their bytes */
         cJSON *a = cJSON_AddArrayToObject(j, "bits_for");
         for (size_t i = 0; a && i < o->n_bits_for; i++) {
@@ -374,6 +395,9 @@ int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
         return mc_error_set(err, MC_ERR_FORMAT, "options: unknown dtype \"%s\"", d->valuestring);
     o->no_quant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "no_quant"));
     o->lossless = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "lossless"));
+    const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(j, "recipe");
+    if (rcp && (!cJSON_IsString(rcp) || (o->recipe = mc_recipe_from_name(rcp->valuestring)) < 0))
+        return mc_error_set(err, MC_ERR_FORMAT, "options: recipe is not one of %s", mc_recipe_list());
     const cJSON *e, *bf = cJSON_GetObjectItemCaseSensitive(j, "bits_for");
     if (bf && !cJSON_IsArray(bf)) return mc_error_set(err, MC_ERR_FORMAT, "options: bits_for is not an array");
     cJSON_ArrayForEach(e, bf) {
@@ -392,6 +416,7 @@ void mc_plan_scratch_free(mc_plan_scratch *s)
     free(s->f32);
     free(s->blocks);
     for (int k = 0; k < 3; k++) free(s->out[k]);
+    for (int k = 0; k < 2; k++) free(s->aux[k]);
     memset(s, 0, sizeof *s);
 }
 
@@ -466,9 +491,12 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
         out[k] = s->out[k];
     }
-    if (it->kind == MC_PK_RAW)
+    s->src = MC_PSRC_NONE;
+    if (it->kind == MC_PK_RAW) {
+        s->src = MC_PSRC_RAW;
         return ops->read_raw(m, it->mt, row0 * it->out[0].row_bytes, s->out[0],
                              (size_t)(nrows * it->out[0].row_bytes), err);
+    }
     if (it->kind == MC_PK_REPACK && ops->read_blocks) {
         uint64_t rowb = 0;
         int type = -1;
@@ -482,8 +510,10 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                                 m->input_path, it->mt->name, (unsigned long long)row0, mc_type_name(type),
                                 mc_type_name(it->block_type));
         if (mc_quant_repack(type, s->blocks, nrows, it->ncols, it->float_type, (uint32_t *)(void *)s->out[0],
-                            s->out[1], s->out[2], NULL, &re) == 0)
+                            s->out[1], s->out[2], NULL, &re) == 0) {
+            s->src = MC_PSRC_BLOCKS;
             return 0;
+        }
         if (re.code != MC_ERR_UNSUPPORTED)
             return mc_error_set(err, re.code, "%s: tensor %s: %s", m->input_path, it->mt->name, re.msg);
         /* a block that cannot be expressed (f16 bias overflow, non-finite
@@ -493,6 +523,7 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
     if (grow((void **)&s->f32, &s->f32_cap, (size_t)(nrows * it->ncols * sizeof(float))))
         return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
     if ((rc = ops->read_f32(m, it->mt, row0, nrows, s->f32, err))) return rc;
+    s->src = MC_PSRC_F32;
     if (it->kind == MC_PK_FLOAT) {
         f32_to(it->float_type, s->f32, (size_t)(nrows * it->ncols), s->out[0]);
         return 0;
@@ -503,5 +534,58 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                                  &qe))
         return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: tensor %s rows %llu..%llu: %s", m->input_path,
                             it->mt->name, (unsigned long long)row0, (unsigned long long)(row0 + nrows), qe.msg);
+    return 0;
+}
+
+const char *mc_plan_method(const mc_pitem *it)
+{
+    static const char *const names[] = { "float", "affine", "passthrough", "repack" };
+    return (unsigned)it->kind < sizeof names / sizeof names[0] ? names[it->kind] : "unknown";
+}
+
+int mc_plan_measure_rows(const mc_pitem *it, uint64_t nrows, mc_plan_scratch *s, unsigned char *const out[3],
+                         mc_qerr *q, mc_error *err)
+{
+    uint64_t n = nrows * it->ncols;
+    mc_error qe = { MC_OK, "" };
+    int rc = 0;
+    switch (s->src) {
+    case MC_PSRC_RAW:
+        return 0;
+    case MC_PSRC_F32:
+        if (it->kind == MC_PK_FLOAT) {
+            rc = mc_qerr_float(q, s->f32, nrows, it->ncols, it->float_type, out[0], &qe);
+        } else {
+            mc_affine p = { it->bits, it->group_size, it->float_type };
+            rc = mc_qerr_affine(q, s->f32, nrows, it->ncols, &p, (const uint32_t *)(const void *)out[0], out[1],
+                                out[2], &qe);
+        }
+        break;
+    case MC_PSRC_BLOCKS: {
+        /* the source values: ggml's dequantization of the blocks just read */
+        if (n > SIZE_MAX / sizeof(float) || grow((void **)&s->aux[0], &s->aux_cap[0], (size_t)n * sizeof(float)))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory measuring %s", it->mt->name);
+        if ((rc = mc_dequant(it->block_type, s->blocks, s->aux[0], (int64_t)n, &qe))) break;
+        int mode = mc_quant_repack_mx_mode(it->block_type);
+        if (mode) {
+            mc_mx mx = { mode, MC_T_F32, 0, 0.0f };
+            if (grow((void **)&s->aux[1], &s->aux_cap[1], (size_t)n * sizeof(float)))
+                return mc_error_set(err, MC_ERR_NOMEM, "out of memory measuring %s", it->mt->name);
+            if ((rc = mc_quant_mx_dequantize((const uint32_t *)(const void *)out[0], out[1], nrows, it->ncols, &mx,
+                                             MC_T_F32, s->aux[1], &qe)))
+                break;
+            mc_qerr_values(q, s->aux[0], s->aux[1], nrows, it->ncols);
+        } else {
+            mc_affine p = { it->bits, it->group_size, it->float_type };
+            rc = mc_qerr_affine(q, s->aux[0], nrows, it->ncols, &p, (const uint32_t *)(const void *)out[0], out[1],
+                                out[2], &qe);
+        }
+        break;
+    }
+    default:
+        return mc_error_set(err, MC_ERR_ARG, "internal error: %s: nothing converted to measure", it->mt->name);
+    }
+    if (rc) return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: measuring the quantization error: %s",
+                                it->mt->name, qe.msg);
     return 0;
 }

@@ -48,6 +48,8 @@ typedef struct mc_plan_opts {
     int lossless;   /* keep GGML source blocks that repack exactly (group size 32,
                        scales in the float dtype: the first of the --dtype (or
                        the source's), f16, f32 that represents them exactly) */
+    int recipe;         /* mc_recipe_id (layout/mc_recipe.h): per-module bits beyond --bits
+                           (recorded in the options as "recipe" when not uniform) */
     size_t n_bits_for;  /* per-module overrides, in order (recorded in the options) */
     mc_plan_bits_for bits_for[MC_PLAN_BITS_FOR_MAX];
 } mc_plan_opts;
@@ -127,7 +129,13 @@ typedef struct mc_plan_scratch {
     size_t out_cap[3];
     unsigned char *blocks;
     size_t blocks_cap;
+    /* what the last mc_plan_convert_rows read (for mc_plan_measure_rows):
+     * MC_PSRC_* */
+    int src;
+    float *aux[2];       /* mc_plan_measure_rows: dequantized blocks, stored values */
+    size_t aux_cap[2];   /* bytes */
 } mc_plan_scratch;
+enum { MC_PSRC_NONE = 0, MC_PSRC_RAW = 1, MC_PSRC_F32 = 2, MC_PSRC_BLOCKS = 3 };
 void mc_plan_scratch_free(mc_plan_scratch *s);
 
 /* Rows per chunk for it so that one chunk stays near chunk_bytes of f32. */
@@ -153,5 +161,20 @@ int mc_plan_next_chunk(const mc_plan *p, size_t chunk_bytes, mc_plan_cursor *c, 
  * nrows*row_bytes bytes of output k (inside s). */
 int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_pitem *it, uint64_t row0,
                          uint64_t nrows, mc_plan_scratch *s, unsigned char *out[3], mc_error *err);
+
+/* The quantization error of the rows the last mc_plan_convert_rows call on
+ * s produced (out as it returned them), added to *q (quant/mc_qerr.h):
+ * the stored form read back (affine codes with the stored scales and
+ * biases, float elements, MLX mxfp4/nvfp4 values) against the values it was
+ * made from: the f32 rows that call read, or for a lossless repack the
+ * source blocks dequantized as ggml does. Nothing is read again. Raw
+ * passthrough adds nothing (it is exact by construction: see
+ * mc_plan_method). */
+struct mc_qerr;
+int mc_plan_measure_rows(const mc_pitem *it, uint64_t nrows, mc_plan_scratch *s, unsigned char *const out[3],
+                         struct mc_qerr *q, mc_error *err);
+/* How an item is stored, as the reports name it: "affine", "float",
+ * "repack" or "passthrough". */
+const char *mc_plan_method(const mc_pitem *it);
 
 #endif

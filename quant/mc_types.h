@@ -44,6 +44,9 @@ typedef struct mc_type_traits {
     uint8_t in_gguf;       /* a valid GGUF tensor type id */
     uint8_t is_float;      /* plain float element type (F16, BF16, F32, F64, F8*) */
     mc_to_f32_fn to_f32;   /* NULL when values cannot be decoded to f32 */
+    uint8_t src_bits;      /* --recipe source: the MLX affine bits a tensor of this
+                              block type keeps (Q6_K -> 6, ...; docs/QUANT.md);
+                              0 for float and integer element types (they keep --bits) */
 } mc_type_traits;
 
 /* Traits of t, or NULL when t is not a defined type (including removed ids). */
@@ -58,6 +61,9 @@ int mc_type_from_st_name(const char *st_name);
 /* Bytes for n elements of type t: 0 on success, non-zero if n is not a
  * multiple of the block size, t is undefined, or the size overflows. */
 int mc_type_nbytes(int t, uint64_t n, uint64_t *out);
+
+/* The bits --recipe source gives a tensor stored as t (0: keep --bits). */
+int mc_type_src_bits(int t);
 
 /* Bits per weight (type_size * 8 / blck). */
 double mc_type_bpw(int t);

@@ -50,7 +50,7 @@ run_one() { # target
     echo "$t: ok, ${execs:-?} executions, ${cov:-?}, corpus $(ls "$build/corpus/$t" | wc -l) inputs"
   else
     echo "$t: FAILED (exit $rc), artifacts: $(ls "$build/artifacts/$t" | tr '\n' ' ')"
-    grep -m3 -E 'ERROR|SUMMARY|runtime error|deadly signal' "$build/$t.log" | sed 's/^/    /'
+    grep -m3 -E 'ERROR|SUMMARY|runtime error|deadly signal|No such file|exiting' "$build/$t.log" | sed 's/^/    /'
   fi
   return $rc
 }

@@ -12,6 +12,8 @@
 #                 corpus/ggml/quant-vectors.gguf
 #   maccode       the files of mac-code folders converted from corpus models
 #                 by MCONV, each behind fuzz_maccode's file selector byte
+#   tokenizer     only testdata/fuzz/fuzz_tokenizer (small GGUFs with
+#                 tokenizer.ggml.* keys)
 # Each target also gets testdata/fuzz/<target>/* (the regression inputs).
 # Usage: scripts/fuzz_seeds.sh CORPUS_DIR OUT_DIR [MCONV]
 #   makes OUT_DIR/fuzz_gguf, OUT_DIR/fuzz_safetensors, ...
@@ -20,8 +22,9 @@ corpus=${1:?corpus dir}
 out=${2:?output dir}
 mconv=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant \
-  "$out"/fuzz_maccode "$out"/fuzz_flash_reader
+# one folder per fuzz/fuzz_*.c target, so a new target always has its seeds
+# folder (libFuzzer exits when a corpus folder it is given is missing)
+for f in "$here"/fuzz/fuzz_*.c; do mkdir -p "$out/$(basename "$f" .c)"; done
 
 if [ -d "$corpus" ]; then
   bash "$here/scripts/gguf_fuzz_seeds.sh" "$corpus" "$out/fuzz_gguf" >/dev/null

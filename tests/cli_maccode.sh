@@ -63,6 +63,25 @@ refuse 1 "model.layers.0.mlp.gate is stored 4-bit group 64; cli-agent/engine_30b
     "$m/qwen3_moe/hf" --bits-for '*.mlp.gate=4'
 refuse 1 "model.layers.0.mlp.shared_expert_gate is stored 2-bit" "$m/qwen3_5_moe/gguf/qwen3_5_moe-Q4_K_M.gguf" \
     --bits-for '*shared_expert_gate=2'
+# recipes (docs/QUANT.md): the line names the recipe, the module and the engines;
+# a float source under --recipe source keeps 4 bits and is written
+refuse 1 "^mconv: .*: --recipe source: lm_head is stored 6-bit group 64; flash-streaming/flash_stream.py.* build it 4-bit group 64 (and 2 more modules)" \
+    "$m/qwen3/gguf/qwen3-Q4_K_M.gguf" --recipe source
+refuse 1 "--recipe mixed_4_6: lm_head is stored 6-bit group 64; cli-agent/engine_30b.py builds it 4-bit" \
+    "$m/qwen3_moe/hf" --recipe mixed_4_6
+refuse 1 "--recipe mixed_3_4: model.embed_tokens is stored 3-bit group 64; .*mlx-sniper/flash_moe.py" \
+    "$m/qwen3_5_moe/hf" --recipe mixed_3_4
+refuse 1 "--bits-for model.layers.1.mlp.down_proj=6: model.layers.1.mlp.down_proj is stored 6-bit" \
+    "$m/qwen3/hf" --bits-for 'model.layers.1.mlp.down_proj=6'
+refuse 2 "--recipe mixed_9_9: expected one of uniform, source, mixed_2_6" "$m/qwen3/hf" --recipe mixed_9_9
+rm -rf "$t/rs"
+"$mconv" "$m/qwen3/hf" "$t/rs" --layout mac-code --recipe source -q > "$t/so" 2> "$t/se"
+[ $? = 0 ] && [ -f "$t/rs/config.json" ] && ok || bad "--recipe source from bf16: $(cat "$t/se")"
+rm -rf "$t/rs"
+"$mconv" "$m/qwen3/gguf/qwen3-Q4_K_M.gguf" "$t/rs" --layout mac-code --recipe source --force-layout -q > "$t/so" 2> "$t/se"
+[ $? = 0 ] && [ "$(grep -c '^mconv: warning: --force-layout: --recipe source: lm_head is stored 6-bit' "$t/se")" = 1 ] &&
+    ok || bad "--force-layout --recipe source: $(cat "$t/se")"
+rm -rf "$t/rs"
 # engines that disagree among themselves
 refuse 1 "the selected engines build model.layers.0.mlp.gate differently (cli-agent/engine_30b.py 8-bit, mlx-sniper/moe_agent_30b.py 4-bit)" \
     "$m/qwen3_moe/hf" --engines all

@@ -944,6 +944,88 @@ static void test_refusals(void)
     free(m);
 }
 
+/* Gemma query_pre_attn_scalar from a GGUF (which does not carry it):
+ * llama.cpp's rule, head_dim except for the 27B models it recognises by
+ * block_count (gemma2 46, gemma3 62), which get n_embd / n_head. A shape-only
+ * fixture: every tensor the rules need, zeros, tiny widths chosen so the two
+ * values differ (hidden 24, 2 heads of 4: 12 vs 4). */
+static int write_gemma_shape_gguf(const char *path, const char *arch, uint32_t layers)
+{
+    enum { H = 24, NHd = 2, HDd = 4, F = 8, V = 8 };
+    mc_gguf_writer *w = NULL;
+    mc_error err = {0};
+    char key[128], name[96];
+    int g3 = strcmp(arch, "gemma3") == 0;
+    static const char *const lt[] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "post_attention_norm",
+                                     "ffn_norm", "post_ffw_norm", "ffn_gate", "ffn_up", "ffn_down", "attn_q_norm",
+                                     "attn_k_norm"};
+    /* [in, out] of each (out 0: 1-D) */
+    static const uint64_t ltne[][2] = {{H, 0}, {H, NHd * HDd}, {H, HDd}, {H, HDd}, {NHd * HDd, H}, {H, 0},
+                                       {H, 0}, {H, 0}, {H, F}, {H, F}, {F, H}, {HDd, 0}, {HDd, 0}};
+    size_t nlt = g3 ? 13 : 11;
+    int rc = mc_gguf_writer_create(&w, path, NULL, &err);
+#define K(suf) (snprintf(key, sizeof key, "%s." suf, arch), key)
+    rc = rc ? rc : mc_gguf_writer_add_str(w, "general.architecture", arch, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("block_count"), layers, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("context_length"), 512, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("embedding_length"), H, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("feed_forward_length"), F, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("attention.head_count"), NHd, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("attention.head_count_kv"), 1, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("attention.key_length"), HDd, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("attention.value_length"), HDd, &err);
+    rc = rc ? rc : mc_gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-6f, &err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, K("attention.sliding_window"), 64, &err);
+#undef K
+    const char *toks[V] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    rc = rc ? rc : mc_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", &err);
+    rc = rc ? rc : mc_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, V, &err);
+    uint64_t emb[2] = {H, V}, nrm[1] = {H};
+    rc = rc ? rc : mc_gguf_writer_add_tensor(w, "token_embd.weight", MC_T_F32, 2, emb, &err);
+    rc = rc ? rc : mc_gguf_writer_add_tensor(w, "output_norm.weight", MC_T_F32, 1, nrm, &err);
+    for (uint32_t L = 0; L < layers && !rc; L++)
+        for (size_t i = 0; i < nlt && !rc; i++) {
+            snprintf(name, sizeof name, "blk.%u.%s.weight", L, lt[i]);
+            rc = mc_gguf_writer_add_tensor(w, name, MC_T_F32, ltne[i][1] ? 2 : 1, ltne[i], &err);
+        }
+    static const float zeros[H * V];
+    rc = rc ? rc : mc_gguf_writer_write(w, zeros, sizeof(float) * H * V, &err);
+    rc = rc ? rc : mc_gguf_writer_write(w, zeros, sizeof(float) * H, &err);
+    for (uint32_t L = 0; L < layers && !rc; L++)
+        for (size_t i = 0; i < nlt && !rc; i++)
+            rc = mc_gguf_writer_write(w, zeros, sizeof(float) * ltne[i][0] * (ltne[i][1] ? ltne[i][1] : 1), &err);
+    rc = rc ? rc : mc_gguf_writer_commit(w, &err);
+    if (rc) {
+        fprintf(stderr, "fixture gguf %s: %s\n", path, err.msg);
+        if (w) mc_gguf_writer_abort(w);
+    }
+    return rc;
+}
+
+static void test_gemma_attn_scalar(void)
+{
+    static const struct { const char *arch; uint32_t layers; double want; } cases[] = {
+        {"gemma3", 62, 12}, {"gemma3", 26, 4}, {"gemma3", 61, 4}, {"gemma3", 46, 4},
+        {"gemma2", 46, 12}, {"gemma2", 42, 4}, {"gemma2", 62, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s-%u-layers.gguf", mc_test_tmpdir(), cases[i].arch, cases[i].layers);
+        CHECK(write_gemma_shape_gguf(p, cases[i].arch, cases[i].layers) == 0);
+        mc_model *m = open_m(p);
+        CHECKF(m != NULL, "%s", p);
+        if (!m) continue;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->config, "query_pre_attn_scalar");
+        CHECKF(cJSON_IsNumber(v) && v->valuedouble == cases[i].want, "%s %u layers: query_pre_attn_scalar %g, want %g",
+               cases[i].arch, cases[i].layers, cJSON_IsNumber(v) ? v->valuedouble : -1.0, cases[i].want);
+        const cJSON *hd = cJSON_GetObjectItemCaseSensitive(m->config, "head_dim");
+        CHECK(cJSON_IsNumber(hd) && hd->valuedouble == 4);
+        printf("%s %u layers: query_pre_attn_scalar %g\n", cases[i].arch, cases[i].layers,
+               cJSON_IsNumber(v) ? v->valuedouble : -1.0);
+        mc_convert_close(m);
+    }
+}
+
 int main(void)
 {
     /* name, GGUF arch, HF model_type, tied, qkv bias, o bias, gemma, fused qkv, moe, permute */
@@ -962,5 +1044,6 @@ int main(void)
     test_llama3_rope();
     test_wrapper();
     test_refusals();
+    test_gemma_attn_scalar();
     return mc_test_finish("test_convert_fixtures");
 }

@@ -13,15 +13,24 @@
  *    the converter's code, not from mconv's tables) to what mconv produced;
  *    RMS error against hf/ printed;
  *  - config.json fields equal hf/config.json's where both exist.
+ * Corpus-new glm4_moe and glm_moe_dsa (hf/, bf16, q8_0, Q4_K_M), the same
+ * checks (q8_0 too), and the notice that the MTP block was dropped.
  * Fixtures made here (no corpus sample):
  *  - deepseek_v3 in the older fused attn_kv_b form, and as DeepSeek V2
  *    (kv_b_proj rebuilt from attn_k_b / attn_v_b), from the corpus bf16 GGUF;
+ *  - glm4_moe_lite (GLM-4.7-Flash, whose GGUF llama.cpp writes as deepseek2)
+ *    from the same file the way Glm4MoeLiteModel writes it (with its MTP
+ *    block and nextn_predict_layers; with tokenizer.ggml.pre "glm4"), and
+ *    from hf/ under model_type glm4_moe_lite; the unmodified file stays V3;
+ *  - deepseek_v32 (HF only): corpus-new glm_moe_dsa hf/ written as DeepSeek
+ *    V3.2 is released (FP8 block-scaled q_b_proj and indexer wq_b / wk);
  *  - qwen3_5 (dense) and qwen3_next: an HF-form checkpoint written from the
  *    fixture config, llama.cpp's forward transforms applied here to write
  *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
  */
 #include "mc_test.h"
 #include "mc_test_qwen35.h"
+#include "mc_test_gguf.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_gguf_write.h"
@@ -36,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -385,22 +396,66 @@ static void check_quantized(const mc_model *q, const mc_model *ref, const fwd_ru
 
 /* ------------------------------------------------------- corpus models */
 
+#define DS_FWD_RULES \
+    {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0}, \
+    {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0}, \
+    {0, "lm_head.weight", "output.weight", FK_ID, 0, 0}, \
+    {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0}, \
+    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_a_proj.weight", "attn_q_a.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.q_b_proj.weight", "attn_q_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", FK_ID, 0, 0}, \
+    /* llama.cpp: k_b = kv_b[h, :nope, :].T, v_b = kv_b[h, nope:, :]; mlx-lm's \
+     * embed_q / unembed_out are the same arrays */ \
+    {1, "self_attn.embed_q.weight", "attn_k_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.unembed_out.weight", "attn_v_b.weight", FK_ID, 0, 0}, \
+    {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0}, \
+    {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0}, \
+    {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate.weight", "ffn_gate_inp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.gate.e_score_correction_bias", "exp_probs_b.bias", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.gate_proj.weight", "ffn_gate_exps.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.up_proj.weight", "ffn_up_exps.weight", FK_ID, 0, 0}, \
+    {1, "mlp.switch_mlp.down_proj.weight", "ffn_down_exps.weight", FK_ID, 0, 0},
+
 static const fwd_rule DS_RULES[] = {
+    DS_FWD_RULES
+};
+
+/* glm_moe_dsa: DeepSeek's MLA layout plus the DSA indexer (llama.cpp
+ * GlmMoeDsaModel: indexer.wq_b -> indexer.attn_q_b, wk -> attn_k,
+ * weights_proj -> proj, k_norm kept; no permutation) */
+static const fwd_rule DSA_RULES[] = {
+    DS_FWD_RULES
+    {1, "self_attn.indexer.wq_b.weight", "indexer.attn_q_b.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.wk.weight", "indexer.attn_k.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.k_norm.weight", "indexer.k_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.indexer.k_norm.bias", "indexer.k_norm.bias", FK_ID, 0, 0},
+    {1, "self_attn.indexer.weights_proj.weight", "indexer.proj.weight", FK_ID, 0, 0},
+};
+
+/* glm4_moe (llama.cpp Glm4MoeModel: no Q/K permutation, NeoX rotary) */
+static const fwd_rule GLM4_RULES[] = {
     {0, "model.embed_tokens.weight", "token_embd.weight", FK_ID, 0, 0},
     {0, "model.norm.weight", "output_norm.weight", FK_ID, 0, 0},
     {0, "lm_head.weight", "output.weight", FK_ID, 0, 0},
     {1, "input_layernorm.weight", "attn_norm.weight", FK_ID, 0, 0},
-    {1, "post_attention_layernorm.weight", "ffn_norm.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_a_proj.weight", "attn_q_a.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", FK_ID, 0, 0},
-    {1, "self_attn.q_b_proj.weight", "attn_q_b.weight", FK_ID, 0, 0},
-    {1, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", FK_ID, 0, 0},
-    {1, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", FK_ID, 0, 0},
-    /* llama.cpp: k_b = kv_b[h, :nope, :].T, v_b = kv_b[h, nope:, :]; mlx-lm's
-     * embed_q / unembed_out are the same arrays */
-    {1, "self_attn.embed_q.weight", "attn_k_b.weight", FK_ID, 0, 0},
-    {1, "self_attn.unembed_out.weight", "attn_v_b.weight", FK_ID, 0, 0},
+    {1, "post_attention_layernorm.weight", "post_attention_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_proj.weight", "attn_q.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_proj.weight", "attn_k.weight", FK_ID, 0, 0},
+    {1, "self_attn.v_proj.weight", "attn_v.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_proj.bias", "attn_q.bias", FK_ID, 0, 0},
+    {1, "self_attn.k_proj.bias", "attn_k.bias", FK_ID, 0, 0},
+    {1, "self_attn.v_proj.bias", "attn_v.bias", FK_ID, 0, 0},
     {1, "self_attn.o_proj.weight", "attn_output.weight", FK_ID, 0, 0},
+    {1, "self_attn.q_norm.weight", "attn_q_norm.weight", FK_ID, 0, 0},
+    {1, "self_attn.k_norm.weight", "attn_k_norm.weight", FK_ID, 0, 0},
     {1, "mlp.gate_proj.weight", "ffn_gate.weight", FK_ID, 0, 0},
     {1, "mlp.up_proj.weight", "ffn_up.weight", FK_ID, 0, 0},
     {1, "mlp.down_proj.weight", "ffn_down.weight", FK_ID, 0, 0},
@@ -458,6 +513,22 @@ static const char *const DS_NEED[] = {"kv_lora_rank", "q_lora_rank", "qk_rope_he
                                       "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
                                       "rope_theta", "rms_norm_eps", "vocab_size", "hidden_size",
                                       "intermediate_size", "num_hidden_layers", "num_attention_heads", NULL};
+static const char *const GLM4_NEED[] = {"partial_rotary_factor", "attention_bias", "use_qk_norm", "head_dim",
+                                        "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+                                        "first_k_dense_replace", "routed_scaling_factor", "topk_group", "n_group",
+                                        "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
+                                        "rope_theta", "rope_scaling", "rms_norm_eps", "vocab_size", "hidden_size",
+                                        "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                                        "num_key_value_heads", "max_position_embeddings", "tie_word_embeddings",
+                                        NULL};
+static const char *const DSA_NEED[] = {"kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
+                                       "v_head_dim", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+                                       "first_k_dense_replace", "routed_scaling_factor", "topk_group", "n_group",
+                                       "num_experts_per_tok", "norm_topk_prob", "scoring_func", "topk_method",
+                                       "moe_layer_freq", "index_head_dim", "index_n_heads", "index_topk",
+                                       "rope_parameters", "attention_bias", "max_position_embeddings",
+                                       "rms_norm_eps", "vocab_size", "hidden_size", "intermediate_size",
+                                       "num_hidden_layers", "num_attention_heads", "num_key_value_heads", NULL};
 static const char *const Q35_NEED[] = {"linear_num_value_heads", "linear_num_key_heads", "linear_key_head_dim",
                                        "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
                                        "head_dim", "num_key_value_heads", "rope_parameters", "rms_norm_eps",
@@ -473,12 +544,28 @@ static void need_keys(const mc_model *m, const char *const *need, const char *la
                need[i]);
 }
 
-static void test_corpus(const char *dir, const char *list, const char *model_type, const fwd_rule *rules, size_t nr,
-                        const char *prefix, const char *const *need, const char *const *need2)
+/* A notice that says MTP layers were dropped (the corpus-new GLM models
+ * carry one MTP block, in the GGUF and in hf/). */
+static void need_mtp_notice(const mc_model *m, const char *label)
+{
+    int found = 0;
+    for (size_t i = 0; i < m->n_notices; i++) found |= strstr(m->notices[i], "MTP") != NULL;
+    CHECKF(found, "%s: no notice that the MTP layer was dropped", label);
+}
+
+/* corpus (models/<dir>) or corpus-new; mtp: the model has an MTP block. */
+static const char *corpus_file(int new_corpus, const char *rel)
+{
+    return new_corpus ? mc_test_corpus_new_file(rel) : mc_test_corpus_file(rel);
+}
+
+static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char *list, const char *model_type,
+                           const fwd_rule *rules, size_t nr, const char *prefix, const char *const *need,
+                           const char *const *need2)
 {
     char rel[256], label[256], hfdir[512];
     snprintf(rel, sizeof rel, "models/%s/hf", dir);
-    const char *p = mc_test_corpus_file(rel);
+    const char *p = corpus_file(new_corpus, rel);
     if (!p) return;
     snprintf(hfdir, sizeof hfdir, "%s", p);
     mc_model *h = open_model(hfdir);
@@ -488,9 +575,10 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
     check_names(h, list, label);
     /* hf/: mlx-lm's defaults stand for keys transformers-5 configs lack */
     check_config(h, h->st->config, model_type, NULL, label);
+    if (mtp) need_mtp_notice(h, label);
 
     snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", dir, dir);
-    p = mc_test_corpus_file(rel);
+    p = corpus_file(new_corpus, rel);
     if (p) {
         mc_model *g = open_model(p);
         CHECKF(g != NULL, "open %s", rel);
@@ -503,28 +591,70 @@ static void test_corpus(const char *dir, const char *list, const char *model_typ
             check_ranges(g, label);
             check_threads(g, label);
             for (size_t i = 0; i < g->n_notices; i++) printf("%s notice: %s\n", label, g->notices[i]);
+            if (mtp) need_mtp_notice(g, label);
             mc_convert_close(g);
         }
     }
-    snprintf(rel, sizeof rel, "models/%s/gguf/%s-Q4_K_M.gguf", dir, dir);
-    p = mc_test_corpus_file(rel);
-    if (p) {
+    static const char *const quants[] = {"q8_0", "Q4_K_M"};
+    for (size_t qi = new_corpus ? 0 : 1; qi < sizeof quants / sizeof quants[0]; qi++) { /* q8_0: corpus-new only */
+        snprintf(rel, sizeof rel, "models/%s/gguf/%s-%s.gguf", dir, dir, quants[qi]);
+        p = corpus_file(new_corpus, rel);
+        if (!p) continue;
         mc_model *q = open_model(p);
         CHECKF(q != NULL, "open %s", rel);
         if (q) {
-            snprintf(label, sizeof label, "%s Q4_K_M", dir);
+            snprintf(label, sizeof label, "%s %s", dir, quants[qi]);
             check_names(q, list, label);
             q35_geom g;
             int is_q35 = q35_geom_of(h->config, &g) == 0;
             check_quantized(q, h, rules, nr, prefix, is_q35 && g.nk != g.nv, is_q35 ? &g : NULL, label);
             check_ranges(q, label);
+            if (mtp) need_mtp_notice(q, label);
             mc_convert_close(q);
         }
     }
     mc_convert_close(h);
 }
 
+static void test_corpus(const char *dir, const char *list, const char *model_type, const fwd_rule *rules, size_t nr,
+                        const char *prefix, const char *const *need, const char *const *need2)
+{
+    test_corpus_in(0, 0, dir, list, model_type, rules, nr, prefix, need, need2);
+}
+
 /* ------------------------------------------------------------- fixtures */
+
+/* A fixture through the command line: .flash written and `verify
+ * --source` sound, `--layout mlx` with the model_type, `--layout mac-code`
+ * refused naming it (no mac-code engine builds the GLM / DeepSeek MLA
+ * families). */
+static void cli_end_to_end(const char *src, const char *model_type, const char *label)
+{
+    const char *mc = mc_test_mconv(), *tmp = mc_test_tmpdir();
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/e2e.flash' --force", mc, src, tmp);
+    CHECKF(rc == 0, "%s: convert exit %d: %s", label, rc, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' verify '%s/e2e.flash' --source '%s'", mc, tmp, src);
+    CHECKF(rc == 0 && out && strstr(out, "sound"), "%s: verify exit %d: %s", label, rc, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' '%s' '%s/e2e-mlx' --layout mlx --force && cat '%s/e2e-mlx/config.json'", mc, src,
+                     tmp, tmp);
+    char want[128];
+    snprintf(want, sizeof want, "\"model_type\":\t\"%s\"", model_type);
+    CHECKF(rc == 0 && out && strstr(out, want), "%s: --layout mlx exit %d, model_type %s: %s", label, rc,
+           model_type, out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "rm -rf '%s/e2e-mc'; '%s' '%s' '%s/e2e-mc' --layout mac-code", tmp, mc, src, tmp);
+    snprintf(want, sizeof want, "no mac-code engine builds %s", model_type);
+    CHECKF(rc == 1 && out && strstr(out, want), "%s: --layout mac-code exit %d: %s", label, rc, out ? out : "");
+    free(out);
+}
+
+
 
 /* mlx-lm's sanitize of the HF checkpoint, computed here: the value of each
  * produced name. NULL when the test has no rule (a failure). */
@@ -701,7 +831,12 @@ static void test_qwen_fixture(const char *name)
  * - fused (1): attn_k_b / attn_v_b replaced by attn_kv_b = HF kv_b_proj
  *   (the converter's output before the split);
  * - v2 (1): exp_probs_b dropped (DeepSeek V2 has no correction bias). */
-typedef struct ds_fix { const mc_gguf *src; const mc_st *hf; int fused, v2; } ds_fix;
+/* glm_mtp / glm_pre: GLM-4.7-Flash the way llama.cpp's Glm4MoeLiteModel
+ * writes it (general.architecture deepseek2): with its MTP block (block_count
+ * + 1, deepseek2.nextn_predict_layers 1, blk.N.nextn.* beside a copy of the
+ * last layer's tensors), or with the GLM tokenizer's tokenizer.ggml.pre
+ * "glm4" (older converters, no MTP). */
+typedef struct ds_fix { const mc_gguf *src; const mc_st *hf; int fused, v2, glm_mtp, glm_pre; } ds_fix;
 
 static int ds_skip(const ds_fix *f, const char *n)
 {
@@ -716,8 +851,21 @@ static int ds_write(const ds_fix *f, const char *path)
     mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
     if (mc_gguf_writer_create(&w, path, &o, &err)) return 1;
     int rc = 0;
-    for (uint64_t i = 0; i < f->src->n_kv && !rc; i++) rc = mc_gguf_writer_copy_kv(w, &f->src->kv[i], &err);
-    /* what to write, in order: (gguf tensor | hf tensor with a GGUF name) */
+    uint64_t blocks = 0;
+    for (uint64_t i = 0; i < f->src->n_kv && !rc; i++) {
+        const mc_gguf_kv *kv = &f->src->kv[i];
+        if (f->glm_mtp && strcmp(kv->key.s, "deepseek2.block_count") == 0) {
+            blocks = kv->v.u64;
+            rc = mc_gguf_writer_add_u32(w, kv->key.s, (uint32_t)blocks + 1, &err);
+        } else if (f->glm_pre && strcmp(kv->key.s, "tokenizer.ggml.pre") == 0) {
+            rc = mc_gguf_writer_add_str(w, kv->key.s, "glm4", &err);
+        } else {
+            rc = mc_gguf_writer_copy_kv(w, kv, &err);
+        }
+    }
+    if (f->glm_mtp && !rc) rc = blocks < 2 || mc_gguf_writer_add_u32(w, "deepseek2.nextn_predict_layers", 1, &err);
+    /* what to write, in order: (gguf tensor | hf tensor with a GGUF name |
+     * neither: zeros) */
     const mc_gguf_tensor *gs[256];
     const mc_st_tensor *hs[256];
     char names[256][64];
@@ -747,10 +895,48 @@ static int ds_write(const ds_fix *f, const char *path)
         rc = mc_gguf_writer_add_tensor(w, t->name.s, t->type, t->n_dims, t->ne, &err);
         n++;
     }
+    /* the MTP block: the last layer's tensors again, then the nextn ones */
+    uint64_t zero_bytes = 0;
+    for (uint64_t i = 0; f->glm_mtp && i < f->src->n_tensors && n < 240 && !rc; i++) {
+        const mc_gguf_tensor *t = &f->src->tensors[i];
+        int L = -1, off = 0;
+        if (sscanf(t->name.s, "blk.%d.%n", &L, &off) != 1 || off == 0 || (uint64_t)L != blocks - 1) continue;
+        gs[n] = t;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.%s", (unsigned long long)blocks, t->name.s + off);
+        rc = mc_gguf_writer_add_tensor(w, names[n], t->type, t->n_dims, t->ne, &err);
+        n++;
+    }
+    static const struct { const char *nextn, *from; } nx[] = {
+        {"embed_tokens.weight", "token_embd.weight"}, {"enorm.weight", "output_norm.weight"},
+        {"hnorm.weight", "output_norm.weight"}, {"shared_head_head.weight", "output.weight"},
+        {"shared_head_norm.weight", "output_norm.weight"},
+    };
+    for (size_t k = 0; f->glm_mtp && k < sizeof nx / sizeof nx[0] && !rc; k++) {
+        const mc_gguf_tensor *t = mc_gguf_find_tensor(f->src, nx[k].from);
+        if (!t) { rc = 1; break; }
+        gs[n] = t;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.nextn.%s", (unsigned long long)blocks, nx[k].nextn);
+        rc = mc_gguf_writer_add_tensor(w, names[n], t->type, t->n_dims, t->ne, &err);
+        n++;
+    }
+    if (f->glm_mtp && !rc) { /* eh_proj [H, 2H] (numpy): zeros */
+        const mc_gguf_tensor *e = mc_gguf_find_tensor(f->src, "token_embd.weight");
+        uint64_t hid = e ? e->ne[0] : 0, ne[2] = {2 * hid, hid};
+        gs[n] = NULL;
+        hs[n] = NULL;
+        snprintf(names[n], sizeof names[n], "blk.%llu.nextn.eh_proj.weight", (unsigned long long)blocks);
+        zero_bytes = 2 * hid * hid * 2;
+        rc = !e || mc_gguf_writer_add_tensor(w, names[n], MC_T_BF16, 2, ne, &err);
+        n++;
+    }
     for (size_t i = 0; i < n && !rc; i++) {
-        uint64_t nb = gs[i] ? gs[i]->nbytes : hs[i]->nbytes;
-        void *buf = malloc(nb);
-        rc = !buf || (gs[i] ? mc_gguf_read(f->src, gs[i], 0, buf, nb, &err) : mc_st_read(f->hf, hs[i], 0, buf, nb, &err)) ||
+        uint64_t nb = gs[i] ? gs[i]->nbytes : hs[i] ? hs[i]->nbytes : zero_bytes;
+        void *buf = calloc(1, nb);
+        rc = !buf ||
+             (gs[i] ? mc_gguf_read(f->src, gs[i], 0, buf, nb, &err)
+                    : hs[i] ? mc_st_read(f->hf, hs[i], 0, buf, nb, &err) : 0) ||
              mc_gguf_writer_write(w, buf, nb, &err);
         free(buf);
     }
@@ -774,13 +960,19 @@ static void test_deepseek_fixtures(void)
     mc_model *h = open_model(hfdir), *b = open_model(bpath);
     CHECK(h && b);
     if (!h || !b) { mc_convert_close(h); mc_convert_close(b); return; }
-    static const struct { int fused, v2; const char *name, *list, *type; } var[] = {
-        {1, 0, "v3-fused", "deepseek_v3", "deepseek_v3"},
-        {0, 1, "v2-split", "deepseek_v2", "deepseek_v2"},
-        {1, 1, "v2-fused", "deepseek_v2", "deepseek_v2"},
+    static const struct { int fused, v2, glm_mtp, glm_pre; const char *name, *list, *type; } var[] = {
+        {1, 0, 0, 0, "v3-fused", "deepseek_v3", "deepseek_v3"},
+        {0, 1, 0, 0, "v2-split", "deepseek_v2", "deepseek_v2"},
+        {1, 1, 0, 0, "v2-fused", "deepseek_v2", "deepseek_v2"},
+        /* GLM-4.7-Flash (deepseek2 GGUF): told apart by what Glm4MoeLiteModel writes */
+        {0, 0, 1, 0, "glm4-lite-mtp", "glm4_moe_lite", "glm4_moe_lite"},
+        {0, 0, 0, 1, "glm4-lite-pre", "glm4_moe_lite", "glm4_moe_lite"},
+        {1, 0, 1, 1, "glm4-lite-fused", "glm4_moe_lite", "glm4_moe_lite"},
     };
+    /* the corpus file itself (no nextn key, pre-tokenizer "default") stays DeepSeek V3 */
+    CHECKF(strcmp(b->model_type, "deepseek_v3") == 0, "corpus deepseek2 GGUF taken as %s", b->model_type);
     for (size_t v = 0; v < sizeof var / sizeof var[0]; v++) {
-        ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2};
+        ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2, var[v].glm_mtp, var[v].glm_pre};
         snprintf(path, sizeof path, "%s/deepseek-%s.gguf", mc_test_tmpdir(), var[v].name);
         CHECKF(ds_write(&f, path) == 0, "write %s", path);
         mc_model *m = open_model(path);
@@ -790,6 +982,14 @@ static void test_deepseek_fixtures(void)
         check_names(m, var[v].list, label);
         CHECKF(strcmp(m->model_type, var[v].type) == 0, "%s: model_type %s", label, m->model_type);
         check_ranges(m, label);
+        if (var[v].glm_mtp) need_mtp_notice(m, label);
+        if (var[v].glm_mtp || var[v].glm_pre) cli_end_to_end(path, "glm4_moe_lite", label);
+        if (var[v].glm_mtp || var[v].glm_pre) {
+            const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+            CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0, "%s: config model_type",
+                   label);
+            CHECK_EQ_U64(m->n_layers, b->n_layers);
+        }
         if (!var[v].v2) {
             compare_models(m, b, label); /* same as the split form, which equals hf/ */
         } else {
@@ -833,6 +1033,83 @@ static void test_deepseek_fixtures(void)
     mc_convert_close(b);
 }
 
+/* GLM-4.7-Flash from safetensors: the corpus DeepSeek V3 checkpoint (the
+ * same module tree) under model_type glm4_moe_lite, as its hub config says:
+ * the names of mlx-lm's glm4_moe_lite model class, every tensor equal to
+ * the deepseek_v3 conversion, model_type kept. */
+static void test_glm_lite_hf(void)
+{
+    const char *p = mc_test_corpus_file("models/deepseek_v3/hf");
+    if (!p) return;
+    char hfdir[512], dir[600], path[700], target[700];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    snprintf(dir, sizeof dir, "%s/glm4-lite-hf", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(target, sizeof target, "%s/model.safetensors", hfdir);
+    CHECK(symlink(target, path) == 0);
+    snprintf(target, sizeof target, "%s/config.json", hfdir);
+    size_t n;
+    unsigned char *raw = mc_test_read_file(target, &n);
+    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
+    free(raw);
+    CHECK(c != NULL);
+    if (!c) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "model_type");
+    cJSON_AddStringToObject(c, "model_type", "glm4_moe_lite");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "architectures");
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(txt && mc_test_write_file(path, txt, strlen(txt)) == 0);
+    free(txt);
+    mc_model *m = open_model(dir), *h = open_model(hfdir);
+    CHECK(m && h);
+    if (m && h) {
+        check_names(m, "glm4_moe_lite", "glm4_moe_lite hf fixture");
+        CHECKF(strcmp(m->model_type, "glm4_moe_lite") == 0, "hf fixture: model_type %s", m->model_type);
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+        CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0);
+        compare_models(m, h, "glm4_moe_lite hf fixture");
+        cli_end_to_end(dir, "glm4_moe_lite", "glm4_moe_lite hf fixture");
+    }
+    mc_convert_close(m);
+    mc_convert_close(h);
+}
+
+/* Add bf16 matrix t (raw bf16 values) to l as FP8 E4M3 (nearest code of
+ * e4, the e4m3 table) with a B x B block weight_scale_inv of max|w| / 448,
+ * the way DeepSeek's released checkpoints store their Linear weights.
+ * 0, or 1 out of memory. */
+static int f8_add(flist *l, const mc_st_tensor *t, const uint16_t *bf, const float *e4, uint64_t B)
+{
+    uint64_t R = t->shape[0], C = t->shape[1], sr = (R + B - 1) / B, sc = (C + B - 1) / B;
+    ftensor *w = fadd(l, t->name, MC_T_F8_E4M3, 2, t->shape);
+    char sn[200];
+    snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+    ftensor *s = w ? fadd(l, sn, MC_T_F32, 2, (uint64_t[]){sr, sc}) : NULL;
+    w = s ? &l->t[l->n - 2] : NULL;
+    if (!w) return 1;
+    for (uint64_t br = 0; br < sr; br++)
+        for (uint64_t bc = 0; bc < sc; bc++) {
+            float mx = 0;
+            for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++)
+                    mx = fmaxf(mx, fabsf(mc_bf16_to_f32(bf[r * C + c])));
+            float scale = mx > 0 ? mx / 448.0f : 1.0f;
+            ((float *)s->data)[br * sc + bc] = scale;
+            for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
+                for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++) {
+                    float x = mc_bf16_to_f32(bf[r * C + c]) / scale, best = INFINITY;
+                    int code = 0;
+                    for (int k = 0; k < 256; k++)
+                        if (!isnan(e4[k]) && fabsf(e4[k] - x) < best) { best = fabsf(e4[k] - x); code = k; }
+                    ((unsigned char *)w->data)[r * C + c] = (unsigned char)code;
+                }
+        }
+    return 0;
+}
+
 /* DeepSeek V3 as released (FP8 E4M3 weights with 128 x 128 block scales):
  * kv_b_proj stored as F8 + weight_scale_inv; embed_q / unembed_out must be
  * the block-dequantized kv_b_proj split (key block transposed). */
@@ -864,31 +1141,7 @@ static void test_deepseek_f8(void)
             bad = !o;
             if (o) memcpy(o->data, raw, t->nbytes);
         } else {
-            uint64_t R = t->shape[0], C = t->shape[1], sr = (R + B - 1) / B, sc = (C + B - 1) / B;
-            ftensor *w = fadd(&l, t->name, MC_T_F8_E4M3, 2, t->shape);
-            char sn[200];
-            snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
-            ftensor *s = w ? fadd(&l, sn, MC_T_F32, 2, (uint64_t[]){sr, sc}) : NULL;
-            w = s ? &l.t[l.n - 2] : NULL;
-            bad = !w;
-            const uint16_t *bf = (const uint16_t *)raw;
-            for (uint64_t br = 0; !bad && br < sr; br++)
-                for (uint64_t bc = 0; bc < sc; bc++) {
-                    float mx = 0;
-                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
-                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++)
-                            mx = fmaxf(mx, fabsf(mc_bf16_to_f32(bf[r * C + c])));
-                    float scale = mx > 0 ? mx / 448.0f : 1.0f;
-                    ((float *)s->data)[br * sc + bc] = scale;
-                    for (uint64_t r = br * B; r < R && r < (br + 1) * B; r++)
-                        for (uint64_t c = bc * B; c < C && c < (bc + 1) * B; c++) {
-                            float x = mc_bf16_to_f32(bf[r * C + c]) / scale, best = INFINITY;
-                            int code = 0;
-                            for (int k = 0; k < 256; k++)
-                                if (!isnan(e4[k]) && fabsf(e4[k] - x) < best) { best = fabsf(e4[k] - x); code = k; }
-                            ((unsigned char *)w->data)[r * C + c] = (unsigned char)code;
-                        }
-                }
+            bad = f8_add(&l, t, (const uint16_t *)raw, e4, B);
         }
         free(raw);
     }
@@ -942,13 +1195,250 @@ static void test_deepseek_f8(void)
     ffree(&l);
 }
 
+/* DeepSeek V3.2 (deepseek_v32, HF only: llama.cpp has no converter for
+ * it): the corpus-new glm_moe_dsa checkpoint has exactly its module tree
+ * and hub names (MLA, indexer, experts, an MTP layer); written here as V3.2
+ * is released: model_type deepseek_v32, the attention Linears q_b_proj and
+ * the indexer's wq_b / wk as FP8 E4M3 with 128 x 128 weight_scale_inv, an
+ * fp8 quantization_config. mconv must give mlx-lm deepseek_v32's names,
+ * those tensors block-dequantized, every other tensor equal to the
+ * glm_moe_dsa conversion of the bf16 checkpoint, the MTP notice, and drop
+ * the fp8 quantization_config. */
+static int v32_f8(const char *n)
+{
+    return has_suffix(n, ".self_attn.q_b_proj.weight") || has_suffix(n, ".indexer.wq_b.weight") ||
+           has_suffix(n, ".indexer.wk.weight");
+}
+
+static void test_deepseek_v32(void)
+{
+    const char *p = mc_test_corpus_new_file("models/glm_moe_dsa/hf");
+    if (!p) return;
+    char hfdir[512], dir[600], path[700];
+    snprintf(hfdir, sizeof hfdir, "%s", p);
+    mc_model *h = open_model(hfdir);
+    CHECK(h != NULL);
+    if (!h) return;
+    float e4[256];
+    unsigned char codes[256];
+    mc_error err = {0};
+    for (int i = 0; i < 256; i++) codes[i] = (unsigned char)i;
+    CHECK(mc_dequant(MC_T_F8_E4M3, codes, e4, 256, &err) == 0);
+    flist l = {0};
+    int bad = 0, n_f8 = 0;
+    const uint64_t B = 128;
+    for (uint64_t i = 0; i < h->st->n_tensors && !bad; i++) {
+        const mc_st_tensor *t = &h->st->tensors[i];
+        unsigned char *raw = malloc(t->nbytes);
+        bad = !raw || mc_st_read(h->st, t, 0, raw, t->nbytes, &err) != 0;
+        if (!bad && v32_f8(t->name) && t->type == MC_T_BF16 && t->n_dims == 2) {
+            bad = f8_add(&l, t, (const uint16_t *)raw, e4, B);
+            n_f8++;
+        } else if (!bad) {
+            ftensor *o = fadd(&l, t->name, t->type, t->n_dims, t->shape);
+            bad = !o;
+            if (o) memcpy(o->data, raw, t->nbytes);
+        }
+        free(raw);
+    }
+    CHECKF(n_f8 == 9, "deepseek_v32 fixture: %d FP8 tensors (3 layers x 3)", n_f8);
+    snprintf(dir, sizeof dir, "%s/deepseek-v32", mc_test_tmpdir());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!bad && mc_test_run(NULL, "mkdir -p '%s'", dir) == 0 && write_st(&l, path) == 0);
+    cJSON *c = cJSON_Duplicate(h->st->config, 1);
+    cJSON *qc = cJSON_CreateObject();
+    CHECK(c && qc);
+    if (c && qc) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "model_type");
+        cJSON_AddStringToObject(c, "model_type", "deepseek_v32");
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "architectures");
+        cJSON_AddStringToObject(qc, "quant_method", "fp8");
+        cJSON_AddStringToObject(qc, "fmt", "e4m3");
+        cJSON_AddItemToObject(qc, "weight_block_size", cJSON_CreateIntArray((const int[]){128, 128}, 2));
+        cJSON_AddItemToObject(c, "quantization_config", qc);
+        qc = NULL;
+    }
+    cJSON_Delete(qc);
+    char *js = c ? cJSON_Print(c) : NULL;
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
+    free(js);
+    mc_model *m = bad ? NULL : open_model(dir);
+    CHECKF(m != NULL, "deepseek_v32: open");
+    size_t same = 0, deq = 0;
+    for (size_t i = 0; m && i < m->n_tensors; i++) {
+        const mc_mtensor *t = &m->tensors[i];
+        float *x = read_all(m, t), *y = NULL;
+        const ftensor *w = v32_f8(t->name) ? ffind(&l, t->name) : NULL;
+        if (w) {
+            char sn[200];
+            snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
+            const ftensor *s = ffind(&l, sn);
+            uint64_t C = w->shape[1], sc = s ? s->shape[1] : 0;
+            y = s ? malloc(nelem_of(t) * sizeof *y) : NULL;
+            for (uint64_t k = 0; y && k < nelem_of(t); k++)
+                y[k] = e4[((const unsigned char *)w->data)[k]] * ((const float *)s->data)[(k / C / B) * sc + (k % C) / B];
+            deq += y != NULL;
+        } else {
+            const mc_mtensor *r = mc_model_find(h, t->name);
+            y = r ? read_all(h, r) : NULL;
+        }
+        int eq = x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+        CHECKF(eq, "deepseek_v32: %s differs from its expectation", t->name);
+        same += eq;
+        free(x);
+        free(y);
+    }
+    if (m) {
+        check_names(m, "deepseek_v32", "deepseek_v32 fixture");
+        CHECKF(strcmp(m->model_type, "deepseek_v32") == 0, "deepseek_v32: model_type %s", m->model_type);
+        CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config") == NULL);
+        CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "index_topk") != NULL);
+        need_mtp_notice(m, "deepseek_v32 fixture");
+        CHECK(deq == 6); /* the MTP layer's are dropped */
+        cli_end_to_end(dir, "deepseek_v32", "deepseek_v32 fixture");
+        printf("deepseek_v32 fixture (q_b_proj, indexer wq_b / wk F8_E4M3 + 128x128 weight_scale_inv): %zu of %zu "
+               "tensors exact, %zu block-dequantized\n", same, m->n_tensors, deq);
+    }
+    mc_convert_close(m);
+    mc_convert_close(h);
+    ffree(&l);
+}
+
+/* src with metadata key `key` set to the u32 `v` (added when absent). */
+static int gguf_set_u32(const char *src, const char *dst, const char *key, uint32_t v)
+{
+    mc_error err = {0};
+    mc_gguf *g = NULL;
+    mc_gguf_writer *w = NULL;
+    mc_gguf_write_opts o = {3, 32, 1, 0, 0, 0};
+    if (mc_gguf_open(src, &g, &err)) return 1;
+    int rc = mc_gguf_writer_create(&w, dst, &o, &err), set = 0;
+    for (uint64_t i = 0; i < g->n_kv && !rc; i++) {
+        if (strcmp(g->kv[i].key.s, key) == 0) rc = mc_gguf_writer_add_u32(w, key, v, &err), set = 1;
+        else rc = mc_gguf_writer_copy_kv(w, &g->kv[i], &err);
+    }
+    if (!rc && !set) rc = mc_gguf_writer_add_u32(w, key, v, &err);
+    for (uint64_t i = 0; i < g->n_tensors && !rc; i++)
+        rc = mc_gguf_writer_add_tensor(w, g->tensors[i].name.s, g->tensors[i].type, g->tensors[i].n_dims,
+                                       g->tensors[i].ne, &err);
+    for (uint64_t i = 0; i < g->n_tensors && !rc; i++) rc = mc_test_gguf_copy_data(w, g, &g->tensors[i], &err);
+    if (!rc) rc = mc_gguf_writer_commit(w, &err);
+    else if (w) mc_gguf_writer_abort(w);
+    mc_gguf_close(g);
+    if (rc) fprintf(stderr, "rewrite %s: %s\n", src, err.msg);
+    return rc != 0;
+}
+
+/* hf/ of corpus-new `arch` with its config.json edited by `edit`, in tmp/<name>. */
+static int hf_with_config(const char *arch, const char *name, void (*edit)(cJSON *), char *dir, size_t cap)
+{
+    char rel[128], src[512], path[700];
+    snprintf(rel, sizeof rel, "models/%s/hf", arch);
+    const char *p = mc_test_corpus_new_file(rel);
+    if (!p) return 1;
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(dir, cap, "%s/%s", mc_test_tmpdir(), name);
+    if (mkdir(dir, 0755)) return 1;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char target[700];
+    snprintf(target, sizeof target, "%s/model.safetensors", src);
+    if (symlink(target, path)) return 1;
+    snprintf(target, sizeof target, "%s/config.json", src);
+    size_t n;
+    unsigned char *raw = mc_test_read_file(target, &n);
+    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
+    free(raw);
+    if (!c) return 1;
+    edit(c);
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = !txt || mc_test_write_file(path, txt, strlen(txt)) != 0;
+    free(txt);
+    return rc;
+}
+
+static void edit_glm4_transformers5(cJSON *c) /* partial_rotary_factor in rope_parameters only, no rope_scaling */
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "partial_rotary_factor");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "rope_scaling");
+    cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "rope_parameters");
+    cJSON_DeleteItemFromObjectCaseSensitive(rp, "partial_rotary_factor");
+    cJSON_AddNumberToObject(rp, "partial_rotary_factor", 0.25);
+}
+
+static void edit_dsa_classic(cJSON *c) /* a config with rope_theta only, and the router keys */
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "rope_parameters");
+    cJSON_AddStringToObject(c, "scoring_func", "sigmoid");
+    cJSON_AddNumberToObject(c, "moe_layer_freq", 1);
+}
+
+/* GLM config forms and refusals: an HF glm4_moe config with
+ * partial_rotary_factor only in rope_parameters (and no rope_scaling); a
+ * glm_moe_dsa config without rope_parameters; a glm4moe GGUF whose
+ * expert_gating_func is softmax (1), which mlx-lm's router cannot run:
+ * refused with the file and the value, nothing written. */
+static void test_glm_configs(void)
+{
+    char dir[600];
+    if (hf_with_config("glm4_moe", "glm4-t5", edit_glm4_transformers5, dir, sizeof dir) == 0) {
+        mc_model *m = open_model(dir);
+        CHECK(m != NULL);
+        const cJSON *pv = m ? cJSON_GetObjectItemCaseSensitive(m->config, "partial_rotary_factor") : NULL;
+        double prf = cJSON_IsNumber(pv) ? pv->valuedouble : -1;
+        CHECKF(prf == 0.25, "glm4_moe hf: partial_rotary_factor %g from rope_parameters", prf);
+        CHECK(m && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(m->config, "rope_scaling")));
+        mc_convert_close(m);
+    }
+    if (hf_with_config("glm_moe_dsa", "dsa-classic", edit_dsa_classic, dir, sizeof dir) == 0) {
+        mc_model *m = open_model(dir);
+        CHECK(m != NULL);
+        const cJSON *rp = m ? cJSON_GetObjectItemCaseSensitive(m->config, "rope_parameters") : NULL;
+        const cJSON *th = cJSON_GetObjectItemCaseSensitive(rp, "rope_theta");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        CHECKF(cJSON_IsNumber(th) && th->valuedouble == 10000 && cJSON_IsString(ty) &&
+                   strcmp(ty->valuestring, "default") == 0,
+               "glm_moe_dsa hf: rope_parameters from rope_theta");
+        const cJSON *tm = m ? cJSON_GetObjectItemCaseSensitive(m->config, "topk_method") : NULL;
+        CHECK(cJSON_IsString(tm) && strcmp(tm->valuestring, "noaux_tc") == 0);
+        mc_convert_close(m);
+    }
+    const char *p = mc_test_corpus_new_file("models/glm4_moe/gguf/glm4_moe-q8_0.gguf");
+    if (!p) return;
+    char src[512], dst[600];
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(dst, sizeof dst, "%s/glm4-softmax.gguf", mc_test_tmpdir());
+    CHECK(gguf_set_u32(src, dst, "glm4moe.expert_gating_func", 1) == 0);
+    mc_model *m = NULL;
+    mc_error err = {0};
+    CHECK(mc_convert_open(dst, NULL, &m, &err) == MC_ERR_UNSUPPORTED && m == NULL);
+    CHECKF(strstr(err.msg, "glm4-softmax.gguf") && strstr(err.msg, "expert_gating_func 1"), "refusal: %s", err.msg);
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/sm.flash'", mc_test_mconv(), dst, mc_test_tmpdir());
+    CHECKF(rc == 1 && out && strstr(out, "expert_gating_func"), "cli refusal exit %d: %s", rc, out ? out : "");
+    free(out);
+    out = NULL;
+    CHECK(mc_test_run(&out, "test ! -e '%s/sm.flash'", mc_test_tmpdir()) == 0);
+    free(out);
+}
+
 int main(void)
 {
     test_corpus("deepseek_v3", "deepseek_v3", "deepseek_v3", DS_RULES, sizeof DS_RULES / sizeof DS_RULES[0], "model.",
                 DS_NEED, NULL);
     test_corpus("qwen3_5_moe", "qwen3_5_moe", "qwen3_5_moe", Q35_RULES, sizeof Q35_RULES / sizeof Q35_RULES[0],
                 "language_model.model.", Q35_NEED, Q35_MOE_NEED);
+    test_corpus_in(1, 1, "glm4_moe", "glm4_moe", "glm4_moe", GLM4_RULES, sizeof GLM4_RULES / sizeof GLM4_RULES[0],
+                   "model.", GLM4_NEED, NULL);
+    test_corpus_in(1, 1, "glm_moe_dsa", "glm_moe_dsa", "glm_moe_dsa", DSA_RULES,
+                   sizeof DSA_RULES / sizeof DSA_RULES[0], "model.", DSA_NEED, NULL);
     test_deepseek_fixtures();
+    test_glm_lite_hf();
+    test_deepseek_v32();
+    test_glm_configs();
     test_deepseek_f8();
     test_qwen_fixture("qwen3_5");
     test_qwen_fixture("qwen3_next");

@@ -41,38 +41,10 @@ static int g_router8, g_converted, g_maccode_tensors, g_experts_loaded, g_ffn_la
 
 /* ---- small helpers ---- */
 
-static uint64_t le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static unsigned char *read_range(const char *path, uint64_t off, uint64_t n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = malloc(n ? (size_t)n : 1);
-    if (!f || !b || fseeko(f, (off_t)off, SEEK_SET) || fread(b, 1, (size_t)n, f) != n) {
-        free(b);
-        b = NULL;
-    }
-    if (f) fclose(f);
-    return b;
-}
-
 static uint64_t file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) ? 0 : (uint64_t)st.st_size;
-}
-
-static cJSON *read_json(const char *path)
-{
-    size_t n = 0;
-    unsigned char *d = mc_test_read_file(path, &n);
-    cJSON *j = d ? cJSON_ParseWithLength((const char *)d, n) : NULL;
-    free(d);
-    return j;
 }
 
 static double jn(const cJSON *o, const char *k)
@@ -98,12 +70,12 @@ static int st_open(const char *path, stf *s)
 {
     memset(s, 0, sizeof *s);
     s->size = file_size(path);
-    unsigned char *l = s->size >= 8 ? read_range(path, 0, 8) : NULL;
+    unsigned char *l = s->size >= 8 ? mc_test_read_range(path, 0, 8) : NULL;
     if (!l) return -1;
-    uint64_t hl = le64(l);
+    uint64_t hl = mc_test_le64(l);
     free(l);
     if (8 + hl > s->size) return -1;
-    unsigned char *h = read_range(path, 8, hl);
+    unsigned char *h = mc_test_read_range(path, 8, hl);
     if (!h) return -1;
     s->hdr = cJSON_ParseWithLength((const char *)h, (size_t)hl);
     free(h);
@@ -249,7 +221,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
     char p[2048];
     int *seen = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *seen);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    cJSON *cfg = read_json(p);
+    cJSON *cfg = mc_test_read_json(p);
     const cJSON *sb = cJSON_GetObjectItemCaseSensitive(cfg, "streaming");
     CHECKF(cJSON_IsObject(sb), "%s: config.json has no streaming block", dir);
     CHECK_STR(js(sb, "pinned_file"), "pinned.safetensors");
@@ -270,7 +242,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
         const cJSON *dof = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
         uint64_t a = (uint64_t)cJSON_GetArrayItem(dof, 0)->valuedouble, b = (uint64_t)cJSON_GetArrayItem(dof, 1)->valuedouble;
         if (b > data_end) data_end = b;
-        unsigned char *d = read_range(p, s.data_start + a, b - a);
+        unsigned char *d = mc_test_read_range(p, s.data_start + a, b - a);
         CHECKF(d != NULL, "%s: %s outside the file", p, t->string);
         if (d) check_one(m, cfg, t->string, d, b - a, dtype_from(js(t, "dtype")), scales_dtype_in(s.hdr, t->string), 0, 0,
                          "pinned", seen);
@@ -288,7 +260,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
             snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "bin" : "ffn_aligned", L);
             uint64_t fs = file_size(p);
             if (!fs) continue;
-            unsigned char *pg = read_range(p, 0, PG);
+            unsigned char *pg = mc_test_read_range(p, 0, PG);
             CHECKF(pg != NULL, "%s: shorter than a page", p);
             if (!pg) continue;
             size_t hl = 0;
@@ -315,7 +287,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                            (unsigned long long)off);
                     last_end = off + nb;
                     CHECKF(!strncmp(js(t, "dtype"), "mlx.core.", 9), "%s: dtype %s", p, js(t, "dtype"));
-                    unsigned char *d = read_range(p, off, nb);
+                    unsigned char *d = mc_test_read_range(p, off, nb);
                     char full[600];
                     snprintf(full, sizeof full, "model.layers.%d.%s", L, t->string);
                     if (d) check_one(m, cfg, full, d, nb, dtype_from(js(t, "dtype")), scales_dtype_in(tens, t->string), 0,
@@ -344,14 +316,14 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                         const cJSON *dof = cJSON_GetObjectItemCaseSensitive(x, "data_offsets");
                         uint64_t a = (uint64_t)cJSON_GetArrayItem(dof, 0)->valuedouble,
                                  b = (uint64_t)cJSON_GetArrayItem(dof, 1)->valuedouble;
-                        unsigned char *d = read_range(sp, PG + a, b - a);
+                        unsigned char *d = mc_test_read_range(sp, PG + a, b - a);
                         const cJSON *bt = cJSON_GetObjectItemCaseSensitive(tens, x->string);
                         if (!strncmp(x->string, "mconv.pad.", 10)) {
                             size_t nz = 0;
                             for (uint64_t i = 0; d && i < b - a; i++) nz += d[i] != 0;
                             CHECKF(d && nz == 0, "%s: %s holds %zu non-zero bytes", sp, x->string, nz);
                         } else {
-                            unsigned char *w = bt ? read_range(p, (uint64_t)jn(bt, "offset"), b - a) : NULL;
+                            unsigned char *w = bt ? mc_test_read_range(p, (uint64_t)jn(bt, "offset"), b - a) : NULL;
                             CHECKF(bt && (uint64_t)jn(bt, "offset") == PG + a && (uint64_t)jn(bt, "nbytes") == b - a &&
                                        d && w && !memcmp(d, w, (size_t)(b - a)),
                                    "%s: %s is not the bytes of %s", sp, x->string, p);
@@ -381,7 +353,7 @@ static void check_maccode(const char *dir, const mc_model *m, int max_experts)
                 for (int xi = 0; xi < ne && E; xi++) {
                     uint64_t e = want_e[xi];
                     if (xi && e == want_e[xi - 1]) continue;
-                    unsigned char *blk = read_range(p, ds + e * B, B); /* one read per expert */
+                    unsigned char *blk = mc_test_read_range(p, ds + e * B, B); /* one read per expert */
                     CHECKF(blk != NULL, "%s: expert %llu unreadable", p, (unsigned long long)e);
                     if (!blk) continue;
                     g_experts_loaded++;
@@ -458,13 +430,13 @@ static int dtype_is(const char *st, const char *want) { return !strcmp(st, want)
 /* All tensors of a .flash file, experts restacked. */
 static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
 {
-    unsigned char *h = read_range(path, 0, 48);
+    unsigned char *h = mc_test_read_range(path, 0, 48);
     ftensor *v = NULL;
     *n = 0;
     if (!h) return NULL;
-    uint64_t mo = le64(h + 16), ml = le64(h + 24);
+    uint64_t mo = mc_test_le64(h + 16), ml = mc_test_le64(h + 24);
     free(h);
-    unsigned char *mb = read_range(path, mo, ml);
+    unsigned char *mb = mc_test_read_range(path, mo, ml);
     cJSON *man = mb ? cJSON_ParseWithLength((const char *)mb, (size_t)ml) : NULL;
     free(mb);
     if (!man) return NULL;
@@ -489,7 +461,7 @@ static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
         const cJSON *d;
         cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "shape")) f->shape[f->nd++] = (uint64_t)d->valuedouble;
         f->nbytes = (uint64_t)jn(t, "nbytes");
-        f->data = read_range(path, (uint64_t)jn(t, "offset"), f->nbytes);
+        f->data = mc_test_read_range(path, (uint64_t)jn(t, "offset"), f->nbytes);
     }
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(man, "experts"))
     {
@@ -507,7 +479,7 @@ static ftensor *flash_tensors(const char *path, int *n, cJSON **cfg_out)
             f->nbytes = per * E;
             f->data = malloc((size_t)f->nbytes);
             for (uint64_t e = 0; f->data && e < E; e++) {
-                unsigned char *b = read_range(path, off + e * stride + io, per);
+                unsigned char *b = mc_test_read_range(path, off + e * stride + io, per);
                 if (b) memcpy(f->data + e * per, b, (size_t)per);
                 free(b);
             }
@@ -544,13 +516,13 @@ static void maccode_vs_flash(const char *dir, const char *flash)
                 const cJSON *dof = cJSON_GetObjectItem(t, "data_offsets");
                 uint64_t a = (uint64_t)cJSON_GetArrayItem(dof, 0)->valuedouble, b = (uint64_t)cJSON_GetArrayItem(dof, 1)->valuedouble;
                 found = 1;
-                if (b - a == ft[k].nbytes) d = read_range(p, s.data_start + a, b - a);
+                if (b - a == ft[k].nbytes) d = mc_test_read_range(p, s.data_start + a, b - a);
             }
             cJSON_Delete(s.hdr);
         }
         for (int kind = 0; !found && local && kind < 2; kind++) {
             snprintf(p, sizeof p, "%s/%s/layer_%02d.bin", dir, kind ? "bin" : "ffn_aligned", layer);
-            unsigned char *pg = file_size(p) ? read_range(p, 0, PG) : NULL;
+            unsigned char *pg = file_size(p) ? mc_test_read_range(p, 0, PG) : NULL;
             size_t hl = 0;
             while (pg && hl < PG && pg[hl]) hl++;
             cJSON *h = pg ? cJSON_ParseWithLength((const char *)pg, hl) : NULL;
@@ -562,14 +534,14 @@ static void maccode_vs_flash(const char *dir, const char *flash)
                 t = cJSON_GetObjectItemCaseSensitive(tl, local + 5);
             if (t && !kind) {
                 found = 1;
-                if ((uint64_t)jn(t, "nbytes") == ft[k].nbytes) d = read_range(p, (uint64_t)jn(t, "offset"), ft[k].nbytes);
+                if ((uint64_t)jn(t, "nbytes") == ft[k].nbytes) d = mc_test_read_range(p, (uint64_t)jn(t, "offset"), ft[k].nbytes);
             } else if (t) {
                 uint64_t E = (uint64_t)jn(lay, "num_experts"), B = (uint64_t)jn(lay, "expert_block_size"),
                          ds = (uint64_t)jn(lay, "data_start"), per = (uint64_t)jn(t, "nbytes"), io = (uint64_t)jn(t, "inner_offset");
                 found = 1;
                 if (per * E == ft[k].nbytes && (d = malloc((size_t)ft[k].nbytes)))
                     for (uint64_t e = 0; e < E; e++) {
-                        unsigned char *b = read_range(p, ds + e * B + io, per);
+                        unsigned char *b = mc_test_read_range(p, ds + e * B + io, per);
                         if (b) memcpy(d + e * per, b, (size_t)per);
                         else memset(d + e * per, 0xEE, (size_t)per);
                         free(b);
@@ -601,7 +573,7 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
     if (!ft) return;
     int *matched = calloc((size_t)nf, sizeof *matched);
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
-    cJSON *idx = read_json(p);
+    cJSON *idx = mc_test_read_json(p);
     const cJSON *wm = cJSON_GetObjectItem(idx, "weight_map");
     CHECKF(cJSON_IsObject(wm), "%s: no weight_map", p);
     /* weight_map sorted by name, as mlx-lm writes it */
@@ -662,7 +634,7 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
             const cJSON *x;
             cJSON_ArrayForEach(x, cJSON_GetObjectItem(t, "shape")) same &= nd < 5 && (uint64_t)x->valuedouble == ft[k].shape[nd++];
             CHECKF(same && nd == ft[k].nd, "%s: %s shape differs", dir, t->string);
-            unsigned char *data = b - a == ft[k].nbytes ? read_range(p, sf.data_start + a, b - a) : NULL;
+            unsigned char *data = b - a == ft[k].nbytes ? mc_test_read_range(p, sf.data_start + a, b - a) : NULL;
             CHECKF(data && ft[k].data && !memcmp(data, ft[k].data, (size_t)ft[k].nbytes), "%s: %s bytes differ from .flash",
                    dir, t->string);
             free(data);
@@ -681,7 +653,7 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
 
     /* config.json: mlx-lm keys, the same quantization block as the .flash */
     snprintf(p, sizeof p, "%s/config.json", dir);
-    cJSON *cfg = read_json(p);
+    cJSON *cfg = mc_test_read_json(p);
     CHECKF(cJSON_IsString(cJSON_GetObjectItem(cfg, "model_type")), "%s: no model_type", p);
     const cJSON *q = cJSON_GetObjectItem(cfg, "quantization"), *fq = cJSON_GetObjectItem(fcfg, "quantization");
     CHECKF((q == NULL) == (fq == NULL) && (!q || cJSON_Compare(q, fq, 1)), "%s: quantization block differs", p);
@@ -724,7 +696,7 @@ static void check_mlx(const char *dir, const char *flash, int tokenizer_expected
     }
     if (tokenizer_expected) {
         snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-        cJSON *tj = read_json(p);
+        cJSON *tj = mc_test_read_json(p);
         CHECKF(cJSON_IsObject(cJSON_GetObjectItem(tj, "model")), "%s: no tokenizer model", p);
         cJSON_Delete(tj);
     }

@@ -43,34 +43,6 @@ typedef struct mfolder {
 
 static int g_models, g_tensors, g_slices, g_files;
 
-static uint64_t le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static unsigned char *read_range(const char *path, uint64_t off, uint64_t n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = malloc(n ? (size_t)n : 1);
-    if (!f || !b || fseeko(f, (off_t)off, SEEK_SET) || fread(b, 1, (size_t)n, f) != n) {
-        free(b);
-        b = NULL;
-    }
-    if (f) fclose(f);
-    return b;
-}
-
-static cJSON *read_json(const char *path)
-{
-    size_t n = 0;
-    unsigned char *d = mc_test_read_file(path, &n);
-    cJSON *j = d ? cJSON_ParseWithLength((const char *)d, n) : NULL;
-    free(d);
-    return j;
-}
-
 static void mfolder_free(mfolder *m)
 {
     for (size_t i = 0; i < m->n; i++) {
@@ -89,18 +61,18 @@ static int mfolder_load(const char *dir, mfolder *m)
     char p[4400];
     memset(m, 0, sizeof *m);
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
-    cJSON *idx = read_json(p), *w, *shards = cJSON_CreateObject();
+    cJSON *idx = mc_test_read_json(p), *w, *shards = cJSON_CreateObject();
     if (!idx) return -1;
     cJSON_ArrayForEach(w, cJSON_GetObjectItem(idx, "weight_map"))
         if (cJSON_IsString(w) && !cJSON_GetObjectItem(shards, w->valuestring))
             cJSON_AddTrueToObject(shards, w->valuestring);
     cJSON_ArrayForEach(w, shards) {
         snprintf(p, sizeof p, "%s/%s", dir, w->string);
-        unsigned char *l = read_range(p, 0, 8);
+        unsigned char *l = mc_test_read_range(p, 0, 8);
         if (!l) break;
-        uint64_t hl = le64(l);
+        uint64_t hl = mc_test_le64(l);
         free(l);
-        unsigned char *h = read_range(p, 8, hl);
+        unsigned char *h = mc_test_read_range(p, 8, hl);
         cJSON *hdr = h ? cJSON_ParseWithLength((const char *)h, (size_t)hl) : NULL, *t, *d;
         free(h);
         if (!hdr) break;
@@ -151,7 +123,7 @@ static ment *match(const char *src, mfolder *m, const mc_flash_reader_tensor *t)
 static void same_bytes(const char *src, const ment *e, uint64_t off, const unsigned char *got, uint64_t n,
                        const char *what)
 {
-    unsigned char *want = read_range(e->file, e->off + off, n);
+    unsigned char *want = mc_test_read_range(e->file, e->off + off, n);
     CHECKF(want && memcmp(want, got, (size_t)n) == 0, "%s: %s%s differs from the mlx folder", src, e->name, what);
     free(want);
 }

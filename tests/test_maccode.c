@@ -41,15 +41,6 @@ static int g_python, g_runs, g_engine_checks;
 static unsigned long long g_tensors; /* tensor readings the engines' readers compared */
 static const char *const ROUTER4 = " --bits-for '*.mlp.gate=4' --bits-for '*.mlp.shared_expert_gate=4'";
 
-static cJSON *read_json(const char *path)
-{
-    size_t n = 0;
-    unsigned char *d = mc_test_read_file(path, &n);
-    cJSON *j = d ? cJSON_ParseWithLength((const char *)d, n) : NULL;
-    free(d);
-    return j;
-}
-
 /* One conversion checked through the engines' readers. sel: --engines or
  * "" (the defaults); ref_opts: the mlx reference's options (mac-code's
  * effective ones); forced: NULL, or written with --force-layout and the
@@ -103,7 +94,7 @@ static void check_one(const char *src, const char *label, const char *sel, const
     /* inspect names the engines written for (streaming.engines) */
     char p[1100];
     snprintf(p, sizeof p, "%s/config.json", mc);
-    cJSON *cfg = read_json(p);
+    cJSON *cfg = mc_test_read_json(p);
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "streaming"), "engines");
     struct stat st;
     snprintf(p, sizeof p, "%s/tokenizer.json", mc);
@@ -240,7 +231,7 @@ static cJSON *fixture_config(const char *name)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/testdata/maccode/%s.json", MCONV_SOURCE_DIR, name);
-    cJSON *c = read_json(p);
+    cJSON *c = mc_test_read_json(p);
     CHECKF(c != NULL, "cannot read %s", p);
     return c;
 }
@@ -339,7 +330,7 @@ static uint64_t weights_of(const char *src, const char *opts)
     snprintf(mx, sizeof mx, "%s/w", mc_test_tmpdir());
     if (mc_test_run(NULL, "'%s' '%s' '%s' --layout mlx --force -q %s", mc_test_mconv(), src, mx, opts)) return 0;
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", mx);
-    cJSON *idx = read_json(p);
+    cJSON *idx = mc_test_read_json(p);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(idx, "metadata"), "total_size");
     uint64_t w = cJSON_IsNumber(t) ? (uint64_t)t->valuedouble : 0;
     cJSON_Delete(idx);

@@ -1,5 +1,9 @@
 #include "mc_test.h"
 
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -183,6 +187,35 @@ unsigned char *mc_test_read_file(const char *path, size_t *len)
     fclose(f);
     if (b && len) *len = (size_t)sz;
     return b;
+}
+
+unsigned char *mc_test_read_range(const char *path, uint64_t off, uint64_t n)
+{
+    if (n > SIZE_MAX - 1 || off > (uint64_t)INT64_MAX) return NULL;
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = malloc(n ? (size_t)n : 1);
+    if (!f || !b || fseeko(f, (off_t)off, SEEK_SET) || fread(b, 1, (size_t)n, f) != n) {
+        free(b);
+        b = NULL;
+    }
+    if (f) fclose(f);
+    return b;
+}
+
+cJSON *mc_test_read_json(const char *path)
+{
+    size_t n = 0;
+    unsigned char *d = mc_test_read_file(path, &n);
+    cJSON *j = d ? cJSON_ParseWithLength((const char *)d, n) : NULL;
+    free(d);
+    return j;
+}
+
+uint64_t mc_test_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
 }
 
 int mc_test_write_file(const char *path, const void *data, size_t len)

@@ -62,6 +62,12 @@ int mc_test_run(char **out, const char *fmt, ...);
 /* Read a whole small file (malloc'd); NULL on error. */
 unsigned char *mc_test_read_file(const char *path, size_t *len);
 int mc_test_write_file(const char *path, const void *data, size_t len);
+/* Read n bytes at off (malloc'd, n may be 0); NULL on error or short file. */
+unsigned char *mc_test_read_range(const char *path, uint64_t off, uint64_t n);
+/* Parse a whole JSON file; NULL when unreadable or not JSON. */
+struct cJSON *mc_test_read_json(const char *path);
+/* Little-endian u64 at p. */
+uint64_t mc_test_le64(const unsigned char *p);
 /* Print "N passed, N failed[, N skipped]" and return the exit code:
  * 1 on any failure, 77 when nothing ran because everything was skipped,
  * else 0. */

@@ -1,0 +1,472 @@
+#include "mc_qerr.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "mc_float.h"
+#include "mc_types.h"
+
+/* ---- exact sums ---- */
+
+static void xsum_carry(mc_xsum *s)
+{
+    uint64_t c = 0;
+    for (int i = 0; i < MC_XSUM_LIMBS; i++) {
+        uint64_t v = s->d[i] + c; /* d < 2^63, c < 2^32: no overflow */
+        s->d[i] = v & 0xffffffffu;
+        c = v >> 32;
+    }
+    /* c != 0 needs a sum beyond 2^1102: not reachable from finite doubles
+     * in fewer than 2^80 additions */
+    s->adds = 0;
+}
+
+void mc_xsum_add(mc_xsum *s, double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    if (b >> 63) return;                 /* negative (or -0): not summed */
+    unsigned e = (unsigned)(b >> 52) & 0x7ffu;
+    if (e == 0x7ffu) return;             /* inf / NaN */
+    uint64_t m = b & ((UINT64_C(1) << 52) - 1);
+    unsigned pos = 0;                    /* weight of m's bit 0, as a power above 2^-1074 */
+    if (e) {
+        m |= UINT64_C(1) << 52;
+        pos = e - 1;
+    }
+    if (!m) return;
+    unsigned li = pos >> 5, sh = pos & 31u;
+    /* m << sh spans up to 85 bits: three 32-bit digits */
+    uint64_t lo = m << sh;                            /* bits 0..63 of the shifted value */
+    uint64_t hi = sh ? m >> (64 - sh) : 0;            /* bits 64.. */
+    s->d[li] += lo & 0xffffffffu;
+    s->d[li + 1] += lo >> 32;
+    if (hi) s->d[li + 2] += hi;
+    if (++s->adds >= (UINT64_C(1) << 31)) xsum_carry(s);
+}
+
+void mc_xsum_merge(mc_xsum *dst, const mc_xsum *src)
+{
+    mc_xsum t = *src;
+    xsum_carry(&t);
+    if (dst->adds + 1 >= (UINT64_C(1) << 31)) xsum_carry(dst);
+    for (int i = 0; i < MC_XSUM_LIMBS; i++) dst->d[i] += t.d[i];
+    dst->adds++;
+}
+
+double mc_xsum_value(const mc_xsum *s)
+{
+    mc_xsum t = *s;
+    xsum_carry(&t);
+    int top = MC_XSUM_LIMBS - 1;
+    while (top >= 0 && !t.d[top]) top--;
+    if (top < 0) return 0.0;
+    /* the top three digits (at least 65 significant bits), lowest first,
+     * plus a sticky bit for anything below: correctly rounded except for a
+     * double rounding in the last place */
+    int lo = top >= 2 ? top - 2 : 0;
+    int sticky = 0;
+    for (int i = 0; i < lo; i++) sticky |= t.d[i] != 0;
+    double r = 0.0;
+    for (int i = lo; i <= top; i++) {
+        uint64_t dig = t.d[i];
+        if (i == lo && sticky) dig |= 1;
+        r += ldexp((double)dig, 32 * i - 1074);
+    }
+    return r;
+}
+
+/* ---- per-row lanes ----
+ *
+ * Element j of a block of 8 goes to lane j % 8. Per block of a row (an
+ * affine group, or 128 values of a float row) every lane sums d*d and x*x
+ * in float32 from zero, then adds that to the row's double lane; the
+ * largest |d| is kept per lane in float32. d = fl32(y - x). The plain C
+ * loop (the reference) and the vector loop (GCC/Clang generic vectors:
+ * SSE2 on x86, NEON on ARM) do the same float32 operations lane by lane in
+ * the same order (no fused multiply-add: -ffp-contract=off), so they give
+ * the same bits; mc_qerr_set_scalar(1) makes every call take the plain C
+ * loop (tests compare the two). */
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MC_QERR_SCALAR)
+#define MC_QERR_VEC 1
+#if defined(__x86_64__)
+#define MC_QERR_AVX2 1
+#include <immintrin.h>
+#include <stdatomic.h>
+#endif
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MC_QERR_INLINE __attribute__((always_inline)) inline
+#else
+#define MC_QERR_INLINE inline
+#endif
+
+static int g_scalar; /* mc_qerr_set_scalar */
+
+void mc_qerr_set_scalar(int on)
+{
+    g_scalar = on != 0;
+}
+
+#ifdef MC_QERR_AVX2
+static int have_avx2(void);
+#endif
+
+int mc_qerr_vector_path(void)
+{
+#ifdef MC_QERR_AVX2
+    if (!g_scalar && have_avx2()) return 2;
+#endif
+#ifdef MC_QERR_VEC
+    return !g_scalar;
+#else
+    return 0;
+#endif
+}
+
+typedef struct lanes {
+    double e[8], r[8];
+    float m[8];
+    uint64_t bad;
+} lanes;
+
+static MC_QERR_INLINE void lanes_zero(lanes *L)
+{
+    memset(L, 0, sizeof *L);
+}
+
+/* n values (a multiple of 8) of y against x. */
+static MC_QERR_INLINE void acc_block(lanes *L, const float *restrict y, const float *restrict x, size_t n)
+{
+    float E[8], R[8], Mx[8];
+#ifdef MC_QERR_VEC
+    if (!g_scalar) {
+        /* two 4-lane vectors: lanes 0-3 and 4-7 (SSE2 / NEON registers) */
+        v4f e0 = { 0 }, e1 = { 0 }, r0 = { 0 }, r1 = { 0 }, m0, m1;
+        const v4i absmask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
+        memcpy(&m0, L->m, 16);
+        memcpy(&m1, L->m + 4, 16);
+        for (size_t j = 0; j < n; j += 8) {
+            v4f x0, x1, y0, y1;
+            memcpy(&x0, x + j, 16);
+            memcpy(&x1, x + j + 4, 16);
+            memcpy(&y0, y + j, 16);
+            memcpy(&y1, y + j + 4, 16);
+            v4f d0 = y0 - x0, d1 = y1 - x1;
+            v4f dd0 = d0 * d0, dd1 = d1 * d1, xx0 = x0 * x0, xx1 = x1 * x1;
+            e0 = e0 + dd0;
+            e1 = e1 + dd1;
+            r0 = r0 + xx0;
+            r1 = r1 + xx1;
+            v4f a0 = (v4f)((v4i)d0 & absmask), a1 = (v4f)((v4i)d1 & absmask);
+            v4i k0 = a0 > m0, k1 = a1 > m1;
+            m0 = (v4f)((k0 & (v4i)a0) | (~k0 & (v4i)m0));
+            m1 = (v4f)((k1 & (v4i)a1) | (~k1 & (v4i)m1));
+        }
+        memcpy(E, &e0, 16);
+        memcpy(E + 4, &e1, 16);
+        memcpy(R, &r0, 16);
+        memcpy(R + 4, &r1, 16);
+        memcpy(Mx, &m0, 16);
+        memcpy(Mx + 4, &m1, 16);
+    } else
+#endif
+    {
+        for (int l = 0; l < 8; l++) {
+            E[l] = 0.0f;
+            R[l] = 0.0f;
+            Mx[l] = L->m[l];
+        }
+        for (size_t j = 0; j < n; j += 8)
+            for (int l = 0; l < 8; l++) {
+                float d = y[j + l] - x[j + l];
+                float dd = d * d, xx = x[j + l] * x[j + l];
+                E[l] = E[l] + dd;
+                R[l] = R[l] + xx;
+                float a = fabsf(d);
+                Mx[l] = a > Mx[l] ? a : Mx[l];
+            }
+    }
+    for (int l = 0; l < 8; l++) {
+        L->e[l] += (double)E[l];
+        L->r[l] += (double)R[l];
+        L->m[l] = Mx[l];
+    }
+}
+
+/* The slow path for a row whose sums overflowed: element by element in
+ * double, leaving out (and counting) what is not finite. */
+static void acc_checked(lanes *L, const float *y, const float *x, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        double d = (double)y[j] - (double)x[j], xv = (double)x[j];
+        double dd = d * d, xx = xv * xv;
+        if (!(isfinite(dd) && isfinite(xx))) {
+            L->bad++;
+            continue;
+        }
+        L->e[j & 7] += dd;
+        L->r[j & 7] += xx;
+        float a = (float)fabs(d);
+        L->m[j & 7] = a > L->m[j & 7] ? a : L->m[j & 7];
+    }
+}
+
+static MC_QERR_INLINE double tree8(const double *v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* Add one row's lanes; returns 0, or 1 when its sums are not finite (the
+ * caller redoes the row checked). */
+static int lanes_commit(mc_qerr *q, const lanes *L, uint64_t n, int checked)
+{
+    double e = tree8(L->e), r = tree8(L->r);
+    if (!checked && !(isfinite(e) && isfinite(r))) return 1;
+    mc_xsum_add(&q->err, e);
+    mc_xsum_add(&q->ref, r);
+    for (int k = 0; k < 8; k++)
+        if ((double)L->m[k] > q->max_abs) q->max_abs = (double)L->m[k];
+    q->count += n - L->bad;
+    q->nonfinite += L->bad;
+    return 0;
+}
+
+void mc_qerr_init(mc_qerr *q)
+{
+    memset(q, 0, sizeof *q);
+}
+
+void mc_qerr_merge(mc_qerr *dst, const mc_qerr *src)
+{
+    mc_xsum_merge(&dst->err, &src->err);
+    mc_xsum_merge(&dst->ref, &src->ref);
+    if (src->max_abs > dst->max_abs) dst->max_abs = src->max_abs;
+    dst->count += src->count;
+    dst->nonfinite += src->nonfinite;
+}
+
+/* ---- affine ---- */
+
+#define QE_CODES 1024 /* codes unpacked at a time (whole groups) */
+
+static MC_QERR_INLINE void deq_group(const uint8_t *restrict q, int gs, float s, float b, float *restrict y)
+{
+    for (int j = 0; j < gs; j++) {
+        float t = (float)q[j] * s; /* two roundings, never fused (-ffp-contract=off) */
+        y[j] = t + b;
+    }
+}
+
+#ifdef MC_QERR_AVX2
+/* The same lanes with AVX2 (8 lanes in one register), chosen at run time
+ * where the processor has it; no FMA (two roundings, as the plain loop).
+ * Codes straight from the words for 2, 4 and 8 bits (a variable shift per
+ * lane), through unpacked bytes for 3, 5 and 6. */
+/* One row, bits a constant in each instance (no branch per step). */
+__attribute__((target("avx2"), always_inline)) static inline void
+avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row, const void *scales,
+         const void *biases, uint64_t g0, const int bits)
+{
+    const int gs = p->group_size;
+    const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
+    const __m256i sh4 = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m4 = _mm256_set1_epi32(15);
+    const __m256i sh8 = _mm256_setr_epi32(0, 8, 16, 24, 0, 8, 16, 24), m8 = _mm256_set1_epi32(255);
+    const __m256i sh2a = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), m2 = _mm256_set1_epi32(3);
+    const __m256i sh2b = _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30);
+    __m256 m = _mm256_loadu_ps(L->m);
+    __m256d el = _mm256_loadu_pd(L->e), eh = _mm256_loadu_pd(L->e + 4);
+    __m256d rl = _mm256_loadu_pd(L->r), rh = _mm256_loadu_pd(L->r + 4);
+    uint8_t q[128];
+    for (uint64_t g = 0; g < ng; g++) {
+        const uint32_t *w = row + g * gw;
+        const float *xg = x + g * (uint64_t)gs;
+        const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, g0 + g, p->scale_type));
+        const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, g0 + g, p->scale_type));
+        if (bits == 3 || bits == 5 || bits == 6) mc_quant_unpack_codes(w, (uint64_t)gs, bits, q);
+        __m256 e = _mm256_setzero_ps(), r = _mm256_setzero_ps();
+        for (int j = 0; j < gs; j += 8) {
+            __m256i c;
+            if (bits == 4) {
+                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 8]), sh4), m4);
+            } else if (bits == 8) {
+                const int w0 = (int)w[j / 4], w1 = (int)w[j / 4 + 1];
+                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_setr_epi32(w0, w0, w0, w0, w1, w1, w1, w1), sh8), m8);
+            } else if (bits == 2) {
+                c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 16]), (j & 8) ? sh2b : sh2a), m2);
+            } else {
+                int64_t v8;
+                memcpy(&v8, q + j, 8);
+                c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v8));
+            }
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(c), vs);
+            __m256 y = _mm256_add_ps(t, vb);
+            __m256 xv = _mm256_loadu_ps(xg + j);
+            __m256 d = _mm256_sub_ps(y, xv);
+            e = _mm256_add_ps(e, _mm256_mul_ps(d, d));
+            r = _mm256_add_ps(r, _mm256_mul_ps(xv, xv));
+            m = _mm256_max_ps(_mm256_and_ps(d, _mm256_castsi256_ps(absmask)), m); /* a > m ? a : m */
+        }
+        el = _mm256_add_pd(el, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        eh = _mm256_add_pd(eh, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        rl = _mm256_add_pd(rl, _mm256_cvtps_pd(_mm256_castps256_ps128(r)));
+        rh = _mm256_add_pd(rh, _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1)));
+    }
+    _mm256_storeu_ps(L->m, m);
+    _mm256_storeu_pd(L->e, el);
+    _mm256_storeu_pd(L->e + 4, eh);
+    _mm256_storeu_pd(L->r, rl);
+    _mm256_storeu_pd(L->r + 4, rh);
+}
+
+__attribute__((target("avx2"))) static void row_affine_avx2(lanes *L, const float *x, uint64_t ncols,
+                                                             const mc_affine *p, const uint32_t *row,
+                                                             const void *scales, const void *biases, uint64_t g0)
+{
+    switch (p->bits) {
+    case 2: avx2_row(L, x, ncols, p, row, scales, biases, g0, 2); break;
+    case 3: avx2_row(L, x, ncols, p, row, scales, biases, g0, 3); break;
+    case 4: avx2_row(L, x, ncols, p, row, scales, biases, g0, 4); break;
+    case 5: avx2_row(L, x, ncols, p, row, scales, biases, g0, 5); break;
+    case 6: avx2_row(L, x, ncols, p, row, scales, biases, g0, 6); break;
+    default: avx2_row(L, x, ncols, p, row, scales, biases, g0, 8); break;
+    }
+}
+
+static int have_avx2(void)
+{
+    static _Atomic int state; /* 0 unknown, 1 no, 2 yes */
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (!v) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") ? 2 : 1;
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v == 2;
+}
+#endif
+
+static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row,
+                       const void *scales, const void *biases, uint64_t g0, int checked)
+{
+#ifdef MC_QERR_AVX2
+    if (!checked && !g_scalar && have_avx2()) {
+        row_affine_avx2(L, x, ncols, p, row, scales, biases, g0);
+        return;
+    }
+#endif
+    const int gs = p->group_size, bits = p->bits;
+    const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
+    const uint64_t per = QE_CODES / (uint64_t)gs; /* groups per unpack */
+    uint8_t q[QE_CODES];
+    float y[128];
+    for (uint64_t g = 0; g < ng; g += per) {
+        uint64_t n = ng - g < per ? ng - g : per;
+        mc_quant_unpack_codes(row + g * gw, n * (uint64_t)gs, bits, q);
+        for (uint64_t k = 0; k < n; k++) {
+            float s = mc_quant_scale_get(scales, g0 + g + k, p->scale_type);
+            float b = mc_quant_scale_get(biases, g0 + g + k, p->scale_type);
+            const float *xg = x + (g + k) * (uint64_t)gs;
+            deq_group(q + k * (uint64_t)gs, gs, s, b, y);
+            if (checked) acc_checked(L, y, xg, (size_t)gs);
+            else acc_block(L, y, xg, (size_t)gs);
+        }
+    }
+}
+
+int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                   const uint32_t *wq, const void *scales, const void *biases, mc_error *err)
+{
+    int rc = mc_quant_affine_check(p, ncols, err);
+    if (rc) return rc;
+    uint64_t rw = mc_quant_affine_row_words(ncols, p->bits), ng = ncols / (uint64_t)p->group_size;
+    for (uint64_t r = 0; r < nrows; r++) {
+        lanes L;
+        for (int checked = 0; checked < 2; checked++) {
+            lanes_zero(&L);
+            row_affine(&L, x + r * ncols, ncols, p, wq + r * rw, scales, biases, r * ng, checked);
+            if (!lanes_commit(q, &L, ncols, checked)) break;
+        }
+    }
+    return 0;
+}
+
+/* ---- float ---- */
+
+static MC_QERR_INLINE void decode(const void *stored, int type, uint64_t i, size_t n, float *restrict y)
+{
+    const unsigned char *b = (const unsigned char *)stored;
+    if (type == MC_T_F32) {
+        memcpy(y, b + i * 4, n * 4);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint16_t h;
+        memcpy(&h, b + (i + k) * 2, 2);
+        y[k] = type == MC_T_F16 ? mc_f16_to_f32(h) : mc_bf16_to_f32(h);
+    }
+}
+
+/* A row of any length in blocks of 128, the tail padded with y = x = 0 (adds 0). */
+static void row_float(lanes *L, const float *x, uint64_t ncols, int type, const void *stored, uint64_t i0,
+                      int checked)
+{
+    float y[128], xt[128];
+    for (uint64_t j = 0; j < ncols; j += 128) {
+        size_t n = ncols - j < 128 ? (size_t)(ncols - j) : 128, n8 = (n + 7) & ~(size_t)7;
+        const float *xb = x + j;
+        decode(stored, type, i0 + j, n, y);
+        if (n8 != n) {
+            memcpy(xt, x + j, n * sizeof *xt);
+            for (size_t k = n; k < n8; k++) y[k] = xt[k] = 0.0f;
+            xb = xt;
+        }
+        if (checked) acc_checked(L, y, xb, n8);
+        else acc_block(L, y, xb, n8);
+    }
+}
+
+int mc_qerr_float(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, int type, const void *stored,
+                  mc_error *err)
+{
+    if (type != MC_T_F32 && type != MC_T_F16 && type != MC_T_BF16)
+        return mc_error_set(err, MC_ERR_ARG, "qerr: stored type %s is not f16, bf16 or f32", mc_type_name(type));
+    for (uint64_t r = 0; r < nrows; r++)
+        for (int checked = 0; checked < 2; checked++) {
+            lanes L;
+            lanes_zero(&L);
+            row_float(&L, x + r * ncols, ncols, type, stored, r * ncols, checked);
+            if (!lanes_commit(q, &L, ncols, checked)) break;
+        }
+    return 0;
+}
+
+void mc_qerr_values(mc_qerr *q, const float *x, const float *y, uint64_t nrows, uint64_t ncols)
+{
+    mc_error e;
+    (void)mc_qerr_float(q, x, nrows, ncols, MC_T_F32, y, &e); /* f32 is always accepted */
+}
+
+void mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->sum_sq_err = mc_xsum_value(&q->err);
+    s->sum_sq_ref = mc_xsum_value(&q->ref);
+    s->max_abs = q->max_abs;
+    s->count = q->count;
+    s->nonfinite = q->nonfinite;
+    s->exact = s->sum_sq_err == 0.0 && q->nonfinite == 0;
+    if (s->exact) {
+        s->rel_rms = 0.0;
+        s->snr_db = INFINITY;
+    } else if (s->sum_sq_ref > 0.0 && s->sum_sq_err > 0.0) {
+        s->defined = 1;
+        s->rel_rms = sqrt(s->sum_sq_err / s->sum_sq_ref);
+        s->snr_db = 10.0 * log10(s->sum_sq_ref / s->sum_sq_err);
+    }
+}

@@ -1,0 +1,405 @@
+/* mc_convert for gpt_oss (mlx-lm models/gpt_oss.py; GGUF arch gpt-oss).
+ * Rules: docs/CONVERT.md, section gpt_oss.
+ *
+ * Corpus-new models/gpt_oss (bf16 hf/, llama.cpp b8291 GGUFs):
+ *  - hf/ and every GGUF give exactly the tensors of
+ *    testdata/mlx_names/gpt_oss.txt (mlx-lm's module tree);
+ *  - hf/: the experts equal mlx-lm's split of the fused hub tensors, computed
+ *    here from the raw safetensors bytes (gate = even columns of
+ *    gate_up_proj [E, H, 2I], up = odd, transposed to [E, I, H]; down_proj
+ *    [E, I, H] transposed; the biases' even / odd columns);
+ *  - bf16 GGUF = hf/ bit for bit, every tensor;
+ *  - q8_0, Q4_K_M, MXFP4_MOE: every tensor equals ggml's dequantization of
+ *    its GGUF source (names mapped by this test's own table); MXFP4 experts
+ *    also equal an independent decode (e2m1 value table * 2^(e - 127));
+ *    RMS error against hf/ printed and bounded;
+ *  - config.json: fields equal hf/config.json where both exist (rope_scaling
+ *    and layer_types compared key by key).
+ */
+#include "mc_test.h"
+#include "mc_convert.h"
+#include "mc_gguf.h"
+#include "mc_safetensors.h"
+#include "mc_dequant.h"
+#include "mc_float.h"
+#include "mc_types.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t row_len_of(const mc_mtensor *t) { return t->n_dims ? t->shape[t->n_dims - 1] : 1; }
+
+static uint64_t nelem_of(const mc_mtensor *t)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
+    return n;
+}
+
+/* Whole tensor as f32, in chunks of 5 rows (crosses experts and parts). */
+static float *read_all(const mc_model *m, const mc_mtensor *t)
+{
+    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    mc_error err = {0};
+    for (uint64_t r = 0; v && r < rows;) {
+        uint64_t k = rows - r < 5 ? rows - r : 5;
+        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
+            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
+                    err.msg);
+            free(v);
+            return NULL;
+        }
+        r += k;
+    }
+    return v;
+}
+
+static mc_model *open_model(const char *path)
+{
+    mc_model *m = NULL;
+    mc_error err = {0};
+    if (mc_convert_open(path, NULL, &m, &err)) {
+        fprintf(stderr, "open %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+/* The produced set equals testdata/mlx_names/gpt_oss.txt. */
+static void check_names(const mc_model *m, const char *label)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/testdata/mlx_names/gpt_oss.txt", MCONV_SOURCE_DIR);
+    size_t len;
+    unsigned char *raw = mc_test_read_file(path, &len);
+    CHECKF(raw != NULL, "cannot read %s", path);
+    if (!raw) return;
+    char *txt = malloc(len + 1);
+    if (!txt) { free(raw); return; }
+    memcpy(txt, raw, len);
+    txt[len] = '\0';
+    free(raw);
+    size_t want = 0, matched = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#' || !line[0]) continue;
+        char *sp = strchr(line, ' ');
+        if (!sp) continue;
+        *sp = '\0';
+        want++;
+        const mc_mtensor *t = mc_model_find(m, line);
+        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
+        if (!t) continue;
+        char shp[128] = "";
+        size_t o = 0;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
+        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
+        matched++;
+    }
+    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
+    CHECK(matched == want && want > 0);
+    free(txt);
+}
+
+/* ---------------------------------------------------------- hf experts */
+
+/* A bf16 safetensors tensor as f32. */
+static float *st_f32(const mc_st *st, const char *name, uint64_t *n)
+{
+    const mc_st_tensor *t = mc_st_find(st, name);
+    mc_error err = {0};
+    CHECKF(t != NULL && t->type == MC_T_BF16, "hf tensor %s absent or not bf16", name);
+    if (!t || t->type != MC_T_BF16) return NULL;
+    uint16_t *raw = malloc(t->nbytes);
+    float *v = malloc(t->nelements * sizeof *v);
+    if (!raw || !v || mc_st_read(st, t, 0, raw, t->nbytes, &err)) {
+        free(raw);
+        free(v);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < t->nelements; i++) v[i] = mc_bf16_to_f32(raw[i]);
+    free(raw);
+    *n = t->nelements;
+    return v;
+}
+
+/* mlx-lm's form of the fused experts, from the raw hf tensors, against
+ * what mconv produced from hf/. */
+static void check_hf_experts(const mc_model *m, const char *hfdir)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/model.safetensors", hfdir);
+    mc_st *st = NULL;
+    mc_error err = {0};
+    CHECK(mc_st_open(p, &st, &err) == 0);
+    if (!st) return;
+    size_t checked = 0;
+    for (int L = 0; L < m->n_layers; L++) {
+        char n[256];
+        uint64_t ngu, ngb, nd, E = 0, H = 0, I = 0;
+        snprintf(n, sizeof n, "model.layers.%d.mlp.experts.gate_up_proj", L);
+        float *gu = st_f32(st, n, &ngu);
+        const mc_st_tensor *gut = mc_st_find(st, n);
+        snprintf(n, sizeof n, "model.layers.%d.mlp.experts.gate_up_proj_bias", L);
+        float *gb = st_f32(st, n, &ngb);
+        snprintf(n, sizeof n, "model.layers.%d.mlp.experts.down_proj", L);
+        float *dn = st_f32(st, n, &nd);
+        if (gut && gut->n_dims == 3) {
+            E = gut->shape[0];
+            H = gut->shape[1];
+            I = gut->shape[2] / 2;
+        }
+        CHECK(gu && gb && dn && E && H && I);
+        for (int w = 0; gu && gb && dn && E && w < 5; w++) {
+            static const char *const names[] = {"gate_proj.weight", "up_proj.weight", "down_proj.weight",
+                                                "gate_proj.bias", "up_proj.bias"};
+            snprintf(n, sizeof n, "model.layers.%d.mlp.experts.%s", L, names[w]);
+            const mc_mtensor *t = mc_model_find(m, n);
+            CHECKF(t != NULL, "hf: %s absent", n);
+            float *got = t ? read_all(m, t) : NULL;
+            if (!got) continue;
+            uint64_t bad = 0;
+            for (uint64_t e = 0; e < E; e++) {
+                if (w < 2) /* [E, I, H]: gate_up[e][h][2i + w] */
+                    for (uint64_t i = 0; i < I; i++)
+                        for (uint64_t h = 0; h < H; h++)
+                            bad += got[(e * I + i) * H + h] != gu[(e * H + h) * 2 * I + 2 * i + (uint64_t)w];
+                else if (w == 2) /* [E, H, I]: down[e][i][h] */
+                    for (uint64_t h = 0; h < H; h++)
+                        for (uint64_t i = 0; i < I; i++)
+                            bad += got[(e * H + h) * I + i] != dn[(e * I + i) * H + h];
+                else
+                    for (uint64_t i = 0; i < I; i++) bad += got[e * I + i] != gb[e * 2 * I + 2 * i + (uint64_t)(w - 3)];
+            }
+            CHECKF(bad == 0, "hf: %s: %llu values differ from mlx-lm's split of the fused tensor", n,
+                   (unsigned long long)bad);
+            checked++;
+            free(got);
+        }
+        free(gu);
+        free(gb);
+        free(dn);
+    }
+    printf("hf: %zu expert tensors equal mlx-lm's split of gate_up_proj / down_proj (+ biases)\n", checked);
+    CHECK(checked == 5u * (size_t)m->n_layers);
+    mc_st_close(st);
+}
+
+/* Every tensor of a equals b's bit for bit (as f32). */
+static void compare_models(const mc_model *a, const mc_model *b, const char *label)
+{
+    size_t same = 0;
+    for (size_t i = 0; i < a->n_tensors; i++) {
+        const mc_mtensor *t = &a->tensors[i], *u = mc_model_find(b, t->name);
+        CHECKF(u != NULL, "%s: %s absent from the reference", label, t->name);
+        if (!u || nelem_of(t) != nelem_of(u)) continue;
+        float *x = read_all(a, t), *y = read_all(b, u);
+        CHECK(x && y);
+        if (x && y) {
+            uint64_t bad = 0;
+            for (uint64_t k = 0; k < nelem_of(t); k++) bad += memcmp(&x[k], &y[k], 4) != 0;
+            CHECKF(bad == 0, "%s: %s: %llu values differ", label, t->name, (unsigned long long)bad);
+            same += bad == 0;
+        }
+        free(x);
+        free(y);
+    }
+    printf("%s: %zu of %zu tensors equal hf/ bit for bit\n", label, same, a->n_tensors);
+    CHECK(same == a->n_tensors && same > 0);
+}
+
+/* ------------------------------------------------------- quantized GGUF */
+
+/* This test's own map from mlx-lm names to llama.cpp's (gguf-py
+ * tensor_mapping for gpt-oss). */
+static int gguf_source(const char *mlx, char *out, size_t cap)
+{
+    static const char *const glob[][2] = {{"model.embed_tokens.weight", "token_embd.weight"},
+                                          {"model.norm.weight", "output_norm.weight"},
+                                          {"lm_head.weight", "output.weight"}};
+    static const char *const lay[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"}, {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},   {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},   {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},   {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.o_proj.bias", "attn_output.bias"},
+        {"self_attn.sinks", "attn_sinks.weight"},       {"mlp.router.weight", "ffn_gate_inp.weight"},
+        {"mlp.router.bias", "ffn_gate_inp.bias"},       {"mlp.experts.gate_proj.weight", "ffn_gate_exps.weight"},
+        {"mlp.experts.gate_proj.bias", "ffn_gate_exps.bias"}, {"mlp.experts.up_proj.weight", "ffn_up_exps.weight"},
+        {"mlp.experts.up_proj.bias", "ffn_up_exps.bias"}, {"mlp.experts.down_proj.weight", "ffn_down_exps.weight"},
+        {"mlp.experts.down_proj.bias", "ffn_down_exps.bias"}};
+    for (size_t i = 0; i < sizeof glob / sizeof glob[0]; i++)
+        if (strcmp(mlx, glob[i][0]) == 0) return snprintf(out, cap, "%s", glob[i][1]) < 0;
+    int L, n = 0;
+    if (sscanf(mlx, "model.layers.%d.%n", &L, &n) != 1 || n == 0) return -1;
+    for (size_t i = 0; i < sizeof lay / sizeof lay[0]; i++)
+        if (strcmp(mlx + n, lay[i][0]) == 0) return snprintf(out, cap, "blk.%d.%s", L, lay[i][1]) < 0;
+    return -1;
+}
+
+/* MXFP4 decoded independently of quant/: OCP e2m1 values times 2^(e - 127). */
+static void mxfp4_decode(const unsigned char *blk, uint64_t nblocks, float *out)
+{
+    static const float e2m1[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+    for (uint64_t b = 0; b < nblocks; b++, blk += 17, out += 32) {
+        float s = ldexpf(1.0f, (int)blk[0] - 127);
+        for (int j = 0; j < 16; j++) { /* ggml: byte j holds element j (low) and j + 16 (high) */
+            out[j] = e2m1[blk[1 + j] & 15] * s;
+            out[j + 16] = e2m1[blk[1 + j] >> 4] * s;
+        }
+    }
+}
+
+static void compare_quant(const mc_model *q, const mc_model *h, const char *label)
+{
+    mc_error err = {0};
+    double se = 0, ss = 0;
+    size_t nt = 0, nmx = 0;
+    for (size_t i = 0; i < q->n_tensors; i++) {
+        const mc_mtensor *t = &q->tensors[i];
+        char src[256];
+        CHECKF(gguf_source(t->name, src, sizeof src) == 0, "%s: no test mapping for %s", label, t->name);
+        const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
+        CHECKF(gt != NULL, "%s: source %s absent", label, src);
+        if (!gt || gt->nelements != nelem_of(t)) {
+            CHECK(gt == NULL);
+            continue;
+        }
+        unsigned char *raw = malloc(gt->nbytes);
+        float *deq = malloc(gt->nelements * sizeof *deq), *got = read_all(q, t);
+        CHECK(raw && deq && got);
+        if (raw && deq && got && mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0 &&
+            mc_dequant(gt->type, raw, deq, (int64_t)gt->nelements, &err) == 0) {
+            CHECKF(memcmp(deq, got, gt->nelements * sizeof *got) == 0, "%s: %s differs from ggml's dequantization",
+                   label, t->name);
+            if (gt->type == MC_T_MXFP4) {
+                float *ind = malloc(gt->nelements * sizeof *ind);
+                if (ind) {
+                    mxfp4_decode(raw, gt->nelements / 32, ind);
+                    uint64_t bad = 0;
+                    for (uint64_t k = 0; k < gt->nelements; k++) bad += ind[k] != got[k];
+                    CHECKF(bad == 0, "%s: %s: %llu values differ from the independent MXFP4 decode", label, t->name,
+                           (unsigned long long)bad);
+                    nmx += bad == 0;
+                }
+                free(ind);
+            }
+            nt++;
+            const mc_mtensor *th = mc_model_find(h, t->name);
+            float *ref = th ? read_all(h, th) : NULL;
+            CHECK(ref != NULL);
+            double tse = 0, tss = 0;
+            for (uint64_t k = 0; ref && k < nelem_of(t); k++) {
+                double d = (double)got[k] - ref[k];
+                tse += d * d;
+                tss += (double)ref[k] * ref[k];
+            }
+            CHECKF(tss == 0 || sqrt(tse / tss) < 0.5, "%s: %s relative RMS error %.3f", label, t->name,
+                   sqrt(tse / tss));
+            se += tse;
+            ss += tss;
+            free(ref);
+        } else {
+            CHECKF(0, "%s: %s: cannot read or decode the source: %s", label, t->name, err.msg);
+        }
+        free(raw);
+        free(deq);
+        free(got);
+    }
+    double rel = ss > 0 ? sqrt(se / ss) : 0;
+    printf("%s: %zu tensors = ggml's dequantization (%zu MXFP4 = the independent e2m1 decode); relative RMS error "
+           "vs hf %.4f\n", label, nt, nmx, rel);
+    CHECK(nt == q->n_tensors);
+    CHECKF(rel < 0.25, "%s: relative RMS error %.4f", label, rel);
+}
+
+/* ------------------------------------------------------------- config */
+
+static void check_config(const mc_model *m, const cJSON *ref, const char *label)
+{
+    static const char *const need[] = {"hidden_size", "num_hidden_layers", "intermediate_size",
+                                       "num_attention_heads", "num_key_value_heads", "head_dim",
+                                       "num_local_experts", "num_experts_per_tok", "sliding_window", "rope_theta",
+                                       "rms_norm_eps", "vocab_size", "max_position_embeddings", "layer_types",
+                                       "rope_scaling", "tie_word_embeddings"};
+    const cJSON *c = m->config;
+    int compared = 0;
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, need[i]), *b = cJSON_GetObjectItemCaseSensitive(ref, need[i]);
+        CHECKF(a != NULL, "%s: config.json lacks %s", label, need[i]);
+        if (!a || !b) continue;
+        if (strcmp(need[i], "rope_scaling") == 0) { /* the keys mlx-lm's YarnRoPE reads */
+            static const char *const rk[] = {"factor", "original_max_position_embeddings", "beta_fast", "beta_slow"};
+            for (size_t k = 0; k < 4; k++) {
+                const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, rk[k]), *y = cJSON_GetObjectItemCaseSensitive(b, rk[k]);
+                CHECKF(cJSON_IsNumber(x) && cJSON_IsNumber(y) && x->valuedouble == y->valuedouble,
+                       "%s: rope_scaling.%s differs", label, rk[k]);
+            }
+            const cJSON *ty = cJSON_GetObjectItemCaseSensitive(a, "rope_type");
+            CHECKF(cJSON_IsString(ty) && strcmp(ty->valuestring, "yarn") == 0, "%s: rope_scaling is not yarn", label);
+            compared++;
+            continue;
+        }
+        int same = cJSON_Compare(a, b, 1) || (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valuedouble == b->valuedouble);
+        char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
+        CHECKF(same, "%s: config %s = %s, hf %s", label, need[i], x ? x : "?", y ? y : "?");
+        free(x);
+        free(y);
+        compared++;
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
+    CHECKF(cJSON_IsString(mt) && strcmp(mt->valuestring, "gpt_oss") == 0, "%s: model_type", label);
+    printf("%s: %d config fields equal hf/config.json\n", label, compared);
+    CHECK(compared == (int)(sizeof need / sizeof need[0]));
+}
+
+static void test_corpus(void)
+{
+    const char *hfdir = mc_test_corpus_new_file("models/gpt_oss/hf");
+    if (!hfdir) return;
+    char hfpath[1024];
+    snprintf(hfpath, sizeof hfpath, "%s", hfdir);
+    mc_model *h = open_model(hfpath);
+    CHECK(h != NULL);
+    if (!h) return;
+    check_names(h, "gpt_oss hf");
+    check_hf_experts(h, hfpath);
+    char cp[1200];
+    snprintf(cp, sizeof cp, "%s/config.json", hfpath);
+    size_t n;
+    unsigned char *cj = mc_test_read_file(cp, &n);
+    cJSON *ref = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
+    free(cj);
+    CHECK(ref != NULL);
+    static const char *const quants[] = {"bf16", "q8_0", "Q4_K_M", "MXFP4_MOE"};
+    for (size_t i = 0; i < 4; i++) {
+        char rel[128], label[64];
+        snprintf(rel, sizeof rel, "models/gpt_oss/gguf/gpt_oss-%s.gguf", quants[i]);
+        snprintf(label, sizeof label, "gpt_oss %s", quants[i]);
+        const char *g = mc_test_corpus_new_file(rel);
+        if (!g) continue;
+        mc_model *q = open_model(g);
+        CHECKF(q != NULL, "%s: cannot open", label);
+        if (!q) continue;
+        check_names(q, label);
+        if (ref) check_config(q, ref, label);
+        if (i == 0) compare_models(q, h, label);
+        else compare_quant(q, h, label);
+        mc_convert_close(q);
+    }
+    if (ref) check_config(h, ref, "gpt_oss hf");
+    cJSON_Delete(ref);
+    mc_convert_close(h);
+}
+
+int main(void)
+{
+    test_corpus();
+    return mc_test_finish("test_convert_gpt_oss");
+}
