@@ -133,7 +133,7 @@ static const mc_build_fn ds_builders[B_COUNT] = {ds_b_embed_q, ds_b_unembed_out,
     /* router: MoEGate holds a bare weight (not a Linear): never quantized */ \
     R(M "gate.weight", G "ffn_gate_inp.weight", M "gate.weight", P, MC_R_MOE), \
     R(M "gate.e_score_correction_bias", G "exp_probs_b.bias", M "gate.e_score_correction_bias", P, \
-      MC_R_MOE | MC_R_OPT), \
+      MC_R_MOE | MC_R_OPT | MC_R_KEEP_DTYPE), \
     R(M "shared_experts.gate_proj.weight", G "ffn_gate_shexp.weight", M "shared_experts.gate_proj.weight", P, \
       Q | MC_R_MOE | MC_R_OPT), \
     R(M "shared_experts.up_proj.weight", G "ffn_up_shexp.weight", M "shared_experts.up_proj.weight", P, \

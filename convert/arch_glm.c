@@ -44,7 +44,7 @@ static const mc_rule glm4_moe_rules[] = {
     MC_RULES_MLP(MC_R_DENSE),
     R(M "gate.weight", G "ffn_gate_inp.weight", M "gate.weight", P, MC_R_MOE),
     R(M "gate.e_score_correction_bias", G "exp_probs_b.bias", M "gate.e_score_correction_bias", P,
-      MC_R_MOE | MC_R_OPT),
+      MC_R_MOE | MC_R_OPT | MC_R_KEEP_DTYPE),
     R(M "shared_experts.gate_proj.weight", G "ffn_gate_shexp.weight", M "shared_experts.gate_proj.weight", P,
       Q | MC_R_MOE | MC_R_OPT),
     R(M "shared_experts.up_proj.weight", G "ffn_up_shexp.weight", M "shared_experts.up_proj.weight", P,

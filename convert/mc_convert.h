@@ -40,6 +40,7 @@ typedef struct mc_mtensor {
     uint8_t quant_bits;             /* 0: the global --bits; else forced (8 for routers) */
     uint8_t src_bits;               /* --recipe source: the largest mc_type_src_bits of the source
                                        tensors it is made from (0: all float; MLX input: its bits) */
+    uint8_t keep_dtype;             /* float dtype of the source kept under --dtype (mlx-lm's cast_predicate) */
     uint8_t passthrough;            /* already in final form (MLX-quantized input): copy bytes */
     int stored_type;                /* passthrough: the stored mc_type (U32, F16, BF16, F32) */
     void *impl;                     /* convert-private recipe */

@@ -89,6 +89,7 @@ enum {
     MC_R_NOTIED = 1u << 1,
     MC_R_Q = 1u << 2,   /* quantizable (Linear / Embedding / SwitchLinear weight) */
     MC_R_Q8 = 1u << 3,  /* quantized at 8 bits as mlx-lm's quant_predicate does */
+    MC_R_KEEP_DTYPE = 1u << 4, /* never cast by --dtype, as mlx-lm's cast_predicate (e_score_correction_bias) */
     /* only in layers of that kind */
     MC_R_ATTN = MC_K_ATTN << 8,
     MC_R_MIXER = MC_K_MIXER << 8,

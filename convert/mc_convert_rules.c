@@ -211,6 +211,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     t->src_bits = mc_recipe_src_bits(rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
+    t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
     t->impl = rec;
     rec = NULL;
 done:
@@ -450,6 +451,7 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     t->src_bits = mc_recipe_src_bits(b.rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
+    t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
     t->impl = b.rec;
     b.rec = NULL;
 done:

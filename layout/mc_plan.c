@@ -102,7 +102,7 @@ static int is_float_type(int t) { return t == MC_T_F16 || t == MC_T_BF16 || t ==
 
 static int float_type_for(const mc_mtensor *t, const mc_plan_opts *o)
 {
-    if (o->dtype >= 0) return o->dtype;
+    if (o->dtype >= 0 && !(t->keep_dtype && is_float_type(t->src_type))) return o->dtype;
     if (is_float_type(t->src_type)) return t->src_type;
     if (t->src_type == MC_T_F64) return MC_T_F32;
     return MC_T_F16; /* block-quantized GGML source: ggml's own scale type */

@@ -3,7 +3,8 @@
 # glm_moe_dsa: hf/ and every GGUF): .flash written and `mconv verify
 # --source` sound; `--layout mlx` written with the mlx-lm model_type and the
 # MTP notice; `--layout mac-code` refused (no mac-code engine
-# builds them: one line naming the model type, exit 1, nothing written).
+# builds them: one line naming the model type, exit 1, nothing written);
+# --dtype f16 leaves e_score_correction_bias float32 (mlx-lm's cast_predicate).
 # Usage: bash cli_glm.sh MCONV [CORPUS]   (reads MCONV_CORPUS_NEW)
 set -u
 mconv=${1:?usage: cli_glm.sh MCONV [CORPUS]}
@@ -35,6 +36,20 @@ for arch in glm4_moe glm_moe_dsa; do
             bad "$src: mac-code refusal: $(cat "$t/se")"
         [ -e "$t/mc" ] && bad "$src: mac-code folder written" || ok
     done
+done
+# --dtype f16: every float tensor f16 except e_score_correction_bias, which
+# mlx-lm's cast_predicate leaves float32 (as in hf/)
+for arch in glm4_moe glm_moe_dsa; do
+    rm -rf "$t"/*
+    "$mconv" "$cn/models/$arch/hf" "$t/mlx" --layout mlx --dtype f16 > /dev/null 2>&1 && ok || bad "$arch: --dtype f16"
+    got=$(python3 -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb")
+h = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+bias = {h[k]["dtype"] for k in h if k.endswith("e_score_correction_bias")}
+norms = {h[k]["dtype"] for k in h if k.endswith("layernorm.weight")}
+print(",".join(sorted(bias)) + " " + ",".join(sorted(norms)))' "$t/mlx/model.safetensors")
+    [ "$got" = "F32 F16" ] && ok || bad "$arch --dtype f16: e_score_correction_bias / norms dtypes '$got', want 'F32 F16'"
 done
 echo "cli_glm: $checks checks, $fails failed"
 [ "$fails" = 0 ]

@@ -1384,6 +1384,11 @@ static void edit_dsa_classic(cJSON *c) /* a config with rope_theta only, and the
 static void test_glm_configs(void)
 {
     char dir[600];
+    /* the refusal message's list (mc_convert_supported_archs) names the new tables */
+    static const char *const names[] = {"glm4moe", "glm-dsa", "glm4_moe_lite", "deepseek_v32"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECKF(strstr(mc_convert_supported_archs(), names[i]) != NULL, "supported list lacks %s: %s", names[i],
+               mc_convert_supported_archs());
     if (hf_with_config("glm4_moe", "glm4-t5", edit_glm4_transformers5, dir, sizeof dir) == 0) {
         mc_model *m = open_model(dir);
         CHECK(m != NULL);

@@ -296,7 +296,21 @@ typedef struct ino_set {
     size_t n;
 } ino_set;
 
-/* du-style: st_blocks of every regular file under dir, each inode once. */
+/* du-style: st_blocks of every weight file under dir, each inode once. The
+ * folder's text files (config, tokenizer, README.md, quant_report.json) are
+ * not weights and do not scale with them: a tiny model's report alone is
+ * more than 1% of its weights, so they are left out of the measure. */
+static int is_text_file(const char *name)
+{
+    static const char *const ext[] = {".json", ".md", ".jinja", ".txt"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t k = strlen(ext[i]);
+        if (n >= k && !strcmp(name + n - k, ext[i])) return 1;
+    }
+    return 0;
+}
+
 static uint64_t du(const char *dir, ino_set *s)
 {
     uint64_t total = 0;
@@ -310,7 +324,7 @@ static uint64_t du(const char *dir, ino_set *s)
         if (lstat(p, &st)) continue;
         if (S_ISDIR(st.st_mode)) {
             total += du(p, s);
-        } else if (S_ISREG(st.st_mode)) {
+        } else if (S_ISREG(st.st_mode) && !is_text_file(de->d_name)) {
             size_t k = 0;
             while (k < s->n && !(s->dev[k] == st.st_dev && s->ino[k] == st.st_ino)) k++;
             if (k < s->n || s->n == 4096) continue;
