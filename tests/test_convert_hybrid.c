@@ -1273,8 +1273,42 @@ static void test_minimax_quant(void)
     mc_convert_close(m);
 }
 
+/* The refusal of an unknown architecture lists these tables (the
+ * registry's supported list). */
+static void test_supported_list(void)
+{
+    static const char *const names[] = {"nemotron_h", "llama4", "olmoe", "minimax"};
+    const char *list = mc_convert_supported_archs();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECKF(strstr(list, names[i]) != NULL, "supported list lacks %s: %s", names[i], list);
+    char dir[1024], path[1100];
+    snprintf(dir, sizeof dir, "%s/unknown-arch", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *cfg = "{\"model_type\": \"no_such_model\"}";
+    CHECK(mc_test_write_file(path, cfg, strlen(cfg)) == 0);
+    /* a one-tensor safetensors file beside it */
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    uint16_t z[4] = {0};
+    int ok = mc_st_writer_new(path, 0, &w, &err) == 0 &&
+             mc_st_writer_add(w, "x.weight", MC_T_BF16, 1, (uint64_t[]){4}, &err) == 0 &&
+             mc_st_writer_begin(w, &err) == 0 && mc_st_writer_tensor(w, NULL, z, sizeof z, &err) == 0 &&
+             mc_st_writer_commit(w, &err) == 0;
+    mc_st_writer_free(w);
+    CHECK(ok);
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/x.flash'", mc_test_mconv(), dir, dir);
+    CHECKF(rc != 0 && out && strstr(out, "not supported"), "unknown architecture: rc %d: %s", rc, out ? out : "");
+    for (size_t i = 0; out && i < sizeof names / sizeof names[0]; i++)
+        CHECKF(strstr(out, names[i]) != NULL, "the refusal does not list %s: %s", names[i], out);
+    free(out);
+}
+
 int main(void)
 {
+    test_supported_list();
     test_family(&NEMOTRON_H);
     test_nemotron_h_config();
     test_nemotron_h_mtp();
