@@ -41,7 +41,6 @@ static int nh_b_vec(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *e
     uint64_t rows = nd > 1 ? n / shp[nd - 1] : 1;
     mc_build_shape(b, 1, &n);
     b->flat = nd > 1;
-    (void)cv;
     return mc_build_part(b, &src, 0, rows, 0, err);
 }
 

@@ -13,7 +13,7 @@ extern const mc_arch mc_arch_llama, mc_arch_mixtral, mc_arch_qwen2, mc_arch_qwen
     mc_arch_gemma2, mc_arch_gemma3, mc_arch_phi3, mc_arch_deepseek_v3, mc_arch_deepseek_v2, mc_arch_qwen35moe,
     mc_arch_qwen35, mc_arch_qwen3next;
 extern const mc_arch mc_arch_glm4_moe, mc_arch_glm_moe_dsa, mc_arch_glm4_moe_lite, mc_arch_deepseek_v32;
-extern const mc_arch mc_arch_nemotron_h_moe, mc_arch_nemotron_h, mc_arch_llama4;
+extern const mc_arch mc_arch_nemotron_h_moe, mc_arch_nemotron_h, mc_arch_llama4, mc_arch_olmoe, mc_arch_minimax;
 extern const mc_arch mc_arch_gemma4;
 extern const mc_arch mc_arch_gpt_oss;
 
@@ -23,7 +23,7 @@ const mc_arch *const mc_arch_list[] = {
     &mc_arch_deepseek_v3, &mc_arch_deepseek_v2,
     &mc_arch_qwen35moe, &mc_arch_qwen35, &mc_arch_qwen3next,
     &mc_arch_glm4_moe, &mc_arch_glm_moe_dsa, &mc_arch_deepseek_v32,
-    &mc_arch_nemotron_h_moe, &mc_arch_nemotron_h, &mc_arch_llama4,
+    &mc_arch_nemotron_h_moe, &mc_arch_nemotron_h, &mc_arch_llama4, &mc_arch_olmoe, &mc_arch_minimax,
     &mc_arch_gemma4,
     &mc_arch_gpt_oss,
 };

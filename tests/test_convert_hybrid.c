@@ -24,6 +24,7 @@
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
+#include "mc_gguf_write.h"
 #include "mc_dequant.h"
 #include "mc_float.h"
 #include "mc_types.h"
@@ -591,6 +592,189 @@ static void test_llama4_experts(void)
     mc_convert_close(h);
 }
 
+/* dir/model.safetensors: every tensor of src under prefix, then n_extra
+ * bf16 [4, 4] zero tensors named extra[]. 1 on success. */
+static int st_rewrite(const char *src, const char *dir, const char *prefix, const char *const *extra, size_t n_extra)
+{
+    char path[1200], name[512];
+    mc_st *st = NULL;
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    uint16_t vz[16] = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int ok = mc_st_open(src, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, st->tensors[i].name);
+        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
+    }
+    for (size_t i = 0; ok && i < n_extra; i++)
+        ok = mc_st_writer_add(w, extra[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
+    ok = ok && mc_st_writer_begin(w, &err) == 0;
+    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
+        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
+        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
+             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
+        free(buf);
+    }
+    for (size_t i = 0; ok && i < n_extra; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
+    ok = ok && mc_st_writer_commit(w, &err) == 0;
+    if (!ok) fprintf(stderr, "rewrite %s: %s\n", src, err.msg);
+    mc_st_writer_free(w);
+    mc_st_close(st);
+    return ok;
+}
+
+/* nemotron_h with an MTP block (mtp.* tensors, as the Nemotron-3 hub
+ * checkpoints carry): dropped with a notice, as mlx-lm's sanitize does;
+ * the rest equals hf/ bit for bit. A config whose pattern disagrees with
+ * the tensors is refused. */
+static void test_nemotron_h_mtp(void)
+{
+    const char *p = mc_test_corpus_new_file("models/nemotron_h/hf/model.safetensors");
+    const char *c = mc_test_corpus_new_file("models/nemotron_h/hf/config.json");
+    const char *d = mc_test_corpus_new_file("models/nemotron_h/hf");
+    if (!p || !c || !d) return;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/nemotron_h-mtp", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    size_t clen;
+    unsigned char *craw = mc_test_read_file(c, &clen);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(craw && mc_test_write_file(path, craw, clen) == 0);
+    static const char *const mtp[] = {"mtp.layers.0.norm.weight", "mtp.layers.0.mixer.q_proj.weight"};
+    CHECK(st_rewrite(p, dir, "", mtp, 2));
+    mc_model *a = open_model(dir), *h = open_model(d);
+    CHECK(a && h);
+    if (a && h) {
+        compare_models(a, h, "nemotron_h mtp");
+        int noted = 0;
+        for (size_t i = 0; i < a->n_notices; i++) noted |= strstr(a->notices[i], "MTP") != NULL;
+        CHECKF(noted, "nemotron_h mtp: no MTP notice");
+    }
+    mc_convert_close(a);
+    mc_convert_close(h);
+    /* hybrid_override_pattern "M*EE" against tensors "ME*E": refused */
+    char *cfg = craw ? malloc(clen + 1) : NULL;
+    if (cfg) {
+        memcpy(cfg, craw, clen);
+        cfg[clen] = '\0';
+        char *q = strstr(cfg, "\"ME*E\"");
+        CHECK(q != NULL);
+        if (q) memcpy(q, "\"M*EE\"", 6);
+        CHECK(mc_test_write_file(path, cfg, clen) == 0);
+        mc_model *b = NULL;
+        mc_error err = {0};
+        CHECK(mc_convert_open(dir, NULL, &b, &err) != 0);
+        CHECKF(strstr(err.msg, "M*EE") && strstr(err.msg, "ME*E"), "refusal: %s", err.msg);
+        mc_convert_close(b);
+        free(cfg);
+    }
+    free(craw);
+}
+
+/* The dense Nemotron-H form (GGUF arch nemotron_h, MLP blocks "-"), made
+ * from the corpus bf16 GGUF the way the converter writes a dense model:
+ * keys under nemotron_h., no expert keys; in the MoE layers (1, 3) the
+ * router and routed experts dropped and the shared expert renamed to the
+ * MLP block's ffn_up / ffn_down. mconv must give mlx-lm's dense names
+ * (testdata/mlx_names/nemotron_h_dense.txt), mixer.up_proj / down_proj
+ * equal to hf/'s shared expert bit for bit, streamed as dense FFNs, and
+ * the pattern "M-*-". */
+static void test_nemotron_h_dense(void)
+{
+    const char *p = mc_test_corpus_new_file("models/nemotron_h/gguf/nemotron_h-bf16.gguf");
+    const char *d = mc_test_corpus_new_file("models/nemotron_h/hf");
+    if (!p || !d) return;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/nemotron_h-dense.gguf", mc_test_tmpdir());
+    mc_gguf *src = NULL;
+    mc_gguf_writer *w = NULL;
+    mc_error err = {0};
+    int rc = mc_gguf_open(p, &src, &err);
+    rc = rc ? rc : mc_gguf_writer_create(&w, path, NULL, &err);
+    static const char pre[] = "nemotron_h_moe.";
+    for (uint64_t i = 0; !rc && i < src->n_kv; i++) {
+        mc_gguf_kv kv = src->kv[i];
+        const char *k = kv.key.s;
+        char nk[256];
+        if (strcmp(k, "general.architecture") == 0) {
+            rc = mc_gguf_writer_add_str(w, k, "nemotron_h", &err);
+            continue;
+        }
+        if (strncmp(k, pre, sizeof pre - 1) == 0) {
+            if (strstr(k, "expert")) continue;
+            snprintf(nk, sizeof nk, "nemotron_h.%s", k + sizeof pre - 1);
+            kv.key.s = nk;
+            kv.key.len = strlen(nk);
+        }
+        rc = mc_gguf_writer_copy_kv(w, &kv, &err);
+    }
+    const mc_gguf_tensor *keep[64];
+    size_t n = 0;
+    for (uint64_t i = 0; !rc && i < src->n_tensors && n < 64; i++) {
+        const mc_gguf_tensor *t = &src->tensors[i];
+        const char *nm = t->name.s;
+        if (strstr(nm, "_exps.") || strstr(nm, "exp_probs_b") || strstr(nm, "ffn_gate_inp")) continue;
+        char nn[128];
+        snprintf(nn, sizeof nn, "%s", nm);
+        char *sh = strstr(nn, "_shexp");
+        if (sh) memmove(sh, sh + 6, strlen(sh + 6) + 1);
+        rc = mc_gguf_writer_add_tensor(w, nn, t->type, t->n_dims, t->ne, &err);
+        keep[n++] = t;
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        void *buf = malloc(keep[i]->nbytes);
+        rc = !buf || mc_gguf_read(src, keep[i], 0, buf, keep[i]->nbytes, &err) ||
+             mc_gguf_writer_write(w, buf, keep[i]->nbytes, &err);
+        free(buf);
+    }
+    if (!rc) rc = mc_gguf_writer_commit(w, &err);
+    else if (w) mc_gguf_writer_abort(w);
+    mc_gguf_close(src);
+    CHECKF(rc == 0, "nemotron_h dense fixture: %s", err.msg);
+    if (rc) return;
+    mc_model *g = open_model(path), *h = open_model(d);
+    CHECK(g && h);
+    if (g && h) {
+        check_names(g, "nemotron_h_dense", "nemotron_h dense");
+        size_t same = 0;
+        for (size_t i = 0; i < g->n_tensors; i++) {
+            const mc_mtensor *t = &g->tensors[i];
+            char ref[160];
+            snprintf(ref, sizeof ref, "%s", t->name);
+            char *m = strstr(ref, "mixer.up_proj");
+            if (!m) m = strstr(ref, "mixer.down_proj");
+            if (m) { /* the shared expert it was made of */
+                char tail[64];
+                snprintf(tail, sizeof tail, "%s", m + 6);
+                snprintf(m, sizeof ref - (size_t)(m - ref), "mixer.shared_experts.%s", tail);
+                CHECKF(t->role == MC_ROLE_FFN, "%s: role %d", t->name, (int)t->role);
+            }
+            const mc_mtensor *r = mc_model_find(h, ref);
+            CHECKF(r != NULL, "nemotron_h dense: %s has no reference %s", t->name, ref);
+            if (!r || nelem_of(r) != nelem_of(t)) continue;
+            float *x = read_all(g, t), *y = read_all(h, r);
+            uint64_t bad = 0;
+            int alog = has_suffix(t->name, ".A_log");
+            for (uint64_t k = 0; x && y && k < nelem_of(t); k++)
+                bad += alog ? fabs((double)x[k] - y[k]) > alog_bound(y[k]) : mc_f32_bits(x[k]) != mc_f32_bits(y[k]);
+            CHECKF(x && y && bad == 0, "nemotron_h dense: %s: %llu values differ", t->name, (unsigned long long)bad);
+            same += x && y && bad == 0;
+            free(x);
+            free(y);
+        }
+        printf("nemotron_h dense: %zu of %zu tensors equal hf/'s\n", same, g->n_tensors);
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(g->config, "hybrid_override_pattern");
+        const cJSON *is = cJSON_GetObjectItemCaseSensitive(g->config, "intermediate_size");
+        CHECK(cJSON_IsString(pat) && strcmp(pat->valuestring, "M-*-") == 0);
+        CHECK(cJSON_IsNumber(is) && is->valuedouble == 32);
+        CHECK(cJSON_GetObjectItemCaseSensitive(g->config, "n_routed_experts") == NULL);
+    }
+    mc_convert_close(g);
+    mc_convert_close(h);
+    check_cli(path, "nemotron_h", "nemotron_h_dense");
+}
+
 /* The hub's Scout / Maverick form, written here from the corpus model:
  * every tensor under language_model., vision tensors beside them, config
  * {model_type llama4, text_config, vision_config}. The conversion equals
@@ -605,9 +789,6 @@ static void test_llama4_wrapper(void)
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s/llama4-wrapper", mc_test_tmpdir());
     CHECK(mkdir(dir, 0755) == 0);
-    mc_st *st = NULL;
-    mc_st_writer *w = NULL;
-    mc_error err = {0};
     size_t clen;
     unsigned char *craw = mc_test_read_file(c, &clen);
     cJSON *text = craw ? cJSON_ParseWithLength((const char *)craw, clen) : NULL;
@@ -630,28 +811,8 @@ static void test_llama4_wrapper(void)
     cJSON_Delete(top);
     static const char *const vision[] = {"vision_model.patch_embedding.linear.weight",
                                          "multi_modal_projector.linear_1.weight"};
-    uint16_t vz[16] = {0};
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int ok = mc_st_open(p, &st, &err) == 0 && mc_st_writer_new(path, 0, &w, &err) == 0;
-    char name[512];
-    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
-        snprintf(name, sizeof name, "language_model.%s", st->tensors[i].name);
-        ok = mc_st_writer_add(w, name, st->tensors[i].type, st->tensors[i].n_dims, st->tensors[i].shape, &err) == 0;
-    }
-    for (size_t i = 0; ok && i < 2; i++)
-        ok = mc_st_writer_add(w, vision[i], MC_T_BF16, 2, (uint64_t[]){4, 4}, &err) == 0;
-    ok = ok && mc_st_writer_begin(w, &err) == 0;
-    for (uint64_t i = 0; ok && i < st->n_tensors; i++) {
-        void *buf = malloc(st->tensors[i].nbytes ? st->tensors[i].nbytes : 1);
-        ok = buf && mc_st_read(st, &st->tensors[i], 0, buf, st->tensors[i].nbytes, &err) == 0 &&
-             mc_st_writer_tensor(w, NULL, buf, st->tensors[i].nbytes, &err) == 0;
-        free(buf);
-    }
-    for (size_t i = 0; ok && i < 2; i++) ok = mc_st_writer_tensor(w, NULL, vz, sizeof vz, &err) == 0;
-    ok = ok && mc_st_writer_commit(w, &err) == 0;
-    CHECKF(ok, "llama4 wrapper fixture: %s", err.msg);
-    mc_st_writer_free(w);
-    mc_st_close(st);
+    int ok = st_rewrite(p, dir, "language_model.", vision, 2);
+    CHECKF(ok, "llama4 wrapper fixture");
     if (!ok) return;
     mc_model *a = open_model(dir), *h = open_model(d);
     CHECK(a && h);
@@ -668,12 +829,501 @@ static void test_llama4_wrapper(void)
     mc_convert_close(h);
 }
 
+/* ------------------------------------------- fixtures from the spec (no corpus) */
+
+/* One mlx-lm tensor of a fixture: its GGUF name (as llama.cpp's converter
+ * names it) and HF name ("%d" the layer, then the expert for per-expert HF
+ * tensors that the converter and mlx-lm's sanitize both stack on a new
+ * leading axis, in expert order). shape: the HF shape of one tensor, as
+ * letters: V vocab, H hidden, Q heads*head_dim, K kv_heads*head_dim, I
+ * expert width, E experts. norm: values near 1. f32: an F32 tensor in HF
+ * (e_score_correction_bias, as transformers keeps it). */
+typedef struct fx_spec {
+    int layered, experts, norm, f32;
+    const char *mlx, *gguf, *hf, *shape;
+} fx_spec;
+
+typedef struct fx_dims {
+    uint64_t V, H, Q, K, I, E, L;
+} fx_dims;
+
+static uint64_t fx_dim(const fx_dims *d, char c)
+{
+    switch (c) {
+    case 'V': return d->V;
+    case 'H': return d->H;
+    case 'Q': return d->Q;
+    case 'K': return d->K;
+    case 'I': return d->I;
+    case 'E': return d->E;
+    default: return 0;
+    }
+}
+
+/* Deterministic values, distinct per tensor, exact in bf16. */
+static float fx_value(const char *name, uint64_t i, int norm)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = name; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h ^= i * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    float v = (float)((double)(h % 2001) - 1000.0) / 4000.0f;
+    return mc_bf16_to_f32(mc_f32_to_bf16(norm ? 1.0f + v / 4 : v));
+}
+
+typedef struct fx_out {
+    char mlx[160], gguf[160];
+    uint32_t nd;          /* mlx (numpy) dims */
+    uint64_t shape[3];
+    int f32;              /* GGUF F32 (1-D tensors, as the converter writes them) */
+    float *v;             /* the values mlx-lm loads */
+} fx_out;
+
+/* GGUF metadata of a fixture (the keys the converter writes). */
+typedef int (*fx_kv_fn)(mc_gguf_writer *w, const char *arch, const fx_dims *d, mc_error *err);
+
+/* Q8_0 as ggml quantizes (quantize_row_q8_0_ref): per 32 values d =
+ * max|x| / 127 stored as f16, codes round(x / d). */
+static void fx_q8_0(const float *x, uint64_t n, unsigned char *out)
+{
+    for (uint64_t b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        float dd = amax / 127.0f, id = dd ? 1.0f / dd : 0.0f;
+        uint16_t h = mc_f32_to_f16(dd);
+        memcpy(out + b * 34, &h, 2);
+        for (int j = 0; j < 32; j++) out[b * 34 + 2 + j] = (unsigned char)(int8_t)roundf(x[b * 32 + j] * id);
+    }
+}
+
+/* The GGUF as llama.cpp's converter writes it: 1-D tensors F32, the rest
+ * bf16 (q8: Q8_0, as llama-quantize makes a q8_0 file), experts stacked,
+ * ne the reversed numpy shape. */
+static int fx_write_gguf(const char *gguf_path, const char *arch, const fx_dims *d, fx_kv_fn kv, const fx_out *outs,
+                         size_t no, int q8)
+{
+    mc_error err = {0};
+    mc_gguf_writer *g = NULL;
+    int rc = mc_gguf_writer_create(&g, gguf_path, NULL, &err);
+    rc = rc ? rc : mc_gguf_writer_add_str(g, "general.architecture", arch, &err);
+    rc = rc ? rc : kv(g, arch, d, &err);
+    const char *toks[256];
+    char tb[256][8];
+    for (uint64_t i = 0; i < d->V && i < 256; i++) {
+        snprintf(tb[i], sizeof tb[i], "t%d", (int)i);
+        toks[i] = tb[i];
+    }
+    rc = rc ? rc : mc_gguf_writer_add_str(g, "tokenizer.ggml.model", "gpt2", &err);
+    rc = rc ? rc : mc_gguf_writer_add_arr_str(g, "tokenizer.ggml.tokens", toks, NULL, d->V, &err);
+    for (size_t i = 0; i < no && !rc; i++) {
+        uint64_t ne[3];
+        for (uint32_t k = 0; k < outs[i].nd; k++) ne[k] = outs[i].shape[outs[i].nd - 1 - k];
+        int ty = outs[i].f32 ? MC_T_F32 : q8 && ne[0] % 32 == 0 ? MC_T_Q8_0 : MC_T_BF16;
+        rc = mc_gguf_writer_add_tensor(g, outs[i].gguf, ty, outs[i].nd, ne, &err);
+    }
+    for (size_t i = 0; i < no && !rc; i++) {
+        uint64_t n = 1;
+        for (uint32_t k = 0; k < outs[i].nd; k++) n *= outs[i].shape[k];
+        if (outs[i].f32) {
+            rc = mc_gguf_writer_write(g, outs[i].v, n * 4, &err);
+            continue;
+        }
+        if (q8 && outs[i].shape[outs[i].nd - 1] % 32 == 0) {
+            unsigned char *qb = malloc(n / 32 * 34);
+            if (!qb) rc = MC_ERR_NOMEM;
+            if (!rc) fx_q8_0(outs[i].v, n, qb);
+            rc = rc ? rc : mc_gguf_writer_write(g, qb, n / 32 * 34, &err);
+            free(qb);
+            continue;
+        }
+        uint16_t *b = malloc(n * 2);
+        if (!b) rc = MC_ERR_NOMEM;
+        for (uint64_t k = 0; !rc && k < n; k++) b[k] = mc_f32_to_bf16(outs[i].v[k]);
+        rc = rc ? rc : mc_gguf_writer_write(g, b, n * 2, &err);
+        free(b);
+    }
+    rc = rc ? rc : mc_gguf_writer_commit(g, &err);
+    if (rc) {
+        fprintf(stderr, "fixture gguf %s: %s\n", gguf_path, err.msg);
+        if (g) mc_gguf_writer_abort(g);
+    }
+    return rc;
+}
+
+/* Write hf/ (config.json from testdata/arch_fixtures/<name>.json and a
+ * model.safetensors) and a bf16 GGUF with gguf_kv() metadata; fill outs
+ * with what mlx-lm must load. Returns the number of outputs, 0 on failure. */
+
+static size_t fx_build(const char *name, const char *arch, const fx_spec *spec, size_t ns, const fx_dims *d,
+                       fx_kv_fn kv, const char *dir, const char *gguf_path, fx_out *outs, size_t cap)
+{
+    char path[1200], nm[200];
+    size_t no = 0;
+    mc_error err = {0};
+    /* outputs and their values */
+    for (size_t i = 0; i < ns; i++)
+        for (uint64_t L = 0; L < (spec[i].layered ? d->L : 1); L++) {
+            if (no == cap) return 0;
+            fx_out *o = &outs[no++];
+            memset(o, 0, sizeof *o);
+            snprintf(o->mlx, sizeof o->mlx, spec[i].mlx, (int)L);
+            snprintf(o->gguf, sizeof o->gguf, spec[i].gguf, (int)L);
+            uint32_t nd = 0;
+            uint64_t n = 1;
+            if (spec[i].experts) o->shape[nd++] = d->E;
+            for (const char *c = spec[i].shape; *c; c++)
+                if (*c != ',') o->shape[nd++] = fx_dim(d, *c);
+            o->nd = nd;
+            for (uint32_t k = 0; k < nd; k++) n *= o->shape[k];
+            o->f32 = nd == 1;
+            o->v = malloc(n * sizeof *o->v);
+            if (!o->v) return 0;
+            uint64_t per = spec[i].experts ? n / d->E : n;
+            for (uint64_t e = 0; e < (spec[i].experts ? d->E : 1); e++) {
+                snprintf(nm, sizeof nm, spec[i].hf, (int)L, (int)e);
+                for (uint64_t k = 0; k < per; k++) o->v[e * per + k] = fx_value(nm, k, spec[i].norm);
+            }
+        }
+    /* hf/ */
+    snprintf(path, sizeof path, "%s/testdata/arch_fixtures/%s.json", MCONV_SOURCE_DIR, name);
+    size_t clen;
+    unsigned char *cfg = mc_test_read_file(path, &clen);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!cfg || mkdir(dir, 0755) != 0 || mc_test_write_file(path, cfg, clen) != 0) {
+        free(cfg);
+        return 0;
+    }
+    free(cfg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    mc_st_writer *w = NULL;
+    int ok = mc_st_writer_new(path, 0, &w, &err) == 0;
+    size_t oi = 0;
+    for (size_t i = 0; ok && i < ns; i++)
+        for (uint64_t L = 0; ok && L < (spec[i].layered ? d->L : 1); L++, oi++)
+            for (uint64_t e = 0; ok && e < (spec[i].experts ? d->E : 1); e++) {
+                snprintf(nm, sizeof nm, spec[i].hf, (int)L, (int)e);
+                const fx_out *o = &outs[oi];
+                ok = mc_st_writer_add(w, nm, spec[i].f32 ? MC_T_F32 : MC_T_BF16, o->nd - (spec[i].experts ? 1 : 0),
+                                      o->shape + (spec[i].experts ? 1 : 0), &err) == 0;
+            }
+    ok = ok && mc_st_writer_begin(w, &err) == 0;
+    oi = 0;
+    for (size_t i = 0; ok && i < ns; i++)
+        for (uint64_t L = 0; ok && L < (spec[i].layered ? d->L : 1); L++, oi++) {
+            const fx_out *o = &outs[oi];
+            uint64_t n = 1;
+            for (uint32_t k = 0; k < o->nd; k++) n *= o->shape[k];
+            /* one write per HF tensor (per expert) */
+            uint64_t ne = spec[i].experts ? d->E : 1, per = n / ne;
+            if (spec[i].f32) {
+                for (uint64_t e = 0; ok && e < ne; e++) ok = mc_st_writer_write(w, o->v + e * per, per * 4, &err) == 0;
+                continue;
+            }
+            uint16_t *b = malloc(n * 2);
+            ok = b != NULL;
+            for (uint64_t k = 0; ok && k < n; k++) b[k] = mc_f32_to_bf16(o->v[k]);
+            for (uint64_t e = 0; ok && e < ne; e++) ok = mc_st_writer_write(w, b + e * per, per * 2, &err) == 0;
+            free(b);
+        }
+    ok = ok && mc_st_writer_commit(w, &err) == 0;
+    mc_st_writer_free(w);
+    CHECKF(ok, "%s fixture hf: %s", name, err.msg);
+    if (!ok) return 0;
+    int rc = fx_write_gguf(gguf_path, arch, d, kv, outs, no, 0);
+    CHECKF(rc == 0, "%s fixture gguf", name);
+    return rc ? 0 : no;
+}
+
+/* Every produced tensor holds exactly the values mlx-lm loads. */
+static void fx_compare(const mc_model *m, const fx_out *outs, size_t no, const char *label)
+{
+    size_t exact = 0;
+    CHECK_EQ_U64(m->n_tensors, no);
+    for (size_t i = 0; i < no; i++) {
+        const mc_mtensor *t = mc_model_find(m, outs[i].mlx);
+        CHECKF(t != NULL, "%s: %s not produced", label, outs[i].mlx);
+        if (!t) continue;
+        uint64_t n = 1, bad = 0;
+        for (uint32_t k = 0; k < outs[i].nd; k++) n *= outs[i].shape[k];
+        CHECK_EQ_U64(nelem_of(t), n);
+        float *v = nelem_of(t) == n ? read_all(m, t) : NULL;
+        CHECKF(v != NULL, "%s: reading %s", label, t->name);
+        for (uint64_t k = 0; v && k < n; k++) bad += mc_f32_bits(v[k]) != mc_f32_bits(outs[i].v[k]);
+        CHECKF(v && bad == 0, "%s: %s: %llu of %llu values differ", label, t->name, (unsigned long long)bad,
+               (unsigned long long)n);
+        exact += v && bad == 0;
+        free(v);
+    }
+    printf("%s: %zu of %zu tensors hold exactly the values mlx-lm loads\n", label, exact, no);
+}
+
+static void fx_free(fx_out *outs, size_t no)
+{
+    for (size_t i = 0; i < no; i++) free(outs[i].v);
+}
+
+/* The fixture config.json as JSON (reference for config fields). */
+static cJSON *fx_config(const char *name)
+{
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/testdata/arch_fixtures/%s.json", MCONV_SOURCE_DIR, name);
+    unsigned char *raw = mc_test_read_file(path, &len);
+    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, len) : NULL;
+    free(raw);
+    return c;
+}
+
+static void test_fixture(const char *name, const char *arch, const char *model_type, const fx_spec *spec,
+                         size_t ns, const fx_dims *d, fx_kv_fn kv, const char *const *gguf_skip,
+                         const char *const *need, int min_equal)
+{
+    char dir[1024], gpath[1100], label[256];
+    fx_out outs[128];
+    snprintf(dir, sizeof dir, "%s/%s-hf", mc_test_tmpdir(), name);
+    snprintf(gpath, sizeof gpath, "%s/%s-bf16.gguf", mc_test_tmpdir(), name);
+    size_t no = fx_build(name, arch, spec, ns, d, kv, dir, gpath, outs, 128);
+    CHECKF(no > 0, "%s: fixture not built", name);
+    if (!no) return;
+    cJSON *ref = fx_config(name);
+    CHECK(ref != NULL);
+    const char *srcs[2] = {dir, gpath};
+    for (int k = 0; k < 2 && ref; k++) {
+        mc_model *m = open_model(srcs[k]);
+        snprintf(label, sizeof label, "%s fixture %s", name, k ? "GGUF bf16" : "hf");
+        CHECKF(m != NULL, "%s: open", label);
+        if (!m) continue;
+        check_names(m, name, label);
+        fx_compare(m, outs, no, label);
+        check_config(m, ref, model_type, k ? gguf_skip : NULL, need, min_equal, label);
+        for (size_t i = 0; i < m->n_notices; i++) printf("%s notice: %s\n", label, m->notices[i]);
+        mc_convert_close(m);
+    }
+    check_cli(gpath, model_type, name);
+    /* q8_0: every tensor is ggml's dequantization of its source (these
+     * converters do no arithmetic, no reorder: the mlx tensor is the GGUF
+     * tensor) */
+    char qpath[1100];
+    snprintf(qpath, sizeof qpath, "%s/%s-q8_0.gguf", mc_test_tmpdir(), name);
+    int qrc = fx_write_gguf(qpath, arch, d, kv, outs, no, 1);
+    CHECK(qrc == 0);
+    mc_model *q = qrc ? NULL : open_model(qpath);
+    CHECK(qrc != 0 || q != NULL);
+    if (q) {
+        size_t ok = 0, quant = 0;
+        snprintf(label, sizeof label, "%s fixture q8_0", name);
+        check_names(q, name, label);
+        for (size_t i = 0; i < no; i++) {
+            const mc_mtensor *t = mc_model_find(q, outs[i].mlx);
+            const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, outs[i].gguf);
+            CHECKF(t && gt, "%s: %s / %s", label, outs[i].mlx, outs[i].gguf);
+            if (!t || !gt || nelem_of(t) != gt->nelements) continue;
+            uint64_t n = gt->nelements, bad = 0;
+            unsigned char *raw = malloc(gt->nbytes);
+            float *deq = malloc(n * sizeof *deq), *got = read_all(q, t);
+            mc_error err = {0};
+            if (raw && deq && got && mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0 &&
+                mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0) {
+                for (uint64_t j = 0; j < n; j++) bad += mc_f32_bits(deq[j]) != mc_f32_bits(got[j]);
+                CHECKF(bad == 0, "%s: %s: %llu values differ from ggml's dequantization", label, t->name,
+                       (unsigned long long)bad);
+                ok += bad == 0;
+                quant += gt->type == MC_T_Q8_0;
+            } else {
+                CHECKF(0, "%s: reading %s", label, t->name);
+            }
+            free(raw);
+            free(deq);
+            free(got);
+        }
+        printf("%s: %zu of %zu tensors = ggml's dequantization of their source (%zu Q8_0)\n", label, ok, no, quant);
+        CHECK(quant > no / 2);
+        mc_convert_close(q);
+    }
+    cJSON_Delete(ref);
+    fx_free(outs, no);
+}
+
+/* ----------------------------------------------------------------- olmoe */
+
+#define AT "model.layers.%d.self_attn."
+static const fx_spec OLMOE_SPEC[] = {
+    {0, 0, 0, 0, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", "V,H"},
+    {0, 0, 1, 0, "model.norm.weight", "output_norm.weight", "model.norm.weight", "H"},
+    {0, 0, 0, 0, "lm_head.weight", "output.weight", "lm_head.weight", "V,H"},
+    {1, 0, 1, 0, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight",
+     "model.layers.%d.input_layernorm.weight", "H"},
+    {1, 0, 1, 0, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight",
+     "model.layers.%d.post_attention_layernorm.weight", "H"},
+    /* OlmoeModel is a TextModel: Q/K as they are (NEOX rotary) */
+    {1, 0, 0, 0, AT "q_proj.weight", "blk.%d.attn_q.weight", AT "q_proj.weight", "Q,H"},
+    {1, 0, 0, 0, AT "k_proj.weight", "blk.%d.attn_k.weight", AT "k_proj.weight", "K,H"},
+    {1, 0, 0, 0, AT "v_proj.weight", "blk.%d.attn_v.weight", AT "v_proj.weight", "K,H"},
+    {1, 0, 0, 0, AT "o_proj.weight", "blk.%d.attn_output.weight", AT "o_proj.weight", "H,Q"},
+    /* q/k norm over all heads */
+    {1, 0, 1, 0, AT "q_norm.weight", "blk.%d.attn_q_norm.weight", AT "q_norm.weight", "Q"},
+    {1, 0, 1, 0, AT "k_norm.weight", "blk.%d.attn_k_norm.weight", AT "k_norm.weight", "K"},
+    {1, 0, 0, 0, "model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", "model.layers.%d.mlp.gate.weight",
+     "E,H"},
+    {1, 1, 0, 0, "model.layers.%d.mlp.switch_mlp.gate_proj.weight", "blk.%d.ffn_gate_exps.weight",
+     "model.layers.%d.mlp.experts.%d.gate_proj.weight", "I,H"},
+    {1, 1, 0, 0, "model.layers.%d.mlp.switch_mlp.up_proj.weight", "blk.%d.ffn_up_exps.weight",
+     "model.layers.%d.mlp.experts.%d.up_proj.weight", "I,H"},
+    {1, 1, 0, 0, "model.layers.%d.mlp.switch_mlp.down_proj.weight", "blk.%d.ffn_down_exps.weight",
+     "model.layers.%d.mlp.experts.%d.down_proj.weight", "H,I"},
+};
+
+#define KEY(s) (snprintf(k, sizeof k, "%s." s, arch), k)
+/* The keys OlmoeModel / TextModel write. */
+static int olmoe_kv(mc_gguf_writer *w, const char *arch, const fx_dims *d, mc_error *err)
+{
+    char k[128];
+    int rc = mc_gguf_writer_add_u32(w, KEY("block_count"), (uint32_t)d->L, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("context_length"), 128, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("embedding_length"), (uint32_t)d->H, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("feed_forward_length"), (uint32_t)d->I, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.head_count"), 4, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), 2, err);
+    rc = rc ? rc : mc_gguf_writer_add_f32(w, KEY("rope.freq_base"), 10000.0f, err);
+    rc = rc ? rc : mc_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_count"), (uint32_t)d->E, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_used_count"), 2, err);
+    return rc;
+}
+
+static const char *const OLMOE_NEED[] = {"hidden_size", "num_hidden_layers", "intermediate_size",
+                                         "num_attention_heads", "rms_norm_eps", "vocab_size", "num_experts",
+                                         "num_experts_per_tok", "norm_topk_prob", "num_key_value_heads",
+                                         "rope_theta", NULL};
+
+/* --------------------------------------------------------------- minimax */
+
+#define MB "model.layers.%d.block_sparse_moe."
+static const fx_spec MINIMAX_SPEC[] = {
+    {0, 0, 0, 0, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", "V,H"},
+    {0, 0, 1, 0, "model.norm.weight", "output_norm.weight", "model.norm.weight", "H"},
+    {0, 0, 0, 0, "lm_head.weight", "output.weight", "lm_head.weight", "V,H"},
+    {1, 0, 1, 0, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight",
+     "model.layers.%d.input_layernorm.weight", "H"},
+    {1, 0, 1, 0, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight",
+     "model.layers.%d.post_attention_layernorm.weight", "H"},
+    /* MiniMaxM2Model is a TextModel: Q/K as they are (NEOX, partial rotary) */
+    {1, 0, 0, 0, AT "q_proj.weight", "blk.%d.attn_q.weight", AT "q_proj.weight", "Q,H"},
+    {1, 0, 0, 0, AT "k_proj.weight", "blk.%d.attn_k.weight", AT "k_proj.weight", "K,H"},
+    {1, 0, 0, 0, AT "v_proj.weight", "blk.%d.attn_v.weight", AT "v_proj.weight", "K,H"},
+    {1, 0, 0, 0, AT "o_proj.weight", "blk.%d.attn_output.weight", AT "o_proj.weight", "H,Q"},
+    /* q/k norm over all heads */
+    {1, 0, 1, 0, AT "q_norm.weight", "blk.%d.attn_q_norm.weight", AT "q_norm.weight", "Q"},
+    {1, 0, 1, 0, AT "k_norm.weight", "blk.%d.attn_k_norm.weight", AT "k_norm.weight", "K"},
+    {1, 0, 0, 0, MB "gate.weight", "blk.%d.ffn_gate_inp.weight", MB "gate.weight", "E,H"},
+    /* the routing bias: F32 in the checkpoint, exp_probs_b.bias in the GGUF */
+    {1, 0, 0, 1, MB "e_score_correction_bias", "blk.%d.exp_probs_b.bias", MB "e_score_correction_bias", "E"},
+    /* per-expert w1 (gate), w3 (up), w2 (down) */
+    {1, 1, 0, 0, MB "switch_mlp.gate_proj.weight", "blk.%d.ffn_gate_exps.weight", MB "experts.%d.w1.weight", "I,H"},
+    {1, 1, 0, 0, MB "switch_mlp.up_proj.weight", "blk.%d.ffn_up_exps.weight", MB "experts.%d.w3.weight", "I,H"},
+    {1, 1, 0, 0, MB "switch_mlp.down_proj.weight", "blk.%d.ffn_down_exps.weight", MB "experts.%d.w2.weight", "H,I"},
+};
+
+/* The keys MiniMaxM2Model / TextModel write. */
+static int minimax_kv(mc_gguf_writer *w, const char *arch, const fx_dims *d, mc_error *err)
+{
+    char k[128];
+    int rc = mc_gguf_writer_add_u32(w, KEY("block_count"), (uint32_t)d->L, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("context_length"), 128, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("embedding_length"), (uint32_t)d->H, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("feed_forward_length"), (uint32_t)d->I, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.head_count"), 4, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), 2, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.key_length"), 32, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("attention.value_length"), 32, err);
+    rc = rc ? rc : mc_gguf_writer_add_f32(w, KEY("rope.freq_base"), 5000000.0f, err);
+    rc = rc ? rc : mc_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_count"), (uint32_t)d->E, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_used_count"), 2, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_gating_func"), 2, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("expert_feed_forward_length"), (uint32_t)d->I, err);
+    rc = rc ? rc : mc_gguf_writer_add_u32(w, KEY("rope.dimension_count"), 16, err);
+    return rc;
+}
+
+static const char *const MINIMAX_NEED[] = {
+    "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+    "num_experts_per_tok", "num_local_experts", "shared_intermediate_size", "num_hidden_layers", "rms_norm_eps",
+    "rope_theta", "rotary_dim", "vocab_size", "scoring_func", "head_dim", "use_qk_norm", NULL};
+
+/* the 8-bit router (quant_predicate) and the float32 routing bias */
+static void test_minimax_quant(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/minimax-hf", mc_test_tmpdir());
+    mc_model *m = open_model(dir);
+    CHECK(m != NULL);
+    if (!m) return;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const mc_mtensor *t = &m->tensors[i];
+        if (has_suffix(t->name, "block_sparse_moe.gate.weight")) CHECKF(t->quant_bits == 8, "%s: bits %d", t->name, t->quant_bits);
+        if (has_suffix(t->name, "e_score_correction_bias")) CHECKF(!t->quantizable, "%s quantizable", t->name);
+        int want = strstr(t->name, "switch_mlp.") ? MC_ROLE_EXPERT : MC_ROLE_PINNED;
+        CHECKF((int)t->role == want, "%s: role %d", t->name, (int)t->role);
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
+    CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "minimax") == 0);
+    mc_convert_close(m);
+}
+
+/* The refusal of an unknown architecture lists these tables (the
+ * registry's supported list). */
+static void test_supported_list(void)
+{
+    static const char *const names[] = {"nemotron_h", "llama4", "olmoe", "minimax"};
+    const char *list = mc_convert_supported_archs();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECKF(strstr(list, names[i]) != NULL, "supported list lacks %s: %s", names[i], list);
+    char dir[1024], path[1100];
+    snprintf(dir, sizeof dir, "%s/unknown-arch", mc_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *cfg = "{\"model_type\": \"no_such_model\"}";
+    CHECK(mc_test_write_file(path, cfg, strlen(cfg)) == 0);
+    /* a one-tensor safetensors file beside it */
+    mc_st_writer *w = NULL;
+    mc_error err = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    uint16_t z[4] = {0};
+    int ok = mc_st_writer_new(path, 0, &w, &err) == 0 &&
+             mc_st_writer_add(w, "x.weight", MC_T_BF16, 1, (uint64_t[]){4}, &err) == 0 &&
+             mc_st_writer_begin(w, &err) == 0 && mc_st_writer_tensor(w, NULL, z, sizeof z, &err) == 0 &&
+             mc_st_writer_commit(w, &err) == 0;
+    mc_st_writer_free(w);
+    CHECK(ok);
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s/x.flash'", mc_test_mconv(), dir, dir);
+    CHECKF(rc != 0 && out && strstr(out, "not supported"), "unknown architecture: rc %d: %s", rc, out ? out : "");
+    for (size_t i = 0; out && i < sizeof names / sizeof names[0]; i++)
+        CHECKF(strstr(out, names[i]) != NULL, "the refusal does not list %s: %s", names[i], out);
+    free(out);
+}
+
 int main(void)
 {
+    test_supported_list();
     test_family(&NEMOTRON_H);
     test_nemotron_h_config();
+    test_nemotron_h_mtp();
+    test_nemotron_h_dense();
     test_family(&LLAMA4);
     test_llama4_experts();
     test_llama4_wrapper();
+    /* olmoe: head_dim 16 (hidden 64 / 4 heads), 2 KV heads */
+    static const fx_dims OLMOE_D = {64, 64, 64, 32, 32, 4, 2};
+    test_fixture("olmoe", "olmoe", "olmoe", OLMOE_SPEC, sizeof OLMOE_SPEC / sizeof OLMOE_SPEC[0], &OLMOE_D, olmoe_kv,
+                 NULL, OLMOE_NEED, 10);
+    /* minimax: head_dim 32 (4 heads: Q 128, 2 KV heads: K 64), rotary_dim 16 */
+    static const fx_dims MINIMAX_D = {64, 64, 128, 64, 32, 4, 2};
+    test_fixture("minimax", "minimax-m2", "minimax", MINIMAX_SPEC, sizeof MINIMAX_SPEC / sizeof MINIMAX_SPEC[0],
+                 &MINIMAX_D, minimax_kv, NULL, MINIMAX_NEED, 14);
+    test_minimax_quant();
     return mc_test_finish("test_convert_hybrid");
 }
