@@ -398,8 +398,145 @@ static void test_corpus(void)
     mc_convert_close(h);
 }
 
+/* ------------------------------------------------- MXFP4 -> MLX mxfp4 */
+
+/* MLX mxfp4 element k of a row: code in bits 4 * (k % 8) of uint32 word
+ * k / 8 (little-endian), scale byte k / 32; ggml's block: byte 0 the e8m0
+ * scale, byte 1 + j holds element j (low nibble) and j + 16 (high). Every
+ * code and scale of out (weight wq, scales sc) must be the source's; the
+ * values (independent e2m1 decode) then agree too. Returns the blocks that
+ * differ. */
+static uint64_t mxfp4_compare(const unsigned char *src, uint64_t nblocks, const uint32_t *wq, const uint8_t *sc,
+                              uint64_t *vals)
+{
+    uint64_t bad = 0;
+    float a[32], b[32];
+    static const float e2m1[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+    for (uint64_t g = 0; g < nblocks; g++) {
+        const unsigned char *blk = src + g * 17;
+        int diff = sc[g] != blk[0];
+        mxfp4_decode(blk, 1, a);
+        for (int k = 0; k < 32; k++) {
+            unsigned want = k < 16 ? blk[1 + k] & 15u : blk[1 + k - 16] >> 4;
+            unsigned got = (wq[g * 4 + (unsigned)k / 8] >> (4 * ((unsigned)k % 8))) & 15u;
+            diff |= got != want;
+            b[k] = e2m1[got] * ldexpf(1.0f, (int)sc[g] - 127);
+        }
+        for (int k = 0; k < 32; k++) *vals += memcmp(&a[k], &b[k], 4) == 0;
+        bad += diff;
+    }
+    return bad;
+}
+
+/* An mlx-lm folder of the MXFP4_MOE GGUF: the expert weights are the
+ * source blocks exactly, in mode mxfp4 per module; the .flash verifies
+ * against its source; --requant-mxfp4 gives affine experts instead. */
+static void test_mxfp4_outputs(void)
+{
+    const char *g = mc_test_corpus_new_file("models/gpt_oss/gguf/gpt_oss-MXFP4_MOE.gguf");
+    if (!g) return;
+    char in[1024], dir[1200], fl[1200], p[1300];
+    snprintf(in, sizeof in, "%s", g);
+    snprintf(dir, sizeof dir, "%s/mx_mlx", mc_test_tmpdir());
+    snprintf(fl, sizeof fl, "%s/mx.flash", mc_test_tmpdir());
+    char *out = NULL;
+    int rc = mc_test_run(&out, "'%s' '%s' '%s' --layout mlx --quiet", mc_test_mconv(), in, dir);
+    CHECKF(rc == 0, "mlx layout: %s", out ? out : "");
+    free(out);
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' '%s' '%s' --quiet && '%s' verify '%s' --source '%s'", mc_test_mconv(), in, fl,
+                     mc_test_mconv(), fl, in);
+    CHECKF(rc == 0 && out && strstr(out, "sound") && strstr(out, "identical"), ".flash verify: %s", out ? out : "");
+    free(out);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    size_t n;
+    unsigned char *cj = mc_test_read_file(p, &n);
+    cJSON *cfg = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
+    free(cj);
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(cfg, "quantization");
+    CHECK(cJSON_IsObject(q));
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    mc_st *st = NULL;
+    mc_gguf *gg = NULL;
+    mc_error err = {0};
+    CHECK(mc_st_open(p, &st, &err) == 0);
+    CHECK(mc_gguf_open(in, &gg, &err) == 0);
+    uint64_t blocks = 0, badb = 0, vals = 0;
+    size_t modules = 0;
+    for (int L = 0; st && gg && q && L < 2; L++)
+        for (int w = 0; w < 3; w++) {
+            static const char *const proj[] = {"gate", "up", "down"};
+            char mod[128], nm[160], src[128];
+            snprintf(mod, sizeof mod, "model.layers.%d.mlp.experts.%s_proj", L, proj[w]);
+            snprintf(src, sizeof src, "blk.%d.ffn_%s_exps.weight", L, proj[w]);
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(q, mod);
+            const cJSON *md = e ? cJSON_GetObjectItemCaseSensitive(e, "mode") : NULL;
+            const cJSON *gs = e ? cJSON_GetObjectItemCaseSensitive(e, "group_size") : NULL;
+            const cJSON *bt = e ? cJSON_GetObjectItemCaseSensitive(e, "bits") : NULL;
+            CHECKF(cJSON_IsString(md) && strcmp(md->valuestring, "mxfp4") == 0 && cJSON_IsNumber(gs) &&
+                   gs->valueint == 32 && cJSON_IsNumber(bt) && bt->valueint == 4,
+                   "%s: config.quantization entry is not {group_size 32, bits 4, mode mxfp4}", mod);
+            snprintf(nm, sizeof nm, "%s.weight", mod);
+            const mc_st_tensor *wt = mc_st_find(st, nm);
+            snprintf(nm, sizeof nm, "%s.scales", mod);
+            const mc_st_tensor *stt = mc_st_find(st, nm);
+            snprintf(nm, sizeof nm, "%s.biases", mod);
+            CHECKF(mc_st_find(st, nm) == NULL, "%s: mxfp4 has no biases", mod);
+            const mc_gguf_tensor *gt = mc_gguf_find_tensor(gg, src);
+            CHECK(wt && stt && gt && gt->type == MC_T_MXFP4);
+            if (!wt || !stt || !gt || gt->type != MC_T_MXFP4) continue;
+            uint64_t nb = gt->nelements / 32;
+            CHECKF(wt->type == MC_T_U32 && stt->type == MC_T_U8 && wt->nbytes == nb * 16 && stt->nbytes == nb,
+                   "%s: weight %s %llu bytes, scales %s %llu bytes; %llu blocks", mod, mc_type_name(wt->type),
+                   (unsigned long long)wt->nbytes, mc_type_name(stt->type), (unsigned long long)stt->nbytes,
+                   (unsigned long long)nb);
+            CHECK(wt->n_dims == 3 && stt->n_dims == 3 && wt->shape[2] * 8 == stt->shape[2] * 32);
+            unsigned char *raw = malloc(gt->nbytes), *sc = malloc(stt->nbytes);
+            uint32_t *wq = malloc(wt->nbytes);
+            if (raw && sc && wq && wt->nbytes == nb * 16 && stt->nbytes == nb &&
+                mc_gguf_read(gg, gt, 0, raw, gt->nbytes, &err) == 0 && mc_st_read(st, wt, 0, wq, wt->nbytes, &err) == 0 &&
+                mc_st_read(st, stt, 0, sc, stt->nbytes, &err) == 0) {
+                badb += mxfp4_compare(raw, nb, wq, sc, &vals);
+                blocks += nb;
+                modules++;
+            }
+            free(raw);
+            free(sc);
+            free(wq);
+        }
+    printf("MXFP4_MOE -> mlx mxfp4: %zu modules, %llu blocks repacked exactly (codes and e8m0 scales), %llu values "
+           "= the independent decode of the source; %llu blocks differ\n", modules, (unsigned long long)blocks,
+           (unsigned long long)vals, (unsigned long long)badb);
+    CHECK(modules == 6 && badb == 0 && vals == blocks * 32 && blocks > 0);
+    mc_st_close(st);
+    mc_gguf_close(gg);
+    cJSON_Delete(cfg);
+    /* asked: requantized to affine at --bits (no mxfp4 entry, biases present) */
+    snprintf(dir, sizeof dir, "%s/mx_affine", mc_test_tmpdir());
+    out = NULL;
+    rc = mc_test_run(&out, "'%s' '%s' '%s' --layout mlx --quiet --requant-mxfp4", mc_test_mconv(), in, dir);
+    CHECKF(rc == 0, "--requant-mxfp4: %s", out ? out : "");
+    free(out);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    cj = mc_test_read_file(p, &n);
+    cfg = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
+    free(cj);
+    char *txt = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+    CHECKF(txt && !strstr(txt, "mxfp4") && strstr(txt, "\"mode\":\"affine\""), "--requant-mxfp4 config: %s",
+           txt ? txt : "?");
+    free(txt);
+    cJSON_Delete(cfg);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    st = NULL;
+    CHECK(mc_st_open(p, &st, &err) == 0);
+    CHECK(st && mc_st_find(st, "model.layers.0.mlp.experts.gate_proj.biases") != NULL);
+    mc_st_close(st);
+}
+
 int main(void)
 {
     test_corpus();
+    test_mxfp4_outputs();
     return mc_test_finish("test_convert_gpt_oss");
 }
