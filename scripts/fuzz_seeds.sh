@@ -12,6 +12,8 @@
 #                 corpus/ggml/quant-vectors.gguf
 #   maccode       the files of mac-code folders converted from corpus models
 #                 by MCONV, each behind fuzz_maccode's file selector byte
+#   mxfp4_blocks  only testdata/fuzz/fuzz_mxfp4_blocks (shape bytes + codes:
+#                 a sound pair, a bad scale shape, truncated blocks, mismatched rows)
 # Each target also gets testdata/fuzz/<target>/* (the regression inputs).
 # Usage: scripts/fuzz_seeds.sh CORPUS_DIR OUT_DIR [MCONV]
 #   makes OUT_DIR/fuzz_gguf, OUT_DIR/fuzz_safetensors, ...
@@ -21,7 +23,7 @@ out=${2:?output dir}
 mconv=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant \
-  "$out"/fuzz_maccode "$out"/fuzz_flash_reader
+  "$out"/fuzz_maccode "$out"/fuzz_flash_reader "$out"/fuzz_mxfp4_blocks
 
 if [ -d "$corpus" ]; then
   bash "$here/scripts/gguf_fuzz_seeds.sh" "$corpus" "$out/fuzz_gguf" >/dev/null
