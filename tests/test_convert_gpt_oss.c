@@ -21,6 +21,8 @@
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
+#include "mc_flash.h"
+#include <xxhash.h>
 #include "mc_dequant.h"
 #include "mc_float.h"
 #include "mc_types.h"
@@ -431,6 +433,37 @@ static uint64_t mxfp4_compare(const unsigned char *src, uint64_t nblocks, const 
     return bad;
 }
 
+/* A copy of .flash file fl with the first `from` of its manifest replaced
+ * by `to` (same length), the header's manifest checksum recomputed: mconv
+ * verify must report the mxfp4 module (exit 3). */
+static void tamper_manifest(const char *fl, const char *from, const char *to, const char *want)
+{
+    size_t n;
+    unsigned char *b = mc_test_read_file(fl, &n);
+    mc_flash_header h;
+    mc_error err = {0};
+    CHECK(b && strlen(from) == strlen(to) && mc_flash_header_decode(b, n, &h, &err) == 0);
+    if (!b || h.manifest_offset + h.manifest_length > n) { free(b); return; }
+    char *man = (char *)b + h.manifest_offset;
+    char *at = NULL;
+    for (uint64_t i = 0; i + strlen(from) <= h.manifest_length && !at; i++)
+        if (memcmp(man + i, from, strlen(from)) == 0) at = man + i;
+    CHECKF(at != NULL, "manifest has no %s", from);
+    if (at) {
+        memcpy(at, to, strlen(to));
+        h.manifest_xxh3 = XXH3_64bits(man, (size_t)h.manifest_length);
+        mc_flash_header_encode(&h, b);
+        char p[1300];
+        snprintf(p, sizeof p, "%s/tampered.flash", mc_test_tmpdir());
+        CHECK(mc_test_write_file(p, b, n) == 0);
+        char *out = NULL;
+        int rc = mc_test_run(&out, "'%s' verify '%s'", mc_test_mconv(), p);
+        CHECKF(rc == 3 && out && strstr(out, want), "verify of a manifest with %s: rc %d: %s", to, rc, out ? out : "");
+        free(out);
+    }
+    free(b);
+}
+
 /* An mlx-lm folder of the MXFP4_MOE GGUF: the expert weights are the
  * source blocks exactly, in mode mxfp4 per module; the .flash verifies
  * against its source; --requant-mxfp4 gives affine experts instead. */
@@ -451,6 +484,9 @@ static void test_mxfp4_outputs(void)
                      mc_test_mconv(), fl, in);
     CHECKF(rc == 0 && out && strstr(out, "sound") && strstr(out, "identical"), ".flash verify: %s", out ? out : "");
     free(out);
+    /* the manifest describes the mxfp4 modules: verify checks them */
+    tamper_manifest(fl, "\"bits\":4,\"mode\":\"mxfp4\"", "\"bits\":8,\"mode\":\"mxfp4\"", "mxfp4");
+    tamper_manifest(fl, "\"dtype\":\"U8\"", "\"dtype\":\"I8\"", "mxfp4 module");
     snprintf(p, sizeof p, "%s/config.json", dir);
     size_t n;
     unsigned char *cj = mc_test_read_file(p, &n);
