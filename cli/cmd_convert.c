@@ -45,6 +45,9 @@ static void usage(FILE *out)
             "  --lossless        keep GGML blocks that map exactly onto MLX's format (Q4_0, Q4_1,\n"
             "                    Q5_0, Q5_1, Q8_0, Q4_K, Q5_K: group size 32, f16 or f32 scales,\n"
             "                    recorded per module); other tensors are quantized as usual\n"
+            "                    MXFP4 blocks (GGUF MXFP4, hub *_blocks/*_scales) are always carried\n"
+            "                    exactly into MLX's mxfp4 mode (group 32, uint8 e8m0 scales, no biases)\n"
+            "  --requant-mxfp4   requantize MXFP4 source blocks to MLX affine at --bits instead\n"
             "  --layout L        flash (default: one .flash file), mac-code (the folder mac-code's\n"
             "                    flash-streaming / expert-sniper engines read) or mlx (an mlx-lm folder)\n"
             "  --shard-size N    mlx layout: shard size limit in bytes (default 5 GiB, as mlx-lm)\n"
@@ -126,6 +129,9 @@ static void print_plan(const mc_model *m, const mc_plan *p, const mc_flash_layou
             m->arch ? m->arch : "?", m->model_type ? m->model_type : "?", p->n_items, nq, nf, nr);
     if (p->opts.no_quant) fprintf(out, "quantization: none (--no-quant)\n");
     else fprintf(out, "quantization: %d bits, group size %d (MLX affine)\n", p->opts.bits, p->opts.group_size);
+    size_t nmx = 0;
+    for (size_t i = 0; i < p->n_items; i++) nmx += p->items[i].mx_mode != 0;
+    if (nmx) fprintf(out, "mxfp4: %zu tensors carried exactly from MXFP4 source blocks (MLX mode mxfp4, group 32)\n", nmx);
     fprintf(out, "pinned: %s in one region at offset %llu\n", mc_cli_bytes(c.pinned_bytes, b1, sizeof b1),
             (unsigned long long)L->pinned_offset);
     if (L->n_spans) {
@@ -195,7 +201,7 @@ int mc_cli_verify_source(const char *flash_path, const char *source, int threads
 }
 
 enum { O_BITS = 1, O_GS, O_DTYPE, O_NOQUANT, O_LOSSLESS, O_THREADS, O_FORCE, O_DRY, O_QUIET, O_STATS, O_HELP,
-       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT, O_NO_QERR, O_RECIPE };
+       O_LAYOUT, O_SHARD, O_BITS_FOR, O_ENGINES, O_FORCE_LAYOUT, O_NO_QERR, O_RECIPE, O_REQUANT_MXFP4 };
 
 static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits", O_BITS, 1 },       { "--group-size", O_GS, 1 }, { "--dtype", O_DTYPE, 1 },
@@ -206,6 +212,7 @@ static const struct { const char *name; int id; int has_arg; } g_opts[] = {
     { "--bits-for", O_BITS_FOR, 1 },  { "--engines", O_ENGINES, 1 }, { "--force-layout", O_FORCE_LAYOUT, 0 },
     { "--no-qerr", O_NO_QERR, 0 },
     { "--recipe", O_RECIPE, 1 },
+    { "--requant-mxfp4", O_REQUANT_MXFP4, 0 },
 };
 
 int mc_cmd_convert(int argc, char **argv)
@@ -277,6 +284,7 @@ int mc_cmd_convert(int argc, char **argv)
             break;
         case O_NOQUANT: po.no_quant = 1; break;
         case O_LOSSLESS: po.lossless = 1; break;
+        case O_REQUANT_MXFP4: po.requant_mxfp4 = 1; break;
         case O_THREADS:
             if (!num_ok || v < 1 || v > 256) return mc_cli_usage_error("convert", "--threads %s: expected 1..256", val);
             threads = (int)v;
@@ -350,7 +358,7 @@ int mc_cmd_convert(int argc, char **argv)
             for (size_t k = 0; k < it->n_out; k++) nb += it->out[k].nbytes;
             if (it->kind == MC_PK_AFFINE || it->kind == MC_PK_REPACK)
                 snprintf(how, sizeof how, "%s%d-bit g%d %s", it->kind == MC_PK_REPACK ? "repack " : "", it->bits,
-                         it->group_size, mc_type_get(it->float_type)->st_name);
+                         it->group_size, it->mx_mode ? "mxfp4" : mc_type_get(it->float_type)->st_name);
             else if (it->kind == MC_PK_RAW) snprintf(how, sizeof how, "as is (%s)", mc_type_name(it->out[0].dtype));
             else snprintf(how, sizeof how, "%s", mc_type_get(it->float_type)->st_name);
             printf("%-7s %5d %-22s %10llu  %s\n", roles[it->mt->role <= MC_ROLE_EXPERT ? it->mt->role : 0],

@@ -67,6 +67,7 @@ static int go_gate_up_w(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_erro
     int rc;
     if (!mc_build_source(cv, r, L, b, &gu)) return 0;
     int blocks = go_is_blocks(&gu);
+    if (blocks && (rc = mc_enc_mxfp4_check(cv->m->input_path, &gu, err))) return rc;
     if ((rc = go_dims(cv, &gu, blocks, &E, &H, &I, err))) return rc;
     if (blocks) {
         /* rows [E * 2I] of MXFP4 blocks: the even / odd ones, lossless */
@@ -99,8 +100,9 @@ static int go_down_w(mc_cv *cv, const mc_rule *r, int L, mc_build *b, mc_error *
     uint64_t s[MC_MT_MAX_DIMS];
     int rc;
     if (!mc_build_source(cv, r, L, b, &d)) return 0;
-    mc_cv_source_shape(&d, &nd, s);
     int blocks = go_is_blocks(&d);
+    if (blocks && (rc = mc_enc_mxfp4_check(cv->m->input_path, &d, err))) return rc;
+    mc_cv_source_shape(&d, &nd, s);
     uint64_t H = blocks ? s[1] : s[2];
     if (nd != 3 || s[0] == 0 || s[1] == 0 || s[2] == 0 || (cv->hidden && H != cv->hidden))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: tensor %s: expected 3 dims with hidden %llu %s",

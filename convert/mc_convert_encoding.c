@@ -6,6 +6,7 @@
 #include "mc_convert_priv.h"
 #include "mc_types.h"
 #include "mc_dequant.h"
+#include "mc_repack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,79 @@ done:
     return rc;
 }
 
+/* ------------------------------------------- gpt-oss hub MXFP4 blocks */
+
+/* <name>_blocks U8 [..., R, G, 16] and <name>_scales U8 [..., R, G] (the
+ * transformers / OpenAI hub form of gpt-oss's experts): logical rows
+ * [..., R, G * 32] of MXFP4, one GGML block (scale byte, 16 code bytes)
+ * per group; lossless. */
+static int mc_mxb_match(const mc_st_tensor *data, const mc_st_tensor *const *aux)
+{
+    return data->type == MC_T_U8 && aux[0] && aux[0]->type == MC_T_U8;
+}
+
+/* The shapes must pair up: blocks [..., G, 16], scales [..., G], the same
+ * leading dims. 0, or MC_ERR_FORMAT naming both tensors and shapes. */
+int mc_enc_mxfp4_check(const char *path, const mc_part *p, mc_error *err)
+{
+    const mc_st_tensor *d = p->s, *sc = p->aux[0];
+    int ok = d && sc && d->type == MC_T_U8 && sc->type == MC_T_U8 && d->n_dims >= 3 && d->n_dims <= MC_MT_MAX_DIMS + 1 &&
+             sc->n_dims + 1 == d->n_dims && d->shape[d->n_dims - 1] == 16;
+    for (uint32_t k = 0; ok && k < sc->n_dims; k++) ok = sc->shape[k] == d->shape[k] && d->shape[k] > 0;
+    if (ok) return 0;
+    char a[96] = "", b[96] = "";
+    size_t o = 0;
+    for (uint32_t k = 0; d && k < d->n_dims && o < sizeof a; k++)
+        o += (size_t)snprintf(a + o, sizeof a - o, "%s%llu", k ? "," : "", (unsigned long long)d->shape[k]);
+    o = 0;
+    for (uint32_t k = 0; sc && k < sc->n_dims && o < sizeof b; k++)
+        o += (size_t)snprintf(b + o, sizeof b - o, "%s%llu", k ? "," : "", (unsigned long long)sc->shape[k]);
+    return mc_error_set(err, MC_ERR_FORMAT,
+                        "%s: MXFP4 tensor %s [%s] %s and its scales %s [%s] %s do not pair up (expected U8 blocks [..., "
+                        "G, 16] and U8 scales [..., G])",
+                        path, d ? d->name : "?", a, d ? mc_type_name(d->type) : "?", sc ? sc->name : "?", b,
+                        sc ? mc_type_name(sc->type) : "?");
+}
+
+static void mc_mxb_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS])
+{
+    const mc_st_tensor *d = p->s;
+    uint32_t nd = d->n_dims >= 3 && d->n_dims <= MC_MT_MAX_DIMS + 1 ? d->n_dims - 1 : 0;
+    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
+    for (uint32_t k = 0; k + 1 < nd; k++) shape[k] = d->shape[k];
+    if (nd) shape[nd - 1] = d->shape[nd - 1] * 32; /* G groups of 32 */
+    if (nd == 0) { nd = 1; shape[0] = 0; } /* refused by mc_enc_mxfp4_check / rows */
+    *n_dims = nd;
+}
+
+static int mc_mxb_type(const mc_part *p)
+{
+    (void)p;
+    return MC_T_MXFP4;
+}
+
+static int mc_mxb_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, uint64_t row_bytes, void *dst,
+                       mc_error *err)
+{
+    int rc = mc_enc_mxfp4_check(m->input_path, p, err);
+    if (rc) return rc;
+    const mc_st_tensor *d = p->s, *sc = p->aux[0];
+    uint64_t G = d->shape[d->n_dims - 2], rows = sc->nelements / G, ng, nb, end;
+    if (G == 0 || row_bytes != G * 17 || mc_add_u64(row, n, &end) || end > rows || mc_mul_u64(n, G, &ng) ||
+        mc_mul_u64(ng, 16, &nb) || nb > SIZE_MAX || d->nbytes != sc->nbytes * 16)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: MXFP4 tensor %s: rows [%llu, +%llu) of %llu (groups %llu) out of range",
+                            m->input_path, d->name, (unsigned long long)row, (unsigned long long)n,
+                            (unsigned long long)rows, (unsigned long long)G);
+    unsigned char *codes = malloc(nb ? (size_t)nb : 1), *scales = malloc(ng ? (size_t)ng : 1);
+    if (!codes || !scales) rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory reading %s", m->input_path, d->name);
+    if (!rc) rc = mc_st_read(m->st, d, row * G * 16, codes, (size_t)nb, err);
+    if (!rc) rc = mc_st_read(m->st, sc, row * G, scales, (size_t)ng, err);
+    if (!rc) mc_quant_mxfp4_from_hub(codes, scales, ng, dst);
+    free(codes);
+    free(scales);
+    return rc;
+}
+
 /* -------------------------------------------------------------- the list */
 
 /* GGUF tensors: rows of their GGML type, copied as blocks losslessly. */
@@ -180,9 +254,16 @@ static const mc_encoding mc_enc_f8_scale = {
     .name = "f8-block-scale", .suffix = "", .aux = {"_scale_inv"}, .match = mc_f8_match, .finish = mc_f8_finish,
 };
 
+/* gpt-oss hub MXFP4: <name>_blocks + <name>_scales (e8m0). */
+static const mc_encoding mc_enc_mxfp4_blocks = {
+    .name = "mxfp4-blocks", .suffix = "_blocks", .aux = {"_scales"}, .match = mc_mxb_match,
+    .shape = mc_mxb_shape, .type = mc_mxb_type, .rows = mc_mxb_rows, .lossless = 1,
+};
+
 /* Safetensors encodings, tried in order: the first whose data and
  * companions are present and match is the source's. */
 static const mc_encoding *const mc_st_encodings[] = {
+    &mc_enc_mxfp4_blocks,
     &mc_enc_f8_scale,
     &mc_enc_st,
 };

@@ -73,6 +73,9 @@ void mc_part_geom(const mc_part *p, uint64_t *rows, uint64_t *row_len, int *type
  * unset) and shape; a 0-dim tensor is [1]. */
 uint32_t mc_part_dims(const mc_part *p, uint64_t shape[MC_MT_MAX_DIMS]);
 const char *mc_part_name(const mc_part *p);
+/* A gpt-oss hub MXFP4 source (encoding "mxfp4-blocks"): its blocks and
+ * scales pair up. 0, or MC_ERR_FORMAT naming both. */
+int mc_enc_mxfp4_check(const char *path, const mc_part *p, mc_error *err);
 /* n stored bytes at byte offset off (passthrough), and raw rows through
  * the encoding. */
 int mc_part_read(const mc_model *m, const mc_part *p, uint64_t off, void *buf, size_t n, mc_error *err);

@@ -548,6 +548,65 @@ static void check_align(rep *r, uint64_t off, const char *what, const char *name
                (unsigned long long)off);
 }
 
+/* A stored tensor by its full mlx-lm name: dtype, dims and last dim;
+ * expert tensors are found in their layer's block (names relative to
+ * "model.layers.L."). 0 when absent. */
+static int stored(const mc_flash *f, const char *name, int *dtype, uint32_t *nd, uint64_t *last)
+{
+    const mc_flash_tensor *t = mc_flash_find(f, name);
+    if (t) {
+        *dtype = t->dtype;
+        *nd = t->n_dims;
+        *last = t->n_dims ? t->shape[t->n_dims - 1] : 0;
+        return 1;
+    }
+    int L, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &L, &n) != 1 || n == 0) return 0;
+    const mc_flash_experts *x = mc_flash_find_experts(f, L);
+    for (size_t j = 0; x && j < x->n_tensors; j++)
+        if (strcmp(x->tensors[j].name, name + n) == 0) {
+            *dtype = x->tensors[j].dtype;
+            *nd = x->tensors[j].n_dims + 1;
+            *last = x->tensors[j].n_dims ? x->tensors[j].shape[x->tensors[j].n_dims - 1] : 0;
+            return 1;
+        }
+    return 0;
+}
+
+/* config.quantization modules in an MLX floating-point mode (version 1
+ * extension: "mode": "mxfp4", group 32, bits 4): a U32 weight of in/8
+ * words a row, U8 e8m0 scales of in/32 a row, no biases. */
+static void check_quant_modes(const mc_flash *f, rep *r)
+{
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(f->manifest, "config");
+    const cJSON *q = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "quantization") : NULL, *e;
+    cJSON_ArrayForEach(e, q) {
+        const cJSON *mode = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "mode") : NULL;
+        if (!cJSON_IsString(mode) || strcmp(mode->valuestring, "affine") == 0) continue;
+        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(e, "group_size"), *bits = cJSON_GetObjectItemCaseSensitive(e, "bits");
+        if (strcmp(mode->valuestring, "mxfp4") != 0 || !cJSON_IsNumber(gs) || gs->valueint != 32 ||
+            !cJSON_IsNumber(bits) || bits->valueint != 4) {
+            report(r, "config.quantization %s: mode %s with group size / bits other than mxfp4's 32 / 4", e->string,
+                   mode->valuestring);
+            continue;
+        }
+        char nm[512];
+        int wt = -1, st = -1, bt;
+        uint32_t wn = 0, sn = 0, bn;
+        uint64_t wl = 0, sl = 0, bl;
+        snprintf(nm, sizeof nm, "%s.weight", e->string);
+        int hw = stored(f, nm, &wt, &wn, &wl);
+        snprintf(nm, sizeof nm, "%s.scales", e->string);
+        int hs = stored(f, nm, &st, &sn, &sl);
+        snprintf(nm, sizeof nm, "%s.biases", e->string);
+        if (stored(f, nm, &bt, &bn, &bl)) report(r, "mxfp4 module %s has biases", e->string);
+        if (!hw || !hs || wt != MC_T_U32 || st != MC_T_U8 || wn != sn || wl * 8 != sl * 32)
+            report(r, "mxfp4 module %s: expected a U32 weight [..., in/8] and U8 scales [..., in/32] (weight %s, %llu words a row; scales %s, %llu a row)",
+                   e->string, hw ? mc_type_name(wt) : "absent", (unsigned long long)wl, hs ? mc_type_name(st) : "absent",
+                   (unsigned long long)sl);
+    }
+}
+
 static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error *err)
 {
     size_t n = 2 + f->n_tensors, k = 0;
@@ -665,6 +724,7 @@ static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error 
     }
     if (cur < fsz) check_zero(f, cur, fsz, buf, r, st);
     if (fsz % MC_FLASH_PAGE) report(r, "file size %llu is not a multiple of 16384", (unsigned long long)fsz);
+    check_quant_modes(f, r);
 done:
     free(iv);
     free(buf);

@@ -172,6 +172,29 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
         if (r) return r;
     }
     if (!bits) bits = t->quant_bits ? t->quant_bits : o->bits;
+    if (!o->no_quant && !o->requant_mxfp4 && t->quantizable && t->n_dims >= 2 && t->src_type == MC_T_MXFP4 &&
+        it->ncols % 32 == 0) {
+        /* MXFP4 blocks carried as they are into MLX's mxfp4 mode: the e2m1
+         * codes packed 8 per uint32, the e8m0 byte as the uint8 scale, no
+         * biases (quant/mc_repack.h); never requantized unless asked */
+        char *rs = swap_suffix(t->name, ".scales");
+        if (rs) {
+            uint64_t words = mc_quant_affine_row_words(it->ncols, 4), ng = it->ncols / 32;
+            int rc = 0;
+            it->kind = MC_PK_REPACK;
+            it->bits = 4;
+            it->group_size = 32;
+            it->float_type = MC_T_U8;
+            it->block_type = MC_T_MXFP4;
+            it->mx_mode = MC_MX_MXFP4;
+            it->n_out = 2;
+            if (set_out(&it->out[0], t->name, MC_T_U32, t, words, it->nrows, words * 4, MC_PART_DATA) ||
+                set_out(&it->out[1], rs, MC_T_U8, t, ng, it->nrows, ng, MC_PART_SCALES))
+                rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+            free(rs);
+            return rc;
+        }
+    }
     if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
         /* the first float dtype in which the source blocks repack exactly */
@@ -291,12 +314,14 @@ int mc_plan_build(const mc_model *m, const mc_plan_opts *o, mc_plan **out, mc_er
         for (size_t i = 0; i < p->n_items; i++) {
             const mc_pitem *it = &p->items[i];
             if ((it->kind != MC_PK_AFFINE && it->kind != MC_PK_REPACK) ||
-                (!every && it->bits == o->bits && it->group_size == o->group_size))
+                (!every && it->bits == o->bits && it->group_size == o->group_size && !it->mx_mode))
                 continue;
             char *mod = swap_suffix(it->mt->name, "");
             cJSON *e = cJSON_CreateObject();
             if (!mod || !e || !cJSON_AddNumberToObject(e, "group_size", it->group_size) ||
-                !cJSON_AddNumberToObject(e, "bits", it->bits) || (every && !cJSON_AddStringToObject(e, "mode", "affine"))) {
+                !cJSON_AddNumberToObject(e, "bits", it->bits) ||
+                (it->mx_mode ? !cJSON_AddStringToObject(e, "mode", mc_quant_mx_name(it->mx_mode))
+                             : (every && !cJSON_AddStringToObject(e, "mode", "affine")))) {
                 free(mod);
                 cJSON_Delete(e);
                 rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
@@ -354,7 +379,8 @@ cJSON *mc_plan_opts_json(const mc_plan_opts *o)
     cJSON *j = cJSON_CreateObject();
     if (!j || !cJSON_AddNumberToObject(j, "bits", o->bits) || !cJSON_AddNumberToObject(j, "group_size", o->group_size) ||
         !cJSON_AddStringToObject(j, "dtype", dt) || !cJSON_AddBoolToObject(j, "no_quant", o->no_quant) ||
-        !cJSON_AddBoolToObject(j, "lossless", o->lossless)) {
+        !cJSON_AddBoolToObject(j, "lossless", o->lossless) ||
+        (o->requant_mxfp4 && !cJSON_AddBoolToObject(j, "requant_mxfp4", 1))) { /* only when set: older files keep their bytes */
         cJSON_Delete(j);
         return NULL;
     }
@@ -398,6 +424,7 @@ int mc_plan_opts_from_json(const cJSON *j, mc_plan_opts *o, mc_error *err)
     const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(j, "recipe");
     if (rcp && (!cJSON_IsString(rcp) || (o->recipe = mc_recipe_from_name(rcp->valuestring)) < 0))
         return mc_error_set(err, MC_ERR_FORMAT, "options: recipe is not one of %s", mc_recipe_list());
+    o->requant_mxfp4 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "requant_mxfp4"));
     const cJSON *e, *bf = cJSON_GetObjectItemCaseSensitive(j, "bits_for");
     if (bf && !cJSON_IsArray(bf)) return mc_error_set(err, MC_ERR_FORMAT, "options: bits_for is not an array");
     cJSON_ArrayForEach(e, bf) {
@@ -510,16 +537,19 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
                                 m->input_path, it->mt->name, (unsigned long long)row0, mc_type_name(type),
                                 mc_type_name(it->block_type));
         if (mc_quant_repack(type, s->blocks, nrows, it->ncols, it->float_type, (uint32_t *)(void *)s->out[0],
-                            s->out[1], s->out[2], NULL, &re) == 0) {
+                            s->out[1], it->mx_mode ? NULL : s->out[2], NULL, &re) == 0) {
             s->src = MC_PSRC_BLOCKS;
             return 0;
         }
-        if (re.code != MC_ERR_UNSUPPORTED)
+        if (re.code != MC_ERR_UNSUPPORTED || it->mx_mode)
             return mc_error_set(err, re.code, "%s: tensor %s: %s", m->input_path, it->mt->name, re.msg);
         /* a block that cannot be expressed (f16 bias overflow, non-finite
          * scale): these rows are requantized from their values with the same
          * bits and group size, so the layout is unchanged */
     }
+    if (it->mx_mode) /* no source blocks to carry: never requantized behind the plan's back */
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s: planned as MLX %s blocks, but the source gives no raw blocks",
+                            m->input_path, it->mt->name, mc_quant_mx_name(it->mx_mode));
     if (grow((void **)&s->f32, &s->f32_cap, (size_t)(nrows * it->ncols * sizeof(float))))
         return mc_error_set(err, MC_ERR_NOMEM, "out of memory converting %s", it->mt->name);
     if ((rc = ops->read_f32(m, it->mt, row0, nrows, s->f32, err))) return rc;

@@ -24,7 +24,9 @@ typedef enum mc_pkind {
     MC_PK_FLOAT = 0,  /* stored in a float dtype (data only) */
     MC_PK_AFFINE = 1, /* MLX affine quantization: weight (U32), scales, biases */
     MC_PK_RAW = 2,    /* passthrough: source bytes copied as they are */
-    MC_PK_REPACK = 3  /* lossless: GGML blocks repacked exactly (mc_quant_repack) */
+    MC_PK_REPACK = 3  /* lossless: GGML blocks repacked exactly (mc_quant_repack);
+                         mx_mode: into MLX's mxfp4 mode (config.quantization
+                         per-module {"group_size": 32, "bits": 4, "mode": "mxfp4"}) */
 } mc_pkind;
 
 enum { MC_PART_DATA = 0, MC_PART_SCALES = 1, MC_PART_BIASES = 2 };
@@ -50,6 +52,10 @@ typedef struct mc_plan_opts {
                        the source's), f16, f32 that represents them exactly) */
     int recipe;         /* mc_recipe_id (layout/mc_recipe.h): per-module bits beyond --bits
                            (recorded in the options as "recipe" when not uniform) */
+    int requant_mxfp4;  /* MXFP4 source blocks (GGUF MXFP4, hub _blocks/_scales) are
+                           requantized to affine at bits; default 0: carried
+                           losslessly into MLX's "mxfp4" mode (recorded in the
+                           options only when set) */
     size_t n_bits_for;  /* per-module overrides, in order (recorded in the options) */
     mc_plan_bits_for bits_for[MC_PLAN_BITS_FOR_MAX];
 } mc_plan_opts;
@@ -81,6 +87,8 @@ typedef struct mc_pitem {
     mc_pout out[3];
     int order;             /* expert/ffn ordering key: gate 0, up 1, down 2, other 3 */
     int block_type;        /* MC_PK_REPACK: the source's GGML block type */
+    int mx_mode;           /* MC_PK_REPACK into an MLX floating-point mode (MC_MX_MXFP4:
+                              weight U32 and U8 e8m0 scales, no biases; n_out 2), else 0 */
 } mc_pitem;
 
 typedef struct mc_plan {

@@ -244,3 +244,17 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
     }
     return 0;
 }
+
+void mc_quant_mxfp4_from_hub(const uint8_t *codes, const uint8_t *scales, uint64_t ngroups, void *dst)
+{
+    uint8_t *o = dst;
+    for (uint64_t g = 0; g < ngroups; g++, codes += 16, o += 17) {
+        o[0] = scales[g];
+        for (int j = 0; j < 16; j++) {
+            /* element j: hub byte j / 2, nibble j % 2; element j + 16: byte 8 + j / 2 */
+            unsigned sh = (unsigned)(j & 1) * 4;
+            unsigned lo = (codes[j >> 1] >> sh) & 15u, hi = (codes[8 + (j >> 1)] >> sh) & 15u;
+            o[1 + j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}

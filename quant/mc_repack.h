@@ -74,4 +74,12 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
                     int scale_type, uint32_t *wq, void *scales, void *biases,
                     mc_affine *out_params, mc_error *err);
 
+/* The transformers / OpenAI hub MXFP4 packing (gpt-oss *_blocks: byte k of
+ * a group holds elements 2k (low nibble) and 2k + 1 (high); *_scales: the
+ * e8m0 byte) as GGML MXFP4 blocks (17 bytes: the scale, then byte j holding
+ * element j (low) and j + 16 (high)): ngroups groups of 16 code bytes in
+ * codes and one byte in scales into ngroups * 17 bytes of dst. Pure nibble
+ * moves: exact for every input. */
+void mc_quant_mxfp4_from_hub(const uint8_t *codes, const uint8_t *scales, uint64_t ngroups, void *dst);
+
 #endif

@@ -14,6 +14,8 @@
 #                 by MCONV, each behind fuzz_maccode's file selector byte
 #   tokenizer     only testdata/fuzz/fuzz_tokenizer (small GGUFs with
 #                 tokenizer.ggml.* keys)
+#   mxfp4_blocks  only testdata/fuzz/fuzz_mxfp4_blocks (shape bytes + codes:
+#                 a sound pair, a bad scale shape, truncated blocks, mismatched rows)
 # Each target also gets testdata/fuzz/<target>/* (the regression inputs).
 # Usage: scripts/fuzz_seeds.sh CORPUS_DIR OUT_DIR [MCONV]
 #   makes OUT_DIR/fuzz_gguf, OUT_DIR/fuzz_safetensors, ...
