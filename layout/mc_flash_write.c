@@ -13,6 +13,7 @@
 #include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_safetensors.h"
+#include "mc_source_meta.h"
 #include "mc_types.h"
 #include "mc_workers.h"
 
@@ -809,7 +810,7 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
 {
     engine E;
     mc_outfile out;
-    cJSON *man = NULL;
+    cJSON *man = NULL, *smeta = NULL;
     char *text = NULL;
     int rc;
     memset(&out, 0, sizeof out);
@@ -824,18 +825,26 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
     E.rd.path = out.final_path;
     if ((rc = run_workers(&E, o, err))) goto done;
     if ((rc = engine_units_done(&E, err))) goto done;
+    /* the source's metadata (zstd blobs, docs/FORMAT.md "Source metadata")
+     * between the data and the manifest */
+    uint64_t man_off = L->data_end;
+    if ((rc = mc_source_meta_write(m, &out, L->data_end, &man_off, &smeta, err))) goto done;
     man = build_manifest(&E);
+    if (man && smeta) {
+        cJSON_AddItemToObject(man, "source_meta", smeta);
+        smeta = NULL;
+    }
     text = man ? cJSON_PrintUnformatted(man) : NULL;
     if (!text) {
         rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building the manifest", out_path);
         goto done;
     }
     size_t len = strlen(text);
-    mc_flash_header h = { MC_FLASH_VERSION, MC_FLASH_PAGE, L->data_end, len, mc_flash_align(L->data_end + len),
+    mc_flash_header h = { MC_FLASH_VERSION, MC_FLASH_PAGE, man_off, len, mc_flash_align(man_off + len),
                           XXH3_64bits(text, len) };
     unsigned char hb[MC_FLASH_HEADER_BYTES];
     mc_flash_header_encode(&h, hb);
-    if ((rc = mc_outfile_pwrite(&out, L->data_end, text, len, err))) goto done;
+    if ((rc = mc_outfile_pwrite(&out, man_off, text, len, err))) goto done;
     if ((rc = mc_outfile_truncate(&out, h.file_size, err))) goto done;
     if ((rc = mc_outfile_pwrite(&out, 0, hb, sizeof hb, err))) goto done;
     rc = mc_outfile_commit(&out, err);
@@ -843,6 +852,7 @@ done:
     if (rc) mc_outfile_abort(&out);
     free(text);
     cJSON_Delete(man);
+    cJSON_Delete(smeta);
     engine_free(&E);
     return rc;
 }
