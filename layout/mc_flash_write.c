@@ -12,6 +12,7 @@
 
 #include "mc_gguf.h"
 #include "mc_io.h"
+#include "mc_flash_meta.h"
 #include "mc_safetensors.h"
 #include "mc_source_meta.h"
 #include "mc_types.h"
@@ -889,6 +890,60 @@ static int same_place(const mc_flash *f, const mc_flash_layout *L, mc_flash_prob
     return bad;
 }
 
+/* The carried source metadata against a fresh reading of the source: every
+ * blob's name, kind, size and checksum (a file written before the region
+ * existed has none and is not judged). Returns the number of differences. */
+static uint64_t compare_meta(const mc_model *m, const mc_flash *f, mc_flash_problem_fn problem, void *ctx, int *rc,
+                             mc_error *err)
+{
+    mc_flash_meta fm;
+    cJSON *ex = NULL, *e;
+    char msg[MC_ERROR_MSG_MAX];
+    uint64_t bad = 0;
+    if (mc_flash_meta_parse(f->manifest, f->file.size, &fm, err)) {
+        problem(ctx, err->msg);
+        return 1;
+    }
+    if (!fm.n) return 0;
+    if ((*rc = mc_source_meta_expect(m, &ex, err))) goto done;
+    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(ex, "blobs");
+    size_t seen = 0;
+    cJSON_ArrayForEach(e, bl) {
+        const char *nm = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
+        const char *kd = cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring;
+        const char *hx = cJSON_GetObjectItemCaseSensitive(e, "xxh3")->valuestring;
+        double rs = cJSON_GetObjectItemCaseSensitive(e, "raw_size")->valuedouble;
+        const mc_flash_blob *b = NULL;
+        uint64_t h = 0;
+        for (size_t i = 0; i < fm.n && !b; i++)
+            if (!strcmp(fm.blobs[i].name, nm) && !strcmp(fm.blobs[i].kind, kd)) b = &fm.blobs[i];
+        mc_flash_parse_hex64(hx, &h);
+        /* a renamed source file with the same bytes is the same source */
+        for (size_t i = 0; i < fm.n && !b; i++)
+            if (!strcmp(fm.blobs[i].kind, kd) && (double)fm.blobs[i].raw_size == rs && fm.blobs[i].xxh3 == h)
+                b = &fm.blobs[i];
+        if (!b) snprintf(msg, sizeof msg, "%s: source metadata %s (%s) of the source is not carried", f->file.path, nm, kd);
+        else if ((double)b->raw_size != rs || b->xxh3 != h)
+            snprintf(msg, sizeof msg, "%s: source metadata %s (%s) differs from the source", f->file.path, nm, kd);
+        else {
+            seen++;
+            continue;
+        }
+        bad++;
+        problem(ctx, msg);
+    }
+    if (seen < fm.n) {
+        snprintf(msg, sizeof msg, "%s: %zu source metadata blob%s not in the source", f->file.path, fm.n - seen,
+                 fm.n - seen == 1 ? "" : "s");
+        bad++;
+        problem(ctx, msg);
+    }
+done:
+    cJSON_Delete(ex);
+    mc_flash_meta_free(&fm);
+    return bad;
+}
+
 int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *flash_path, const mc_flash_write_opts *o,
                      mc_flash_problem_fn problem, void *ctx, mc_error *err)
 {
@@ -906,9 +961,13 @@ int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *fl
     E.problem = problem;
     E.pctx = ctx;
     if ((rc = run_workers(&E, o, err))) goto done;
+    uint64_t meta_diff = compare_meta(m, f, problem, ctx, &rc, err);
+    if (rc) goto done;
     if (E.n_diff)
         rc = mc_error_set(err, MC_ERR_CHECKSUM, "%s: %llu chunk%s differ from the source", flash_path,
                           (unsigned long long)E.n_diff, E.n_diff == 1 ? "" : "s");
+    else if (meta_diff)
+        rc = mc_error_set(err, MC_ERR_CHECKSUM, "%s: its source metadata differs from the source", flash_path);
 done:
     engine_free(&E);
     mc_flash_close(f);

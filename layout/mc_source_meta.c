@@ -37,13 +37,24 @@ static int put_blob(writer *w, const char *name, const char *kind, const unsigne
 {
     uint64_t start = w->pos, raw = 0, done = 0;
     int rc;
-    if (ZSTD_isError(ZSTD_CCtx_reset(w->cc, ZSTD_reset_session_and_parameters)) ||
+    if (!w->out) { /* checksum only (mc_source_meta_expect) */
+        if (XXH3_64bits_reset(w->hs) == XXH_ERROR) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        XXH3_64bits_update(w->hs, prefix, plen);
+        for (uint64_t left = len; left;) {
+            size_t n = left < MC_SMETA_CHUNK ? (size_t)left : MC_SMETA_CHUNK;
+            if ((rc = mc_file_pread(f, off + done, w->in, n, err))) return rc;
+            XXH3_64bits_update(w->hs, w->in, n);
+            done += n;
+            left -= n;
+        }
+        raw = plen + len;
+    } else if (ZSTD_isError(ZSTD_CCtx_reset(w->cc, ZSTD_reset_session_and_parameters)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_compressionLevel, MC_SMETA_LEVEL)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_checksumFlag, 0)) ||
         ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(w->cc, (unsigned long long)(plen + len))) ||
         XXH3_64bits_reset(w->hs) == XXH_ERROR)
         return mc_error_set(err, MC_ERR_NOMEM, "zstd: cannot start a frame for %s", name);
-    for (int last = 0; !last;) {
+    for (int last = !w->out; !last;) {
         const void *src;
         size_t n;
         if (raw < plen) {
@@ -195,14 +206,15 @@ int mc_source_meta_write(const mc_model *m, mc_outfile *out, uint64_t region_off
     if (!m->gguf && !m->st) return 0;
     w.out = out;
     w.pos = region_off;
-    w.cc = ZSTD_createCCtx();
+    w.cc = out ? ZSTD_createCCtx() : NULL;
+    if (out && !w.cc) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
     w.hs = XXH3_createState();
     w.in = malloc(MC_SMETA_CHUNK);
     w.zcap = ZSTD_CStreamOutSize();
     w.zb = malloc(w.zcap);
     cJSON *j = cJSON_CreateObject();
     w.blobs = cJSON_CreateArray();
-    if (!w.cc || !w.hs || !w.in || !w.zb || !j || !w.blobs) {
+    if (!w.hs || !w.in || !w.zb || !j || !w.blobs) {
         rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -229,4 +241,10 @@ done:
     free(w.in);
     free(w.zb);
     return rc;
+}
+
+int mc_source_meta_expect(const mc_model *m, cJSON **json, mc_error *err)
+{
+    uint64_t end;
+    return mc_source_meta_write(m, NULL, MC_FLASH_PAGE, &end, json, err);
 }

@@ -33,4 +33,9 @@ struct cJSON;
 int mc_source_meta_write(const mc_model *m, mc_outfile *out, uint64_t region_off, uint64_t *region_end,
                          struct cJSON **json, mc_error *err);
 
+/* What mc_source_meta_write would carry, without compressing: the same
+ * "source_meta" object whose blobs have name, kind, raw_size and xxh3 as
+ * written (offsets and sizes are not meaningful); NULL when nothing. */
+int mc_source_meta_expect(const mc_model *m, struct cJSON **json, mc_error *err);
+
 #endif

@@ -19,6 +19,8 @@
  *  - `mconv dump OUT --source-kv` prints, for a GGUF, exactly the key lines
  *    `mconv dump IN` prints (same text, same order), for safetensors the
  *    __metadata__ keys.
+ * `mconv verify OUT --source IN` finds it identical (one model of each
+ * kind) and names config.json when the source's differs.
  * Corruption (one model of each kind): a byte flipped inside a blob is
  * caught by `mconv verify` (exit 3 naming the blob) and refused by
  * dump --source-kv.
@@ -237,8 +239,25 @@ static void one(const char *src, int gguf, void *ctx)
     if (gguf) check_gguf(src, out, f, &m);
     else check_st(src, out, f, &m);
     static int did_gguf, did_st;
+    if ((gguf && !did_gguf) || (!gguf && !did_st)) {
+        rc = mc_test_run(&log, "'%s' verify '%s' --source '%s'", mc_test_mconv(), out, src);
+        CHECKF(rc == 0 && log && strstr(log, "identical to a conversion of the source"), "%s: verify --source: %s",
+               out, log ? log : "");
+        free(log);
+    }
     if (gguf && !did_gguf++) check_corrupt(out, &m, "gguf");
-    if (!gguf && !did_st++) check_corrupt(out, &m, "st");
+    if (!gguf && !did_st++) {
+        check_corrupt(out, &m, "st");
+        /* a source whose config.json changed (one more newline: the same
+         * conversion) no longer matches what the file carries */
+        char *log2 = NULL;
+        rc = mc_test_run(&log2, "cp -R '%s' '%s/edited' && printf '\\n' >> '%s/edited/config.json' && "
+                         "'%s' verify '%s' --source '%s/edited'", src, mc_test_tmpdir(), mc_test_tmpdir(),
+                         mc_test_mconv(), out, mc_test_tmpdir());
+        CHECKF(rc == 3 && log2 && strstr(log2, "source metadata config.json (file) differs from the source"),
+               "%s: verify --source against an edited config.json: exit %d: %s", out, rc, log2 ? log2 : "");
+        free(log2);
+    }
     mc_flash_meta_free(&m);
     mc_flash_close(f);
 }
