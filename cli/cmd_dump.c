@@ -3,6 +3,8 @@
 #include "mc_cli.h"
 #include "mc_cli_opt.h"
 #include "mc_dequant.h"
+#include "mc_flash.h"
+#include "mc_flash_meta.h"
 #include "mc_gguf.h"
 #include "mc_io.h"
 #include "mc_model_info.h"
@@ -25,7 +27,7 @@
 
 enum {
     OPT_HELP = 1, OPT_JSON, OPT_FULL, OPT_FILTER, OPT_NO_KV, OPT_NO_TENSORS,
-    OPT_TENSOR, OPT_VALUES, OPT_LIMIT, OPT_F32_OUT, OPT_FORCE, OPT_TOKENIZER_OUT
+    OPT_TENSOR, OPT_VALUES, OPT_LIMIT, OPT_F32_OUT, OPT_FORCE, OPT_TOKENIZER_OUT, OPT_SOURCE_KV
 };
 
 static const mc_cli_opt g_dump_opts[] = {
@@ -35,13 +37,13 @@ static const mc_cli_opt g_dump_opts[] = {
     { "--no-tensors", 0, OPT_NO_TENSORS }, { "--tensor", 1, OPT_TENSOR },
     { "--values", 0, OPT_VALUES }, { "--limit", 1, OPT_LIMIT },
     { "--f32-out", 1, OPT_F32_OUT }, { "--force", 0, OPT_FORCE },
-    { "--tokenizer-out", 1, OPT_TOKENIZER_OUT },
+    { "--tokenizer-out", 1, OPT_TOKENIZER_OUT }, { "--source-kv", 0, OPT_SOURCE_KV },
     { NULL, 0, 0 },
 };
 
 typedef struct mc_dump_opts {
     const char *input;
-    int json, full, no_kv, no_tensors, values, force, limit_set;
+    int json, full, no_kv, no_tensors, values, force, limit_set, source_kv;
     const char *filter;
     const char *tensor;
     const char *f32_out;
@@ -88,6 +90,9 @@ static void mc_dump_usage(FILE *out)
             "  --limit N         rows to print with --values (default %d)\n"
             "  --f32-out PATH    write tensor NAME's values as raw little-endian f32,\n"
             "                    row-major (all rows unless --limit is given)\n"
+            "  --source-kv       a .flash file: the source metadata it carries (every GGUF key,\n"
+            "                    each safetensors __metadata__, the files beside the weights),\n"
+            "                    printed as dump prints a GGUF\n"
             "  --tokenizer-out DIR  GGUF: write the tokenizer.ggml.* keys as Hugging Face\n"
             "                    tokenizer.json + tokenizer_config.json into DIR\n"
             "  --force           overwrite existing output files\n"
@@ -707,6 +712,138 @@ static int mc_dump_tokenizer(const mc_dump_src *src, const mc_dump_opts *o, mc_e
     return rc;
 }
 
+/* ---- source metadata carried in a .flash file ---- */
+
+/* One blob as dump shows its source: a GGUF's keys, a safetensors
+ * __metadata__, a file's size and text. */
+static int mc_dump_blob(const mc_dump_opts *o, const mc_flash_blob *b, const unsigned char *d, size_t n, cJSON *arr,
+                        mc_error *err)
+{
+    cJSON *e = NULL, *kv = NULL;
+    if (arr) {
+        e = cJSON_CreateObject();
+        if (mc_json_add(arr, NULL, e) || mc_json_add(e, "name", mc_json_str(b->name, strlen(b->name))) ||
+            mc_json_add(e, "kind", cJSON_CreateString(b->kind)) || mc_json_add(e, "raw_size", mc_cli_json_u64(n)))
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    } else {
+        printf("source %s: %s, %llu bytes (%llu stored)\n", b->kind, b->name, (unsigned long long)n,
+               (unsigned long long)b->size);
+    }
+    if (!strcmp(b->kind, "gguf-kv")) {
+        mc_gguf *g = NULL;
+        int rc = mc_gguf_parse_mem(d, n, b->name, &g, err);
+        if (rc) return rc;
+        if (arr) {
+            kv = cJSON_CreateArray();
+            rc = mc_json_add(e, "version", mc_cli_json_u64(g->version)) || mc_json_add(e, "kv", kv) ||
+                 mc_dump_json_kv(g, o->full, kv);
+            if (rc) rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        } else {
+            printf("format: GGUF v%u key/value records\n", (unsigned)g->version);
+            mc_dump_text_kv(g, o->full);
+        }
+        mc_gguf_close(g);
+        return rc;
+    }
+    if (!strcmp(b->kind, "safetensors-header")) {
+        uint64_t hl = 0;
+        for (int i = 7; n >= 8 && i >= 0; i--) hl = hl << 8 | d[i];
+        cJSON *h = n >= 8 && hl == n - 8 ? cJSON_ParseWithLength((const char *)d + 8, (size_t)hl) : NULL;
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), *it;
+        if (!h) return mc_error_set(err, MC_ERR_FORMAT, "%s: source metadata %s is not a safetensors header", o->input, b->name);
+        if (arr) kv = cJSON_CreateArray();
+        if (arr && mc_json_add(e, "kv", kv)) {
+            cJSON_Delete(h);
+            return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        }
+        if (!arr) printf("metadata: %d keys\n", cJSON_GetArraySize(md));
+        cJSON_ArrayForEach(it, md) {
+            const char *v = cJSON_IsString(it) ? it->valuestring : "";
+            if (arr) {
+                cJSON *x = cJSON_CreateObject();
+                if (mc_json_add(kv, NULL, x) || mc_json_add(x, "key", mc_json_str(it->string, strlen(it->string))) ||
+                    mc_json_add(x, "type", cJSON_CreateString("string")) || mc_json_add(x, "value", mc_json_str(v, strlen(v)))) {
+                    cJSON_Delete(h);
+                    return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+                }
+                continue;
+            }
+            printf("  ");
+            mc_dump_print_str(it->string, strlen(it->string), 1);
+            printf(" string = ");
+            mc_dump_print_str(v, strlen(v), o->full);
+            putchar('\n');
+        }
+        cJSON_Delete(h);
+        return 0;
+    }
+    /* a file: its text (strings are shown as dump shows GGUF strings) */
+    if (arr) return mc_json_add(e, "text", mc_json_str((const char *)d, n)) ? mc_error_set(err, MC_ERR_NOMEM, "out of memory") : 0;
+    printf("  text = ");
+    mc_dump_print_str((const char *)d, n, o->full);
+    putchar('\n');
+    return 0;
+}
+
+static int mc_dump_source_kv(const mc_dump_opts *o, mc_error *err)
+{
+    mc_flash *f = NULL;
+    mc_flash_meta meta;
+    cJSON *doc = NULL, *arr = NULL;
+    int rc = mc_flash_open(o->input, &f, err);
+    memset(&meta, 0, sizeof meta);
+    if (rc) return rc;
+    if ((rc = mc_flash_meta_parse(f->manifest, f->file.size, &meta, err))) {
+        char m[MC_ERROR_MSG_MAX];
+        snprintf(m, sizeof m, "%s", err->msg);
+        mc_error_set(err, rc, "%s: %s", o->input, m);
+        goto done;
+    }
+    if (!meta.n) {
+        rc = mc_error_set(err, MC_ERR_NOTFOUND, "%s: carries no source metadata (written before it was carried, "
+                          "or from a model without a source file)", o->input);
+        goto done;
+    }
+    if (o->json) {
+        doc = cJSON_CreateObject();
+        arr = cJSON_CreateArray();
+        if (mc_json_add(doc, "file", mc_json_str(o->input, strlen(o->input))) || mc_json_add(doc, "source_meta", arr)) {
+            rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    } else {
+        printf("file: %s\nsource metadata: %zu blob%s, region at %llu (%llu bytes)\n", o->input, meta.n,
+               meta.n == 1 ? "" : "s", (unsigned long long)meta.offset, (unsigned long long)meta.nbytes);
+    }
+    for (size_t i = 0; i < meta.n && !rc; i++) {
+        unsigned char *d = NULL;
+        size_t n = 0;
+        if ((rc = mc_flash_meta_load(&f->file, &meta.blobs[i], &d, &n, err))) {
+            char m[MC_ERROR_MSG_MAX];
+            snprintf(m, sizeof m, "%s", err->msg);
+            mc_error_set(err, rc, "%s: %s", o->input, m);
+            break;
+        }
+        rc = mc_dump_blob(o, &meta.blobs[i], d, n, arr, err);
+        free(d);
+    }
+    if (!rc && doc) {
+        char *text = cJSON_Print(doc);
+        if (!text) rc = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        else {
+            fputs(text, stdout);
+            putchar('\n');
+            free(text);
+        }
+    }
+done:
+    cJSON_Delete(doc);
+    if (!doc) cJSON_Delete(arr);
+    mc_flash_meta_free(&meta);
+    mc_flash_close(f);
+    return rc;
+}
+
 /* ---- command ---- */
 
 static int mc_dump_parse(int argc, char **argv, mc_dump_opts *o)
@@ -729,6 +866,7 @@ static int mc_dump_parse(int argc, char **argv, mc_dump_opts *o)
         case OPT_F32_OUT: o->f32_out = arg; o->values = 1; break;
         case OPT_FORCE: o->force = 1; break;
         case OPT_TOKENIZER_OUT: o->tokenizer_out = arg; break;
+        case OPT_SOURCE_KV: o->source_kv = 1; break;
         case OPT_LIMIT:
             if (mc_cli_parse_count(arg, &o->limit)) return mc_cli_usage_error("dump", "--limit needs a row count, got '%s'", arg);
             o->limit_set = 1;
@@ -793,6 +931,15 @@ int mc_cmd_dump(int argc, char **argv)
     mc_error err = { 0 };
     int rc = mc_dump_parse(argc, argv, &o);
     if (rc) return rc < 0 ? MC_EXIT_OK : rc;
+    if (o.source_kv) {
+        if (!mc_cli_is_flash(o.input)) return mc_cli_usage_error("dump", "--source-kv reads a .flash file");
+        rc = mc_dump_source_kv(&o, &err);
+        if (rc) {
+            fflush(stdout);
+            return mc_cli_report(&err);
+        }
+        return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_BAD_INPUT;
+    }
     if (mc_cli_is_flash(o.input)) return mc_cli_flash_dump(o.input, o.json, o.filter);
     if (mc_cli_is_maccode(o.input)) return mc_cli_maccode_dump(o.input, o.json, o.filter);
     if (mc_dump_open(o.input, &src, &err)) {

@@ -1,4 +1,5 @@
 #include "mc_flash.h"
+#include "mc_flash_meta.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -614,6 +615,12 @@ static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error 
     unsigned char *buf = NULL;
     ival *iv = NULL;
     uint64_t fsz = f->file.size;
+    /* the source-metadata region (an extension of version 1): each blob
+     * decompressed and checked, its bytes counted as data */
+    mc_flash_meta meta;
+    mc_error me = { MC_OK, "" };
+    if (mc_flash_meta_parse(f->manifest, fsz, &meta, &me)) report(r, "%s", me.msg);
+    n += meta.n;
     for (size_t i = 0; i < f->n_experts; i++) {
         uint64_t k2;
         if (mc_mul_u64(f->experts[i].n_experts, f->experts[i].n_tensors, &k2) || k2 > ((uint64_t)1 << 26) ||
@@ -629,6 +636,22 @@ static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error 
         goto done;
     }
     iv[k++] = (ival){ 0, MC_FLASH_HEADER_BYTES, "header", -1, -1 };
+    for (size_t i = 0; i < meta.n; i++) {
+        const mc_flash_blob *b = &meta.blobs[i];
+        iv[k++] = (ival){ b->offset, b->offset + b->size, b->name, -1, -1 };
+        me.code = MC_OK;
+        me.msg[0] = 0;
+        int brc = mc_flash_meta_stream(&f->file, b, NULL, NULL, &me);
+        if (brc == MC_ERR_CHECKSUM || brc == MC_ERR_FORMAT) report(r, "%s", me.msg);
+        else if (brc) {
+            rc = brc;
+            *err = me;
+            goto done;
+        } else {
+            st->n_checksums++;
+            st->bytes_checked += b->size;
+        }
+    }
     iv[k++] = (ival){ f->hdr.manifest_offset, f->hdr.manifest_offset + f->hdr.manifest_length, "manifest", -1, -1 };
     check_align(r, f->hdr.manifest_offset, "manifest", "", -1);
 
@@ -726,6 +749,7 @@ static int verify_body(mc_flash *f, rep *r, mc_flash_verify_stats *st, mc_error 
     if (fsz % MC_FLASH_PAGE) report(r, "file size %llu is not a multiple of 16384", (unsigned long long)fsz);
     check_quant_modes(f, r);
 done:
+    mc_flash_meta_free(&meta);
     free(iv);
     free(buf);
     return rc;

@@ -569,10 +569,12 @@ static int parse_header(parser *ps)
     if ((rc = index_init(ps->p, &ps->p->kv_idx, n_kv, name, err))) return rc;
     if ((rc = index_init(ps->p, &ps->p->tensor_idx, n_tensors, name, err))) return rc;
 
+    uint64_t kv_begin = src_pos(&ps->src), kv_end;
     for (uint64_t i = 0; i < n_kv; i++) {
         if ((rc = parse_kv(ps, i, &g->kv[i]))) return rc;
         g->n_kv = i + 1;
     }
+    kv_end = src_pos(&ps->src);
 
     g->alignment = MC_GGUF_DEFAULT_ALIGNMENT;
     const mc_gguf_kv *al = mc_gguf_find_kv(g, "general.alignment");
@@ -635,6 +637,8 @@ static int parse_header(parser *ps)
     g->shards[0].data_offset = data_off;
     g->shards[0].n_tensors = n_tensors;
     g->shards[0].n_kv = n_kv;
+    g->shards[0].kv_begin = kv_begin;
+    g->shards[0].kv_end = kv_end;
     return 0;
 }
 

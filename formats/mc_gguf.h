@@ -64,6 +64,8 @@ typedef struct mc_gguf_shard {
     uint64_t data_offset; /* absolute start of the data section */
     uint64_t n_tensors;   /* tensors declared in this shard */
     uint64_t n_kv;
+    uint64_t kv_begin;    /* the key/value records: bytes [kv_begin, kv_end) of the file, */
+    uint64_t kv_end;      /*   right after the counts, up to the first tensor info */
 } mc_gguf_shard;
 
 typedef struct mc_gguf {

@@ -14,7 +14,9 @@
 #include "mc_io.h"
 #include "mc_qerr.h"
 #include "mc_qreport.h"
+#include "mc_flash_meta.h"
 #include "mc_safetensors.h"
+#include "mc_source_meta.h"
 #include "mc_types.h"
 #include "mc_workers.h"
 
@@ -835,7 +837,7 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
 {
     engine E;
     mc_outfile out;
-    cJSON *man = NULL;
+    cJSON *man = NULL, *smeta = NULL;
     char *text = NULL;
     int rc;
     memset(&out, 0, sizeof out);
@@ -851,18 +853,26 @@ int mc_flash_write(const mc_model *m, const mc_flash_layout *L, const char *out_
     if ((rc = run_workers(&E, o, err))) goto done;
     if ((rc = engine_units_done(&E, err))) goto done;
     if (E.qerr && o->qerr_out) memcpy(o->qerr_out, E.qerr, L->plan->n_items * sizeof *E.qerr);
+    /* the source's metadata (zstd blobs, docs/FORMAT.md "Source metadata")
+     * between the data and the manifest */
+    uint64_t man_off = L->data_end;
+    if ((rc = mc_source_meta_write(m, &out, L->data_end, &man_off, &smeta, err))) goto done;
     man = build_manifest(&E);
+    if (man && smeta) {
+        cJSON_AddItemToObject(man, "source_meta", smeta);
+        smeta = NULL;
+    }
     text = man ? cJSON_PrintUnformatted(man) : NULL;
     if (!text) {
         rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory building the manifest", out_path);
         goto done;
     }
     size_t len = strlen(text);
-    mc_flash_header h = { MC_FLASH_VERSION, MC_FLASH_PAGE, L->data_end, len, mc_flash_align(L->data_end + len),
+    mc_flash_header h = { MC_FLASH_VERSION, MC_FLASH_PAGE, man_off, len, mc_flash_align(man_off + len),
                           XXH3_64bits(text, len) };
     unsigned char hb[MC_FLASH_HEADER_BYTES];
     mc_flash_header_encode(&h, hb);
-    if ((rc = mc_outfile_pwrite(&out, L->data_end, text, len, err))) goto done;
+    if ((rc = mc_outfile_pwrite(&out, man_off, text, len, err))) goto done;
     if ((rc = mc_outfile_truncate(&out, h.file_size, err))) goto done;
     if ((rc = mc_outfile_pwrite(&out, 0, hb, sizeof hb, err))) goto done;
     rc = mc_outfile_commit(&out, err);
@@ -870,6 +880,7 @@ done:
     if (rc) mc_outfile_abort(&out);
     free(text);
     cJSON_Delete(man);
+    cJSON_Delete(smeta);
     engine_free(&E);
     return rc;
 }
@@ -906,6 +917,56 @@ static int same_place(const mc_flash *f, const mc_flash_layout *L, mc_flash_prob
     return bad;
 }
 
+/* The carried source metadata against a fresh reading of the source: every
+ * blob's size and checksum, when the source is the same files (a file
+ * written before the region existed has none and is not judged). Returns
+ * the number of differences. */
+static uint64_t compare_meta(const mc_model *m, const mc_flash *f, mc_flash_problem_fn problem, void *ctx, int *rc,
+                             mc_error *err)
+{
+    mc_flash_meta fm;
+    cJSON *ex = NULL, *e;
+    char msg[MC_ERROR_MSG_MAX];
+    uint64_t bad = 0;
+    if (mc_flash_meta_parse(f->manifest, f->file.size, &fm, err)) {
+        problem(ctx, err->msg);
+        return 1;
+    }
+    if (!fm.n) return 0;
+    if ((*rc = mc_source_meta_expect(m, &ex, err))) goto done;
+    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(ex, "blobs");
+    /* judged only when the source is the same files (the same names and
+     * kinds): a split GGUF and its merged whole, or an hf folder and its
+     * sharded twin, convert to the same tensors with other metadata files */
+    if ((size_t)cJSON_GetArraySize(bl) != fm.n) goto done;
+    cJSON_ArrayForEach(e, bl) {
+        const char *nm = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
+        const char *kd = cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring;
+        int found = 0;
+        for (size_t i = 0; i < fm.n && !found; i++) found = !strcmp(fm.blobs[i].name, nm) && !strcmp(fm.blobs[i].kind, kd);
+        if (!found) goto done;
+    }
+    cJSON_ArrayForEach(e, bl) {
+        const char *nm = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
+        const char *kd = cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring;
+        const char *hx = cJSON_GetObjectItemCaseSensitive(e, "xxh3")->valuestring;
+        double rs = cJSON_GetObjectItemCaseSensitive(e, "raw_size")->valuedouble;
+        uint64_t h = 0;
+        mc_flash_parse_hex64(hx, &h);
+        for (size_t i = 0; i < fm.n; i++)
+            if (!strcmp(fm.blobs[i].name, nm) && !strcmp(fm.blobs[i].kind, kd) &&
+                ((double)fm.blobs[i].raw_size != rs || fm.blobs[i].xxh3 != h)) {
+                snprintf(msg, sizeof msg, "%s: source metadata %s (%s) differs from the source", f->file.path, nm, kd);
+                bad++;
+                problem(ctx, msg);
+            }
+    }
+done:
+    cJSON_Delete(ex);
+    mc_flash_meta_free(&fm);
+    return bad;
+}
+
 int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *flash_path, const mc_flash_write_opts *o,
                      mc_flash_problem_fn problem, void *ctx, mc_error *err)
 {
@@ -925,9 +986,13 @@ int mc_flash_compare(const mc_model *m, const mc_flash_layout *L, const char *fl
     E.problem = problem;
     E.pctx = ctx;
     if ((rc = run_workers(&E, o, err))) goto done;
+    uint64_t meta_diff = compare_meta(m, f, problem, ctx, &rc, err);
+    if (rc) goto done;
     if (E.n_diff)
         rc = mc_error_set(err, MC_ERR_CHECKSUM, "%s: %llu chunk%s differ from the source", flash_path,
                           (unsigned long long)E.n_diff, E.n_diff == 1 ? "" : "s");
+    else if (meta_diff)
+        rc = mc_error_set(err, MC_ERR_CHECKSUM, "%s: its source metadata differs from the source", flash_path);
 done:
     engine_free(&E);
     mc_flash_close(f);

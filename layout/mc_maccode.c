@@ -339,7 +339,7 @@ static void check_quant(const mc_model *m, const mc_plan *p, uint32_t mask, rep 
     }
     for (size_t i = 0; i < p->n_items; i++)
         if (p->items[i].mx_mode) {
-            problem(r, "%s comes as MXFP4 blocks, kept in MLX's mxfp4 mode (group 32, no biases); the mac-code "
+            mc_maccode_report(r, "%s comes as MXFP4 blocks, kept in MLX's mxfp4 mode (group 32, no biases); the mac-code "
                        "engines (%s) build affine 4-bit group-64 layers: add --requant-mxfp4",
                     p->items[i].mt->name, names);
             return;

@@ -279,10 +279,32 @@ static void test_source(void)
     if (!n) mc_test_skip("corpus absent: --recipe source not checked");
 }
 
+/* The recipe is recorded in the .flash options: verify --source re-runs it
+ * and finds every byte equal. */
+static void test_verify_source(void)
+{
+    static const struct { const char *rel, *recipe; } runs[] = {
+        { "models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf", "source" },
+        { "models/qwen3/hf", "mixed_3_6" },
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char *src = mc_test_corpus_file(runs[i].rel);
+        char out[1200], *log = NULL;
+        if (!src) continue;
+        snprintf(out, sizeof out, "%s/v%zu.flash", mc_test_tmpdir(), i);
+        int rc = mc_test_run(&log, "'%s' '%s' '%s' --recipe %s -q && '%s' verify '%s' --source '%s'", mc_test_mconv(),
+                             src, out, runs[i].recipe, mc_test_mconv(), out, src);
+        CHECKF(rc == 0 && log && strstr(log, "identical to a conversion of the source"), "%s --recipe %s: %s",
+               runs[i].rel, runs[i].recipe, log ? log : "");
+        free(log);
+    }
+}
+
 int main(void)
 {
     test_mixed();
     test_source();
+    test_verify_source();
     printf("mixed: %d models, %d module choices equal to mlx-lm's; source: %d Q4_K_M files, %d Q6_K tensors at 6 "
            "bits\n", g_models_mixed, g_rows_mixed, g_models_source, g_q6);
     return mc_test_finish("test_recipe");
