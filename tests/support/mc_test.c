@@ -185,6 +185,7 @@ unsigned char *mc_test_read_file(const char *path, size_t *len)
     unsigned char *b = malloc((size_t)sz + 1);
     if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
     fclose(f);
+    if (b) b[sz] = 0; /* callers may treat the bytes as a C string */
     if (b && len) *len = (size_t)sz;
     return b;
 }
