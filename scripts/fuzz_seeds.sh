@@ -21,7 +21,7 @@ out=${2:?output dir}
 mconv=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"/fuzz_gguf "$out"/fuzz_safetensors "$out"/fuzz_st_index "$out"/fuzz_flash "$out"/fuzz_dequant \
-  "$out"/fuzz_maccode "$out"/fuzz_flash_reader
+  "$out"/fuzz_maccode "$out"/fuzz_flash_reader "$out"/fuzz_ct_int4
 
 if [ -d "$corpus" ]; then
   bash "$here/scripts/gguf_fuzz_seeds.sh" "$corpus" "$out/fuzz_gguf" >/dev/null
