@@ -43,6 +43,8 @@ typedef struct mc_mtensor {
     uint8_t keep_dtype;             /* float dtype of the source kept under --dtype (mlx-lm's cast_predicate) */
     uint8_t passthrough;            /* already in final form (MLX-quantized input): copy bytes */
     int stored_type;                /* passthrough: the stored mc_type (U32, F16, BF16, F32) */
+    uint8_t carry;                  /* the source blocks are already MLX's affine form (compressed-tensors
+                                       INT4): repacked, not requantized, at 4 bits (docs/CONVERT.md) */
     void *impl;                     /* convert-private recipe */
 } mc_mtensor;
 

@@ -248,10 +248,11 @@ int mc_build_config(mc_cv *cv, mc_error *err)
         if ((rc = mc_cfg_apply(cv, m->config, mc_hf_common_config, MC_COUNT(mc_hf_common_config), err)) ||
             (rc = mc_cfg_apply(cv, m->config, a->hf_config, a->n_hf_config, err)))
             return rc;
-        /* F8 weights come out as floats: their quantization_config no longer holds */
+        /* F8 weights come out as floats, compressed-tensors INT4 as MLX affine
+         * (the plan's quantization block): their quantization_config no longer holds */
         cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config");
         const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
-        if (cJSON_IsString(qm) && strcmp(qm->valuestring, "fp8") == 0)
+        if (cJSON_IsString(qm) && (strcmp(qm->valuestring, "fp8") == 0 || strcmp(qm->valuestring, "compressed-tensors") == 0))
             cJSON_DeleteItemFromObjectCaseSensitive(m->config, "quantization_config");
     }
     cJSON_DeleteItemFromObjectCaseSensitive(m->config, "tie_word_embeddings");

@@ -240,6 +240,104 @@ static int mc_mxb_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64
     return rc;
 }
 
+/* ------------------------------------------- compressed-tensors INT4 */
+
+/* Kimi K2 / K2.5 (compressed-tensors "pack-quantized", symmetric int4,
+ * group 32; config.json checked by mc_convert_source.c): <name>_packed I32
+ * [..., R, C] (8 values per int32, element i in bits 4 * (i % 8), stored
+ * q + 8), <name>_scale bf16 / f16 [..., R, C / 4] (one per 32 values),
+ * <name>_shape I32 [nd] (the unpacked shape [..., R, 8 C]). The rows are
+ * Q4_0-layout blocks with the scale as d (MC_T_Q4_0_BF16 for bf16 scales,
+ * MC_T_Q4_0 for f16): pure nibble moves, so lossless, and already MLX's
+ * affine form (scale d, bias -8d), so carried (repacked) by default. */
+static int mc_ct_match(const mc_st_tensor *data, const mc_st_tensor *const *aux)
+{
+    (void)aux;
+    return data->type == MC_T_I32 && data->n_dims >= 2;
+}
+
+static void mc_ct_shape(const mc_part *p, uint32_t *n_dims, uint64_t shape[MC_MT_MAX_DIMS])
+{
+    uint32_t nd = p->s->n_dims < MC_MT_MAX_DIMS ? p->s->n_dims : MC_MT_MAX_DIMS;
+    memset(shape, 0, MC_MT_MAX_DIMS * sizeof shape[0]);
+    for (uint32_t d = 0; d < nd; d++) shape[d] = p->s->shape[d];
+    shape[nd - 1] *= 8;
+    *n_dims = nd;
+}
+
+static int mc_ct_type(const mc_part *p)
+{
+    return p->aux[0] && p->aux[0]->type == MC_T_F16 ? MC_T_Q4_0 : MC_T_Q4_0_BF16;
+}
+
+/* The three tensors agree: scale [..., R, C / 4] in bf16 / f16, shape
+ * I32 [nd] holding [..., R, 8 C]. */
+static int mc_ct_check(const mc_model *m, const mc_part *p, mc_error *err)
+{
+    const mc_st_tensor *pk = p->s, *sc = p->aux[0], *sh = p->aux[1];
+    uint32_t nd = pk->n_dims;
+    uint64_t c = pk->shape[nd - 1];
+    if (nd > MC_MT_MAX_DIMS || c == 0 || c % 4)
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: INT4 tensor %s: %llu packed words per row, not a whole number of groups of 32 values",
+                            m->input_path, pk->name, (unsigned long long)c);
+    if (sc->type != MC_T_BF16 && sc->type != MC_T_F16)
+        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: INT4 scale tensor %s is %s; mconv reads bf16 or f16 group scales",
+                            m->input_path, sc->name, mc_type_name(sc->type));
+    int ok = sc->n_dims == nd && sc->shape[nd - 1] == c / 4;
+    for (uint32_t d = 0; ok && d + 1 < nd; d++) ok = sc->shape[d] == pk->shape[d];
+    if (!ok)
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: INT4 scale tensor %s does not have one scale per group of 32 values of %s "
+                            "(%u dims, last %llu; want %u dims, last %llu)",
+                            m->input_path, sc->name, pk->name, sc->n_dims,
+                            (unsigned long long)(sc->n_dims ? sc->shape[sc->n_dims - 1] : 0), nd,
+                            (unsigned long long)(c / 4));
+    int32_t v[MC_MT_MAX_DIMS];
+    if (sh->type != MC_T_I32 || sh->n_dims != 1 || sh->shape[0] != nd)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: INT4 shape tensor %s is not %u int32 values", m->input_path,
+                            sh->name, nd);
+    int rc = mc_st_read(m->st, sh, 0, v, (size_t)nd * 4, err);
+    if (rc) return rc;
+    for (uint32_t d = 0; d < nd; d++) {
+        uint8_t *b = (uint8_t *)&v[d];
+        int64_t x = (int32_t)((uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24));
+        uint64_t want = d + 1 < nd ? pk->shape[d] : 8 * c;
+        if (x < 0 || (uint64_t)x != want)
+            return mc_error_set(err, MC_ERR_FORMAT,
+                                "%s: INT4 tensor %s: %s says dim %u is %lld, the packed data holds %llu",
+                                m->input_path, pk->name, sh->name, d, (long long)x, (unsigned long long)want);
+    }
+    return 0;
+}
+
+static int mc_ct_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, uint64_t row_bytes, void *dst,
+                      mc_error *err)
+{
+    int rc = mc_ct_check(m, p, err);
+    if (rc) return rc;
+    const mc_st_tensor *pk = p->s, *sc = p->aux[0];
+    uint64_t c = pk->shape[pk->n_dims - 1], groups = c / 4, rows = pk->nelements / c;
+    if (row_bytes != groups * 18 || row > rows || n > rows - row)
+        return mc_error_set(err, MC_ERR_ARG, "%s: INT4 tensor %s: rows [%llu, +%llu) of %llu, %llu bytes each",
+                            m->input_path, pk->name, (unsigned long long)row, (unsigned long long)n,
+                            (unsigned long long)rows, (unsigned long long)row_bytes);
+    /* a bounded chunk of rows at a time (about 1 MiB of packed words) */
+    uint64_t per = (1u << 20) / (c * 4) ? (1u << 20) / (c * 4) : 1;
+    if (per > n) per = n;
+    uint8_t *pb = malloc(per ? (size_t)(per * c * 4) : 1), *sb = malloc(per ? (size_t)(per * groups * 2) : 1);
+    if (!pb || !sb) rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path);
+    for (uint64_t r = 0; !rc && r < n; r += per) {
+        uint64_t k = n - r < per ? n - r : per;
+        rc = mc_st_read(m->st, pk, (row + r) * c * 4, pb, (size_t)(k * c * 4), err);
+        if (!rc) rc = mc_st_read(m->st, sc, (row + r) * groups * 2, sb, (size_t)(k * groups * 2), err);
+        if (!rc) mc_quant_ct_int4_blocks(pb, sb, k * groups, (uint8_t *)dst + r * row_bytes);
+    }
+    free(pb);
+    free(sb);
+    return rc;
+}
+
 /* -------------------------------------------------------------- the list */
 
 /* GGUF tensors: rows of their GGML type, copied as blocks losslessly. */
@@ -260,10 +358,17 @@ static const mc_encoding mc_enc_mxfp4_blocks = {
     .shape = mc_mxb_shape, .type = mc_mxb_type, .rows = mc_mxb_rows, .lossless = 1,
 };
 
+/* compressed-tensors INT4: <name>_packed + _scale + _shape (above). */
+static const mc_encoding mc_enc_ct_int4 = {
+    .name = "ct-int4", .suffix = "_packed", .aux = {"_scale", "_shape"}, .match = mc_ct_match,
+    .shape = mc_ct_shape, .type = mc_ct_type, .rows = mc_ct_rows, .lossless = 1, .carry = 1,
+};
+
 /* Safetensors encodings, tried in order: the first whose data and
  * companions are present and match is the source's. */
 static const mc_encoding *const mc_st_encodings[] = {
     &mc_enc_mxfp4_blocks,
+    &mc_enc_ct_int4,
     &mc_enc_f8_scale,
     &mc_enc_st,
 };

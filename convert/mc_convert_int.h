@@ -297,6 +297,7 @@ struct mc_encoding {
     int (*finish)(const mc_model *m, const mc_part *p, const uint64_t *src_rows, uint64_t n, float *dst,
                   uint64_t row_len, mc_error *err);
     uint8_t lossless;            /* raw rows may be copied as blocks (mc_model_read_blocks) */
+    uint8_t carry;               /* the blocks are MLX's own affine form: repack them by default (mc_mtensor carry) */
 };
 
 typedef struct mc_recipe {

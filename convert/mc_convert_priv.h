@@ -86,6 +86,8 @@ int mc_part_rows(const mc_model *m, const mc_part *p, uint64_t row, uint64_t n, 
  * MTP (they are never mapped). */
 int mc_drop_mtp(mc_cv *cv, mc_error *err);
 void mc_unused_notices(mc_cv *cv);
+/* quantization_config of compressed-tensors: the int4 form mconv reads, else refused. */
+int mc_ct_config_check(const mc_model *m, const struct cJSON *qc, mc_error *err);
 int mc_build_tokenizer(mc_cv *cv, mc_error *err);
 
 /* mc_convert_rules.c */

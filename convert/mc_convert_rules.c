@@ -118,6 +118,16 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
 }
 
 /* Build the recipe and shape of one output tensor from found sources. */
+/* Every part's encoding carries MLX's own blocks, read as rows (no
+ * transposed parts, column maps, reshapes or value maps). */
+static uint8_t mc_recipe_carry(const mc_recipe *r)
+{
+    if (!r->n_parts || r->values_x || r->col_map || r->flat || r->has_t || r->fixed_src_type < 0) return 0;
+    for (size_t i = 0; i < r->n_parts; i++)
+        if (!r->parts[i].enc || !r->parts[i].enc->carry || !r->parts[i].enc->lossless) return 0;
+    return 1;
+}
+
 static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f, size_t *cap, mc_error *err)
 {
     mc_model *m = cv->m;
@@ -209,6 +219,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     t->layer = L;
     t->src_type = rec->fixed_src_type;
     t->src_bits = mc_recipe_src_bits(rec);
+    t->carry = mc_recipe_carry(rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
@@ -449,6 +460,7 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     t->src_type = b.rec->fixed_src_type;
     if (mc_xforms[b.x].computed) t->src_type = MC_T_F32;
     t->src_bits = mc_recipe_src_bits(b.rec);
+    t->carry = mc_recipe_carry(b.rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;

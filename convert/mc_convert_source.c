@@ -417,6 +417,10 @@ int mc_setup_st(mc_cv *cv, mc_error *err)
         pv->f8_br = (uint64_t)b0->valuedouble;
         pv->f8_bc = (uint64_t)b1->valuedouble;
     }
+    /* compressed-tensors: only the weight-only symmetric int4 group-32
+     * packing mconv reads exactly (Kimi K2 / K2.5) */
+    int rc = mc_ct_config_check(m, qc, err);
+    if (rc) return rc;
     /* MLX-quantized */
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(m->config, "quantization");
     if (cJSON_IsObject(q)) {
@@ -425,6 +429,51 @@ int mc_setup_st(mc_cv *cv, mc_error *err)
             return mc_error_set(err, MC_ERR_FORMAT, "%s: config.json quantization has no valid bits/group_size", m->input_path);
         m->mlx_bits = (int)b;
         m->mlx_group_size = (int)g;
+    }
+    return 0;
+}
+
+/* config.json quantization_config of quant_method "compressed-tensors":
+ * format pack-quantized, every config group's weights int, 4 bits,
+ * symmetric, strategy group, group_size 32, static; no activation
+ * quantization. Anything else is refused (0 when not compressed-tensors). */
+int mc_ct_config_check(const mc_model *m, const cJSON *qc, mc_error *err)
+{
+    const cJSON *qm = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
+    if (!cJSON_IsString(qm) || strcmp(qm->valuestring, "compressed-tensors") != 0) return 0;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "format");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(qc, "config_groups"), *g;
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "pack-quantized") != 0)
+        return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                            "%s: compressed-tensors format %s: mconv reads \"pack-quantized\" (int4 in int32 words) only",
+                            m->input_path, cJSON_IsString(fmt) ? fmt->valuestring : "(none)");
+    if (!cJSON_IsObject(groups) || !groups->child)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: compressed-tensors quantization_config has no config_groups",
+                            m->input_path);
+    cJSON_ArrayForEach(g, groups) {
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
+        const cJSON *gf = cJSON_GetObjectItemCaseSensitive(g, "format");
+        const cJSON *ia = cJSON_GetObjectItemCaseSensitive(g, "input_activations");
+        const cJSON *nb = cJSON_GetObjectItemCaseSensitive(w, "num_bits");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(w, "type");
+        const cJSON *sy = cJSON_GetObjectItemCaseSensitive(w, "symmetric");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(w, "strategy");
+        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(w, "group_size");
+        const cJSON *dy = cJSON_GetObjectItemCaseSensitive(w, "dynamic");
+        const char *bad = !cJSON_IsObject(w) ? "no weights"
+            : (cJSON_IsString(gf) && strcmp(gf->valuestring, "pack-quantized") != 0) ? "format"
+            : !cJSON_IsNumber(nb) || nb->valuedouble != 4 ? "num_bits (want 4)"
+            : !cJSON_IsString(ty) || strcmp(ty->valuestring, "int") != 0 ? "type (want int)"
+            : !cJSON_IsTrue(sy) ? "symmetric (want true)"
+            : !cJSON_IsString(st) || strcmp(st->valuestring, "group") != 0 ? "strategy (want group)"
+            : !cJSON_IsNumber(gs) || gs->valuedouble != 32 ? "group_size (want 32)"
+            : cJSON_IsTrue(dy) ? "dynamic (want false)"
+            : (ia && !cJSON_IsNull(ia)) ? "input_activations (want none: weight-only)" : NULL;
+        if (bad)
+            return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                                "%s: compressed-tensors config group %s: %s; mconv reads symmetric int4 weights in "
+                                "groups of 32 exactly, nothing else",
+                                m->input_path, g->string ? g->string : "?", bad);
     }
     return 0;
 }

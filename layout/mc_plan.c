@@ -105,6 +105,7 @@ static int float_type_for(const mc_mtensor *t, const mc_plan_opts *o)
     if (o->dtype >= 0 && !(t->keep_dtype && is_float_type(t->src_type))) return o->dtype;
     if (is_float_type(t->src_type)) return t->src_type;
     if (t->src_type == MC_T_F64) return MC_T_F32;
+    if (t->src_type == MC_T_Q4_0_BF16) return MC_T_BF16; /* its own scale type */
     return MC_T_F16; /* block-quantized GGML source: ggml's own scale type */
 }
 
@@ -195,7 +196,9 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
             return rc;
         }
     }
-    if (o->lossless && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
+    /* --lossless, or a source already in MLX's affine form (compressed-tensors
+     * INT4) at the 4 bits of that form */
+    if ((o->lossless || (t->carry && bits == 4)) && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
         /* the first float dtype in which the source blocks repack exactly */
         const int cand[] = { o->dtype >= 0 ? o->dtype : it->float_type, MC_T_F16, MC_T_F32 };

@@ -50,6 +50,21 @@ void mc_deq_q4_0(const void *src, float *restrict dst, int64_t n)
     }
 }
 
+/* Q4_0's layout with a bf16 d (mconv's form of compressed-tensors INT4
+ * groups: value = (q - 8) * d, q the stored unsigned nibble). */
+void mc_deq_q4_0_bf16(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *restrict b = src;
+    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
+        const float d = mc_bf16_to_f32(rd16(b));
+        const uint8_t *restrict qs = b + 2;
+        for (int j = 0; j < 16; j++) {
+            dst[j] = (float)((qs[j] & 0x0F) - 8) * d;
+            dst[j + 16] = (float)((qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
 void mc_deq_q4_1(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;

@@ -18,12 +18,24 @@ int mc_quant_repack_mx_mode(int ggml_type)
     return ggml_type == MC_T_MXFP4 ? MC_MX_MXFP4 : ggml_type == MC_T_NVFP4 ? MC_MX_NVFP4 : 0;
 }
 
+void mc_quant_ct_int4_blocks(const uint8_t *packed, const uint8_t *scales, uint64_t ngroups, uint8_t *blocks)
+{
+    for (uint64_t g = 0; g < ngroups; g++, packed += 16, scales += 2, blocks += 18) {
+        uint8_t e[32];
+        for (int i = 0; i < 32; i++) e[i] = (uint8_t)((rd32(packed + 4 * (i / 8)) >> (4 * (i % 8))) & 0x0Fu);
+        blocks[0] = scales[0];
+        blocks[1] = scales[1];
+        for (int j = 0; j < 16; j++) blocks[2 + j] = (uint8_t)(e[j] | (e[j + 16] << 4));
+    }
+}
+
 int mc_quant_repack_supported(int ggml_type, int scale_type, int *bits, int *group, int *exact)
 {
     int b, ex;
     if (ggml_type != MC_T_MXFP4 && !mc_quant_scale_bytes(scale_type)) return 0;
     switch (ggml_type) {
     case MC_T_Q4_0: case MC_T_Q4_1: b = 4; ex = scale_type != MC_T_BF16; break;
+    case MC_T_Q4_0_BF16: b = 4; ex = scale_type != MC_T_F16; break;
     case MC_T_Q5_0: case MC_T_Q5_1: b = 5; ex = scale_type != MC_T_BF16; break;
     case MC_T_Q8_0: b = 8; ex = scale_type != MC_T_BF16; break;
     case MC_T_Q4_K: b = 4; ex = scale_type == MC_T_F32; break;
@@ -117,11 +129,11 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
     uint8_t q[32];
 
     switch (ggml_type) {
-    case MC_T_Q4_0: case MC_T_Q4_1: {
-        const int has_m = ggml_type == MC_T_Q4_1;
+    case MC_T_Q4_0: case MC_T_Q4_1: case MC_T_Q4_0_BF16: {
+        const int has_m = ggml_type == MC_T_Q4_1, bf = ggml_type == MC_T_Q4_0_BF16;
         const uint64_t bs = has_m ? 20 : 18;
         for (uint64_t g = 0; g < ngroups; g++, b += bs) {
-            float d = h2f(b), c = has_m ? h2f(b + 2) : -8.0f * d;
+            float d = bf ? mc_bf16_to_f32((uint16_t)(b[0] | (b[1] << 8))) : h2f(b), c = has_m ? h2f(b + 2) : -8.0f * d;
             if (!isfinite(d) || !isfinite(c)) REFUSE_NONFINITE(g);
             /* low nibbles are elements 0..15, high nibbles 16..31: MLX's
              * words 0, 1 are the low nibbles of bytes 0-7, 8-15, words 2, 3
@@ -133,7 +145,7 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
             o[1] = nib8(hi & m4);
             o[2] = nib8((lo >> 4) & m4);
             o[3] = nib8((hi >> 4) & m4);
-            if (st == MC_T_F16) {
+            if (st == MC_T_F16 && !bf) {
                 /* the block's own f16 bits are the scale (and Q4_1's min
                  * the bias): a finite f16 round-trips through f32 exactly */
                 uint16_t hs = (uint16_t)(b[0] | (b[1] << 8));

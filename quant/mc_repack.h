@@ -20,6 +20,7 @@
  *   ggml   bits group scale / bias                  F32    F16                  BF16
  *   Q4_0   4    32    d / -8d                       exact  exact (*)            d, -8d rounded to bf16
  *   Q4_1   4    32    d / m                         exact  exact                d, m rounded to bf16
+ *   Q4_0_BF16 4 32    d / -8d  (d bf16)             exact  d, -8d rounded (**)  exact (*)
  *   Q5_0   5    32    d / -16d                      exact  exact (*)            d, -16d rounded to bf16
  *   Q5_1   5    32    d / m                         exact  exact                d, m rounded to bf16
  *   Q8_0   8    32    d / -128d  (codes q ^ 0x80)   exact  exact (*)            d, -128d rounded to bf16
@@ -30,6 +31,13 @@
  *
  *   (*) unless the bias overflows f16 (|d| > 8188 for Q4_0, > 4094 for
  *   Q5_0, >= 512 for Q8_0): refused with MC_ERR_UNSUPPORTED.
+ *   (**) mconv's internal block of compressed-tensors INT4 (Q4_0's layout,
+ *   bf16 d). Exact in bf16: d is stored as is, and -8d = d * 2^3 only moves
+ *   the exponent, so it is exact unless it overflows (|d| > 2^124 * (2 -
+ *   2^-7), refused) - bf16 subnormals included, as a left shift by 3 of a
+ *   subnormal significand loses no bit. Exact in f32 (bf16 is an f32 with
+ *   the low 16 bits zero). In f16 only where d and 8d lie in f16's range
+ *   and grid (|8d| <= 65504, d a multiple of 2^-24), so not listed exact.
  *   d is f16 (11-bit significand): bf16 (8 bits) rounds it unless its low 3
  *   significand bits are 0. d*sc (sc 6 bits) is a 17-bit product: exact in
  *   f32, rounded to nearest even in f16/bf16 (a relative change of at most
@@ -81,5 +89,16 @@ int mc_quant_repack(int ggml_type, const void *blocks, uint64_t nrows, uint64_t 
  * codes and one byte in scales into ngroups * 17 bytes of dst. Pure nibble
  * moves: exact for every input. */
 void mc_quant_mxfp4_from_hub(const uint8_t *codes, const uint8_t *scales, uint64_t ngroups, void *dst);
+
+/* compressed-tensors INT4 ("pack-quantized", symmetric, group 32) to
+ * 18-byte Q4_0-layout blocks: ngroups groups of 32 values, each 4 packed
+ * int32 words (little-endian; element i of the group in bits 4 * (i % 8)
+ * of word i / 8, stored as q + 8, compressed-tensors' pack_to_int32) and
+ * one 2-byte scale (bf16 or f16, copied as is) -> block g = the scale, then
+ * 16 bytes whose byte j holds element j (low nibble) and j + 16 (high).
+ * Pure nibble moves: the block decodes to (q + 8 - 8) * scale, exactly
+ * compressed-tensors' (unpacked - 8) * scale; with a bf16 scale the block
+ * is MC_T_Q4_0_BF16, with an f16 one MC_T_Q4_0. */
+void mc_quant_ct_int4_blocks(const uint8_t *packed, const uint8_t *scales, uint64_t ngroups, uint8_t *blocks);
 
 #endif

@@ -53,6 +53,7 @@ static const mc_type_traits g_traits[MC_T_COUNT] = {
     [MC_T_F6_E2M3] = { "f6_e2m3", "F6_E2M3", 4, 3, 0, 0, 1, mc_deq_f6_e2m3, 0 },
     [MC_T_F6_E3M2] = { "f6_e3m2", "F6_E3M2", 4, 3, 0, 0, 1, mc_deq_f6_e3m2, 0 },
     [MC_T_C64] = { "c64", "C64", 1, 8, 0, 0, 0, NULL, 0 },
+    [MC_T_Q4_0_BF16] = { "q4_0_bf16", NULL, 32, 18, 1, 0, 0, mc_deq_q4_0_bf16, 4 },
 };
 #undef Q
 

@@ -29,7 +29,9 @@ typedef enum mc_type {
     MC_T_F6_E2M3 = 73, /* four per 3 bytes */
     MC_T_F6_E3M2 = 74,
     MC_T_C64 = 75,     /* complex64: two f32 */
-    MC_T_COUNT = 76
+    /* internal block types (no GGUF id, no safetensors dtype) */
+    MC_T_Q4_0_BF16 = 76, /* Q4_0's layout with a bf16 d: compressed-tensors INT4 with bf16 group scales */
+    MC_T_COUNT = 77
 } mc_type;
 
 /* Convert n elements (n a multiple of blck) from src to f32. */

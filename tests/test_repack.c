@@ -7,6 +7,7 @@
 #include "mc_float.h"
 #include "mc_gguf.h"
 #include "mc_dequant.h"
+#include "mc_types.h"
 #include "mc_test.h"
 
 #include <math.h>
@@ -434,6 +435,60 @@ static void test_corpus(void)
     mc_gguf_close(g);
 }
 
+/* compressed-tensors INT4 -> Q4_0_BF16 blocks -> MLX affine (bf16 scales):
+ * exhaustive over every bf16 scale. The claim (mc_repack.h): scale = d and
+ * bias = -8d are exact in bf16 for every finite d with |8d| finite; those
+ * with |8d| overflowing and the non-finite ones are refused; MLX's
+ * q*scale + bias (f32) gives (q - 8) * d, the compressed-tensors value. */
+static void test_ct_int4_bf16_exhaustive(void)
+{
+    uint8_t packed[16], sc[2], blk[18];
+    uint32_t words[4], wq[4];
+    /* element i of the group in word i / 8, bits 4 * (i % 8): codes 0..15 twice, shuffled */
+    uint8_t q[32];
+    for (int i = 0; i < 32; i++) q[i] = (uint8_t)((i * 7 + 3) & 15);
+    for (int w = 0; w < 4; w++) {
+        words[w] = 0;
+        for (int i = 0; i < 8; i++) words[w] |= (uint32_t)q[w * 8 + i] << (4 * i);
+        for (int k = 0; k < 4; k++) packed[w * 4 + k] = (uint8_t)(words[w] >> (8 * k));
+    }
+    long exact = 0, refused = 0, bad = 0, mlx_overflow = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        put16(sc, (uint16_t)h);
+        mc_quant_ct_int4_blocks(packed, sc, 1, blk);
+        float d = mc_bf16_to_f32((uint16_t)h), deq[32];
+        mc_dequant(MC_T_Q4_0_BF16, blk, deq, 32, NULL);
+        for (int i = 0; i < 32 && isfinite(d); i++) {
+            float want = (float)((int)q[i] - 8) * d;
+            if (memcmp(&deq[i], &want, 4) != 0) bad++;
+        }
+        uint16_t s16 = 0, b16 = 0;
+        mc_error err = {0};
+        int rc = mc_quant_repack(MC_T_Q4_0_BF16, blk, 1, 32, MC_T_BF16, wq, &s16, &b16, NULL, &err);
+        int finite8 = isfinite(d) && isfinite(8.0 * (double)d) && fabs(8.0 * (double)d) <= 0x1.fep127;
+        if (!finite8) {
+            refused += rc == MC_ERR_UNSUPPORTED;
+            bad += rc != MC_ERR_UNSUPPORTED;
+            continue;
+        }
+        int ok = rc == 0 && memcmp(wq, words, 16) == 0 && s16 == h &&
+                 (double)mc_bf16_to_f32(b16) == -8.0 * (double)d;
+        for (int i = 0; ok && i < 32; i++) { /* MLX: q * scale + bias in f32 (q * scale itself finite:
+                                                 |d| < 2^124 * 8.5 / 15 or so; beyond, MLX's own f32 formula overflows) */
+            float prod = (float)q[i] * mc_bf16_to_f32(s16), mlx = prod + mc_bf16_to_f32(b16);
+            if (!isfinite(prod)) { mlx_overflow++; continue; }
+            ok = mlx == (float)((int)q[i] - 8) * d;
+        }
+        exact += ok;
+        if (!ok && bad < 4) fprintf(stderr, "bf16 %04x: rc %d scale %04x bias %04x\n", (unsigned)h, rc, s16, b16);
+        bad += !ok;
+    }
+    CHECKF(bad == 0, "%ld bf16 scales not exact", bad);
+    CHECK(exact + refused == 0x10000 && refused == 2 * (128 + 3 * 128)); /* Inf/NaN (exponent 255) and |d| >= 2^125 (exponents 252-254), both signs */
+    printf("ct int4 -> MLX bf16: %ld scales exact, %ld refused (non-finite or |8d| overflows); %ld values where MLX's "
+           "q * scale overflows f32 (|d| near 2^124)\n", exact, refused, mlx_overflow);
+}
+
 int main(void)
 {
     test_supported();
@@ -446,6 +501,7 @@ int main(void)
     test_q5_K_hand();
     test_mxfp4_hand();
     test_nvfp4_hand();
+    test_ct_int4_bf16_exhaustive();
     test_corpus();
     return mc_test_finish("test_repack");
 }
