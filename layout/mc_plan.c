@@ -563,26 +563,14 @@ int mc_plan_convert_rows(const mc_model *m, const mc_source_ops *ops, const mc_p
     }
     mc_affine p = { it->bits, it->group_size, it->float_type };
     mc_error qe = { MC_OK, "" };
-    /* measuring (s->qerr): quantize MC_PLAN_QERR_BLOCK bytes of rows at a
-     * time and measure each block right after, while it is in cache */
-    uint64_t step = nrows;
-    if (s->qerr) {
-        step = MC_PLAN_QERR_BLOCK / (it->ncols * sizeof(float));
-        if (step < 1) step = 1;
-    }
-    const uint64_t rb0 = it->out[0].row_bytes, rb1 = it->out[1].row_bytes, rb2 = it->out[2].row_bytes;
-    for (uint64_t r = 0; r < nrows; r += step) {
-        uint64_t n = nrows - r < step ? nrows - r : step;
-        const float *x = s->f32 + r * it->ncols;
-        uint32_t *wq = (uint32_t *)(void *)(s->out[0] + r * rb0);
-        unsigned char *sc = s->out[1] + r * rb1, *bi = s->out[2] + r * rb2;
-        if (mc_quant_affine_quantize(x, n, it->ncols, &p, wq, sc, bi, &qe))
-            return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: tensor %s rows %llu..%llu: %s", m->input_path,
-                                it->mt->name, (unsigned long long)row0, (unsigned long long)(row0 + nrows), qe.msg);
-        if (s->qerr && mc_qerr_affine(s->qerr, x, n, it->ncols, &p, wq, sc, bi, &qe))
-            return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: measuring the quantization error: %s",
-                                it->mt->name, qe.msg);
-    }
+    /* measuring (s->qerr): each run of groups is measured by the quantizer's
+     * sink right after it is quantized, from its codes and values in cache */
+    uint32_t *wq = (uint32_t *)(void *)s->out[0];
+    int qrc = s->qerr ? mc_qerr_affine_quantize(s->qerr, s->f32, nrows, it->ncols, &p, wq, s->out[1], s->out[2], &qe)
+                      : mc_quant_affine_quantize(s->f32, nrows, it->ncols, &p, wq, s->out[1], s->out[2], &qe);
+    if (qrc)
+        return mc_error_set(err, qe.code ? qe.code : MC_ERR_ARG, "%s: tensor %s rows %llu..%llu: %s", m->input_path,
+                            it->mt->name, (unsigned long long)row0, (unsigned long long)(row0 + nrows), qe.msg);
     if (s->qerr) s->src = MC_PSRC_MEASURED;
     return 0;
 }

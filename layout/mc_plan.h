@@ -143,13 +143,12 @@ typedef struct mc_plan_scratch {
     float *aux[2];       /* mc_plan_measure_rows: dequantized blocks, stored values */
     size_t aux_cap[2];   /* bytes */
     /* when set, mc_plan_convert_rows measures affine rows itself as it
-     * quantizes them (MC_PLAN_QERR_BLOCK bytes of f32 rows at a time, the
-     * block still in cache), adds them to *qerr and sets src to
+     * quantizes them (mc_qerr_affine_quantize: each run of groups from the
+     * quantizer's codes, still in cache), adds them to *qerr and sets src to
      * MC_PSRC_MEASURED; mc_plan_measure_rows measures the rest */
     struct mc_qerr *qerr;
 } mc_plan_scratch;
 enum { MC_PSRC_NONE = 0, MC_PSRC_RAW = 1, MC_PSRC_F32 = 2, MC_PSRC_BLOCKS = 3, MC_PSRC_MEASURED = 4 };
-#define MC_PLAN_QERR_BLOCK 32768
 void mc_plan_scratch_free(mc_plan_scratch *s);
 
 /* Rows per chunk for it so that one chunk stays near chunk_bytes of f32. */

@@ -363,7 +363,8 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
 
 static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                                  uint32_t *wq, void *scales, void *biases, const int bits,
-                                 const int gs, const int st, mc_error *err)
+                                 const int gs, const int st, mc_affine_sink sink, void *ctx,
+                                 mc_error *err)
 {
     (void)p;
     const uint64_t ng = ncols / (uint64_t)gs;
@@ -388,6 +389,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             }
             uint32_t *o = wq + gi0 * gw;
             for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
+            if (sink) sink(ctx, r, g0, nc, xc, q, g0 + (uint64_t)nc == ng);
         }
     }
     return 0;
@@ -396,12 +398,19 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
 int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                              uint32_t *wq, void *scales, void *biases, mc_error *err)
 {
+    return mc_quant_affine_quantize_sink(x, nrows, ncols, p, wq, scales, biases, NULL, NULL, err);
+}
+
+int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                                  uint32_t *wq, void *scales, void *biases, mc_affine_sink sink, void *ctx,
+                                  mc_error *err)
+{
     int rc = mc_quant_affine_check(p, ncols, err);
     if (rc) return rc;
     if (nrows && (!x || !wq || !scales || !biases))
         return mc_error_set(err, MC_ERR_ARG, "affine quantization: NULL buffer");
     /* Specialise the hot loop per bit width (constant bits inlines the packer). */
-#define MC_AQ3(B, G, T) affine_rows(x, nrows, ncols, p, wq, scales, biases, B, G, T, err)
+#define MC_AQ3(B, G, T) affine_rows(x, nrows, ncols, p, wq, scales, biases, B, G, T, sink, ctx, err)
 #define MC_AQ(B, G)                                                     \
     case (B) * 1000 + (G):                                              \
         return p->scale_type == MC_T_BF16 ? MC_AQ3(B, G, MC_T_BF16)     \

@@ -59,6 +59,22 @@ int mc_quant_affine_check(const mc_affine *p, uint64_t ncols, mc_error *err);
 int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                              uint32_t *wq, void *scales, void *biases, mc_error *err);
 
+/* The same quantization, handing each run of groups it has just stored to
+ * `sink` while its values and codes are still in cache (the error
+ * measurement, quant/mc_qerr.c, reads them there instead of unpacking the
+ * stored words again): row, the run's first group within the row, its
+ * group count n, its n*group_size source values x and codes (one byte
+ * each, what the packed words hold), and row_done when the run ends the
+ * row. Runs of a row come in order; a run starts at a group index that is
+ * a multiple of 32. The scales, biases and words of the run (and of every
+ * earlier run) are already stored. The sink is not called for a run that
+ * fails (non-finite value). */
+typedef void (*mc_affine_sink)(void *ctx, uint64_t row, uint64_t group0, int n, const float *x,
+                               const uint8_t *codes, int row_done);
+int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                                  uint32_t *wq, void *scales, void *biases, mc_affine_sink sink, void *ctx,
+                                  mc_error *err);
+
 /* out: nrows x ncols f32 holding MLX's dequantized values (which are values
  * of scale_type). */
 int mc_quant_affine_dequantize(const uint32_t *wq, const void *scales, const void *biases,

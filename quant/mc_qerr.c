@@ -354,6 +354,61 @@ __attribute__((target("avx2"))) static void row_affine_avx2(lanes *L, const floa
     }
 }
 
+/* A run of n groups (whole blocks: the run starts on a block boundary of
+ * its row) from codes held one per byte: the same operations as avx2_row
+ * (its 3/5/6-bit form), without unpacking the words. */
+__attribute__((target("avx2"))) static void avx2_bytes(lanes *L, const float *x, int n, const mc_affine *p,
+                                                        const uint8_t *codes, const void *scales,
+                                                        const void *biases, uint64_t gi0)
+{
+    const int gs = p->group_size, per = QE_BLOCK / gs;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m0 = _mm256_loadu_ps(L->m), m1 = _mm256_loadu_ps(L->m + 8);
+    __m256d ed[4], rd[4];
+    for (int k = 0; k < 4; k++) {
+        ed[k] = _mm256_loadu_pd(L->e + 4 * k);
+        rd[k] = _mm256_loadu_pd(L->r + 4 * k);
+    }
+    for (int g = 0; g < n; g += per) {
+        int nb = n - g < per ? n - g : per;
+        __m256 e0 = _mm256_setzero_ps(), e1 = e0, r0 = e0, r1 = e0;
+        for (int k = 0; k < nb; k++) {
+            const uint8_t *q = codes + (size_t)(g + k) * (size_t)gs;
+            const float *xg = x + (size_t)(g + k) * (size_t)gs;
+            const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, gi0 + (uint64_t)(g + k), p->scale_type));
+            const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, gi0 + (uint64_t)(g + k), p->scale_type));
+            for (int j = 0; j < gs; j += 16) {
+                __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(q + j));
+                __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c16)), vs), vb);
+                __m256 y1 = _mm256_add_ps(
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c16, 8))), vs), vb);
+                __m256 x0 = _mm256_loadu_ps(xg + j), x1 = _mm256_loadu_ps(xg + j + 8);
+                __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
+                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
+                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
+                r0 = _mm256_add_ps(r0, _mm256_mul_ps(x0, x0));
+                r1 = _mm256_add_ps(r1, _mm256_mul_ps(x1, x1));
+                m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), m0);
+                m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), m1);
+            }
+        }
+        ed[0] = _mm256_add_pd(ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
+        ed[1] = _mm256_add_pd(ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
+        ed[2] = _mm256_add_pd(ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
+        ed[3] = _mm256_add_pd(ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
+        rd[0] = _mm256_add_pd(rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(r0)));
+        rd[1] = _mm256_add_pd(rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(r0, 1)));
+        rd[2] = _mm256_add_pd(rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(r1)));
+        rd[3] = _mm256_add_pd(rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(r1, 1)));
+    }
+    _mm256_storeu_ps(L->m, m0);
+    _mm256_storeu_ps(L->m + 8, m1);
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(L->e + 4 * k, ed[k]);
+        _mm256_storeu_pd(L->r + 4 * k, rd[k]);
+    }
+}
+
 static int have_avx2(void)
 {
     static _Atomic int state; /* 0 unknown, 1 no, 2 yes */
@@ -411,6 +466,69 @@ int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, c
         }
     }
     return 0;
+}
+
+/* ---- affine, measured while quantizing ---- */
+
+typedef struct fused {
+    mc_qerr *q;
+    const mc_affine *p;
+    const float *x;
+    const uint32_t *wq;
+    const void *scales, *biases;
+    uint64_t ncols, ng, rw;
+    lanes L;
+} fused;
+
+/* A run of groups just quantized (mc_affine_sink): the same blocks, lanes
+ * and operations as row_affine, the codes taken from the quantizer's bytes. */
+static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x, const uint8_t *codes, int row_done)
+{
+    fused *f = (fused *)vc;
+    const mc_affine *p = f->p;
+    const int gs = p->group_size, per = QE_BLOCK / gs;
+    const uint64_t gi0 = row * f->ng + g0;
+    if (g0 == 0) lanes_zero(&f->L);
+#ifdef MC_QERR_AVX2
+    if (g_scalar == 0 && have_avx2())
+        avx2_bytes(&f->L, x, n, p, codes, f->scales, f->biases, gi0);
+    else
+#endif
+    {
+        float y[QE_BLOCK];
+        for (int g = 0; g < n; g += per) {
+            int nb = n - g < per ? n - g : per;
+            for (int k = 0; k < nb; k++) {
+                float s = mc_quant_scale_get(f->scales, gi0 + (uint64_t)(g + k), p->scale_type);
+                float b = mc_quant_scale_get(f->biases, gi0 + (uint64_t)(g + k), p->scale_type);
+                deq_group(codes + (size_t)(g + k) * (size_t)gs, gs, s, b, y + k * gs);
+            }
+            acc_block(&f->L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs);
+        }
+    }
+    if (!row_done || !lanes_commit(f->q, &f->L, f->ncols, 0)) return;
+    /* sums not finite: the row again, checked, from what was stored */
+    lanes_zero(&f->L);
+    row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases, row * f->ng, 1);
+    (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+}
+
+int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                            uint32_t *wq, void *scales, void *biases, mc_error *err)
+{
+    int rc = mc_quant_affine_check(p, ncols, err);
+    if (rc) return rc;
+    fused f;
+    f.q = q;
+    f.p = p;
+    f.x = x;
+    f.wq = wq;
+    f.scales = scales;
+    f.biases = biases;
+    f.ncols = ncols;
+    f.ng = ncols / (uint64_t)p->group_size;
+    f.rw = mc_quant_affine_row_words(ncols, p->bits);
+    return mc_quant_affine_quantize_sink(x, nrows, ncols, p, wq, scales, biases, fused_run, &f, err);
 }
 
 /* ---- float ---- */

@@ -70,6 +70,12 @@ void mc_qerr_merge(mc_qerr *dst, const mc_qerr *src);
  *   values: y, f32. */
 int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                    const uint32_t *wq, const void *scales, const void *biases, mc_error *err);
+/* Quantize (mc_quant_affine_quantize: the same bytes) and measure the rows
+ * as mc_qerr_affine would (the same bits), each run of groups right after
+ * it is quantized, from the quantizer's codes (no second pass over the
+ * stored words). On a quantization error q holds the rows before it. */
+int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
+                            uint32_t *wq, void *scales, void *biases, mc_error *err);
 int mc_qerr_float(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, int type, const void *stored,
                   mc_error *err);
 void mc_qerr_values(mc_qerr *q, const float *x, const float *y, uint64_t nrows, uint64_t ncols);

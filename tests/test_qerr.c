@@ -152,10 +152,13 @@ static void test_affine(void)
 {
     static const int bits[] = { 2, 3, 4, 5, 6, 8 }, gss[] = { 32, 64, 128 },
                      sts[] = { MC_T_F16, MC_T_BF16, MC_T_F32 };
-    const uint64_t nrows = 7, ncols = 384;
+    /* 4480 columns: several of the quantizer's 32-group runs per row (and a
+     * shorter last one) for every group size */
+    const uint64_t nrows = 7, ncols = 4480;
     float *x = malloc(nrows * ncols * sizeof *x);
-    uint32_t *wq = malloc(nrows * ncols);
+    uint32_t *wq = malloc(nrows * ncols), *wq2 = malloc(nrows * ncols);
     unsigned char *sc = malloc(nrows * ncols / 32 * 4), *bi = malloc(nrows * ncols / 32 * 4);
+    unsigned char *sc2 = malloc(nrows * ncols / 32 * 4), *bi2 = malloc(nrows * ncols / 32 * 4);
     for (size_t b = 0; b < 6; b++)
         for (size_t g = 0; g < 3; g++)
             for (size_t t = 0; t < 3; t++) {
@@ -201,7 +204,41 @@ static void test_affine(void)
                     mc_qerr_set_scalar(0);
                     check_paths(&s, &q3, what);
                 }
+                /* quantized and measured in one pass (every path): the same
+                 * bytes as the quantizer, the same bits as mc_qerr_affine */
+                for (int path = 0; path <= 2; path++) {
+                    mc_qerr_set_scalar(path);
+                    mc_qerr_init(&q3);
+                    memset(wq2, 0xa5, nrows * ncols);
+                    CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
+                    mc_qerr_set_scalar(0);
+                    CHECK(memcmp(wq, wq2, nrows * rw * 4) == 0);
+                    CHECK(memcmp(sc, sc2, nrows * ng * sb) == 0 && memcmp(bi, bi2, nrows * ng * sb) == 0);
+                    check_paths(&s, &q3, what);
+                }
             }
+    /* rows whose float32 sums overflow (x*x beyond FLT_MAX): redone in
+     * double, in the fused pass as in mc_qerr_affine */
+    {
+        mc_affine p = { 4, 64, MC_T_F32 };
+        mc_error err = { MC_OK, "" };
+        for (uint64_t i = 0; i < nrows * ncols; i++)
+            x[i] = (float)((urand() - 0.5) * ((i / ncols) == 3 ? 1e20 : 1.0));
+        CHECK(mc_quant_affine_quantize(x, nrows, ncols, &p, wq, sc, bi, &err) == 0);
+        mc_qerr q, q3;
+        mc_qerr_init(&q);
+        CHECK(mc_qerr_affine(&q, x, nrows, ncols, &p, wq, sc, bi, &err) == 0);
+        mc_qerr_stats s;
+        mc_qerr_stats_get(&q, &s);
+        CHECK(s.sum_sq_ref > 1e38 && s.count == nrows * ncols);
+        for (int path = 0; path <= 2; path++) {
+            mc_qerr_set_scalar(path);
+            mc_qerr_init(&q3);
+            CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
+            mc_qerr_set_scalar(0);
+            check_paths(&s, &q3, "overflowing row");
+        }
+    }
     /* bad parameters */
     mc_affine bad = { 7, 64, MC_T_F16 };
     mc_qerr q;
@@ -212,6 +249,9 @@ static void test_affine(void)
     free(wq);
     free(sc);
     free(bi);
+    free(wq2);
+    free(sc2);
+    free(bi2);
 }
 
 static void test_float(void)
