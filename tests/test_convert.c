@@ -13,6 +13,7 @@
  *  - superpoint.gguf refused with the supported list, passed by --keep-names.
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -75,41 +76,6 @@ static mc_model *open_model(const char *path, int keep)
 }
 
 /* ---------------------------------------------------------- names check */
-
-static void check_names(const mc_model *m, const char *arch, const char *label)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, arch);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(path, &len);
-    CHECKF(raw != NULL, "cannot read %s", path);
-    if (!raw) return;
-    char *txt = malloc(len + 1);
-    if (!txt) { free(raw); return; }
-    memcpy(txt, raw, len);
-    txt[len] = '\0';
-    free(raw);
-    size_t want = 0, matched = 0;
-    for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
-        if (line[0] == '#' || !line[0]) continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        want++;
-        const mc_mtensor *t = mc_model_find(m, line);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
-        if (!t) continue;
-        char shp[128] = "";
-        size_t o = 0;
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
-        matched++;
-    }
-    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
-    CHECK(matched == want);
-    free(txt);
-}
 
 /* -------------------------------------------------------- config check */
 
@@ -394,7 +360,7 @@ static void test_arch(const char *arch)
     if (!h) return;
     char label[256];
     snprintf(label, sizeof label, "%s hf", arch);
-    check_names(h, arch, label);
+    mc_test_names_check(h, arch, label);
     check_config(h, h->st->config, label);
     for (size_t k = 0; k < h->n_notices; k++) fprintf(stderr, "%s notice: %s\n", label, h->notices[k]);
     CHECKF(h->n_notices == 0, "%s: every source tensor used, no notices", label);
@@ -408,7 +374,7 @@ static void test_arch(const char *arch)
         CHECKF(g != NULL, "open %s", rel);
         if (!g) continue;
         snprintf(label, sizeof label, "%s %s", arch, floats[i]);
-        check_names(g, arch, label);
+        mc_test_names_check(g, arch, label);
         check_config(g, h->st->config, label);
         for (size_t k = 0; k < g->n_notices; k++) fprintf(stderr, "%s notice: %s\n", label, g->notices[k]);
         CHECKF(g->n_notices == 0, "%s: every source tensor used, no notices", label);
@@ -424,7 +390,7 @@ static void test_arch(const char *arch)
         CHECKF(g != NULL, "open %s", rel);
         if (!g) continue;
         snprintf(label, sizeof label, "%s %s", arch, QUANTS[i]);
-        check_names(g, arch, label);
+        mc_test_names_check(g, arch, label);
         compare_quant(g, h, arch, label);
         mc_convert_close(g);
     }

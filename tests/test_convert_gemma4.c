@@ -22,6 +22,7 @@
  * tensors, a global_head_dim contradicting the full layer's q_norm).
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_convert.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
@@ -75,52 +76,6 @@ static float *st_bf16(const mc_st *st, const char *name, uint64_t *n)
     free(raw);
     *n = t->nelements;
     return v;
-}
-
-/* The list testdata/mlx_names/<list>.txt: names and shapes, in order. */
-typedef struct nl_entry { char name[160]; uint32_t nd; uint64_t sh[4]; } nl_entry;
-
-static size_t load_list(const char *list, nl_entry *out, size_t cap)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
-    FILE *f = fopen(path, "r");
-    CHECKF(f != NULL, "cannot read %s", path);
-    if (!f) return 0;
-    char line[150];
-    size_t n = 0;
-    while (fgets(line, sizeof line, f) && n < cap) {
-        if (line[0] == '#' || line[0] == '\n') continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        nl_entry *e = &out[n++];
-        snprintf(e->name, sizeof e->name, "%s", line);
-        e->nd = 0;
-        for (char *p = sp + 1; *p && *p != '\n' && e->nd < 4;) {
-            e->sh[e->nd++] = strtoull(p, &p, 10);
-            if (*p == ',') p++;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
-static void check_names(const mc_model *m, const char *list, const char *label)
-{
-    static nl_entry want[512];
-    size_t n = load_list(list, want, 512), matched = 0;
-    for (size_t i = 0; i < n; i++) {
-        const mc_mtensor *t = mc_model_find(m, want[i].name);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, want[i].name);
-        if (!t) continue;
-        int same = t->n_dims == want[i].nd;
-        for (uint32_t d = 0; same && d < t->n_dims; d++) same = t->shape[d] == want[i].sh[d];
-        CHECKF(same, "%s: %s shape differs from mlx-lm's", label, want[i].name);
-        matched += same;
-    }
-    CHECKF(m->n_tensors == n && matched == n && n > 0, "%s: %zu tensors produced, %zu matched, mlx-lm loads %zu",
-           label, m->n_tensors, matched, n);
 }
 
 static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
@@ -222,10 +177,10 @@ static void corpus_cli(const char *hf)
         mc_model *back = NULL;
         mc_error err = {0};
         CHECKF(mc_convert_open(p, NULL, &back, &err) == 0, "mlx folder back: %s", err.msg);
-        if (back && nq) check_names(back, "gemma4_text", "gemma4 float mlx folder");
+        if (back && nq) mc_test_names_check(back, "gemma4_text", "gemma4 float mlx folder");
         if (back && !nq) {
-            static nl_entry want[128];
-            size_t n = load_list("gemma4_text", want, 128), quant = 0;
+            static mc_test_name want[128];
+            size_t n = mc_test_names_load("gemma4_text", want, 128), quant = 0;
             for (size_t i = 0; i < n; i++) {
                 CHECKF(mc_model_find(back, want[i].name) != NULL, "mlx folder: %s", want[i].name);
                 char sc[200];
@@ -252,7 +207,7 @@ static void test_corpus(void)
     mc_error err = {0};
     CHECKF(mc_convert_open(dir, NULL, &m, &err) == 0, "%s: %s", dir, err.msg);
     if (!m) return;
-    check_names(m, "gemma4_text", "gemma4 hf");
+    mc_test_names_check(m, "gemma4_text", "gemma4 hf");
     corpus_values(m, dir);
     corpus_config(m, dir);
     CHECK(m->n_experts == 4 && m->n_experts_per_tok == 2);
@@ -273,8 +228,8 @@ static uint16_t rnd_bf16(void)
  * plus the shared layer's K/V, config.json with `edit` applied. */
 static int write_fixture(const char *dir, const char *skip, const char *edit_key, cJSON *edit_val)
 {
-    static nl_entry e[256];
-    size_t n = load_list("gemma4_text_kv_shared", e, 250);
+    static mc_test_name e[256];
+    size_t n = mc_test_names_load("gemma4_text_kv_shared", e, 250);
     static const char *const extra[] = {"model.layers.2.self_attn.k_proj.weight", "model.layers.2.self_attn.v_proj.weight",
                                         "model.layers.2.self_attn.k_norm.weight"};
     static const uint64_t extra_sh[][2] = {{16, 64}, {16, 64}, {16, 0}};
@@ -330,7 +285,7 @@ static void test_fixture(void)
     mc_error err = {0};
     CHECKF(mc_convert_open(dir, NULL, &m, &err) == 0, "%s", err.msg);
     if (m) {
-        check_names(m, "gemma4_text_kv_shared", "gemma4 kv-shared fixture");
+        mc_test_names_check(m, "gemma4_text_kv_shared", "gemma4 kv-shared fixture");
         int noted = 0;
         for (size_t i = 0; i < m->n_notices; i++)
             noted |= strstr(m->notices[i], "model.layers.2.self_attn.k_proj.weight") != NULL;

@@ -17,6 +17,7 @@
  *    and layer_types compared key by key).
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -71,43 +72,6 @@ static mc_model *open_model(const char *path)
         return NULL;
     }
     return m;
-}
-
-/* The produced set equals testdata/mlx_names/gpt_oss.txt. */
-static void check_names(const mc_model *m, const char *label)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/gpt_oss.txt", MCONV_SOURCE_DIR);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(path, &len);
-    CHECKF(raw != NULL, "cannot read %s", path);
-    if (!raw) return;
-    char *txt = malloc(len + 1);
-    if (!txt) { free(raw); return; }
-    memcpy(txt, raw, len);
-    txt[len] = '\0';
-    free(raw);
-    size_t want = 0, matched = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#' || !line[0]) continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        want++;
-        const mc_mtensor *t = mc_model_find(m, line);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
-        if (!t) continue;
-        char shp[128] = "";
-        size_t o = 0;
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
-        matched++;
-    }
-    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
-    CHECK(matched == want && want > 0);
-    free(txt);
 }
 
 /* ---------------------------------------------------------- hf experts */
@@ -372,7 +336,7 @@ static void test_corpus(void)
     mc_model *h = open_model(hfpath);
     CHECK(h != NULL);
     if (!h) return;
-    check_names(h, "gpt_oss hf");
+    mc_test_names_check(h, "gpt_oss", "gpt_oss hf");
     check_hf_experts(h, hfpath);
     char cp[1200];
     snprintf(cp, sizeof cp, "%s/config.json", hfpath);
@@ -391,7 +355,7 @@ static void test_corpus(void)
         mc_model *q = open_model(g);
         CHECKF(q != NULL, "%s: cannot open", label);
         if (!q) continue;
-        check_names(q, label);
+        mc_test_names_check(q, "gpt_oss", label);
         if (ref) check_config(q, ref, label);
         if (i == 0) compare_models(q, h, label);
         else compare_quant(q, h, label);
@@ -729,7 +693,7 @@ static void test_hub_blocks(void)
     snprintf(ggp, sizeof ggp, "%s", gp ? gp : "");
     mc_model *hub = open_model(dir), *q = open_model(ggp);
     CHECK(hub && q);
-    if (hub) check_names(hub, "gpt_oss hub");
+    if (hub) mc_test_names_check(hub, "gpt_oss", "gpt_oss hub");
     size_t eq = 0;
     for (size_t i = 0; hub && q && i < hub->n_tensors; i++) {
         const mc_mtensor *t = &hub->tensors[i], *u = mc_model_find(q, t->name);

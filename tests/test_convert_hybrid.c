@@ -20,6 +20,7 @@
  * test_flash_reader_corpus (it walks corpus-new).
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -84,46 +85,6 @@ static int has_suffix(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* The produced set equals testdata/mlx_names/<list>.txt (names and shapes). */
-static void check_names(const mc_model *m, const char *list, const char *label)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(path, &len);
-    CHECKF(raw != NULL, "cannot read %s", path);
-    if (!raw) return;
-    char *txt = malloc(len + 1);
-    if (!txt) {
-        free(raw);
-        return;
-    }
-    memcpy(txt, raw, len);
-    txt[len] = '\0';
-    free(raw);
-    size_t want = 0, matched = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#' || !line[0]) continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        want++;
-        const mc_mtensor *t = mc_model_find(m, line);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
-        if (!t) continue;
-        char shp[128] = "";
-        size_t o = 0;
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
-        matched++;
-    }
-    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
-    CHECK(matched == want && want > 0);
-    free(txt);
 }
 
 static int in_list(const char *const *l, const char *s)
@@ -372,7 +333,7 @@ static void test_family(const family *f)
     CHECKF(h != NULL, "%s: hf open", f->dir);
     if (!h) return;
     snprintf(label, sizeof label, "%s hf", f->dir);
-    check_names(h, f->list, label);
+    mc_test_names_check(h, f->list, label);
     check_config(h, h->st->config, f->model_type, NULL, f->need, 12, label);
     static const char *const quants[] = {"q8_0", "Q4_K_M"};
     snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", f->dir, f->dir);
@@ -382,7 +343,7 @@ static void test_family(const family *f)
         CHECKF(g != NULL, "open %s", rel);
         if (g) {
             snprintf(label, sizeof label, "%s bf16", f->dir);
-            check_names(g, f->list, label);
+            mc_test_names_check(g, f->list, label);
             check_config(g, h->st->config, f->model_type, f->gguf_skip, f->need, 12, label);
             compare_models(g, h, label);
             for (size_t i = 0; i < g->n_notices; i++) printf("%s notice: %s\n", label, g->notices[i]);
@@ -398,7 +359,7 @@ static void test_family(const family *f)
         CHECKF(q != NULL, "open %s", rel);
         if (!q) continue;
         snprintf(label, sizeof label, "%s %s", f->dir, quants[k]);
-        check_names(q, f->list, label);
+        mc_test_names_check(q, f->list, label);
         check_quantized(f, q, h, label);
         mc_convert_close(q);
     }
@@ -736,7 +697,7 @@ static void test_nemotron_h_dense(void)
     mc_model *g = open_model(path), *h = open_model(d);
     CHECK(g && h);
     if (g && h) {
-        check_names(g, "nemotron_h_dense", "nemotron_h dense");
+        mc_test_names_check(g, "nemotron_h_dense", "nemotron_h dense");
         size_t same = 0;
         for (size_t i = 0; i < g->n_tensors; i++) {
             const mc_mtensor *t = &g->tensors[i];
@@ -817,7 +778,7 @@ static void test_llama4_wrapper(void)
     mc_model *a = open_model(dir), *h = open_model(d);
     CHECK(a && h);
     if (a && h) {
-        check_names(a, "llama4", "llama4 wrapper");
+        mc_test_names_check(a, "llama4", "llama4 wrapper");
         compare_models(a, h, "llama4 wrapper");
         check_config(a, cJSON_GetObjectItemCaseSensitive(h->config, "text_config"), "llama4", NULL, L4_NEED, 30,
                      "llama4 wrapper");
@@ -1095,7 +1056,7 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
         snprintf(label, sizeof label, "%s fixture %s", name, k ? "GGUF bf16" : "hf");
         CHECKF(m != NULL, "%s: open", label);
         if (!m) continue;
-        check_names(m, name, label);
+        mc_test_names_check(m, name, label);
         fx_compare(m, outs, no, label);
         check_config(m, ref, model_type, k ? gguf_skip : NULL, need, min_equal, label);
         for (size_t i = 0; i < m->n_notices; i++) printf("%s notice: %s\n", label, m->notices[i]);
@@ -1114,7 +1075,7 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
     if (q) {
         size_t ok = 0, quant = 0;
         snprintf(label, sizeof label, "%s fixture q8_0", name);
-        check_names(q, name, label);
+        mc_test_names_check(q, name, label);
         for (size_t i = 0; i < no; i++) {
             const mc_mtensor *t = mc_model_find(q, outs[i].mlx);
             const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, outs[i].gguf);

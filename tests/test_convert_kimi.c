@@ -26,6 +26,7 @@
  *    behind; quantization_config forms mconv does not read are refused.
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_convert.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
@@ -42,52 +43,8 @@
 
 enum { E = 4, NL = 2 };
 
-typedef struct nl_entry { char name[160]; uint32_t nd; uint64_t sh[4]; } nl_entry;
-
-static size_t load_list(const char *list, nl_entry *out, size_t cap)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
-    FILE *f = fopen(path, "r");
-    CHECKF(f != NULL, "cannot read %s", path);
-    if (!f) return 0;
-    char line[150];
-    size_t n = 0;
-    while (fgets(line, sizeof line, f) && n < cap) {
-        if (line[0] == '#' || line[0] == '\n') continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        nl_entry *e = &out[n++];
-        snprintf(e->name, sizeof e->name, "%s", line);
-        e->nd = 0;
-        for (char *p = sp + 1; *p && *p != '\n' && e->nd < 4;) {
-            e->sh[e->nd++] = strtoull(p, &p, 10);
-            if (*p == ',') p++;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
-static nl_entry g_list[64];
+static mc_test_name g_list[64];
 static size_t g_nlist;
-
-static void check_names(const mc_model *m, const char *label)
-{
-    size_t matched = 0;
-    for (size_t i = 0; i < g_nlist; i++) {
-        const mc_mtensor *t = mc_model_find(m, g_list[i].name);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, g_list[i].name);
-        if (!t) continue;
-        int same = t->n_dims == g_list[i].nd;
-        for (uint32_t d = 0; same && d < t->n_dims; d++) same = t->shape[d] == g_list[i].sh[d];
-        CHECKF(same, "%s: %s shape", label, g_list[i].name);
-        matched += same;
-    }
-    CHECKF(m->n_tensors == g_nlist && matched == g_nlist, "%s: %zu tensors, %zu matched, mlx-lm %zu", label,
-           m->n_tensors, matched, g_nlist);
-}
 
 /* ------------------------------------------------------------ fixture */
 
@@ -153,9 +110,9 @@ static void fixture_build(fixture *f)
 {
     static const char *const proj[3] = {"gate_proj", "up_proj", "down_proj"};
     memset(f, 0, sizeof *f);
-    g_nlist = load_list("deepseek_v3_kimi_int4", g_list, 64);
+    g_nlist = mc_test_names_load("deepseek_v3_kimi_int4", g_list, 64);
     for (size_t i = 0; i < g_nlist; i++) {
-        const nl_entry *e = &g_list[i];
+        const mc_test_name *e = &g_list[i];
         char nm[200];
         const char *sw = strstr(e->name, "switch_mlp.");
         if (strstr(e->name, "embed_q.weight")) {
@@ -416,7 +373,7 @@ static void test_convert(void)
     mc_error err = {0};
     CHECKF(mc_convert_open(dir, NULL, &m, &err) == 0, "%s", err.msg);
     if (m) {
-        check_names(m, "kimi_k2");
+        mc_test_names_check(m, "deepseek_v3_kimi_int4", "kimi_k2");
         check_values(m, f, "kimi_k2");
         CHECK(m->n_notices == 0);
         mc_convert_close(m);
@@ -433,7 +390,7 @@ static void test_convert(void)
     m = NULL;
     CHECKF(mc_convert_open(dir2, NULL, &m, &err) == 0, "%s", err.msg);
     if (m) {
-        check_names(m, "kimi_k25");
+        mc_test_names_check(m, "deepseek_v3_kimi_int4", "kimi_k25");
         check_values(m, f, "kimi_k25");
         int noted = 0;
         for (size_t i = 0; i < m->n_notices; i++) noted |= strstr(m->notices[i], "vision_tower") != NULL;

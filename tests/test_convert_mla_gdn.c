@@ -29,6 +29,7 @@
  *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
  */
 #include "mc_test.h"
+#include "mc_test_names.h"
 #include "mc_test_qwen35.h"
 #include "mc_test_gguf.h"
 #include "mc_convert.h"
@@ -102,43 +103,6 @@ static int has_suffix(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* The produced set equals testdata/mlx_names/<list>.txt (names and shapes). */
-static void check_names(const mc_model *m, const char *list, const char *label)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testdata/mlx_names/%s.txt", MCONV_SOURCE_DIR, list);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(path, &len);
-    CHECKF(raw != NULL, "cannot read %s", path);
-    if (!raw) return;
-    char *txt = malloc(len + 1);
-    if (!txt) { free(raw); return; }
-    memcpy(txt, raw, len);
-    txt[len] = '\0';
-    free(raw);
-    size_t want = 0, matched = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#' || !line[0]) continue;
-        char *sp = strchr(line, ' ');
-        if (!sp) continue;
-        *sp = '\0';
-        want++;
-        const mc_mtensor *t = mc_model_find(m, line);
-        CHECKF(t != NULL, "%s: mlx-lm tensor %s not produced", label, line);
-        if (!t) continue;
-        char shp[128] = "";
-        size_t o = 0;
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            o += (size_t)snprintf(shp + o, sizeof shp - o, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        CHECKF(strcmp(shp, sp + 1) == 0, "%s: %s shape %s, mlx-lm %s", label, line, shp, sp + 1);
-        matched++;
-    }
-    CHECKF(m->n_tensors == want, "%s: %zu tensors produced, mlx-lm loads %zu", label, m->n_tensors, want);
-    CHECK(matched == want && want > 0);
-    free(txt);
 }
 
 /* Every key present in both configs has the same value (model_type aside:
@@ -572,7 +536,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
     CHECKF(h != NULL, "%s: hf open", dir);
     if (!h) return;
     snprintf(label, sizeof label, "%s hf", dir);
-    check_names(h, list, label);
+    mc_test_names_check(h, list, label);
     /* hf/: mlx-lm's defaults stand for keys transformers-5 configs lack */
     check_config(h, h->st->config, model_type, NULL, label);
     if (mtp) need_mtp_notice(h, label);
@@ -584,7 +548,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
         CHECKF(g != NULL, "open %s", rel);
         if (g) {
             snprintf(label, sizeof label, "%s bf16", dir);
-            check_names(g, list, label);
+            mc_test_names_check(g, list, label);
             check_config(g, h->st->config, model_type, need, label);
             if (need2) need_keys(g, need2, label);
             compare_models(g, h, label);
@@ -604,7 +568,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
         CHECKF(q != NULL, "open %s", rel);
         if (q) {
             snprintf(label, sizeof label, "%s %s", dir, quants[qi]);
-            check_names(q, list, label);
+            mc_test_names_check(q, list, label);
             q35_geom g;
             int is_q35 = q35_geom_of(h->config, &g) == 0;
             check_quantized(q, h, rules, nr, prefix, is_q35 && g.nk != g.nv, is_q35 ? &g : NULL, label);
@@ -770,7 +734,7 @@ static void test_qwen_fixture(const char *name)
     CHECKF(s && g, "%s: open fixtures", name);
     if (s && g) {
         snprintf(label, sizeof label, "%s fixture hf", name);
-        check_names(s, name, label);
+        mc_test_names_check(s, name, label);
         size_t ok = 0;
         for (size_t i = 0; i < s->n_tensors; i++) {
             const mc_mtensor *t = &s->tensors[i];
@@ -794,7 +758,7 @@ static void test_qwen_fixture(const char *name)
         check_mlx_roundtrip(s, dir, label);
 
         snprintf(label, sizeof label, "%s fixture gguf", name);
-        check_names(g, name, label);
+        mc_test_names_check(g, name, label);
         compare_models(g, s, label);
         check_config(g, cfg, name, Q35_NEED, label);
         if (q.mtp) { /* the MTP block is dropped, with a notice, from both */
@@ -811,7 +775,7 @@ static void test_qwen_fixture(const char *name)
             CHECKF(lg != NULL, "%s: open legacy", name);
             if (lg) {
                 snprintf(label, sizeof label, "%s fixture gguf (legacy ssm_in)", name);
-                check_names(lg, name, label);
+                mc_test_names_check(lg, name, label);
                 compare_models(lg, s, label);
                 mc_convert_close(lg);
             }
@@ -979,7 +943,7 @@ static void test_deepseek_fixtures(void)
         CHECKF(m != NULL, "open %s", path);
         if (!m) continue;
         snprintf(label, sizeof label, "deepseek fixture %s", var[v].name);
-        check_names(m, var[v].list, label);
+        mc_test_names_check(m, var[v].list, label);
         CHECKF(strcmp(m->model_type, var[v].type) == 0, "%s: model_type %s", label, m->model_type);
         check_ranges(m, label);
         if (var[v].glm_mtp) need_mtp_notice(m, label);
@@ -1066,7 +1030,7 @@ static void test_glm_lite_hf(void)
     mc_model *m = open_model(dir), *h = open_model(hfdir);
     CHECK(m && h);
     if (m && h) {
-        check_names(m, "glm4_moe_lite", "glm4_moe_lite hf fixture");
+        mc_test_names_check(m, "glm4_moe_lite", "glm4_moe_lite hf fixture");
         CHECKF(strcmp(m->model_type, "glm4_moe_lite") == 0, "hf fixture: model_type %s", m->model_type);
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m->config, "model_type");
         CHECK(cJSON_IsString(mt) && strcmp(mt->valuestring, "glm4_moe_lite") == 0);
@@ -1186,7 +1150,7 @@ static void test_deepseek_f8(void)
         free(y);
     }
     if (m) {
-        check_names(m, "deepseek_v3", "deepseek f8");
+        mc_test_names_check(m, "deepseek_v3", "deepseek f8");
         printf("deepseek f8 (kv_b_proj F8_E4M3 + 128x128 weight_scale_inv): %zu of %zu tensors exact\n", same,
                m->n_tensors);
     }
@@ -1291,7 +1255,7 @@ static void test_deepseek_v32(void)
         free(y);
     }
     if (m) {
-        check_names(m, "deepseek_v32", "deepseek_v32 fixture");
+        mc_test_names_check(m, "deepseek_v32", "deepseek_v32 fixture");
         CHECKF(strcmp(m->model_type, "deepseek_v32") == 0, "deepseek_v32: model_type %s", m->model_type);
         CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "quantization_config") == NULL);
         CHECK(cJSON_GetObjectItemCaseSensitive(m->config, "index_topk") != NULL);
