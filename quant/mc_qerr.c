@@ -286,6 +286,63 @@ avx2_codes(const uint32_t *w, const uint8_t *q, int j, const int bits)
     return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v8));
 }
 
+/* The accumulators of one run: lanes 0-7 and 8-15 in two registers each,
+ * float sums of the current block (e, r), double sums across blocks (ed,
+ * rd), the running max |y - x| (m). */
+typedef struct avx2_acc {
+    __m256 m0, m1, e0, e1, r0, r1;
+    __m256d ed[4], rd[4];
+} avx2_acc;
+
+__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_load(avx2_acc *a, const lanes *L)
+{
+    a->m0 = _mm256_loadu_ps(L->m);
+    a->m1 = _mm256_loadu_ps(L->m + 8);
+    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        a->ed[k] = _mm256_loadu_pd(L->e + 4 * k);
+        a->rd[k] = _mm256_loadu_pd(L->r + 4 * k);
+    }
+}
+
+/* 16 values: y0, y1 the stored ones, x0, x1 the source's. */
+__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_step(avx2_acc *a, __m256 y0, __m256 y1,
+                                                                                 __m256 x0, __m256 x1)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
+    a->e0 = _mm256_add_ps(a->e0, _mm256_mul_ps(d0, d0));
+    a->e1 = _mm256_add_ps(a->e1, _mm256_mul_ps(d1, d1));
+    a->r0 = _mm256_add_ps(a->r0, _mm256_mul_ps(x0, x0));
+    a->r1 = _mm256_add_ps(a->r1, _mm256_mul_ps(x1, x1));
+    a->m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), a->m0); /* a > m ? a : m */
+    a->m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), a->m1);
+}
+
+/* The end of a block: its float sums into the double ones. */
+__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_flush(avx2_acc *a)
+{
+    a->ed[0] = _mm256_add_pd(a->ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e0)));
+    a->ed[1] = _mm256_add_pd(a->ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e0, 1)));
+    a->ed[2] = _mm256_add_pd(a->ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e1)));
+    a->ed[3] = _mm256_add_pd(a->ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e1, 1)));
+    a->rd[0] = _mm256_add_pd(a->rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r0)));
+    a->rd[1] = _mm256_add_pd(a->rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r0, 1)));
+    a->rd[2] = _mm256_add_pd(a->rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r1)));
+    a->rd[3] = _mm256_add_pd(a->rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r1, 1)));
+    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_store(const avx2_acc *a, lanes *L)
+{
+    _mm256_storeu_ps(L->m, a->m0);
+    _mm256_storeu_ps(L->m + 8, a->m1);
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(L->e + 4 * k, a->ed[k]);
+        _mm256_storeu_pd(L->r + 4 * k, a->rd[k]);
+    }
+}
+
 __attribute__((target("avx2"), always_inline)) static inline void
 avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row, const void *scales,
          const void *biases, uint64_t g0, const int bits)
@@ -293,17 +350,11 @@ avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uin
     const int gs = p->group_size;
     const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
     const uint64_t per = QE_BLOCK / (uint64_t)gs; /* groups per block */
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 m0 = _mm256_loadu_ps(L->m), m1 = _mm256_loadu_ps(L->m + 8);
-    __m256d ed[4], rd[4];
-    for (int k = 0; k < 4; k++) {
-        ed[k] = _mm256_loadu_pd(L->e + 4 * k);
-        rd[k] = _mm256_loadu_pd(L->r + 4 * k);
-    }
+    avx2_acc a;
+    avx2_acc_load(&a, L);
     uint8_t q[128];
     for (uint64_t g = 0; g < ng; g += per) {
         uint64_t nb = ng - g < per ? ng - g : per;
-        __m256 e0 = _mm256_setzero_ps(), e1 = e0, r0 = e0, r1 = e0;
         for (uint64_t k = 0; k < nb; k++) {
             const uint32_t *w = row + (g + k) * gw;
             const float *xg = x + (g + k) * (uint64_t)gs;
@@ -313,31 +364,12 @@ avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uin
             for (int j = 0; j < gs; j += 16) {
                 __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j, bits)), vs), vb);
                 __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j + 8, bits)), vs), vb);
-                __m256 x0 = _mm256_loadu_ps(xg + j), x1 = _mm256_loadu_ps(xg + j + 8);
-                __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
-                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
-                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
-                r0 = _mm256_add_ps(r0, _mm256_mul_ps(x0, x0));
-                r1 = _mm256_add_ps(r1, _mm256_mul_ps(x1, x1));
-                m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), m0); /* a > m ? a : m */
-                m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), m1);
+                avx2_acc_step(&a, y0, y1, _mm256_loadu_ps(xg + j), _mm256_loadu_ps(xg + j + 8));
             }
         }
-        ed[0] = _mm256_add_pd(ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
-        ed[1] = _mm256_add_pd(ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
-        ed[2] = _mm256_add_pd(ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
-        ed[3] = _mm256_add_pd(ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
-        rd[0] = _mm256_add_pd(rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(r0)));
-        rd[1] = _mm256_add_pd(rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(r0, 1)));
-        rd[2] = _mm256_add_pd(rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(r1)));
-        rd[3] = _mm256_add_pd(rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(r1, 1)));
+        avx2_acc_flush(&a);
     }
-    _mm256_storeu_ps(L->m, m0);
-    _mm256_storeu_ps(L->m + 8, m1);
-    for (int k = 0; k < 4; k++) {
-        _mm256_storeu_pd(L->e + 4 * k, ed[k]);
-        _mm256_storeu_pd(L->r + 4 * k, rd[k]);
-    }
+    avx2_acc_store(&a, L);
 }
 
 __attribute__((target("avx2"))) static void row_affine_avx2(lanes *L, const float *x, uint64_t ncols,
@@ -362,16 +394,10 @@ __attribute__((target("avx2"))) static void avx2_bytes(lanes *L, const float *x,
                                                         const void *biases, uint64_t gi0)
 {
     const int gs = p->group_size, per = QE_BLOCK / gs;
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 m0 = _mm256_loadu_ps(L->m), m1 = _mm256_loadu_ps(L->m + 8);
-    __m256d ed[4], rd[4];
-    for (int k = 0; k < 4; k++) {
-        ed[k] = _mm256_loadu_pd(L->e + 4 * k);
-        rd[k] = _mm256_loadu_pd(L->r + 4 * k);
-    }
+    avx2_acc a;
+    avx2_acc_load(&a, L);
     for (int g = 0; g < n; g += per) {
         int nb = n - g < per ? n - g : per;
-        __m256 e0 = _mm256_setzero_ps(), e1 = e0, r0 = e0, r1 = e0;
         for (int k = 0; k < nb; k++) {
             const uint8_t *q = codes + (size_t)(g + k) * (size_t)gs;
             const float *xg = x + (size_t)(g + k) * (size_t)gs;
@@ -382,31 +408,12 @@ __attribute__((target("avx2"))) static void avx2_bytes(lanes *L, const float *x,
                 __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c16)), vs), vb);
                 __m256 y1 = _mm256_add_ps(
                     _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c16, 8))), vs), vb);
-                __m256 x0 = _mm256_loadu_ps(xg + j), x1 = _mm256_loadu_ps(xg + j + 8);
-                __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
-                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
-                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
-                r0 = _mm256_add_ps(r0, _mm256_mul_ps(x0, x0));
-                r1 = _mm256_add_ps(r1, _mm256_mul_ps(x1, x1));
-                m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), m0);
-                m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), m1);
+                avx2_acc_step(&a, y0, y1, _mm256_loadu_ps(xg + j), _mm256_loadu_ps(xg + j + 8));
             }
         }
-        ed[0] = _mm256_add_pd(ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
-        ed[1] = _mm256_add_pd(ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
-        ed[2] = _mm256_add_pd(ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
-        ed[3] = _mm256_add_pd(ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
-        rd[0] = _mm256_add_pd(rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(r0)));
-        rd[1] = _mm256_add_pd(rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(r0, 1)));
-        rd[2] = _mm256_add_pd(rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(r1)));
-        rd[3] = _mm256_add_pd(rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(r1, 1)));
+        avx2_acc_flush(&a);
     }
-    _mm256_storeu_ps(L->m, m0);
-    _mm256_storeu_ps(L->m + 8, m1);
-    for (int k = 0; k < 4; k++) {
-        _mm256_storeu_pd(L->e + 4 * k, ed[k]);
-        _mm256_storeu_pd(L->r + 4 * k, rd[k]);
-    }
+    avx2_acc_store(&a, L);
 }
 
 static int have_avx2(void)
