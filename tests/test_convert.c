@@ -13,7 +13,7 @@
  *  - superpoint.gguf refused with the supported list, passed by --keep-names.
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -30,49 +30,10 @@
 static const char *const ARCHS[] = {"llama", "qwen3", "qwen3_moe", "mixtral", "phi3", "gemma3"};
 static const char *const QUANTS[] = {"q8_0", "Q4_K_M", "Q6_K", "IQ4_XS", "Q4_0"};
 
-static uint64_t row_len_of(const mc_mtensor *t)
-{
-    return t->n_dims ? t->shape[t->n_dims - 1] : 1;
-}
-
-static uint64_t nelem_of(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
-/* Whole tensor as f32, read in chunks of up to 7 rows (odd, to cross heads). */
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
-    float *v = malloc(n * sizeof *v);
-    if (!v) return NULL;
-    mc_error err = {0};
-    for (uint64_t r = 0; r < rows; ) {
-        uint64_t k = rows - r < 7 ? rows - r : 7;
-        if (t->n_dims == 1) k = 1;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
-            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r,
-                    (unsigned long long)k, err.msg);
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
-    return v;
-}
-
 static mc_model *open_model(const char *path, int keep)
 {
     mc_convert_opts o = {keep, 1};
-    mc_model *m = NULL;
-    mc_error err = {0};
-    if (mc_convert_open(path, &o, &m, &err)) {
-        fprintf(stderr, "open %s: %s\n", path, err.msg);
-        return NULL;
-    }
-    return m;
+    return mc_test_model_open(path, &o);
 }
 
 /* ---------------------------------------------------------- names check */
@@ -151,11 +112,11 @@ static void compare_float(const mc_model *g, const mc_model *h, const char *arch
         const mc_mtensor *th = &h->tensors[i], *tg = mc_model_find(g, th->name);
         CHECKF(tg != NULL, "%s: %s missing", label, th->name);
         if (!tg) continue;
-        CHECKF(nelem_of(tg) == nelem_of(th), "%s: %s sizes differ", label, th->name);
-        if (nelem_of(tg) != nelem_of(th)) continue;
-        float *a = read_all(g, tg), *b = read_all(h, th);
+        CHECKF(mc_test_mt_nelem(tg) == mc_test_mt_nelem(th), "%s: %s sizes differ", label, th->name);
+        if (mc_test_mt_nelem(tg) != mc_test_mt_nelem(th)) continue;
+        float *a = mc_test_model_read_all(g, tg), *b = mc_test_model_read_all(h, th);
         CHECKF(a && b, "%s: reading %s", label, th->name);
-        uint64_t n = nelem_of(th), bad = 0;
+        uint64_t n = mc_test_mt_nelem(th), bad = 0;
         int gn = is_gemma_norm(arch, th->name);
         for (uint64_t k = 0; a && b && k < n; k++) {
             float want = b[k];
@@ -249,15 +210,15 @@ static void compare_quant(const mc_model *q, const mc_model *h, const char *arch
         /* ggml's dequantization of the whole source tensor */
         unsigned char *raw = malloc(gt->nbytes);
         float *deq = malloc(gt->nelements * sizeof *deq);
-        float *got = read_all(q, t);
+        float *got = mc_test_model_read_all(q, t);
         CHECK(raw && deq && got);
         if (!raw || !deq || !got) { free(raw); free(deq); free(got); continue; }
         CHECK(mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0);
         CHECK(mc_dequant(gt->type, raw, deq, (int64_t)gt->nelements, &err) == 0);
-        uint64_t rl = row_len_of(t), rows = nelem_of(t) / rl, bad = 0;
-        CHECKF(nelem_of(t) == gt->nelements, "%s: %s has %llu elements, source %llu", label, t->name,
-               (unsigned long long)nelem_of(t), (unsigned long long)gt->nelements);
-        for (uint64_t r = 0; r < rows && nelem_of(t) == gt->nelements; r++) {
+        uint64_t rl = mc_test_mt_row_len(t), rows = mc_test_mt_nelem(t) / rl, bad = 0;
+        CHECKF(mc_test_mt_nelem(t) == gt->nelements, "%s: %s has %llu elements, source %llu", label, t->name,
+               (unsigned long long)mc_test_mt_nelem(t), (unsigned long long)gt->nelements);
+        for (uint64_t r = 0; r < rows && mc_test_mt_nelem(t) == gt->nelements; r++) {
             /* hf row r sits at llama.cpp's permuted position */
             uint64_t s = r;
             if (perm) {
@@ -296,18 +257,18 @@ static void compare_quant(const mc_model *q, const mc_model *h, const char *arch
         }
         /* RMS against the original */
         const mc_mtensor *th = mc_model_find(h, t->name);
-        float *ref = th ? read_all(h, th) : NULL;
+        float *ref = th ? mc_test_model_read_all(h, th) : NULL;
         CHECK(ref != NULL);
         if (ref) {
             double se = 0, ss = 0;
-            for (uint64_t k = 0; k < nelem_of(t); k++) {
+            for (uint64_t k = 0; k < mc_test_mt_nelem(t); k++) {
                 double d = (double)got[k] - ref[k];
                 se += d * d;
                 ss += (double)ref[k] * ref[k];
             }
             tot.se += se;
             tot.ss += ss;
-            tot.n += (double)nelem_of(t);
+            tot.n += (double)mc_test_mt_nelem(t);
             /* per tensor: a wrong permutation gives relative error ~1.4 */
             CHECKF(ss == 0 || sqrt(se / ss) < 0.5, "%s: %s relative RMS error %.3f", label, t->name, sqrt(se / ss));
         }
@@ -329,9 +290,9 @@ static void *thr_run(void *p)
 {
     thr_arg *a = p;
     for (size_t i = 0; i < a->m->n_tensors; i++) {
-        float *v = read_all(a->m, &a->m->tensors[i]);
-        float *w = read_all(a->m, &a->m->tensors[i]);
-        if (!v || !w || memcmp(v, w, nelem_of(&a->m->tensors[i]) * sizeof *v) != 0) a->bad++;
+        float *v = mc_test_model_read_all(a->m, &a->m->tensors[i]);
+        float *w = mc_test_model_read_all(a->m, &a->m->tensors[i]);
+        if (!v || !w || memcmp(v, w, mc_test_mt_nelem(&a->m->tensors[i]) * sizeof *v) != 0) a->bad++;
         free(v);
         free(w);
     }
@@ -414,9 +375,9 @@ static void test_sharded(void)
             const mc_mtensor *t = &h->tensors[i], *u = mc_model_find(s, t->name);
             CHECKF(u != NULL, "sharded lacks %s", t->name);
             if (!u) continue;
-            float *x = read_all(h, t), *y = read_all(s, u);
-            CHECKF(x && y && memcmp(x, y, nelem_of(t) * 4) == 0, "sharded %s differs", t->name);
-            same += x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+            float *x = mc_test_model_read_all(h, t), *y = mc_test_model_read_all(s, u);
+            CHECKF(x && y && memcmp(x, y, mc_test_mt_nelem(t) * 4) == 0, "sharded %s differs", t->name);
+            same += x && y && memcmp(x, y, mc_test_mt_nelem(t) * 4) == 0;
             free(x);
             free(y);
         }
@@ -450,10 +411,10 @@ static void test_unknown(void)
         const mc_mtensor *t = mc_model_find(m, g->name.s);
         CHECKF(t != NULL, "keep-names lacks %s", g->name.s);
         if (!t) continue;
-        CHECK_EQ_U64(nelem_of(t), g->nelements);
+        CHECK_EQ_U64(mc_test_mt_nelem(t), g->nelements);
         const mc_type_traits *tr = mc_type_get(g->type);
         if (!tr || !tr->to_f32) continue;
-        float *v = read_all(m, t);
+        float *v = mc_test_model_read_all(m, t);
         float *d = malloc(g->nelements * sizeof *d);
         unsigned char *raw = malloc(g->nbytes);
         CHECK(v && d && raw && mc_gguf_read(m->gguf, g, 0, raw, g->nbytes, &err) == 0 &&

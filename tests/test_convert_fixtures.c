@@ -12,6 +12,7 @@
  * has, bit-identical values (gemma norms: within one f32 ulp of |w| + 1).
  */
 #include "mc_test.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_gguf_write.h"
 #include "mc_float.h"
@@ -397,29 +398,6 @@ static int write_gguf(const char *path, fxm *m, const spec *s)
 
 /* --------------------------------------------------------- comparing */
 
-static uint64_t nel(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    uint64_t rl = t->shape[t->n_dims - 1], n = nel(t), rows = t->n_dims == 1 ? 1 : n / rl;
-    float *v = malloc(n * sizeof *v);
-    mc_error err = {0};
-    for (uint64_t r = 0; r < rows; r += 3) {
-        uint64_t k = rows - r < 3 ? rows - r : 3;
-        if (mc_model_read_f32(m, t, r, k, v + r * (t->n_dims == 1 ? 0 : rl), &err)) {
-            fprintf(stderr, "%s: %s\n", t->name, err.msg);
-            free(v);
-            return NULL;
-        }
-    }
-    return v;
-}
-
 static mc_model *open_m(const char *p)
 {
     mc_model *m = NULL;
@@ -474,8 +452,8 @@ static void compare(const mc_model *m, fxm *hf, const spec *s, const char *const
         int k = expected(hf, t->name, s, &e, &n);
         CHECKF(k != 1, "%s: no source for %s", label, t->name);
         if (k == 1) continue;
-        CHECKF(n == nel(t), "%s: %s size", label, t->name);
-        float *v = read_all(m, t);
+        CHECKF(n == mc_test_mt_nelem(t), "%s: %s size", label, t->name);
+        float *v = mc_test_model_read_all(m, t);
         uint64_t bad = 0;
         int gem = s->gemma && m->kind == MC_SRC_GGUF && is_norm(t->name);
         for (uint64_t j = 0; v && j < n; j++) {
@@ -660,7 +638,7 @@ static void test_f8(void)
         const mc_mtensor *o = mc_model_find(mm, t->name);
         CHECKF(o != NULL, "f8: %s missing", t->name);
         if (!o) continue;
-        float *v = read_all(mm, o);
+        float *v = mc_test_model_read_all(mm, o);
         uint64_t bad = 0, cols = t->sh[1];
         for (uint64_t k = 0; v && k < t->n; k++) {
             uint64_t r = k / cols, c = k % cols;
@@ -877,7 +855,7 @@ static void test_wrapper(void)
             const char *mlx = m->t[i].name + 15; /* strlen("language_model.") */
             const mc_mtensor *t = mc_model_find(mm, mlx);
             CHECKF(t != NULL, "wrapper: %s missing", mlx);
-            float *v = t ? read_all(mm, t) : NULL;
+            float *v = t ? mc_test_model_read_all(mm, t) : NULL;
             if (v && memcmp(v, m->t[i].v, m->t[i].n * sizeof(float)) == 0) same++;
             free(v);
         }

@@ -22,7 +22,7 @@
  * tensors, a global_head_dim contradicting the full layer's q_norm).
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
@@ -34,30 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static uint64_t nelem_of(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    uint64_t rl = t->n_dims ? t->shape[t->n_dims - 1] : 1, n = nelem_of(t), rows = n / rl;
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    mc_error err = {0};
-    for (uint64_t r = 0; v && r < rows;) {
-        uint64_t k = rows - r < 5 ? rows - r : 5;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
-            fprintf(stderr, "read %s: %s\n", t->name, err.msg);
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
-    return v;
-}
 
 /* A bf16 safetensors tensor as f32 (independent of mc_convert). */
 static float *st_bf16(const mc_st *st, const char *name, uint64_t *n)
@@ -102,7 +78,7 @@ static void corpus_values(const mc_model *m, const char *hf)
             strcpy(sw, half >= 0 ? "experts.gate_up_proj" : "experts.down_proj");
         }
         uint64_t n = 0;
-        float *want = st_bf16(st, src, &n), *got = read_all(m, t);
+        float *want = st_bf16(st, src, &n), *got = mc_test_model_read_all(m, t);
         CHECKF(want && got, "%s: source %s or output missing", t->name, src);
         if (want && got) {
             int ok = 1;
@@ -112,7 +88,7 @@ static void corpus_values(const mc_model *m, const char *hf)
                 for (uint64_t e = 0; ok && e < E; e++)
                     ok = memcmp(got + e * I * H, want + (e * 2 * I + (uint64_t)half * I) * H, I * H * 4) == 0;
             } else {
-                ok = n == nelem_of(t) && memcmp(got, want, n * 4) == 0;
+                ok = n == mc_test_mt_nelem(t) && memcmp(got, want, n * 4) == 0;
             }
             CHECKF(ok, "%s: values differ from hf/ %s", t->name, src);
             exact += ok;

@@ -17,7 +17,7 @@
  *    and layer_types compared key by key).
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -34,45 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static uint64_t row_len_of(const mc_mtensor *t) { return t->n_dims ? t->shape[t->n_dims - 1] : 1; }
-
-static uint64_t nelem_of(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
-/* Whole tensor as f32, in chunks of 5 rows (crosses experts and parts). */
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    mc_error err = {0};
-    for (uint64_t r = 0; v && r < rows;) {
-        uint64_t k = rows - r < 5 ? rows - r : 5;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
-            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
-                    err.msg);
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
-    return v;
-}
-
-static mc_model *open_model(const char *path)
-{
-    mc_model *m = NULL;
-    mc_error err = {0};
-    if (mc_convert_open(path, NULL, &m, &err)) {
-        fprintf(stderr, "open %s: %s\n", path, err.msg);
-        return NULL;
-    }
-    return m;
-}
 
 /* ---------------------------------------------------------- hf experts */
 
@@ -129,7 +90,7 @@ static void check_hf_experts(const mc_model *m, const char *hfdir)
             snprintf(n, sizeof n, "model.layers.%d.mlp.experts.%s", L, names[w]);
             const mc_mtensor *t = mc_model_find(m, n);
             CHECKF(t != NULL, "hf: %s absent", n);
-            float *got = t ? read_all(m, t) : NULL;
+            float *got = t ? mc_test_model_read_all(m, t) : NULL;
             if (!got) continue;
             uint64_t bad = 0;
             for (uint64_t e = 0; e < E; e++) {
@@ -165,12 +126,12 @@ static void compare_models(const mc_model *a, const mc_model *b, const char *lab
     for (size_t i = 0; i < a->n_tensors; i++) {
         const mc_mtensor *t = &a->tensors[i], *u = mc_model_find(b, t->name);
         CHECKF(u != NULL, "%s: %s absent from the reference", label, t->name);
-        if (!u || nelem_of(t) != nelem_of(u)) continue;
-        float *x = read_all(a, t), *y = read_all(b, u);
+        if (!u || mc_test_mt_nelem(t) != mc_test_mt_nelem(u)) continue;
+        float *x = mc_test_model_read_all(a, t), *y = mc_test_model_read_all(b, u);
         CHECK(x && y);
         if (x && y) {
             uint64_t bad = 0;
-            for (uint64_t k = 0; k < nelem_of(t); k++) bad += memcmp(&x[k], &y[k], 4) != 0;
+            for (uint64_t k = 0; k < mc_test_mt_nelem(t); k++) bad += memcmp(&x[k], &y[k], 4) != 0;
             CHECKF(bad == 0, "%s: %s: %llu values differ", label, t->name, (unsigned long long)bad);
             same += bad == 0;
         }
@@ -235,12 +196,12 @@ static void compare_quant(const mc_model *q, const mc_model *h, const char *labe
         CHECKF(gguf_source(t->name, src, sizeof src) == 0, "%s: no test mapping for %s", label, t->name);
         const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
         CHECKF(gt != NULL, "%s: source %s absent", label, src);
-        if (!gt || gt->nelements != nelem_of(t)) {
+        if (!gt || gt->nelements != mc_test_mt_nelem(t)) {
             CHECK(gt == NULL);
             continue;
         }
         unsigned char *raw = malloc(gt->nbytes);
-        float *deq = malloc(gt->nelements * sizeof *deq), *got = read_all(q, t);
+        float *deq = malloc(gt->nelements * sizeof *deq), *got = mc_test_model_read_all(q, t);
         CHECK(raw && deq && got);
         if (raw && deq && got && mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0 &&
             mc_dequant(gt->type, raw, deq, (int64_t)gt->nelements, &err) == 0) {
@@ -260,10 +221,10 @@ static void compare_quant(const mc_model *q, const mc_model *h, const char *labe
             }
             nt++;
             const mc_mtensor *th = mc_model_find(h, t->name);
-            float *ref = th ? read_all(h, th) : NULL;
+            float *ref = th ? mc_test_model_read_all(h, th) : NULL;
             CHECK(ref != NULL);
             double tse = 0, tss = 0;
-            for (uint64_t k = 0; ref && k < nelem_of(t); k++) {
+            for (uint64_t k = 0; ref && k < mc_test_mt_nelem(t); k++) {
                 double d = (double)got[k] - ref[k];
                 tse += d * d;
                 tss += (double)ref[k] * ref[k];
@@ -333,7 +294,7 @@ static void test_corpus(void)
     if (!hfdir) return;
     char hfpath[1024];
     snprintf(hfpath, sizeof hfpath, "%s", hfdir);
-    mc_model *h = open_model(hfpath);
+    mc_model *h = mc_test_model_open(hfpath, NULL);
     CHECK(h != NULL);
     if (!h) return;
     mc_test_names_check(h, "gpt_oss", "gpt_oss hf");
@@ -352,7 +313,7 @@ static void test_corpus(void)
         snprintf(label, sizeof label, "gpt_oss %s", quants[i]);
         const char *g = mc_test_corpus_new_file(rel);
         if (!g) continue;
-        mc_model *q = open_model(g);
+        mc_model *q = mc_test_model_open(g, NULL);
         CHECKF(q != NULL, "%s: cannot open", label);
         if (!q) continue;
         mc_test_names_check(q, "gpt_oss", label);
@@ -691,17 +652,17 @@ static void test_hub_blocks(void)
     const char *gp = mc_test_corpus_new_file("models/gpt_oss/gguf/gpt_oss-MXFP4_MOE.gguf");
     char ggp[1024];
     snprintf(ggp, sizeof ggp, "%s", gp ? gp : "");
-    mc_model *hub = open_model(dir), *q = open_model(ggp);
+    mc_model *hub = mc_test_model_open(dir, NULL), *q = mc_test_model_open(ggp, NULL);
     CHECK(hub && q);
     if (hub) mc_test_names_check(hub, "gpt_oss", "gpt_oss hub");
     size_t eq = 0;
     for (size_t i = 0; hub && q && i < hub->n_tensors; i++) {
         const mc_mtensor *t = &hub->tensors[i], *u = mc_model_find(q, t->name);
         if (!strstr(t->name, "experts.") || !strstr(t->name, ".weight")) continue;
-        float *a = read_all(hub, t), *b = u ? read_all(q, u) : NULL;
-        CHECKF(a && b && memcmp(a, b, nelem_of(t) * sizeof *a) == 0, "hub: %s differs from the GGUF's MXFP4", t->name);
+        float *a = mc_test_model_read_all(hub, t), *b = u ? mc_test_model_read_all(q, u) : NULL;
+        CHECKF(a && b && memcmp(a, b, mc_test_mt_nelem(t) * sizeof *a) == 0, "hub: %s differs from the GGUF's MXFP4", t->name);
         CHECK(t->src_type == MC_T_MXFP4);
-        eq += a && b && memcmp(a, b, nelem_of(t) * sizeof *a) == 0;
+        eq += a && b && memcmp(a, b, mc_test_mt_nelem(t) * sizeof *a) == 0;
         free(a);
         free(b);
     }

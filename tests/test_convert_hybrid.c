@@ -20,7 +20,7 @@
  * test_flash_reader_corpus (it walks corpus-new).
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_gguf.h"
 #include "mc_safetensors.h"
@@ -38,48 +38,6 @@
 #include <sys/stat.h>
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t row_len_of(const mc_mtensor *t)
-{
-    return t->n_dims ? t->shape[t->n_dims - 1] : 1;
-}
-
-static uint64_t nelem_of(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
-/* Whole tensor as f32, read 7 rows at a time (crosses heads and parts). */
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    mc_error err = {0};
-    for (uint64_t r = 0; v && r < rows;) {
-        uint64_t k = rows - r < 7 ? rows - r : 7;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
-            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
-                    err.msg);
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
-    return v;
-}
-
-static mc_model *open_model(const char *path)
-{
-    mc_model *m = NULL;
-    mc_error err = {0};
-    if (mc_convert_open(path, NULL, &m, &err)) {
-        fprintf(stderr, "open %s: %s\n", path, err.msg);
-        return NULL;
-    }
-    return m;
-}
 
 static int has_suffix(const char *s, const char *suf)
 {
@@ -144,13 +102,13 @@ static void compare_models(const mc_model *a, const mc_model *b, const char *lab
     for (size_t i = 0; i < b->n_tensors; i++) {
         const mc_mtensor *tb = &b->tensors[i], *ta = mc_model_find(a, tb->name);
         CHECKF(ta != NULL, "%s: %s missing", label, tb->name);
-        if (!ta || nelem_of(ta) != nelem_of(tb)) {
+        if (!ta || mc_test_mt_nelem(ta) != mc_test_mt_nelem(tb)) {
             CHECKF(ta == NULL, "%s: %s sizes differ", label, tb->name);
             continue;
         }
-        float *x = read_all(a, ta), *y = read_all(b, tb);
+        float *x = mc_test_model_read_all(a, ta), *y = mc_test_model_read_all(b, tb);
         CHECKF(x && y, "%s: reading %s", label, tb->name);
-        uint64_t n = nelem_of(tb), bad = 0;
+        uint64_t n = mc_test_mt_nelem(tb), bad = 0;
         int alog = has_suffix(tb->name, ".A_log");
         for (uint64_t k = 0; x && y && k < n; k++) {
             if (alog) {
@@ -239,14 +197,14 @@ static int check_forward(const family *f, const mc_model *q, const mc_mtensor *t
     const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
     CHECKF(gt != NULL, "%s: source %s absent", label, src);
     if (!gt) return 1;
-    uint64_t n = nelem_of(t);
+    uint64_t n = mc_test_mt_nelem(t);
     CHECKF(n == gt->nelements, "%s: %s has %llu elements, source %s %llu", label, t->name, (unsigned long long)n,
            src, (unsigned long long)gt->nelements);
     if (n != gt->nelements) return 1;
     unsigned char *raw = malloc(gt->nbytes);
-    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = read_all(q, t);
+    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = mc_test_model_read_all(q, t);
     int rc = 1;
-    uint64_t bad = 0, rl = row_len_of(t);
+    uint64_t bad = 0, rl = mc_test_mt_row_len(t);
     if (!raw || !deq || !fwd || !got) goto done;
     CHECK(mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0);
     CHECK(mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0);
@@ -263,7 +221,7 @@ static int check_forward(const family *f, const mc_model *q, const mc_mtensor *t
     CHECKF(bad == 0, "%s: %s: %llu values differ from ggml's dequantization of %s", label, t->name,
            (unsigned long long)bad, src);
     const mc_mtensor *th = mc_model_find(ref, t->name);
-    float *h = th ? read_all(ref, th) : NULL;
+    float *h = th ? mc_test_model_read_all(ref, th) : NULL;
     CHECKF(h != NULL, "%s: %s not in the reference", label, t->name);
     if (h) {
         double e = 0, s = 0;
@@ -329,7 +287,7 @@ static void test_family(const family *f)
     snprintf(rel, sizeof rel, "models/%s/hf", f->dir);
     const char *p = mc_test_corpus_new_file(rel);
     if (!p) return;
-    mc_model *h = open_model(p);
+    mc_model *h = mc_test_model_open(p, NULL);
     CHECKF(h != NULL, "%s: hf open", f->dir);
     if (!h) return;
     snprintf(label, sizeof label, "%s hf", f->dir);
@@ -339,7 +297,7 @@ static void test_family(const family *f)
     snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", f->dir, f->dir);
     p = mc_test_corpus_new_file(rel);
     if (p) {
-        mc_model *g = open_model(p);
+        mc_model *g = mc_test_model_open(p, NULL);
         CHECKF(g != NULL, "open %s", rel);
         if (g) {
             snprintf(label, sizeof label, "%s bf16", f->dir);
@@ -355,7 +313,7 @@ static void test_family(const family *f)
         snprintf(rel, sizeof rel, "models/%s/gguf/%s-%s.gguf", f->dir, f->dir, quants[k]);
         p = mc_test_corpus_new_file(rel);
         if (!p) continue;
-        mc_model *q = open_model(p);
+        mc_model *q = mc_test_model_open(p, NULL);
         CHECKF(q != NULL, "open %s", rel);
         if (!q) continue;
         snprintf(label, sizeof label, "%s %s", f->dir, quants[k]);
@@ -420,7 +378,7 @@ static void test_nemotron_h_config(void)
 {
     const char *p = mc_test_corpus_new_file("models/nemotron_h/hf");
     if (!p) return;
-    mc_model *h = open_model(p);
+    mc_model *h = mc_test_model_open(p, NULL);
     CHECK(h != NULL);
     if (!h) return;
     CHECK(cJSON_GetObjectItemCaseSensitive(h->config, "time_step_limit") == NULL);
@@ -429,7 +387,7 @@ static void test_nemotron_h_config(void)
     mc_convert_close(h);
     p = mc_test_corpus_new_file("models/nemotron_h/gguf/nemotron_h-bf16.gguf");
     if (!p) return;
-    mc_model *g = open_model(p);
+    mc_model *g = mc_test_model_open(p, NULL);
     CHECK(g != NULL);
     if (!g) return;
     const cJSON *kv = cJSON_GetObjectItemCaseSensitive(g->config, "num_key_value_heads");
@@ -497,7 +455,7 @@ static void test_llama4_experts(void)
     mc_st *st = NULL;
     mc_error err = {0};
     CHECK(mc_st_open(p, &st, &err) == 0);
-    mc_model *h = open_model(d);
+    mc_model *h = mc_test_model_open(d, NULL);
     CHECK(h != NULL);
     if (!st || !h) {
         mc_st_close(st);
@@ -513,7 +471,7 @@ static void test_llama4_experts(void)
     if (gu && dn && tg && tu && td && gu->n_dims == 3 && dn->n_dims == 3) {
         uint64_t E = gu->shape[0], H = gu->shape[1], I2 = gu->shape[2], I = I2 / 2;
         uint16_t *a = malloc(gu->nbytes), *b = malloc(dn->nbytes);
-        float *g = read_all(h, tg), *u = read_all(h, tu), *dd = read_all(h, td);
+        float *g = mc_test_model_read_all(h, tg), *u = mc_test_model_read_all(h, tu), *dd = mc_test_model_read_all(h, td);
         CHECK(a && b && g && u && dd);
         if (a && b && g && u && dd && mc_st_read(st, gu, 0, a, gu->nbytes, &err) == 0 &&
             mc_st_read(st, dn, 0, b, dn->nbytes, &err) == 0) {
@@ -604,7 +562,7 @@ static void test_nemotron_h_mtp(void)
     CHECK(craw && mc_test_write_file(path, craw, clen) == 0);
     static const char *const mtp[] = {"mtp.layers.0.norm.weight", "mtp.layers.0.mixer.q_proj.weight"};
     CHECK(st_rewrite(p, dir, "", mtp, 2));
-    mc_model *a = open_model(dir), *h = open_model(d);
+    mc_model *a = mc_test_model_open(dir, NULL), *h = mc_test_model_open(d, NULL);
     CHECK(a && h);
     if (a && h) {
         compare_models(a, h, "nemotron_h mtp");
@@ -694,7 +652,7 @@ static void test_nemotron_h_dense(void)
     mc_gguf_close(src);
     CHECKF(rc == 0, "nemotron_h dense fixture: %s", err.msg);
     if (rc) return;
-    mc_model *g = open_model(path), *h = open_model(d);
+    mc_model *g = mc_test_model_open(path, NULL), *h = mc_test_model_open(d, NULL);
     CHECK(g && h);
     if (g && h) {
         mc_test_names_check(g, "nemotron_h_dense", "nemotron_h dense");
@@ -713,11 +671,11 @@ static void test_nemotron_h_dense(void)
             }
             const mc_mtensor *r = mc_model_find(h, ref);
             CHECKF(r != NULL, "nemotron_h dense: %s has no reference %s", t->name, ref);
-            if (!r || nelem_of(r) != nelem_of(t)) continue;
-            float *x = read_all(g, t), *y = read_all(h, r);
+            if (!r || mc_test_mt_nelem(r) != mc_test_mt_nelem(t)) continue;
+            float *x = mc_test_model_read_all(g, t), *y = mc_test_model_read_all(h, r);
             uint64_t bad = 0;
             int alog = has_suffix(t->name, ".A_log");
-            for (uint64_t k = 0; x && y && k < nelem_of(t); k++)
+            for (uint64_t k = 0; x && y && k < mc_test_mt_nelem(t); k++)
                 bad += alog ? fabs((double)x[k] - y[k]) > alog_bound(y[k]) : mc_f32_bits(x[k]) != mc_f32_bits(y[k]);
             CHECKF(x && y && bad == 0, "nemotron_h dense: %s: %llu values differ", t->name, (unsigned long long)bad);
             same += x && y && bad == 0;
@@ -775,7 +733,7 @@ static void test_llama4_wrapper(void)
     int ok = st_rewrite(p, dir, "language_model.", vision, 2);
     CHECKF(ok, "llama4 wrapper fixture");
     if (!ok) return;
-    mc_model *a = open_model(dir), *h = open_model(d);
+    mc_model *a = mc_test_model_open(dir, NULL), *h = mc_test_model_open(d, NULL);
     CHECK(a && h);
     if (a && h) {
         mc_test_names_check(a, "llama4", "llama4 wrapper");
@@ -1008,8 +966,8 @@ static void fx_compare(const mc_model *m, const fx_out *outs, size_t no, const c
         if (!t) continue;
         uint64_t n = 1, bad = 0;
         for (uint32_t k = 0; k < outs[i].nd; k++) n *= outs[i].shape[k];
-        CHECK_EQ_U64(nelem_of(t), n);
-        float *v = nelem_of(t) == n ? read_all(m, t) : NULL;
+        CHECK_EQ_U64(mc_test_mt_nelem(t), n);
+        float *v = mc_test_mt_nelem(t) == n ? mc_test_model_read_all(m, t) : NULL;
         CHECKF(v != NULL, "%s: reading %s", label, t->name);
         for (uint64_t k = 0; v && k < n; k++) bad += mc_f32_bits(v[k]) != mc_f32_bits(outs[i].v[k]);
         CHECKF(v && bad == 0, "%s: %s: %llu of %llu values differ", label, t->name, (unsigned long long)bad,
@@ -1052,7 +1010,7 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
     CHECK(ref != NULL);
     const char *srcs[2] = {dir, gpath};
     for (int k = 0; k < 2 && ref; k++) {
-        mc_model *m = open_model(srcs[k]);
+        mc_model *m = mc_test_model_open(srcs[k], NULL);
         snprintf(label, sizeof label, "%s fixture %s", name, k ? "GGUF bf16" : "hf");
         CHECKF(m != NULL, "%s: open", label);
         if (!m) continue;
@@ -1070,7 +1028,7 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
     snprintf(qpath, sizeof qpath, "%s/%s-q8_0.gguf", mc_test_tmpdir(), name);
     int qrc = fx_write_gguf(qpath, arch, d, kv, outs, no, 1);
     CHECK(qrc == 0);
-    mc_model *q = qrc ? NULL : open_model(qpath);
+    mc_model *q = qrc ? NULL : mc_test_model_open(qpath, NULL);
     CHECK(qrc != 0 || q != NULL);
     if (q) {
         size_t ok = 0, quant = 0;
@@ -1080,10 +1038,10 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
             const mc_mtensor *t = mc_model_find(q, outs[i].mlx);
             const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, outs[i].gguf);
             CHECKF(t && gt, "%s: %s / %s", label, outs[i].mlx, outs[i].gguf);
-            if (!t || !gt || nelem_of(t) != gt->nelements) continue;
+            if (!t || !gt || mc_test_mt_nelem(t) != gt->nelements) continue;
             uint64_t n = gt->nelements, bad = 0;
             unsigned char *raw = malloc(gt->nbytes);
-            float *deq = malloc(n * sizeof *deq), *got = read_all(q, t);
+            float *deq = malloc(n * sizeof *deq), *got = mc_test_model_read_all(q, t);
             mc_error err = {0};
             if (raw && deq && got && mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0 &&
                 mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0) {
@@ -1219,7 +1177,7 @@ static void test_minimax_quant(void)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/minimax-hf", mc_test_tmpdir());
-    mc_model *m = open_model(dir);
+    mc_model *m = mc_test_model_open(dir, NULL);
     CHECK(m != NULL);
     if (!m) return;
     for (size_t i = 0; i < m->n_tensors; i++) {

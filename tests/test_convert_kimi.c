@@ -26,7 +26,7 @@
  *    behind; quantization_config forms mconv does not read are refused.
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_convert.h"
 #include "mc_safetensors.h"
 #include "mc_st_write.h"
@@ -218,30 +218,6 @@ static cJSON *fixture_config(void)
 
 /* ----------------------------------------------------------- checking */
 
-static float *read_all_err(const mc_model *m, const mc_mtensor *t, mc_error *err)
-{
-    uint64_t rl = t->shape[t->n_dims - 1], n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    float *v = malloc(n * sizeof *v);
-    for (uint64_t r = 0; v && r < n / rl;) {
-        uint64_t k = n / rl - r < 7 ? n / rl - r : 7;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, err)) {
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
-    return v;
-}
-
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    mc_error err = {0};
-    float *v = read_all_err(m, t, &err);
-    if (!v) fprintf(stderr, "read %s: %s\n", t->name, err.msg);
-    return v;
-}
-
 /* Every expert element against (q - 8) * scale; the rest bit for bit. */
 static void check_values(const mc_model *m, const fixture *f, const char *label)
 {
@@ -252,7 +228,7 @@ static void check_values(const mc_model *m, const fixture *f, const char *label)
         snprintf(nm, sizeof nm, "model.layers.1.mlp.switch_mlp.%s.weight", proj[pj]);
         const mc_mtensor *t = mc_model_find(m, nm);
         CHECKF(t && t->src_type == MC_T_Q4_0_BF16 && t->carry, "%s: %s is carried INT4", label, nm);
-        float *v = t ? read_all(m, t) : NULL;
+        float *v = t ? mc_test_model_read_all(m, t) : NULL;
         if (!v) { CHECK(!"read"); continue; }
         uint64_t R = f->rows[pj], C = f->cols[pj];
         for (int x = 0; x < E; x++)
@@ -276,7 +252,7 @@ static void check_values(const mc_model *m, const fixture *f, const char *label)
         const ft *s = NULL;
         for (size_t k = 0; k < f->n && !s; k++)
             if (!strcmp(f->t[k].name, t->name)) s = &f->t[k];
-        float *v = read_all(m, t);
+        float *v = mc_test_model_read_all(m, t);
         int ok = s && v;
         for (size_t k = 0; ok && k < s->nbytes / (s->type == MC_T_F32 ? 4 : 2); k++) {
             float w;
@@ -428,7 +404,7 @@ static int open_read_all(const char *dir, mc_error *err)
     mc_model *m = NULL;
     int rc = mc_convert_open(dir, NULL, &m, err);
     for (size_t i = 0; !rc && i < m->n_tensors; i++) {
-        float *v = read_all_err(m, &m->tensors[i], err);
+        float *v = mc_test_model_read(m, &m->tensors[i], 7, err);
         if (!v) rc = err->code ? (int)err->code : MC_ERR_FORMAT;
         free(v);
     }

@@ -29,7 +29,7 @@
  *    the GGUF; mconv must give mlx-lm's form from both, and the names list.
  */
 #include "mc_test.h"
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_test_qwen35.h"
 #include "mc_test_gguf.h"
 #include "mc_convert.h"
@@ -51,52 +51,13 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t row_len_of(const mc_mtensor *t)
-{
-    return t->n_dims ? t->shape[t->n_dims - 1] : 1;
-}
-
-static uint64_t nelem_of(const mc_mtensor *t)
-{
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
-    return n;
-}
-
 /* Whole tensor as f32, read in chunks of `chunk` rows. */
 static float *read_chunked(const mc_model *m, const mc_mtensor *t, uint64_t chunk)
 {
-    uint64_t rl = row_len_of(t), n = nelem_of(t), rows = n / rl;
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    if (!v) return NULL;
     mc_error err = {0};
-    for (uint64_t r = 0; r < rows;) {
-        uint64_t k = rows - r < chunk ? rows - r : chunk;
-        if (mc_model_read_f32(m, t, r, k, v + r * rl, &err)) {
-            fprintf(stderr, "read %s rows %llu+%llu: %s\n", t->name, (unsigned long long)r, (unsigned long long)k,
-                    err.msg);
-            free(v);
-            return NULL;
-        }
-        r += k;
-    }
+    float *v = mc_test_model_read(m, t, chunk, &err);
+    if (!v) fprintf(stderr, "read %s in chunks of %llu rows: %s\n", t->name, (unsigned long long)chunk, err.msg);
     return v;
-}
-
-static float *read_all(const mc_model *m, const mc_mtensor *t)
-{
-    return read_chunked(m, t, 7); /* odd: crosses heads and parts */
-}
-
-static mc_model *open_model(const char *path)
-{
-    mc_model *m = NULL;
-    mc_error err = {0};
-    if (mc_convert_open(path, NULL, &m, &err)) {
-        fprintf(stderr, "open %s: %s\n", path, err.msg);
-        return NULL;
-    }
-    return m;
 }
 
 static int has_suffix(const char *s, const char *suf)
@@ -159,13 +120,13 @@ static void compare_models(const mc_model *a, const mc_model *b, const char *lab
     for (size_t i = 0; i < b->n_tensors; i++) {
         const mc_mtensor *tb = &b->tensors[i], *ta = mc_model_find(a, tb->name);
         CHECKF(ta != NULL, "%s: %s missing", label, tb->name);
-        if (!ta || nelem_of(ta) != nelem_of(tb)) {
+        if (!ta || mc_test_mt_nelem(ta) != mc_test_mt_nelem(tb)) {
             CHECKF(ta == NULL, "%s: %s sizes differ", label, tb->name);
             continue;
         }
-        float *x = read_all(a, ta), *y = read_all(b, tb);
+        float *x = mc_test_model_read_all(a, ta), *y = mc_test_model_read_all(b, tb);
         CHECKF(x && y, "%s: reading %s", label, tb->name);
-        uint64_t n = nelem_of(tb), bad = 0, bf_bad = 0;
+        uint64_t n = mc_test_mt_nelem(tb), bad = 0, bf_bad = 0;
         int alog = has_suffix(tb->name, ".A_log");
         for (uint64_t k = 0; x && y && k < n; k++) {
             if (alog) {
@@ -195,9 +156,9 @@ static void check_ranges(const mc_model *m, const char *label)
     size_t bad = 0;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const mc_mtensor *t = &m->tensors[i];
-        uint64_t rows = nelem_of(t) / row_len_of(t);
+        uint64_t rows = mc_test_mt_nelem(t) / mc_test_mt_row_len(t);
         float *a = read_chunked(m, t, 1), *b = read_chunked(m, t, rows ? rows : 1), *c = read_chunked(m, t, 5);
-        if (!a || !b || !c || memcmp(a, b, nelem_of(t) * 4) != 0 || memcmp(a, c, nelem_of(t) * 4) != 0) bad++;
+        if (!a || !b || !c || memcmp(a, b, mc_test_mt_nelem(t) * 4) != 0 || memcmp(a, c, mc_test_mt_nelem(t) * 4) != 0) bad++;
         free(a);
         free(b);
         free(c);
@@ -210,8 +171,8 @@ static void *thr_run(void *p)
 {
     thr_arg *a = p;
     for (size_t i = 0; i < a->m->n_tensors; i++) {
-        float *v = read_all(a->m, &a->m->tensors[i]), *w = read_chunked(a->m, &a->m->tensors[i], 3);
-        if (!v || !w || memcmp(v, w, nelem_of(&a->m->tensors[i]) * sizeof *v) != 0) a->bad++;
+        float *v = mc_test_model_read_all(a->m, &a->m->tensors[i]), *w = read_chunked(a->m, &a->m->tensors[i], 3);
+        if (!v || !w || memcmp(v, w, mc_test_mt_nelem(&a->m->tensors[i]) * sizeof *v) != 0) a->bad++;
         free(v);
         free(w);
     }
@@ -258,17 +219,17 @@ static int check_forward(const mc_model *q, const mc_mtensor *t, const fwd_rule 
     const mc_gguf_tensor *gt = mc_gguf_find_tensor(q->gguf, src);
     CHECKF(gt != NULL, "%s: source %s absent", label, src);
     if (!gt) return 1;
-    uint64_t n = nelem_of(t);
+    uint64_t n = mc_test_mt_nelem(t);
     CHECKF(n == gt->nelements, "%s: %s has %llu elements, source %s %llu", label, t->name, (unsigned long long)n,
            src, (unsigned long long)gt->nelements);
     if (n != gt->nelements) return 1;
     unsigned char *raw = malloc(gt->nbytes);
-    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = read_all(q, t);
+    float *deq = malloc(n * sizeof *deq), *fwd = malloc(n * sizeof *fwd), *got = mc_test_model_read_all(q, t);
     int rc = 1;
     if (!raw || !deq || !fwd || !got) goto done;
     CHECK(mc_gguf_read(q->gguf, gt, 0, raw, gt->nbytes, &err) == 0);
     CHECK(mc_dequant(gt->type, raw, deq, (int64_t)n, &err) == 0);
-    uint64_t rl = row_len_of(t), rows = n / rl, r = g ? g->nv / g->nk : 1;
+    uint64_t rl = mc_test_mt_row_len(t), rows = n / rl, r = g ? g->nv / g->nk : 1;
     uint64_t hd = fr->hd_v ? (g ? g->dv : 1) : 1, off = fr->off_qk ? 2 * g->nk * g->dk : 0;
     uint64_t bad = 0;
     if (fr->kind == FK_ALOG) {
@@ -294,7 +255,7 @@ static int check_forward(const mc_model *q, const mc_mtensor *t, const fwd_rule 
     CHECKF(bad == 0, "%s: %s: %llu values differ from ggml's dequantization of %s", label, t->name,
            (unsigned long long)bad, src);
     const mc_mtensor *th = mc_model_find(ref, t->name);
-    float *h = th ? read_all(ref, th) : NULL;
+    float *h = th ? mc_test_model_read_all(ref, th) : NULL;
     CHECKF(h != NULL, "%s: %s not in the reference", label, t->name);
     if (h) {
         double e = 0, s = 0;
@@ -532,7 +493,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
     const char *p = corpus_file(new_corpus, rel);
     if (!p) return;
     snprintf(hfdir, sizeof hfdir, "%s", p);
-    mc_model *h = open_model(hfdir);
+    mc_model *h = mc_test_model_open(hfdir, NULL);
     CHECKF(h != NULL, "%s: hf open", dir);
     if (!h) return;
     snprintf(label, sizeof label, "%s hf", dir);
@@ -544,7 +505,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
     snprintf(rel, sizeof rel, "models/%s/gguf/%s-bf16.gguf", dir, dir);
     p = corpus_file(new_corpus, rel);
     if (p) {
-        mc_model *g = open_model(p);
+        mc_model *g = mc_test_model_open(p, NULL);
         CHECKF(g != NULL, "open %s", rel);
         if (g) {
             snprintf(label, sizeof label, "%s bf16", dir);
@@ -564,7 +525,7 @@ static void test_corpus_in(int new_corpus, int mtp, const char *dir, const char 
         snprintf(rel, sizeof rel, "models/%s/gguf/%s-%s.gguf", dir, dir, quants[qi]);
         p = corpus_file(new_corpus, rel);
         if (!p) continue;
-        mc_model *q = open_model(p);
+        mc_model *q = mc_test_model_open(p, NULL);
         CHECKF(q != NULL, "open %s", rel);
         if (q) {
             snprintf(label, sizeof label, "%s %s", dir, quants[qi]);
@@ -675,9 +636,9 @@ static void check_mlx_roundtrip(const mc_model *s, const char *dir, const char *
     for (size_t i = 0; i < s->n_tensors && !bad; i++) {
         const mc_mtensor *t = &s->tensors[i];
         ftensor *o = fadd(&l, t->name, MC_T_F32, t->n_dims, t->shape);
-        float *v = read_all(s, t);
+        float *v = mc_test_model_read_all(s, t);
         bad = !o || !v;
-        if (!bad) memcpy(o->data, v, nelem_of(t) * sizeof *v);
+        if (!bad) memcpy(o->data, v, mc_test_mt_nelem(t) * sizeof *v);
         free(v);
     }
     char path[1300];
@@ -687,7 +648,7 @@ static void check_mlx_roundtrip(const mc_model *s, const char *dir, const char *
     snprintf(path, sizeof path, "%s/config.json", dir);
     CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
     free(js);
-    mc_model *m = open_model(dir);
+    mc_model *m = mc_test_model_open(dir, NULL);
     CHECKF(m != NULL, "%s: open", label);
     if (m) {
         compare_models(m, s, label);
@@ -730,7 +691,7 @@ static void test_qwen_fixture(const char *name)
         if (q.next) CHECK(write_gguf(&gl, lpath, q_meta, &q) == 0);
     }
     free(js);
-    mc_model *s = bad ? NULL : open_model(dir), *g = bad ? NULL : open_model(gpath);
+    mc_model *s = bad ? NULL : mc_test_model_open(dir, NULL), *g = bad ? NULL : mc_test_model_open(gpath, NULL);
     CHECKF(s && g, "%s: open fixtures", name);
     if (s && g) {
         snprintf(label, sizeof label, "%s fixture hf", name);
@@ -739,9 +700,9 @@ static void test_qwen_fixture(const char *name)
         for (size_t i = 0; i < s->n_tensors; i++) {
             const mc_mtensor *t = &s->tensors[i];
             uint64_t n = 0;
-            float *want = q_expected(&q, &hf, t->name, &n), *got = read_all(s, t);
-            CHECKF(want && got && n == nelem_of(t), "%s: %s: no expectation", label, t->name);
-            if (want && got && n == nelem_of(t)) {
+            float *want = q_expected(&q, &hf, t->name, &n), *got = mc_test_model_read_all(s, t);
+            CHECKF(want && got && n == mc_test_mt_nelem(t), "%s: %s: no expectation", label, t->name);
+            if (want && got && n == mc_test_mt_nelem(t)) {
                 uint64_t diff = 0;
                 for (uint64_t k = 0; k < n; k++) diff += mc_f32_bits(want[k]) != mc_f32_bits(got[k]);
                 CHECKF(diff == 0, "%s: %s: %llu values differ from mlx-lm's sanitize", label, t->name,
@@ -771,7 +732,7 @@ static void test_qwen_fixture(const char *name)
         if (q.E) need_keys(g, Q35_MOE_NEED, label);
         check_ranges(g, label);
         if (q.next) {
-            mc_model *lg = open_model(lpath);
+            mc_model *lg = mc_test_model_open(lpath, NULL);
             CHECKF(lg != NULL, "%s: open legacy", name);
             if (lg) {
                 snprintf(label, sizeof label, "%s fixture gguf (legacy ssm_in)", name);
@@ -921,7 +882,7 @@ static void test_deepseek_fixtures(void)
     p = mc_test_corpus_file("models/deepseek_v3/gguf/deepseek_v3-bf16.gguf");
     if (!p) return;
     snprintf(bpath, sizeof bpath, "%s", p);
-    mc_model *h = open_model(hfdir), *b = open_model(bpath);
+    mc_model *h = mc_test_model_open(hfdir, NULL), *b = mc_test_model_open(bpath, NULL);
     CHECK(h && b);
     if (!h || !b) { mc_convert_close(h); mc_convert_close(b); return; }
     static const struct { int fused, v2, glm_mtp, glm_pre; const char *name, *list, *type; } var[] = {
@@ -939,7 +900,7 @@ static void test_deepseek_fixtures(void)
         ds_fix f = {b->gguf, h->st, var[v].fused, var[v].v2, var[v].glm_mtp, var[v].glm_pre};
         snprintf(path, sizeof path, "%s/deepseek-%s.gguf", mc_test_tmpdir(), var[v].name);
         CHECKF(ds_write(&f, path) == 0, "write %s", path);
-        mc_model *m = open_model(path);
+        mc_model *m = mc_test_model_open(path, NULL);
         CHECKF(m != NULL, "open %s", path);
         if (!m) continue;
         snprintf(label, sizeof label, "deepseek fixture %s", var[v].name);
@@ -961,7 +922,7 @@ static void test_deepseek_fixtures(void)
             size_t same = 0;
             for (size_t i = 0; i < m->n_tensors; i++) {
                 const mc_mtensor *t = &m->tensors[i];
-                float *x = read_all(m, t), *y = NULL;
+                float *x = mc_test_model_read_all(m, t), *y = NULL;
                 uint64_t ny = 0;
                 if (strstr(t->name, "kv_b_proj")) {
                     const mc_st_tensor *st = mc_st_find(h->st, t->name);
@@ -976,11 +937,11 @@ static void test_deepseek_fixtures(void)
                 } else {
                     const mc_mtensor *r = mc_model_find(b, t->name);
                     if (r) {
-                        y = read_all(b, r);
-                        ny = nelem_of(r);
+                        y = mc_test_model_read_all(b, r);
+                        ny = mc_test_mt_nelem(r);
                     }
                 }
-                int eq = x && y && nelem_of(t) == ny && memcmp(x, y, ny * 4) == 0;
+                int eq = x && y && mc_test_mt_nelem(t) == ny && memcmp(x, y, ny * 4) == 0;
                 CHECKF(eq, "%s: %s differs from its reference", label, t->name);
                 same += eq;
                 free(x);
@@ -1027,7 +988,7 @@ static void test_glm_lite_hf(void)
     snprintf(path, sizeof path, "%s/config.json", dir);
     CHECK(txt && mc_test_write_file(path, txt, strlen(txt)) == 0);
     free(txt);
-    mc_model *m = open_model(dir), *h = open_model(hfdir);
+    mc_model *m = mc_test_model_open(dir, NULL), *h = mc_test_model_open(hfdir, NULL);
     CHECK(m && h);
     if (m && h) {
         mc_test_names_check(m, "glm4_moe_lite", "glm4_moe_lite hf fixture");
@@ -1083,7 +1044,7 @@ static void test_deepseek_f8(void)
     if (!p) return;
     char hfdir[512], dir[600], path[700];
     snprintf(hfdir, sizeof hfdir, "%s", p);
-    mc_model *h = open_model(hfdir);
+    mc_model *h = mc_test_model_open(hfdir, NULL);
     CHECK(h != NULL);
     if (!h) return;
     /* e4m3 code table */
@@ -1116,13 +1077,13 @@ static void test_deepseek_f8(void)
     snprintf(path, sizeof path, "%s/config.json", dir);
     CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
     free(js);
-    mc_model *m = bad ? NULL : open_model(dir);
+    mc_model *m = bad ? NULL : mc_test_model_open(dir, NULL);
     CHECKF(m != NULL, "deepseek f8: open");
     size_t same = 0;
     uint64_t H = 4, nope = 32, v = 64;
     for (size_t i = 0; m && i < m->n_tensors; i++) {
         const mc_mtensor *t = &m->tensors[i];
-        float *x = read_all(m, t), *y = NULL;
+        float *x = mc_test_model_read_all(m, t), *y = NULL;
         int L = -1, k0 = strstr(t->name, "embed_q") && !strstr(t->name, "unembed"), k1 = strstr(t->name, "unembed_out") != NULL;
         if ((k0 || k1) && sscanf(t->name, "model.layers.%d.", &L) == 1) {
             char wn[128], sn[160];
@@ -1130,7 +1091,7 @@ static void test_deepseek_f8(void)
             snprintf(sn, sizeof sn, "%s_scale_inv", wn);
             const ftensor *w = ffind(&l, wn), *s = ffind(&l, sn);
             uint64_t C = w ? w->shape[1] : 0, sc = s ? s->shape[1] : 0, hd = nope + v;
-            y = w && s ? malloc(nelem_of(t) * sizeof *y) : NULL;
+            y = w && s ? malloc(mc_test_mt_nelem(t) * sizeof *y) : NULL;
             for (uint64_t hh = 0; y && hh < H; hh++)
                 for (uint64_t a = 0; a < (k0 ? C : v); a++)
                     for (uint64_t b = 0; b < (k0 ? nope : C); b++) {
@@ -1141,9 +1102,9 @@ static void test_deepseek_f8(void)
                     }
         } else {
             const mc_mtensor *r = mc_model_find(h, t->name);
-            y = r ? read_all(h, r) : NULL;
+            y = r ? mc_test_model_read_all(h, r) : NULL;
         }
-        int eq = x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+        int eq = x && y && memcmp(x, y, mc_test_mt_nelem(t) * 4) == 0;
         CHECKF(eq, "deepseek f8: %s differs from the block-dequantized expectation", t->name);
         same += eq;
         free(x);
@@ -1180,7 +1141,7 @@ static void test_deepseek_v32(void)
     if (!p) return;
     char hfdir[512], dir[600], path[700];
     snprintf(hfdir, sizeof hfdir, "%s", p);
-    mc_model *h = open_model(hfdir);
+    mc_model *h = mc_test_model_open(hfdir, NULL);
     CHECK(h != NULL);
     if (!h) return;
     float e4[256];
@@ -1228,27 +1189,27 @@ static void test_deepseek_v32(void)
     snprintf(path, sizeof path, "%s/config.json", dir);
     CHECK(js && mc_test_write_file(path, js, strlen(js)) == 0);
     free(js);
-    mc_model *m = bad ? NULL : open_model(dir);
+    mc_model *m = bad ? NULL : mc_test_model_open(dir, NULL);
     CHECKF(m != NULL, "deepseek_v32: open");
     size_t same = 0, deq = 0;
     for (size_t i = 0; m && i < m->n_tensors; i++) {
         const mc_mtensor *t = &m->tensors[i];
-        float *x = read_all(m, t), *y = NULL;
+        float *x = mc_test_model_read_all(m, t), *y = NULL;
         const ftensor *w = v32_f8(t->name) ? ffind(&l, t->name) : NULL;
         if (w) {
             char sn[200];
             snprintf(sn, sizeof sn, "%s_scale_inv", t->name);
             const ftensor *s = ffind(&l, sn);
             uint64_t C = w->shape[1], sc = s ? s->shape[1] : 0;
-            y = s ? malloc(nelem_of(t) * sizeof *y) : NULL;
-            for (uint64_t k = 0; y && k < nelem_of(t); k++)
+            y = s ? malloc(mc_test_mt_nelem(t) * sizeof *y) : NULL;
+            for (uint64_t k = 0; y && k < mc_test_mt_nelem(t); k++)
                 y[k] = e4[((const unsigned char *)w->data)[k]] * ((const float *)s->data)[(k / C / B) * sc + (k % C) / B];
             deq += y != NULL;
         } else {
             const mc_mtensor *r = mc_model_find(h, t->name);
-            y = r ? read_all(h, r) : NULL;
+            y = r ? mc_test_model_read_all(h, r) : NULL;
         }
-        int eq = x && y && memcmp(x, y, nelem_of(t) * 4) == 0;
+        int eq = x && y && memcmp(x, y, mc_test_mt_nelem(t) * 4) == 0;
         CHECKF(eq, "deepseek_v32: %s differs from its expectation", t->name);
         same += eq;
         free(x);
@@ -1354,7 +1315,7 @@ static void test_glm_configs(void)
         CHECKF(strstr(mc_convert_supported_archs(), names[i]) != NULL, "supported list lacks %s: %s", names[i],
                mc_convert_supported_archs());
     if (hf_with_config("glm4_moe", "glm4-t5", edit_glm4_transformers5, dir, sizeof dir) == 0) {
-        mc_model *m = open_model(dir);
+        mc_model *m = mc_test_model_open(dir, NULL);
         CHECK(m != NULL);
         const cJSON *pv = m ? cJSON_GetObjectItemCaseSensitive(m->config, "partial_rotary_factor") : NULL;
         double prf = cJSON_IsNumber(pv) ? pv->valuedouble : -1;
@@ -1363,7 +1324,7 @@ static void test_glm_configs(void)
         mc_convert_close(m);
     }
     if (hf_with_config("glm_moe_dsa", "dsa-classic", edit_dsa_classic, dir, sizeof dir) == 0) {
-        mc_model *m = open_model(dir);
+        mc_model *m = mc_test_model_open(dir, NULL);
         CHECK(m != NULL);
         const cJSON *rp = m ? cJSON_GetObjectItemCaseSensitive(m->config, "rope_parameters") : NULL;
         const cJSON *th = cJSON_GetObjectItemCaseSensitive(rp, "rope_theta");

@@ -1,4 +1,4 @@
-#include "mc_test_names.h"
+#include "mc_test_model.h"
 #include "mc_test.h"
 
 #include <stdio.h>
@@ -57,4 +57,55 @@ void mc_test_names_check(const mc_model *m, const char *list, const char *label)
     CHECKF(m->n_tensors == n && matched == n && n > 0, "%s: %zu tensors produced, %zu matched, mlx-lm loads %zu",
            label, m->n_tensors, matched, n);
     free(want);
+}
+
+uint64_t mc_test_mt_nelem(const mc_mtensor *t)
+{
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->shape[d];
+    return n;
+}
+
+uint64_t mc_test_mt_row_len(const mc_mtensor *t)
+{
+    return t->n_dims && t->shape[t->n_dims - 1] ? t->shape[t->n_dims - 1] : 1;
+}
+
+mc_model *mc_test_model_open(const char *path, const mc_convert_opts *o)
+{
+    mc_model *m = NULL;
+    mc_error err = {0};
+    if (mc_convert_open(path, o, &m, &err)) {
+        fprintf(stderr, "open %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+float *mc_test_model_read(const mc_model *m, const mc_mtensor *t, uint64_t chunk, mc_error *err)
+{
+    uint64_t rl = mc_test_mt_row_len(t), n = mc_test_mt_nelem(t), rows = n / rl;
+    if (chunk == 0) chunk = 1;
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        mc_error_set(err, MC_ERR_NOMEM, "out of memory reading %s", t->name);
+        return NULL;
+    }
+    for (uint64_t r = 0; r < rows;) {
+        uint64_t k = rows - r < chunk ? rows - r : chunk;
+        if (mc_model_read_f32(m, t, r, k, v + r * rl, err)) {
+            free(v);
+            return NULL;
+        }
+        r += k;
+    }
+    return v;
+}
+
+float *mc_test_model_read_all(const mc_model *m, const mc_mtensor *t)
+{
+    mc_error err = {0};
+    float *v = mc_test_model_read(m, t, 7, &err);
+    if (!v) fprintf(stderr, "read %s: %s\n", t->name, err.msg);
+    return v;
 }
