@@ -18,13 +18,7 @@
 
 static const mc_rule minimax_rules[] = {
     MC_RULES_GLOBAL,
-    {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", 0, 0, P, 0},
-    {"model.layers.{L}.post_attention_layernorm.weight", "blk.{L}.ffn_norm.weight",
-     "model.layers.{L}.post_attention_layernorm.weight", 0, 0, P, 0},
-    {A "q_proj.weight", "blk.{L}.attn_q.weight", A "q_proj.weight", 0, 0, P, MC_R_Q},
-    {A "k_proj.weight", "blk.{L}.attn_k.weight", A "k_proj.weight", 0, 0, P, MC_R_Q},
-    {A "v_proj.weight", "blk.{L}.attn_v.weight", A "v_proj.weight", 0, 0, P, MC_R_Q},
-    {A "o_proj.weight", "blk.{L}.attn_output.weight", A "o_proj.weight", 0, 0, P, MC_R_Q},
+    MC_RULES_NORMS_ATTN,
     /* over all heads; absent when use_qk_norm is false */
     {A "q_norm.weight", "blk.{L}.attn_q_norm.weight", A "q_norm.weight", 0, 0, P, MC_R_OPT},
     {A "k_norm.weight", "blk.{L}.attn_k_norm.weight", A "k_norm.weight", 0, 0, P, MC_R_OPT},

@@ -14,6 +14,22 @@
     {"model.norm.weight", "output_norm.weight", "model.norm.weight", 0, 0, MC_ROLE_PINNED, 0}, \
     {"lm_head.weight", "output.weight", "lm_head.weight", 0, 0, MC_ROLE_PINNED, MC_R_Q | MC_R_NOTIED}
 
+/* The two norms of a layer and a plain attention (q/k/v/o projections
+ * with no row permutation or other transform), pinned. */
+#define MC_RULES_NORMS_ATTN \
+    {"model.layers.{L}.input_layernorm.weight", "blk.{L}.attn_norm.weight", "model.layers.{L}.input_layernorm.weight", \
+     0, 0, MC_ROLE_PINNED, 0}, \
+    {"model.layers.{L}.post_attention_layernorm.weight", "blk.{L}.ffn_norm.weight", \
+     "model.layers.{L}.post_attention_layernorm.weight", 0, 0, MC_ROLE_PINNED, 0}, \
+    {"model.layers.{L}.self_attn.q_proj.weight", "blk.{L}.attn_q.weight", "model.layers.{L}.self_attn.q_proj.weight", \
+     0, 0, MC_ROLE_PINNED, MC_R_Q}, \
+    {"model.layers.{L}.self_attn.k_proj.weight", "blk.{L}.attn_k.weight", "model.layers.{L}.self_attn.k_proj.weight", \
+     0, 0, MC_ROLE_PINNED, MC_R_Q}, \
+    {"model.layers.{L}.self_attn.v_proj.weight", "blk.{L}.attn_v.weight", "model.layers.{L}.self_attn.v_proj.weight", \
+     0, 0, MC_ROLE_PINNED, MC_R_Q}, \
+    {"model.layers.{L}.self_attn.o_proj.weight", "blk.{L}.attn_output.weight", \
+     "model.layers.{L}.self_attn.o_proj.weight", 0, 0, MC_ROLE_PINNED, MC_R_Q}
+
 /* A dense SwiGLU FFN (mlp.gate_proj / up_proj / down_proj), streamed per
  * layer; flags: more MC_R_* (MC_R_DENSE in models with MoE layers). */
 #define MC_RULES_MLP(flags) \
