@@ -177,27 +177,35 @@ const mc_tok_pre *mc_tok_pre_find(const char *pre)
 
 static cJSON *mc_tok_pre_step(const mc_tok_step *s)
 {
-    static const char *const types[] = { NULL, "Split", "Split", "Digits", "Digits", "Punctuation", "Punctuation",
+    /* Digits and Punctuation(Isolated) are written as the Split they are in
+     * the Rust core, so that every library draws the same pieces:
+     * transformers.js reads Digits as ASCII \d only (a "½" or "٣" would stay
+     * with its neighbours) and Punctuation as runs whatever the behavior.
+     * Rust: Digits splits on char::is_numeric (\p{N}: each one, or runs);
+     * Punctuation on is_ascii_punctuation or is_punctuation (\p{P}). */
+    static const char *const types[] = { NULL, "Split", "Split", "Split", "Split", "Punctuation", "Split",
                                          "ByteLevel", "ByteLevel" };
     cJSON *o = cJSON_CreateObject();
     int bad = !o || !cJSON_AddStringToObject(o, "type", types[s->kind]);
     if (bad) goto fail;
     switch (s->kind) {
     case MC_TS_SPLIT:
-    case MC_TS_SPLIT_NEXT: {
+    case MC_TS_SPLIT_NEXT:
+    case MC_TS_DIGITS1:
+    case MC_TS_DIGITS:
+    case MC_TS_PUNCT1: {
+        const char *re = s->kind == MC_TS_DIGITS1  ? "\\p{N}"
+                         : s->kind == MC_TS_DIGITS ? "\\p{N}+"
+                         : s->kind == MC_TS_PUNCT1 ? "[\\p{P}!-/:-@\\[-`{-~]"
+                                                   : s->regex;
         cJSON *pat = cJSON_AddObjectToObject(o, "pattern");
-        bad |= !pat || !cJSON_AddStringToObject(pat, "Regex", s->regex);
-        bad |= !cJSON_AddStringToObject(o, "behavior", s->kind == MC_TS_SPLIT ? "Isolated" : "MergedWithNext");
+        bad |= !pat || !cJSON_AddStringToObject(pat, "Regex", re);
+        bad |= !cJSON_AddStringToObject(o, "behavior", s->kind == MC_TS_SPLIT_NEXT ? "MergedWithNext" : "Isolated");
         bad |= !cJSON_AddFalseToObject(o, "invert");
         break;
     }
-    case MC_TS_DIGITS1:
-    case MC_TS_DIGITS:
-        bad |= !cJSON_AddBoolToObject(o, "individual_digits", s->kind == MC_TS_DIGITS1);
-        break;
     case MC_TS_PUNCT:
-    case MC_TS_PUNCT1:
-        bad |= !cJSON_AddStringToObject(o, "behavior", s->kind == MC_TS_PUNCT ? "Contiguous" : "Isolated");
+        bad |= !cJSON_AddStringToObject(o, "behavior", "Contiguous");
         break;
     default:
         bad |= !cJSON_AddFalseToObject(o, "add_prefix_space");

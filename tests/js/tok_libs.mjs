@@ -13,6 +13,9 @@
 //       tokenizer.json and encodes a text with it
 //   node tok_libs.mjs jsload DIR...           transformers.js loads each DIR
 //       and encodes and decodes a text with it
+//   node tok_libs.mjs agree TEXTS DIR...      for each DIR, the Rust core and
+//       transformers.js give the same ids for every text of TEXTS, with and
+//       without special tokens
 //
 // Prints "ok: ..." / "FAIL: ..." lines and "tok_libs: N passed, M failed";
 // exits 1 on a failure.
@@ -177,12 +180,31 @@ async function jsload(dirs) {
     console.log(`ok: transformers.js loaded and used ${n} of ${dirs.length} tokenizers`);
 }
 
+async function agree(textsFile, dirs) {
+    const texts = JSON.parse(fs.readFileSync(textsFile, 'utf8'));
+    let good = 0;
+    for (const dir of dirs) {
+        const r = rust.Tokenizer.fromFile(path.join(dir, 'tokenizer.json'));
+        const j = await jsTokenizer(dir);
+        let n = 0;
+        for (const special of [false, true])
+            for (const text of texts) {
+                const a = await rustIds(r, text, special), b = jsIds(j, text, special);
+                if (check(same(a, b), `${path.basename(dir)} special=${special} ${show(text)}: rust ${a} transformers.js ${b}`)) n++;
+            }
+        if (n === 2 * texts.length) good++;
+        else console.log(`differ: ${path.basename(dir)}: ${2 * texts.length - n} of ${2 * texts.length} encodings`);
+    }
+    console.log(`ok: the Rust core and transformers.js agree on all ${texts.length} texts for ${good} of ${dirs.length} tokenizers`);
+}
+
 const [mode, ...args] = process.argv.slice(2);
 try {
     if (mode === 'vectors') await vectors(...args);
     else if (mode === 'compare') await compare(...args);
     else if (mode === 'load') await load(args);
     else if (mode === 'jsload') await jsload(args);
+    else if (mode === 'agree') await agree(args[0], args.slice(1));
     else throw new Error('usage: tok_libs.mjs vectors|compare|load|jsload ...');
 } catch (e) {
     check(false, `${mode} ${args.join(' ')}: ${e && e.stack ? e.stack : e}`);

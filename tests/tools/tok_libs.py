@@ -113,8 +113,7 @@ def originals(tmp):
     if not shutil.which("zstd"):
         print("SKIP: originals: the zstd tool is not installed (it decompresses the original tokenizer files)")
         return
-    texts = json.load(open(os.path.join(SRC, "testdata/tokenizer/texts.json"), encoding="utf-8"))
-    texts += [t for t in vector_texts() if t not in texts]
+    texts = all_texts()
     tfile = os.path.join(tmp, "texts.json")
     json.dump(texts, open(tfile, "w", encoding="utf-8"))
     for f in folders:
@@ -163,8 +162,22 @@ def table(tmp):
            [chr(c) for c in range(0xAE, 0x100)]
     rest = [c for c in range(256) if not (0x21 <= c <= 0x7E or 0xA1 <= c <= 0xAC or 0xAE <= c <= 0xFF)]
     byte += [chr(0x100 + i) for i in range(len(rest))]  # GPT-2's byte alphabet: 256 tokens
-    tokens = byte + ["\u0120t", "he", "\u0120the", "<|endoftext|>"]
-    merges = ["\u0120 t", "h e", "\u0120t he"]
+    # every pair of neighbouring bytes of the texts is a merge, so a piece
+    # boundary drawn differently changes the ids (below: both libraries agree)
+    texts = all_texts()
+    b2u = dict(zip([c for c in range(0x21, 0x7F)] + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100)) + rest,
+                   byte))
+    pairs = []
+    seen = set()
+    for t in texts:
+        b = t.encode("utf-8")
+        for i in range(len(b) - 1):
+            p = (b2u[b[i]], b2u[b[i + 1]])
+            if p not in seen:
+                seen.add(p)
+                pairs.append(p)
+    tokens = byte + [a + c for a, c in pairs] + ["<|endoftext|>"]
+    merges = [a + " " + c for a, c in pairs]
     dirs = []
     for n in names:
         path = os.path.join(tmp, "pre.gguf")
@@ -184,6 +197,15 @@ def table(tmp):
     print("table: %d tokenizer.ggml.pre names, %d refused by design" % (len(names), len(refused)))
     node("load", *dirs)
     node("jsload", *dirs)
+    tfile = os.path.join(tmp, "texts.json")
+    json.dump(texts, open(tfile, "w", encoding="utf-8"))
+    node("agree", tfile, *dirs)
+
+
+def all_texts():
+    """testdata/tokenizer/texts.json and every vector text."""
+    texts = json.load(open(os.path.join(SRC, "testdata/tokenizer/texts.json"), encoding="utf-8"))
+    return texts + [t for t in vector_texts() if t not in texts]
 
 
 def main():
