@@ -108,10 +108,7 @@ static void corpus_config(const mc_model *m, const char *hf)
 {
     char p[1100];
     snprintf(p, sizeof p, "%s/config.json", hf);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(p, &len);
-    cJSON *ref = raw ? cJSON_ParseWithLength((const char *)raw, len) : NULL;
-    free(raw);
+    cJSON *ref = mc_test_read_json(p);
     CHECK(ref != NULL);
     const cJSON *c = m->config, *it;
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "model_type")), "gemma4_text");
@@ -238,10 +235,7 @@ static int write_fixture(const char *dir, const char *skip, const char *edit_key
     mc_st_writer_free(w);
     if (rc) fprintf(stderr, "fixture %s: %s\n", p, err.msg);
     snprintf(p, sizeof p, "%s/testdata/arch_fixtures/gemma4_kv_shared.json", MCONV_SOURCE_DIR);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(p, &len);
-    cJSON *cfg = raw ? cJSON_ParseWithLength((const char *)raw, len) : NULL;
-    free(raw);
+    cJSON *cfg = mc_test_read_json(p);
     if (!cfg) return 1;
     if (edit_key) cJSON_ReplaceItemInObjectCaseSensitive(cfg, edit_key, edit_val);
     char *txt = cJSON_Print(cfg);

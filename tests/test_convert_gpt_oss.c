@@ -301,10 +301,7 @@ static void test_corpus(void)
     check_hf_experts(h, hfpath);
     char cp[1200];
     snprintf(cp, sizeof cp, "%s/config.json", hfpath);
-    size_t n;
-    unsigned char *cj = mc_test_read_file(cp, &n);
-    cJSON *ref = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
-    free(cj);
+    cJSON *ref = mc_test_read_json(cp);
     CHECK(ref != NULL);
     static const char *const quants[] = {"bf16", "q8_0", "Q4_K_M", "MXFP4_MOE"};
     for (size_t i = 0; i < 4; i++) {
@@ -413,10 +410,7 @@ static void test_mxfp4_outputs(void)
     tamper_manifest(fl, "\"bits\":4,\"mode\":\"mxfp4\"", "\"bits\":8,\"mode\":\"mxfp4\"", "mxfp4");
     tamper_manifest(fl, "\"dtype\":\"U8\"", "\"dtype\":\"I8\"", "mxfp4 module");
     snprintf(p, sizeof p, "%s/config.json", dir);
-    size_t n;
-    unsigned char *cj = mc_test_read_file(p, &n);
-    cJSON *cfg = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
-    free(cj);
+    cJSON *cfg = mc_test_read_json(p);
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(cfg, "quantization");
     CHECK(cJSON_IsObject(q));
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
@@ -482,9 +476,7 @@ static void test_mxfp4_outputs(void)
     CHECKF(rc == 0, "--requant-mxfp4: %s", out ? out : "");
     free(out);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    cj = mc_test_read_file(p, &n);
-    cfg = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
-    free(cj);
+    cfg = mc_test_read_json(p);
     char *txt = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
     CHECKF(txt && !strstr(txt, "mxfp4") && strstr(txt, "\"mode\":\"affine\""), "--requant-mxfp4 config: %s",
            txt ? txt : "?");
@@ -536,10 +528,7 @@ static int write_hub(const char *dir, int bad)
     mc_st_writer *w = NULL;
     mc_error err = {0};
     int rc = -1;
-    size_t n;
-    unsigned char *cj = mc_test_read_file(cp, &n);
-    cJSON *cfg = cj ? cJSON_ParseWithLength((const char *)cj, n) : NULL;
-    free(cj);
+    cJSON *cfg = mc_test_read_json(cp);
     if (!cfg || mkdir(dir, 0755) || mc_st_open(hfp, &st, &err) || mc_gguf_open(ggp, &gg, &err)) goto done;
     cJSON *qc = cJSON_AddObjectToObject(cfg, "quantization_config");
     cJSON_AddStringToObject(qc, "quant_method", "mxfp4");

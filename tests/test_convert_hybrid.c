@@ -708,10 +708,7 @@ static void test_llama4_wrapper(void)
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s/llama4-wrapper", mc_test_tmpdir());
     CHECK(mkdir(dir, 0755) == 0);
-    size_t clen;
-    unsigned char *craw = mc_test_read_file(c, &clen);
-    cJSON *text = craw ? cJSON_ParseWithLength((const char *)craw, clen) : NULL;
-    free(craw);
+    cJSON *text = mc_test_read_json(c);
     cJSON *top = cJSON_CreateObject();
     CHECK(text && top);
     if (!text || !top) {

@@ -208,10 +208,7 @@ static cJSON *fixture_config(void)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/testdata/arch_fixtures/kimi_k2_int4.json", MCONV_SOURCE_DIR);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(p, &len);
-    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, len) : NULL;
-    free(raw);
+    cJSON *c = mc_test_read_json(p);
     CHECKF(c != NULL, "%s", p);
     return c;
 }
@@ -322,10 +319,7 @@ static void check_mlx_folder(const fixture *f, const char *dir)
     mc_st_close(st);
     /* config.json: the experts at group 32 / 4 bits, no compressed-tensors block left */
     snprintf(p, sizeof p, "%s/config.json", dir);
-    size_t len;
-    unsigned char *raw = mc_test_read_file(p, &len);
-    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, len) : NULL;
-    free(raw);
+    cJSON *c = mc_test_read_json(p);
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(c, "quantization");
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(q, "model.layers.1.mlp.switch_mlp.down_proj");
     CHECKF(cJSON_IsObject(e) && cJSON_GetObjectItemCaseSensitive(e, "group_size")->valuedouble == 32 &&

@@ -974,10 +974,7 @@ static void test_glm_lite_hf(void)
     snprintf(target, sizeof target, "%s/model.safetensors", hfdir);
     CHECK(symlink(target, path) == 0);
     snprintf(target, sizeof target, "%s/config.json", hfdir);
-    size_t n;
-    unsigned char *raw = mc_test_read_file(target, &n);
-    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
-    free(raw);
+    cJSON *c = mc_test_read_json(target);
     CHECK(c != NULL);
     if (!c) return;
     cJSON_DeleteItemFromObjectCaseSensitive(c, "model_type");
@@ -1271,10 +1268,7 @@ static int hf_with_config(const char *arch, const char *name, void (*edit)(cJSON
     snprintf(target, sizeof target, "%s/model.safetensors", src);
     if (symlink(target, path)) return 1;
     snprintf(target, sizeof target, "%s/config.json", src);
-    size_t n;
-    unsigned char *raw = mc_test_read_file(target, &n);
-    cJSON *c = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
-    free(raw);
+    cJSON *c = mc_test_read_json(target);
     if (!c) return 1;
     edit(c);
     char *txt = cJSON_Print(c);
