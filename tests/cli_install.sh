@@ -2,7 +2,7 @@
 # The installed package from the outside: `cmake --install` into a temporary
 # prefix, then examples/flash_read built against it twice (find_package(mconv)
 # with CMake, and a plain compiler with `pkg-config --static`), seeing only
-# the installed headers. Both programs read every corpus model's .flash
+# the installed headers. Both programs read every corpus and corpus-new model's .flash
 # (every GGUF and hf/ under models/; converted here, with the mlx folder of
 # the same conversion): --fingerprint must match the mlx folder tensor for
 # tensor and expert slice for slice (tests/tools/mlx_fingerprint_check.py);
@@ -74,7 +74,9 @@ if [ ! -d "$corpus/models" ]; then
 fi
 n=0
 pairs=()
-for m in "$corpus"/models/*/gguf/*.gguf "$corpus"/models/*/hf; do
+# corpus models and, where present, corpus-new's (the 2026 MoE families)
+corpus_new=${MCONV_CORPUS_NEW:-${MCONV_CORPUS_NEW_DEFAULT:-}}
+for m in "$corpus"/models/*/gguf/*.gguf "$corpus"/models/*/hf "$corpus_new"/models/*/gguf/*.gguf "$corpus_new"/models/*/hf; do
     [ -e "$m" ] || continue
     "$mconv" "$m" "$t/m$n.flash" --force -q > "$t/o" 2>&1; expect_rc 0 $? "convert $m"
     "$mconv" "$m" "$t/m$n.mlx" --layout mlx --force -q > "$t/o" 2>&1; expect_rc 0 $? "convert $m --layout mlx"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python reader (python/mconv_flash, numpy only) on every corpus model:
+# The Python reader (python/mconv_flash, numpy only) on every corpus and corpus-new model:
 # each model under models/ (every GGUF and hf/) converted to .flash and to
 # --layout mlx; tests/tools/py_reader_check.py reads every .flash with direct
 # I/O and checksums and compares every tensor (experts slice by slice and
@@ -38,7 +38,9 @@ expect_rc() { if [ "$1" = "$2" ]; then ok; else bad "$3: exit $2, expected $1: $
 
 n=0
 pairs=()
-for m in "$corpus"/models/*/gguf/*.gguf "$corpus"/models/*/hf; do
+# corpus models and, where present, corpus-new's (the 2026 MoE families)
+corpus_new=${MCONV_CORPUS_NEW:-${MCONV_CORPUS_NEW_DEFAULT:-}}
+for m in "$corpus"/models/*/gguf/*.gguf "$corpus"/models/*/hf "$corpus_new"/models/*/gguf/*.gguf "$corpus_new"/models/*/hf; do
     [ -e "$m" ] || continue
     "$mconv" "$m" "$t/m$n.flash" --force -q > "$t/o" 2>&1; expect_rc 0 $? "convert $m"
     "$mconv" "$m" "$t/m$n.mlx" --layout mlx --force -q > "$t/o" 2>&1; expect_rc 0 $? "convert $m --layout mlx"
