@@ -1065,22 +1065,25 @@ static void test_fixture(const char *name, const char *arch, const char *model_t
 /* ----------------------------------------------------------------- olmoe */
 
 #define AT "model.layers.%d.self_attn."
+/* What olmoe and minimax share: embeddings, final norm, head, the layer
+ * norms, a plain attention (Q/K as they are: TextModel, NEOX rotary) with
+ * q/k norms over all heads. */
+#define FX_TEXT_QKNORM_HEAD \
+    {0, 0, 0, 0, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", "V,H"}, \
+    {0, 0, 1, 0, "model.norm.weight", "output_norm.weight", "model.norm.weight", "H"}, \
+    {0, 0, 0, 0, "lm_head.weight", "output.weight", "lm_head.weight", "V,H"}, \
+    {1, 0, 1, 0, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight", \
+     "model.layers.%d.input_layernorm.weight", "H"}, \
+    {1, 0, 1, 0, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight", \
+     "model.layers.%d.post_attention_layernorm.weight", "H"}, \
+    {1, 0, 0, 0, AT "q_proj.weight", "blk.%d.attn_q.weight", AT "q_proj.weight", "Q,H"}, \
+    {1, 0, 0, 0, AT "k_proj.weight", "blk.%d.attn_k.weight", AT "k_proj.weight", "K,H"}, \
+    {1, 0, 0, 0, AT "v_proj.weight", "blk.%d.attn_v.weight", AT "v_proj.weight", "K,H"}, \
+    {1, 0, 0, 0, AT "o_proj.weight", "blk.%d.attn_output.weight", AT "o_proj.weight", "H,Q"}, \
+    {1, 0, 1, 0, AT "q_norm.weight", "blk.%d.attn_q_norm.weight", AT "q_norm.weight", "Q"}, \
+    {1, 0, 1, 0, AT "k_norm.weight", "blk.%d.attn_k_norm.weight", AT "k_norm.weight", "K"}
 static const fx_spec OLMOE_SPEC[] = {
-    {0, 0, 0, 0, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", "V,H"},
-    {0, 0, 1, 0, "model.norm.weight", "output_norm.weight", "model.norm.weight", "H"},
-    {0, 0, 0, 0, "lm_head.weight", "output.weight", "lm_head.weight", "V,H"},
-    {1, 0, 1, 0, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight",
-     "model.layers.%d.input_layernorm.weight", "H"},
-    {1, 0, 1, 0, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight",
-     "model.layers.%d.post_attention_layernorm.weight", "H"},
-    /* OlmoeModel is a TextModel: Q/K as they are (NEOX rotary) */
-    {1, 0, 0, 0, AT "q_proj.weight", "blk.%d.attn_q.weight", AT "q_proj.weight", "Q,H"},
-    {1, 0, 0, 0, AT "k_proj.weight", "blk.%d.attn_k.weight", AT "k_proj.weight", "K,H"},
-    {1, 0, 0, 0, AT "v_proj.weight", "blk.%d.attn_v.weight", AT "v_proj.weight", "K,H"},
-    {1, 0, 0, 0, AT "o_proj.weight", "blk.%d.attn_output.weight", AT "o_proj.weight", "H,Q"},
-    /* q/k norm over all heads */
-    {1, 0, 1, 0, AT "q_norm.weight", "blk.%d.attn_q_norm.weight", AT "q_norm.weight", "Q"},
-    {1, 0, 1, 0, AT "k_norm.weight", "blk.%d.attn_k_norm.weight", AT "k_norm.weight", "K"},
+    FX_TEXT_QKNORM_HEAD,
     {1, 0, 0, 0, "model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight", "model.layers.%d.mlp.gate.weight",
      "E,H"},
     {1, 1, 0, 0, "model.layers.%d.mlp.switch_mlp.gate_proj.weight", "blk.%d.ffn_gate_exps.weight",
@@ -1118,21 +1121,7 @@ static const char *const OLMOE_NEED[] = {"hidden_size", "num_hidden_layers", "in
 
 #define MB "model.layers.%d.block_sparse_moe."
 static const fx_spec MINIMAX_SPEC[] = {
-    {0, 0, 0, 0, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight", "V,H"},
-    {0, 0, 1, 0, "model.norm.weight", "output_norm.weight", "model.norm.weight", "H"},
-    {0, 0, 0, 0, "lm_head.weight", "output.weight", "lm_head.weight", "V,H"},
-    {1, 0, 1, 0, "model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight",
-     "model.layers.%d.input_layernorm.weight", "H"},
-    {1, 0, 1, 0, "model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight",
-     "model.layers.%d.post_attention_layernorm.weight", "H"},
-    /* MiniMaxM2Model is a TextModel: Q/K as they are (NEOX, partial rotary) */
-    {1, 0, 0, 0, AT "q_proj.weight", "blk.%d.attn_q.weight", AT "q_proj.weight", "Q,H"},
-    {1, 0, 0, 0, AT "k_proj.weight", "blk.%d.attn_k.weight", AT "k_proj.weight", "K,H"},
-    {1, 0, 0, 0, AT "v_proj.weight", "blk.%d.attn_v.weight", AT "v_proj.weight", "K,H"},
-    {1, 0, 0, 0, AT "o_proj.weight", "blk.%d.attn_output.weight", AT "o_proj.weight", "H,Q"},
-    /* q/k norm over all heads */
-    {1, 0, 1, 0, AT "q_norm.weight", "blk.%d.attn_q_norm.weight", AT "q_norm.weight", "Q"},
-    {1, 0, 1, 0, AT "k_norm.weight", "blk.%d.attn_k_norm.weight", AT "k_norm.weight", "K"},
+    FX_TEXT_QKNORM_HEAD, /* MiniMaxM2Model: partial rotary */
     {1, 0, 0, 0, MB "gate.weight", "blk.%d.ffn_gate_inp.weight", MB "gate.weight", "E,H"},
     /* the routing bias: F32 in the checkpoint, exp_probs_b.bias in the GGUF */
     {1, 0, 0, 1, MB "e_score_correction_bias", "blk.%d.exp_probs_b.bias", MB "e_score_correction_bias", "E"},
