@@ -117,7 +117,6 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     return 1;
 }
 
-/* Build the recipe and shape of one output tensor from found sources. */
 /* Every part's encoding carries MLX's own blocks, read as rows (no
  * transposed parts, column maps, reshapes or value maps). */
 static uint8_t mc_recipe_carry(const mc_recipe *r)
@@ -128,6 +127,21 @@ static uint8_t mc_recipe_carry(const mc_recipe *r)
     return 1;
 }
 
+/* What a rule and its recipe say of output tensor t (layer L); t takes rec. */
+static void mc_tensor_from_recipe(mc_mtensor *t, const mc_rule *r, int L, mc_recipe *rec)
+{
+    t->role = (mc_role)r->role;
+    t->layer = L;
+    t->src_type = rec->fixed_src_type;
+    t->src_bits = mc_recipe_src_bits(rec);
+    t->carry = mc_recipe_carry(rec);
+    t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
+    t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
+    t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
+    t->impl = rec;
+}
+
+/* Build the recipe and shape of one output tensor from found sources. */
 static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f, size_t *cap, mc_error *err)
 {
     mc_model *m = cv->m;
@@ -215,15 +229,7 @@ static int mc_make_tensor(mc_cv *cv, const mc_rule *r, int L, int x, mc_found *f
     } else {
         for (uint32_t d = 0; d < nd; d++) t->shape[d] = shp[d];
     }
-    t->role = (mc_role)r->role;
-    t->layer = L;
-    t->src_type = rec->fixed_src_type;
-    t->src_bits = mc_recipe_src_bits(rec);
-    t->carry = mc_recipe_carry(rec);
-    t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
-    t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
-    t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
-    t->impl = rec;
+    mc_tensor_from_recipe(t, r, L, rec);
     rec = NULL;
 done:
     mc_recipe_free(rec);
@@ -455,16 +461,8 @@ static int mc_run_builder(mc_cv *cv, const mc_rule *r, int L, mc_build_fn bf, in
     if (!t->name) { m->n_tensors--; rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", m->input_path); goto done; }
     t->n_dims = b.n_dims;
     memcpy(t->shape, b.shape, sizeof t->shape);
-    t->role = (mc_role)r->role;
-    t->layer = L;
-    t->src_type = b.rec->fixed_src_type;
+    mc_tensor_from_recipe(t, r, L, b.rec);
     if (mc_xforms[b.x].computed) t->src_type = MC_T_F32;
-    t->src_bits = mc_recipe_src_bits(b.rec);
-    t->carry = mc_recipe_carry(b.rec);
-    t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
-    t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
-    t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;
-    t->impl = b.rec;
     b.rec = NULL;
 done:
     mc_recipe_free(b.rec);
