@@ -178,6 +178,15 @@ static int mc_mxb_match(const mc_st_tensor *data, const mc_st_tensor *const *aux
     return data->type == MC_T_U8 && aux[0] && aux[0]->type == MC_T_U8;
 }
 
+/* t's shape as "d0,d1,..." in buf (cap bytes; cut where it would not fit). */
+static void mc_dims_str(const mc_st_tensor *t, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (uint32_t k = 0; t && k < t->n_dims && o < cap; k++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", k ? "," : "", (unsigned long long)t->shape[k]);
+}
+
 /* The shapes must pair up: blocks [..., G, 16], scales [..., G], the same
  * leading dims. 0, or MC_ERR_FORMAT naming both tensors and shapes. */
 int mc_enc_mxfp4_check(const char *path, const mc_part *p, mc_error *err)
@@ -187,13 +196,9 @@ int mc_enc_mxfp4_check(const char *path, const mc_part *p, mc_error *err)
              sc->n_dims + 1 == d->n_dims && d->shape[d->n_dims - 1] == 16;
     for (uint32_t k = 0; ok && k < sc->n_dims; k++) ok = sc->shape[k] == d->shape[k] && d->shape[k] > 0;
     if (ok) return 0;
-    char a[96] = "", b[96] = "";
-    size_t o = 0;
-    for (uint32_t k = 0; d && k < d->n_dims && o < sizeof a; k++)
-        o += (size_t)snprintf(a + o, sizeof a - o, "%s%llu", k ? "," : "", (unsigned long long)d->shape[k]);
-    o = 0;
-    for (uint32_t k = 0; sc && k < sc->n_dims && o < sizeof b; k++)
-        o += (size_t)snprintf(b + o, sizeof b - o, "%s%llu", k ? "," : "", (unsigned long long)sc->shape[k]);
+    char a[96], b[96];
+    mc_dims_str(d, a, sizeof a);
+    mc_dims_str(sc, b, sizeof b);
     return mc_error_set(err, MC_ERR_FORMAT,
                         "%s: MXFP4 tensor %s [%s] %s and its scales %s [%s] %s do not pair up (expected U8 blocks [..., "
                         "G, 16] and U8 scales [..., G])",
