@@ -37,11 +37,14 @@ static inline int g8s(uint64_t v, int j) /* the same byte as int8 (two's complem
 
 /* ---------------------------------------------------------------- legacy */
 
-void mc_deq_q4_0(const void *src, float *restrict dst, int64_t n)
+/* Q4_0's blocks: a 2-byte d (f16, or bf16 for mconv's form of
+ * compressed-tensors INT4 groups), value = (q - 8) * d. bf is a constant
+ * at each call, so each caller gets its own loop. */
+static inline void q4_0_rows(const void *src, float *restrict dst, int64_t n, const int bf)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
-        const float d = h2f(b);
+        const float d = bf ? mc_bf16_to_f32(rd16(b)) : h2f(b);
         const uint8_t *restrict qs = b + 2;
         for (int j = 0; j < 16; j++) {
             dst[j] = (float)((qs[j] & 0x0F) - 8) * d;
@@ -50,20 +53,9 @@ void mc_deq_q4_0(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-/* Q4_0's layout with a bf16 d (mconv's form of compressed-tensors INT4
- * groups: value = (q - 8) * d, q the stored unsigned nibble). */
-void mc_deq_q4_0_bf16(const void *src, float *restrict dst, int64_t n)
-{
-    const uint8_t *restrict b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
-        const float d = mc_bf16_to_f32(rd16(b));
-        const uint8_t *restrict qs = b + 2;
-        for (int j = 0; j < 16; j++) {
-            dst[j] = (float)((qs[j] & 0x0F) - 8) * d;
-            dst[j + 16] = (float)((qs[j] >> 4) - 8) * d;
-        }
-    }
-}
+void mc_deq_q4_0(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 0); }
+
+void mc_deq_q4_0_bf16(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 1); }
 
 void mc_deq_q4_1(const void *src, float *restrict dst, int64_t n)
 {
