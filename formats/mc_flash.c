@@ -111,15 +111,19 @@ static void report(rep *r, const char *fmt, ...)
 
 /* ---- manifest parsing ---- */
 
-/* An exact non-negative integer < 2^53. */
-static int get_uint(const cJSON *o, const char *key, uint64_t *out)
+/* v as an exact non-negative integer below 2^53: 0, else -1. */
+static int exact_u53(const cJSON *v, uint64_t *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsNumber(v)) return -1;
     double d = v->valuedouble;
-    if (!(d >= 0.0) || d > 9007199254740992.0 || d != (double)(uint64_t)d) return -1;
+    if (!(d >= 0.0) || d > 9007199254740991.0 || d != (double)(uint64_t)d) return -1;
     *out = (uint64_t)d;
     return 0;
+}
+
+int mc_flash_json_u64(const cJSON *o, const char *key, uint64_t *out)
+{
+    return exact_u53(cJSON_GetObjectItemCaseSensitive(o, key), out);
 }
 
 static int get_int(const cJSON *o, const char *key, int *out)
@@ -144,10 +148,8 @@ static int get_shape(const cJSON *o, const char *key, uint32_t *n_dims, uint64_t
     uint32_t n = 0;
     if (!cJSON_IsArray(a)) return -1;
     cJSON_ArrayForEach(e, a) {
-        if (n >= MC_FLASH_MAX_DIMS || !cJSON_IsNumber(e)) return -1;
-        double d = e->valuedouble;
-        if (!(d >= 0.0) || d > 9007199254740992.0 || d != (double)(uint64_t)d) return -1;
-        shape[n++] = (uint64_t)d;
+        if (n >= MC_FLASH_MAX_DIMS || exact_u53(e, &shape[n])) return -1;
+        n++;
     }
     *n_dims = n;
     return 0;
@@ -169,11 +171,11 @@ static int parse_tables(mc_flash *f, rep *r)
     const char *fmt = get_str(m, "format");
     uint64_t u;
     if (!fmt || strcmp(fmt, "mconv-flash") != 0) report(r, "manifest: \"format\" is not \"mconv-flash\"");
-    if (get_uint(m, "version", &u) || u != MC_FLASH_VERSION) report(r, "manifest: \"version\" is not 1");
-    if (get_uint(m, "page_size", &u) || u != MC_FLASH_PAGE) report(r, "manifest: \"page_size\" is not 16384");
+    if (mc_flash_json_u64(m, "version", &u) || u != MC_FLASH_VERSION) report(r, "manifest: \"version\" is not 1");
+    if (mc_flash_json_u64(m, "page_size", &u) || u != MC_FLASH_PAGE) report(r, "manifest: \"page_size\" is not 16384");
     const cJSON *pin = cJSON_GetObjectItemCaseSensitive(m, "pinned");
-    if (!cJSON_IsObject(pin) || get_uint(pin, "offset", &f->pinned_offset) ||
-        get_uint(pin, "nbytes", &f->pinned_nbytes))
+    if (!cJSON_IsObject(pin) || mc_flash_json_u64(pin, "offset", &f->pinned_offset) ||
+        mc_flash_json_u64(pin, "nbytes", &f->pinned_nbytes))
         report(r, "manifest: \"pinned\" needs offset and nbytes");
     if (get_int(m, "experts_per_tok", &f->experts_per_tok) || f->experts_per_tok < 0)
         report(r, "manifest: \"experts_per_tok\" missing or negative");
@@ -199,7 +201,7 @@ static int parse_tables(mc_flash *f, rep *r)
         t->layer = -1;
         t->role = role && !strcmp(role, "ffn") ? MC_FLASH_FFN : MC_FLASH_PINNED;
         if (!t->name || t->dtype < 0 || get_shape(e, "shape", &t->n_dims, t->shape) ||
-            get_uint(e, "offset", &t->offset) || get_uint(e, "nbytes", &t->nbytes) || !role ||
+            mc_flash_json_u64(e, "offset", &t->offset) || mc_flash_json_u64(e, "nbytes", &t->nbytes) || !role ||
             (strcmp(role, "ffn") && strcmp(role, "pinned")) || mc_flash_parse_hex64(hx, &t->xxh3) ||
             (t->role == MC_FLASH_FFN && get_int(e, "layer", &t->layer))) {
             report(r, "manifest: tensors[%zu] (%s) is incomplete or malformed", i - 1,
@@ -223,8 +225,8 @@ static int parse_tables(mc_flash *f, rep *r)
     i = 0;
     cJSON_ArrayForEach(e, arr) {
         mc_flash_ffn *s = &f->ffn[i++];
-        if (get_int(e, "layer", &s->layer) || get_uint(e, "offset", &s->offset) ||
-            get_uint(e, "nbytes", &s->nbytes)) {
+        if (get_int(e, "layer", &s->layer) || mc_flash_json_u64(e, "offset", &s->offset) ||
+            mc_flash_json_u64(e, "nbytes", &s->nbytes)) {
             report(r, "manifest: ffn[%zu] is incomplete or malformed", i - 1);
             if (r->first) return -1;
         }
@@ -247,9 +249,9 @@ static int parse_tables(mc_flash *f, rep *r)
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "tensors");
         const cJSON *hs = cJSON_GetObjectItemCaseSensitive(e, "xxh3"), *it;
         uint64_t ne = 0;
-        if (get_int(e, "layer", &x->layer) || get_uint(e, "offset", &x->offset) ||
-            get_uint(e, "n_experts", &ne) || ne == 0 || ne > 1u << 20 ||
-            get_uint(e, "stride", &x->stride) || !cJSON_IsArray(ts) || !cJSON_IsArray(hs) ||
+        if (get_int(e, "layer", &x->layer) || mc_flash_json_u64(e, "offset", &x->offset) ||
+            mc_flash_json_u64(e, "n_experts", &ne) || ne == 0 || ne > 1u << 20 ||
+            mc_flash_json_u64(e, "stride", &x->stride) || !cJSON_IsArray(ts) || !cJSON_IsArray(hs) ||
             (uint64_t)cJSON_GetArraySize(hs) != ne) {
             report(r, "manifest: experts[%zu] is incomplete or malformed", i - 1);
             x->n_experts = 0;
@@ -269,8 +271,8 @@ static int parse_tables(mc_flash *f, rep *r)
             mc_flash_etensor *t = &x->tensors[j++];
             t->name = get_str(it, "name");
             t->dtype = get_dtype(it, "dtype");
-            if (!t->name || t->dtype < 0 || get_uint(it, "inner_offset", &t->inner_offset) ||
-                get_uint(it, "nbytes", &t->nbytes) || get_shape(it, "shape_per_expert", &t->n_dims, t->shape)) {
+            if (!t->name || t->dtype < 0 || mc_flash_json_u64(it, "inner_offset", &t->inner_offset) ||
+                mc_flash_json_u64(it, "nbytes", &t->nbytes) || get_shape(it, "shape_per_expert", &t->n_dims, t->shape)) {
                 report(r, "manifest: experts[%zu] (layer %d) tensor %zu is incomplete or malformed", i - 1,
                        x->layer, j - 1);
                 if (!t->name) t->name = "?";

@@ -49,6 +49,9 @@ static inline uint64_t mc_flash_align(uint64_t x)
 /* "0123456789abcdef" form of an XXH3-64 (buf >= 17 bytes). */
 void mc_flash_hex64(uint64_t v, char *buf);
 int mc_flash_parse_hex64(const char *s, uint64_t *out);
+/* o[key] as an exact non-negative integer below 2^53 (manifest numbers):
+ * 0, or -1 when absent or anything else. */
+int mc_flash_json_u64(const struct cJSON *o, const char *key, uint64_t *out);
 
 typedef enum mc_flash_role { MC_FLASH_PINNED = 0, MC_FLASH_FFN = 1 } mc_flash_role;
 

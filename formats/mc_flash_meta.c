@@ -9,16 +9,6 @@
 
 #include "mc_flash.h"
 
-static int get_u64(const cJSON *o, const char *key, uint64_t *v)
-{
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 9007199254740991.0 ||
-        n->valuedouble != (double)(uint64_t)n->valuedouble)
-        return -1;
-    *v = (uint64_t)n->valuedouble;
-    return 0;
-}
-
 void mc_flash_meta_free(mc_flash_meta *m)
 {
     if (!m) return;
@@ -33,7 +23,7 @@ int mc_flash_meta_parse(const cJSON *manifest, uint64_t file_size, mc_flash_meta
     if (!sm) return 0;
     const cJSON *bl = cJSON_GetObjectItemCaseSensitive(sm, "blobs"), *e;
     uint64_t end;
-    if (!cJSON_IsObject(sm) || get_u64(sm, "offset", &out->offset) || get_u64(sm, "nbytes", &out->nbytes) ||
+    if (!cJSON_IsObject(sm) || mc_flash_json_u64(sm, "offset", &out->offset) || mc_flash_json_u64(sm, "nbytes", &out->nbytes) ||
         !cJSON_IsArray(bl))
         return mc_error_set(err, MC_ERR_FORMAT, "manifest: source_meta needs offset, nbytes and blobs");
     if (out->offset % MC_FLASH_PAGE || out->nbytes % MC_FLASH_PAGE || mc_add_u64(out->offset, out->nbytes, &end) ||
@@ -53,8 +43,8 @@ int mc_flash_meta_parse(const cJSON *manifest, uint64_t file_size, mc_flash_meta
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind");
         const cJSON *hx = cJSON_GetObjectItemCaseSensitive(e, "xxh3");
         uint64_t be;
-        if (!cJSON_IsString(nm) || !cJSON_IsString(kd) || !cJSON_IsString(hx) || get_u64(e, "offset", &b->offset) ||
-            get_u64(e, "size", &b->size) || get_u64(e, "raw_size", &b->raw_size) ||
+        if (!cJSON_IsString(nm) || !cJSON_IsString(kd) || !cJSON_IsString(hx) || mc_flash_json_u64(e, "offset", &b->offset) ||
+            mc_flash_json_u64(e, "size", &b->size) || mc_flash_json_u64(e, "raw_size", &b->raw_size) ||
             mc_flash_parse_hex64(hx->valuestring, &b->xxh3)) {
             int k = (int)out->n;
             mc_flash_meta_free(out);
