@@ -37,24 +37,14 @@ static int put_blob(writer *w, const char *name, const char *kind, const unsigne
 {
     uint64_t start = w->pos, raw = 0, done = 0;
     int rc;
-    if (!w->out) { /* checksum only (mc_source_meta_expect) */
-        if (XXH3_64bits_reset(w->hs) == XXH_ERROR) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
-        XXH3_64bits_update(w->hs, prefix, plen);
-        for (uint64_t left = len; left;) {
-            size_t n = left < MC_SMETA_CHUNK ? (size_t)left : MC_SMETA_CHUNK;
-            if ((rc = mc_file_pread(f, off + done, w->in, n, err))) return rc;
-            XXH3_64bits_update(w->hs, w->in, n);
-            done += n;
-            left -= n;
-        }
-        raw = plen + len;
-    } else if (ZSTD_isError(ZSTD_CCtx_reset(w->cc, ZSTD_reset_session_and_parameters)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_compressionLevel, MC_SMETA_LEVEL)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_checksumFlag, 0)) ||
-        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(w->cc, (unsigned long long)(plen + len))) ||
-        XXH3_64bits_reset(w->hs) == XXH_ERROR)
+    if (XXH3_64bits_reset(w->hs) == XXH_ERROR) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    /* without an output: the checksum only (mc_source_meta_expect) */
+    if (w->out && (ZSTD_isError(ZSTD_CCtx_reset(w->cc, ZSTD_reset_session_and_parameters)) ||
+                   ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_compressionLevel, MC_SMETA_LEVEL)) ||
+                   ZSTD_isError(ZSTD_CCtx_setParameter(w->cc, ZSTD_c_checksumFlag, 0)) ||
+                   ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(w->cc, (unsigned long long)(plen + len)))))
         return mc_error_set(err, MC_ERR_NOMEM, "zstd: cannot start a frame for %s", name);
-    for (int last = !w->out; !last;) {
+    for (int last = 0; !last;) {
         const void *src;
         size_t n;
         if (raw < plen) {
@@ -70,6 +60,7 @@ static int put_blob(writer *w, const char *name, const char *kind, const unsigne
         raw += n;
         last = done == len;
         XXH3_64bits_update(w->hs, src, n);
+        if (!w->out) continue;
         ZSTD_inBuffer ib = { src, n, 0 };
         ZSTD_EndDirective mode = last ? ZSTD_e_end : ZSTD_e_continue;
         size_t r;
