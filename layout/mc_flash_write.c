@@ -917,6 +917,14 @@ static int same_place(const mc_flash *f, const mc_flash_layout *L, mc_flash_prob
     return bad;
 }
 
+/* The blob of fm named nm of kind kd, or NULL. */
+static const mc_flash_blob *find_blob(const mc_flash_meta *fm, const char *nm, const char *kd)
+{
+    for (size_t i = 0; i < fm->n; i++)
+        if (!strcmp(fm->blobs[i].name, nm) && !strcmp(fm->blobs[i].kind, kd)) return &fm->blobs[i];
+    return NULL;
+}
+
 /* The carried source metadata against a fresh reading of the source: every
  * blob's size and checksum, when the source is the same files (a file
  * written before the region existed has none and is not judged). Returns
@@ -942,9 +950,7 @@ static uint64_t compare_meta(const mc_model *m, const mc_flash *f, mc_flash_prob
     cJSON_ArrayForEach(e, bl) {
         const char *nm = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
         const char *kd = cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring;
-        int found = 0;
-        for (size_t i = 0; i < fm.n && !found; i++) found = !strcmp(fm.blobs[i].name, nm) && !strcmp(fm.blobs[i].kind, kd);
-        if (!found) goto done;
+        if (!find_blob(&fm, nm, kd)) goto done;
     }
     cJSON_ArrayForEach(e, bl) {
         const char *nm = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
@@ -953,13 +959,12 @@ static uint64_t compare_meta(const mc_model *m, const mc_flash *f, mc_flash_prob
         double rs = cJSON_GetObjectItemCaseSensitive(e, "raw_size")->valuedouble;
         uint64_t h = 0;
         mc_flash_parse_hex64(hx, &h);
-        for (size_t i = 0; i < fm.n; i++)
-            if (!strcmp(fm.blobs[i].name, nm) && !strcmp(fm.blobs[i].kind, kd) &&
-                ((double)fm.blobs[i].raw_size != rs || fm.blobs[i].xxh3 != h)) {
-                snprintf(msg, sizeof msg, "%s: source metadata %s (%s) differs from the source", f->file.path, nm, kd);
-                bad++;
-                problem(ctx, msg);
-            }
+        const mc_flash_blob *b = find_blob(&fm, nm, kd);
+        if ((double)b->raw_size != rs || b->xxh3 != h) {
+            snprintf(msg, sizeof msg, "%s: source metadata %s (%s) differs from the source", f->file.path, nm, kd);
+            bad++;
+            problem(ctx, msg);
+        }
     }
 done:
     cJSON_Delete(ex);
