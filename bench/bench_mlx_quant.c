@@ -1,11 +1,13 @@
 /* bench_mlx_quant: MLX affine quantization / dequantization throughput on
  * one core (group 64, f32 in, bf16 scales), in GB/s of f32 consumed
- * (quantize) or produced (dequantize); memcpy of the same f32 buffer as the
+ * (quantize) or produced (dequantize); quantizing with the error measured
+ * inside the quantizer (mc_qerr_affine_quantize) beside it; memcpy of the same f32 buffer as the
  * ceiling and ggml dequantization (Q4_0, Q4_K via mc_dequant) for scale.
  *
  * usage: bench_mlx_quant [rows [cols [reps]]]   (default 512 4096 5)
  */
 #include "mc_mlx.h"
+#include "mc_qerr.h"
 #include "mc_dequant.h"
 #include "mc_types.h"
 
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
 
     printf("MLX affine, group 64, bf16 scales, %llu x %llu f32 (%.1f MB), best of %d, one thread\n",
            (unsigned long long)rows, (unsigned long long)cols, gb * 1e3, reps);
+    printf("  measured = quantized with the error measured inside (mc_qerr_affine_quantize), error loop %d\n"
+           "  (0 plain C, 2 AVX2, 3 AVX-512)\n", mc_qerr_vector_path());
     double tm = 1e30;
     for (int r = 0; r < reps; r++) {
         double t = now();
@@ -63,12 +67,28 @@ int main(int argc, char **argv)
     static const int bitsv[] = {2, 3, 4, 5, 6, 8};
     for (int i = 0; i < 6; i++) {
         mc_affine p = {bitsv[i], 64, MC_T_BF16};
-        double tq = 1e30, td = 1e30;
+        double tq = 1e30, td = 1e30, te = 1e30, t2 = 1e30;
         for (int r = 0; r < reps; r++) {
             double t = now();
             if (mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
             t = now() - t;
             if (t < tq) tq = t;
+            mc_qerr qe;
+            mc_qerr_init(&qe);
+            t = now();
+            if (mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
+            t = now() - t;
+            if (t < te) te = t;
+            if (mc_qerr_vector_path() == 3) { /* and with the AVX2 loop, as processors without AVX-512 run it */
+                mc_qerr_set_scalar(2);
+                mc_qerr_init(&qe);
+                t = now();
+                int rc = mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL);
+                t = now() - t;
+                mc_qerr_set_scalar(0);
+                if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
+                if (t < t2) t2 = t;
+            }
         }
         for (int r = 0; r < reps; r++) {
             double t = now();
@@ -76,7 +96,10 @@ int main(int argc, char **argv)
             t = now() - t;
             if (t < td) td = t;
         }
-        printf("  %d-bit  quantize %7.2f GB/s   dequantize %7.2f GB/s\n", bitsv[i], gb / tq, gb / td);
+        printf("  %d-bit  quantize %6.2f GB/s   measured %6.2f GB/s (+%2.0f%% time)", bitsv[i], gb / tq, gb / te,
+               100.0 * (te / tq - 1.0));
+        if (t2 < 1e30) printf("   AVX2 loop %6.2f GB/s (+%2.0f%%)", gb / t2, 100.0 * (t2 / tq - 1.0));
+        printf("   dequantize %6.2f GB/s\n", gb / td);
     }
 
     /* ggml dequantization of the same size for comparison (blocks of

@@ -80,49 +80,59 @@ double mc_xsum_value(const mc_xsum *s)
  *
  * Element j of a row goes to lane j % 16. Per block of 128 values of a row
  * (whole affine groups; the last block may be shorter) every lane sums d*d
- * and x*x in float32 from zero, then adds that to the row's double lane; the
- * largest |d| is kept per lane in float32. d = fl32(y - x). The plain C
- * loop (the reference) and the vector loop (GCC/Clang generic vectors:
- * SSE2 on x86, NEON on ARM) do the same float32 operations lane by lane in
- * the same order (no fused multiply-add: -ffp-contract=off), so they give
- * the same bits; mc_qerr_set_scalar(1) makes every call take the plain C
- * loop (tests compare the two). */
+ * and x*x in float32 from zero with fused multiply-adds (E = fma(d, d, E):
+ * one rounding per step), then adds that to the row's double lane; the
+ * largest |d| is kept per lane. d = fl32(y - x), and an affine y is
+ * fma(q, scale, bias), rounded once. A fused multiply-add is defined to the
+ * bit by IEEE 754 (C's fmaf), so every loop below gives the same bits on
+ * every machine: the plain C loop (the reference; compilers may vectorize
+ * it, as clang does to NEON's fmla on ARM) and, on x86-64, loops in AVX2
+ * with FMA and in AVX-512 chosen at run time. -ffp-contract=off keeps the
+ * compiler from fusing anything else. */
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(MC_QERR_SCALAR)
-#define MC_QERR_VEC 1
-#if defined(__x86_64__)
-#define MC_QERR_AVX2 1
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MC_QERR_SCALAR)
+#define MC_QERR_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdatomic.h>
 #endif
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-#endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define MC_QERR_INLINE __attribute__((always_inline)) inline
-#else
-#define MC_QERR_INLINE inline
-#endif
-
-static int g_scalar; /* mc_qerr_set_scalar: 0 any loop, 1 plain C, 2 no AVX2 */
+static int g_scalar; /* mc_qerr_set_scalar: 0 any loop, 1 plain C, 2 not AVX-512 */
 
 void mc_qerr_set_scalar(int on)
 {
     g_scalar = on == 1 || on == 2 ? on : 0;
 }
 
-#ifdef MC_QERR_AVX2
-static int have_avx2(void);
+#ifdef MC_QERR_X86
+/* 0 plain C, 2 AVX2 + FMA (+ F16C), 3 AVX-512 (F, BW, VL, DQ): what this processor (and its
+ * operating system, which must save the wider registers) offers. */
+static int x86_level(void)
+{
+    static _Atomic int state; /* 0 unknown, else level + 1 */
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (!v) {
+        __builtin_cpu_init();
+        int lv = 0;
+        unsigned a = 0, b = 0, c = 0, d = 0; /* F16C: CPUID leaf 1, ECX (not every compiler's cpu_supports names it) */
+        int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) lv = 2;
+        if (lv && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+            lv = 3;
+        v = lv + 1;
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v - 1;
+}
 #endif
 
 int mc_qerr_vector_path(void)
 {
-#ifdef MC_QERR_AVX2
-    if (g_scalar == 0 && have_avx2()) return 2;
-#endif
-#ifdef MC_QERR_VEC
-    return g_scalar != 1;
+#ifdef MC_QERR_X86
+    if (g_scalar == 1) return 0;
+    int lv = x86_level();
+    return g_scalar == 2 && lv > 2 ? 2 : lv;
 #else
     return 0;
 #endif
@@ -130,6 +140,10 @@ int mc_qerr_vector_path(void)
 
 #define QE_LANES 16
 #define QE_BLOCK 128 /* values per float32 block sum */
+/* Groups per run of the affine loops: their scales and biases are decoded
+ * into arrays first, so nothing is called while the accumulators are live
+ * in registers. A multiple of every QE_BLOCK / group_size. */
+#define QE_RUN 32
 
 typedef struct lanes {
     double e[QE_LANES], r[QE_LANES];
@@ -137,60 +151,370 @@ typedef struct lanes {
     uint64_t bad;
 } lanes;
 
-static MC_QERR_INLINE void lanes_zero(lanes *L)
+static void lanes_zero(lanes *L)
 {
     memset(L, 0, sizeof *L);
 }
 
 /* n values (a multiple of 16, at most QE_BLOCK) of y against x: one block. */
-static MC_QERR_INLINE void acc_block(lanes *L, const float *restrict y, const float *restrict x, size_t n)
+static void block_plain(lanes *L, const float *restrict y, const float *restrict x, size_t n)
 {
-    float E[QE_LANES], R[QE_LANES], Mx[QE_LANES];
-#ifdef MC_QERR_VEC
-    if (g_scalar != 1) {
-        /* four 4-lane vectors: lanes 0-3, 4-7, 8-11, 12-15 (SSE2 / NEON) */
-        v4f e[4] = { { 0 } }, r[4] = { { 0 } }, m[4];
-        const v4i absmask = { 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff };
-        memcpy(m, L->m, sizeof m);
-        for (size_t j = 0; j < n; j += QE_LANES)
-            for (int v = 0; v < 4; v++) {
-                v4f xv, yv;
-                memcpy(&xv, x + j + 4 * v, 16);
-                memcpy(&yv, y + j + 4 * v, 16);
-                v4f d = yv - xv;
-                v4f dd = d * d, xx = xv * xv;
-                e[v] = e[v] + dd;
-                r[v] = r[v] + xx;
-                v4f a = (v4f)((v4i)d & absmask);
-                v4i k = a > m[v];
-                m[v] = (v4f)((k & (v4i)a) | (~k & (v4i)m[v]));
-            }
-        memcpy(E, e, sizeof E);
-        memcpy(R, r, sizeof R);
-        memcpy(Mx, m, sizeof Mx);
-    } else
-#endif
-    {
-        for (int l = 0; l < QE_LANES; l++) {
-            E[l] = 0.0f;
-            R[l] = 0.0f;
-            Mx[l] = L->m[l];
-        }
-        for (size_t j = 0; j < n; j += QE_LANES)
-            for (int l = 0; l < QE_LANES; l++) {
-                float d = y[j + l] - x[j + l];
-                float dd = d * d, xx = x[j + l] * x[j + l];
-                E[l] = E[l] + dd;
-                R[l] = R[l] + xx;
-                float a = fabsf(d);
-                Mx[l] = a > Mx[l] ? a : Mx[l];
-            }
+    float E[QE_LANES], R[QE_LANES], M[QE_LANES];
+    for (int l = 0; l < QE_LANES; l++) {
+        E[l] = 0.0f;
+        R[l] = 0.0f;
+        M[l] = L->m[l];
     }
+    for (size_t j = 0; j < n; j += QE_LANES)
+        for (int l = 0; l < QE_LANES; l++) {
+            float xv = x[j + (size_t)l], d = y[j + (size_t)l] - xv;
+            E[l] = fmaf(d, d, E[l]);
+            R[l] = fmaf(xv, xv, R[l]);
+            float a = fabsf(d);
+            M[l] = a > M[l] ? a : M[l];
+        }
     for (int l = 0; l < QE_LANES; l++) {
         L->e[l] += (double)E[l];
         L->r[l] += (double)R[l];
-        L->m[l] = Mx[l];
+        L->m[l] = M[l];
     }
+}
+
+/* n groups of gs codes (one per byte) with their scales and biases, against
+ * x: whole blocks from the start of a block. */
+static void bytes_plain(lanes *L, const float *x, int n, int gs, const uint8_t *codes, const float *sv,
+                        const float *bv)
+{
+    const int per = QE_BLOCK / gs;
+    float y[QE_BLOCK];
+    for (int g = 0; g < n; g += per) {
+        const int nb = n - g < per ? n - g : per;
+        for (int k = 0; k < nb; k++)
+            for (int j = 0; j < gs; j++)
+                y[k * gs + j] = fmaf((float)codes[(size_t)(g + k) * (size_t)gs + (size_t)j], sv[g + k], bv[g + k]);
+        block_plain(L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs);
+    }
+}
+
+#ifdef MC_QERR_X86
+/* AVX2 + FMA: lanes 0-7 and 8-15 in two registers; float sums of the
+ * current block (e, r), double sums across blocks (ed, rd), the running
+ * max |y - x| (m: maxps(a, m) is "a > m ? a : m" lane by lane). */
+typedef struct avx2_acc {
+    __m256 m0, m1, e0, e1, r0, r1;
+    __m256d ed[4], rd[4];
+} avx2_acc;
+
+#define QE_AVX2 __attribute__((target("avx2,fma"), always_inline)) static inline
+
+QE_AVX2 void avx2_load(avx2_acc *a, const lanes *L)
+{
+    a->m0 = _mm256_loadu_ps(L->m);
+    a->m1 = _mm256_loadu_ps(L->m + 8);
+    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        a->ed[k] = _mm256_loadu_pd(L->e + 4 * k);
+        a->rd[k] = _mm256_loadu_pd(L->r + 4 * k);
+    }
+}
+
+/* 16 values: y0, y1 the stored ones, x0, x1 the source's. */
+QE_AVX2 void avx2_step(avx2_acc *a, __m256 y0, __m256 y1, __m256 x0, __m256 x1)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
+    a->e0 = _mm256_fmadd_ps(d0, d0, a->e0);
+    a->e1 = _mm256_fmadd_ps(d1, d1, a->e1);
+    a->r0 = _mm256_fmadd_ps(x0, x0, a->r0);
+    a->r1 = _mm256_fmadd_ps(x1, x1, a->r1);
+    a->m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), a->m0);
+    a->m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), a->m1);
+}
+
+/* The end of a block: its float sums into the double ones. */
+QE_AVX2 void avx2_flush(avx2_acc *a)
+{
+    a->ed[0] = _mm256_add_pd(a->ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e0)));
+    a->ed[1] = _mm256_add_pd(a->ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e0, 1)));
+    a->ed[2] = _mm256_add_pd(a->ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e1)));
+    a->ed[3] = _mm256_add_pd(a->ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e1, 1)));
+    a->rd[0] = _mm256_add_pd(a->rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r0)));
+    a->rd[1] = _mm256_add_pd(a->rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r0, 1)));
+    a->rd[2] = _mm256_add_pd(a->rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r1)));
+    a->rd[3] = _mm256_add_pd(a->rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r1, 1)));
+    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
+}
+
+QE_AVX2 void avx2_store(const avx2_acc *a, lanes *L)
+{
+    _mm256_storeu_ps(L->m, a->m0);
+    _mm256_storeu_ps(L->m + 8, a->m1);
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(L->e + 4 * k, a->ed[k]);
+        _mm256_storeu_pd(L->r + 4 * k, a->rd[k]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void block_avx2(lanes *L, const float *y, const float *x, size_t n)
+{
+    avx2_acc a;
+    avx2_load(&a, L);
+    for (size_t j = 0; j < n; j += 16)
+        avx2_step(&a, _mm256_loadu_ps(y + j), _mm256_loadu_ps(y + j + 8), _mm256_loadu_ps(x + j),
+                  _mm256_loadu_ps(x + j + 8));
+    avx2_flush(&a);
+    avx2_store(&a, L);
+}
+
+__attribute__((target("avx2,fma"))) static void bytes_avx2(lanes *L, const float *x, int n, int gs,
+                                                            const uint8_t *codes, const float *sv, const float *bv)
+{
+    const int per = QE_BLOCK / gs;
+    avx2_acc a;
+    avx2_load(&a, L);
+    for (int g = 0; g < n; g += per) {
+        const int nb = n - g < per ? n - g : per;
+        for (int k = 0; k < nb; k++) {
+            const uint8_t *q = codes + (size_t)(g + k) * (size_t)gs;
+            const float *xg = x + (size_t)(g + k) * (size_t)gs;
+            const __m256 vs = _mm256_set1_ps(sv[g + k]), vb = _mm256_set1_ps(bv[g + k]);
+            for (int j = 0; j < gs; j += 16) {
+                __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(q + j));
+                __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c16));
+                __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c16, 8)));
+                avx2_step(&a, _mm256_fmadd_ps(c0, vs, vb), _mm256_fmadd_ps(c1, vs, vb), _mm256_loadu_ps(xg + j),
+                          _mm256_loadu_ps(xg + j + 8));
+            }
+        }
+        avx2_flush(&a);
+    }
+    avx2_store(&a, L);
+}
+
+/* AVX-512F: the 16 lanes in one register, the same operations. */
+typedef struct avx512_acc {
+    __m512 m, e, r;
+    __m512d ed[2], rd[2];
+} avx512_acc;
+
+#define QE_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq"
+#define QE_AVX512 __attribute__((target(QE_AVX512_TARGET), always_inline)) static inline
+
+QE_AVX512 void avx512_load(avx512_acc *a, const lanes *L)
+{
+    a->m = _mm512_loadu_ps(L->m);
+    a->e = a->r = _mm512_setzero_ps();
+    for (int k = 0; k < 2; k++) {
+        a->ed[k] = _mm512_loadu_pd(L->e + 8 * k);
+        a->rd[k] = _mm512_loadu_pd(L->r + 8 * k);
+    }
+}
+
+/* max(|d|, m) for m >= 0 in one instruction (VRANGEPS: the larger
+ * magnitude, sign cleared). A NaN d can give NaN here where the other loops
+ * keep m, but a NaN d makes the row's sums NaN, and such a row is measured
+ * again by the checked loop, so the figures do not depend on it. */
+QE_AVX512 __m512 avx512_absmax(__m512 d, __m512 m)
+{
+    return _mm512_range_ps(d, m, 0x0B);
+}
+
+QE_AVX512 void avx512_step(avx512_acc *a, __m512 y, __m512 x)
+{
+    __m512 d = _mm512_sub_ps(y, x);
+    a->e = _mm512_fmadd_ps(d, d, a->e);
+    a->r = _mm512_fmadd_ps(x, x, a->r);
+    a->m = avx512_absmax(d, a->m);
+}
+
+/* A block's float sums (e, r) into the double ones. */
+QE_AVX512 void avx512_add_block(avx512_acc *a, __m512 e, __m512 r)
+{
+    a->ed[0] = _mm512_add_pd(a->ed[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    a->ed[1] = _mm512_add_pd(a->ed[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    a->rd[0] = _mm512_add_pd(a->rd[0], _mm512_cvtps_pd(_mm512_castps512_ps256(r)));
+    a->rd[1] = _mm512_add_pd(a->rd[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1))));
+}
+
+QE_AVX512 void avx512_flush(avx512_acc *a)
+{
+    avx512_add_block(a, a->e, a->r);
+    a->e = a->r = _mm512_setzero_ps();
+}
+
+QE_AVX512 void avx512_store(const avx512_acc *a, lanes *L)
+{
+    _mm512_storeu_ps(L->m, a->m);
+    for (int k = 0; k < 2; k++) {
+        _mm512_storeu_pd(L->e + 8 * k, a->ed[k]);
+        _mm512_storeu_pd(L->r + 8 * k, a->rd[k]);
+    }
+}
+
+__attribute__((target(QE_AVX512_TARGET))) static void block_avx512(lanes *L, const float *y, const float *x, size_t n)
+{
+    avx512_acc a;
+    avx512_load(&a, L);
+    for (size_t j = 0; j < n; j += 16) avx512_step(&a, _mm512_loadu_ps(y + j), _mm512_loadu_ps(x + j));
+    avx512_flush(&a);
+    avx512_store(&a, L);
+}
+
+/* n <= 32 stored scales (or biases) from index i0 as float32 (exactly),
+ * by masked loads: nothing past the n-th is read. */
+#define QE_AVX512_RUN __attribute__((target(QE_AVX512_TARGET)))
+QE_AVX512_RUN static inline void avx512_scales(const void *arr, uint64_t i0, int n, int type, float *out)
+{
+    const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    const char *b = (const char *)arr;
+    if (type == MC_T_F32) {
+        _mm512_storeu_ps(out, _mm512_maskz_loadu_ps(m0, b + i0 * 4));
+        _mm512_storeu_ps(out + 16, _mm512_maskz_loadu_ps(m1, b + i0 * 4 + 64));
+        return;
+    }
+    __m256i h0 = _mm256_maskz_loadu_epi16(m0, b + i0 * 2), h1 = _mm256_maskz_loadu_epi16(m1, b + i0 * 2 + 32);
+    if (type == MC_T_F16) {
+        _mm512_storeu_ps(out, _mm512_cvtph_ps(h0));
+        _mm512_storeu_ps(out + 16, _mm512_cvtph_ps(h1));
+    } else {
+        _mm512_storeu_ps(out, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h0), 16)));
+        _mm512_storeu_ps(out + 16, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16)));
+    }
+}
+
+/* A group's scale and bias; for codes below 16 (lut) also its 16 possible
+ * values fma(k, scale, bias), k = 0..15: the same bits as computing each. */
+typedef struct avx512_grp {
+    __m512 s, b, t;
+} avx512_grp;
+
+QE_AVX512 avx512_grp avx512_group(float s, float b, const int lut)
+{
+    avx512_grp g;
+    g.s = _mm512_set1_ps(s);
+    g.b = _mm512_set1_ps(b);
+    g.t = lut ? _mm512_fmadd_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), g.s, g.b)
+              : g.s;
+    return g;
+}
+
+/* 16 stored values from their codes: looked up (lut) or fma(q, s, b). */
+QE_AVX512 __m512 avx512_y(const uint8_t *q, const avx512_grp *g, const int lut)
+{
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q));
+    if (lut) return _mm512_permutexvar_ps(c, g->t);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), g->s, g->b);
+}
+
+/* nv values (whole groups of gs, a constant in each instance) from their
+ * codes. Two blocks at a time, each with its own float sums from zero,
+ * added to the double lanes in order (first block first: the same bits as
+ * one block after the other), so that the two chains of fused
+ * multiply-adds overlap instead of waiting on each other. */
+QE_AVX512 void avx512_groups(avx512_acc *a, const float *x, int nv, const uint8_t *codes, const float *sv,
+                             const float *bv, const int gs, const int lut)
+{
+    const int per = QE_BLOCK / gs;
+    int v = 0, g = 0;
+    for (; v + 2 * QE_BLOCK <= nv; v += 2 * QE_BLOCK, g += 2 * per) {
+        __m512 e2 = _mm512_setzero_ps(), r2 = _mm512_setzero_ps(), m2 = a->m;
+        for (int k = 0; k < per; k++) {
+            const avx512_grp ga = avx512_group(sv[g + k], bv[g + k], lut);
+            const avx512_grp gb = avx512_group(sv[g + per + k], bv[g + per + k], lut);
+            for (int j = 0; j < gs; j += 16) {
+                const int i = v + k * gs + j, i2 = i + QE_BLOCK;
+                avx512_step(a, avx512_y(codes + i, &ga, lut), _mm512_loadu_ps(x + i));
+                __m512 x2 = _mm512_loadu_ps(x + i2), d = _mm512_sub_ps(avx512_y(codes + i2, &gb, lut), x2);
+                e2 = _mm512_fmadd_ps(d, d, e2);
+                r2 = _mm512_fmadd_ps(x2, x2, r2);
+                m2 = avx512_absmax(d, m2);
+            }
+        }
+        avx512_flush(a);
+        avx512_add_block(a, e2, r2);
+        a->m = _mm512_max_ps(m2, a->m); /* a max: any order gives the same */
+    }
+    for (; v < nv; v += QE_BLOCK) {
+        const int end = nv - v < QE_BLOCK ? nv : v + QE_BLOCK;
+        for (; g * gs < end; g++) { /* g * gs == v at the start */
+            const avx512_grp ga = avx512_group(sv[g], bv[g], lut);
+            for (int j = 0; j < gs; j += 16)
+                avx512_step(a, avx512_y(codes + g * gs + j, &ga, lut), _mm512_loadu_ps(x + g * gs + j));
+        }
+        avx512_flush(a);
+    }
+}
+
+/* The instance of avx512_groups for this group size and bit width. */
+QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p, const uint8_t *codes,
+                                 const float *sv, const float *bv)
+{
+    const int lut = p->bits <= 4;
+    switch (p->group_size * 2 + lut) {
+    case 64: avx512_groups(a, x, n * 32, codes, sv, bv, 32, 0); break;
+    case 65: avx512_groups(a, x, n * 32, codes, sv, bv, 32, 1); break;
+    case 128: avx512_groups(a, x, n * 64, codes, sv, bv, 64, 0); break;
+    case 129: avx512_groups(a, x, n * 64, codes, sv, bv, 64, 1); break;
+    case 256: avx512_groups(a, x, n * 128, codes, sv, bv, 128, 0); break;
+    default: avx512_groups(a, x, n * 128, codes, sv, bv, 128, 1); break;
+    }
+}
+
+/* A run of n <= QE_RUN groups (whole blocks from a block boundary). */
+QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes,
+                                     const void *scales, const void *biases, uint64_t gi)
+{
+    float sv[QE_RUN], bv[QE_RUN];
+    avx512_scales(scales, gi, n, p->scale_type, sv);
+    avx512_scales(biases, gi, n, p->scale_type, bv);
+    avx512_acc a;
+    avx512_load(&a, L);
+    avx512_run_groups(&a, x, n, p, codes, sv, bv);
+    avx512_store(&a, L);
+}
+
+/* tree8 of the eight doubles of v (the same additions in the same order:
+ * IEEE addition is commutative, so a + b and b + a are the same bits). */
+QE_AVX512 double avx512_tree8(__m512d v)
+{
+    __m512d t = _mm512_add_pd(v, _mm512_permute_pd(v, 0x55));  /* v0+v1, v2+v3, ... */
+    t = _mm512_add_pd(t, _mm512_shuffle_f64x2(t, t, 0xB1));    /* (v0+v1)+(v2+v3), ... */
+    t = _mm512_add_pd(t, _mm512_shuffle_f64x2(t, t, 0x4E));    /* + ((v4+v5)+(v6+v7)) */
+    return _mm512_cvtsd_f64(t);
+}
+
+/* A whole row in one run (n <= QE_RUN groups) from zero: its sums and max
+ * straight from the registers, as lanes_commit would compute them from the
+ * lanes (no lanes in memory). */
+QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, const uint8_t *codes,
+                                     const void *scales, const void *biases, uint64_t gi, double *e, double *r,
+                                     float *m)
+{
+    float sv[QE_RUN], bv[QE_RUN];
+    avx512_scales(scales, gi, n, p->scale_type, sv);
+    avx512_scales(biases, gi, n, p->scale_type, bv);
+    avx512_acc a;
+    a.m = a.e = a.r = _mm512_setzero_ps();
+    a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
+    avx512_run_groups(&a, x, n, p, codes, sv, bv);
+    *e = avx512_tree8(a.ed[0]) + avx512_tree8(a.ed[1]);
+    *r = avx512_tree8(a.rd[0]) + avx512_tree8(a.rd[1]);
+    *m = _mm512_reduce_max_ps(a.m);
+}
+#endif
+
+/* The loops chosen for this call (mc_qerr_vector_path). */
+static void acc_block(lanes *L, const float *y, const float *x, size_t n)
+{
+#ifdef MC_QERR_X86
+    switch (mc_qerr_vector_path()) {
+    case 3: block_avx512(L, y, x, n); return;
+    case 2: block_avx2(L, y, x, n); return;
+    default: break;
+    }
+#endif
+    block_plain(L, y, x, n);
 }
 
 /* The slow path for a row whose sums overflowed: element by element in
@@ -211,9 +535,19 @@ static void acc_checked(lanes *L, const float *y, const float *x, size_t n)
     }
 }
 
-static MC_QERR_INLINE double tree8(const double *v)
+static double tree8(const double *v)
 {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* A row's sums (finite) and largest |d| into the totals. */
+static void sums_commit(mc_qerr *q, double e, double r, float m, uint64_t n, uint64_t bad)
+{
+    mc_xsum_add(&q->err, e);
+    mc_xsum_add(&q->ref, r);
+    if ((double)m > q->max_abs) q->max_abs = (double)m;
+    q->count += n - bad;
+    q->nonfinite += bad;
 }
 
 /* Add one row's lanes; returns 0, or 1 when its sums are not finite (the
@@ -222,12 +556,9 @@ static int lanes_commit(mc_qerr *q, const lanes *L, uint64_t n, int checked)
 {
     double e = tree8(L->e) + tree8(L->e + 8), r = tree8(L->r) + tree8(L->r + 8);
     if (!checked && !(isfinite(e) && isfinite(r))) return 1;
-    mc_xsum_add(&q->err, e);
-    mc_xsum_add(&q->ref, r);
-    for (int k = 0; k < QE_LANES; k++)
-        if ((double)L->m[k] > q->max_abs) q->max_abs = (double)L->m[k];
-    q->count += n - L->bad;
-    q->nonfinite += L->bad;
+    float m = L->m[0];
+    for (int k = 1; k < QE_LANES; k++) m = L->m[k] > m ? L->m[k] : m;
+    sums_commit(q, e, r, m, n, L->bad);
     return 0;
 }
 
@@ -247,214 +578,87 @@ void mc_qerr_merge(mc_qerr *dst, const mc_qerr *src)
 
 /* ---- affine ---- */
 
-
-static MC_QERR_INLINE void deq_group(const uint8_t *restrict q, int gs, float s, float b, float *restrict y)
+#ifdef MC_QERR_X86
+/* f16 to f32 with F16C (exact, as mc_f16_to_f32 for every finite value). */
+__attribute__((target("avx,f16c"))) static void f16_decode_f16c(const uint16_t *h, int n, float *out)
 {
-    for (int j = 0; j < gs; j++) {
-        float t = (float)q[j] * s; /* two roundings, never fused (-ffp-contract=off) */
-        y[j] = t + b;
-    }
-}
-
-#ifdef MC_QERR_AVX2
-/* The same lanes with AVX2 (8 lanes in one register), chosen at run time
- * where the processor has it; no FMA (two roundings, as the plain loop).
- * Codes straight from the words for 2, 4 and 8 bits (a variable shift per
- * lane), through unpacked bytes for 3, 5 and 6. */
-/* One row, bits a constant in each instance (no branch per step): lanes
- * 0-7 and 8-15 in two registers, blocks of QE_BLOCK values (whole groups). */
-__attribute__((target("avx2"), always_inline)) static inline __m256i
-avx2_codes(const uint32_t *w, const uint8_t *q, int j, const int bits)
-{
-    if (bits == 4)
-        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 8]),
-                                                  _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
-                                _mm256_set1_epi32(15));
-    if (bits == 8) {
-        const int w0 = (int)w[j / 4], w1 = (int)w[j / 4 + 1];
-        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_setr_epi32(w0, w0, w0, w0, w1, w1, w1, w1),
-                                                  _mm256_setr_epi32(0, 8, 16, 24, 0, 8, 16, 24)),
-                                _mm256_set1_epi32(255));
-    }
-    if (bits == 2) {
-        const __m256i sh = (j & 8) ? _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30)
-                                   : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w[j / 16]), sh), _mm256_set1_epi32(3));
-    }
-    int64_t v8;
-    memcpy(&v8, q + j, 8);
-    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v8));
-}
-
-/* The accumulators of one run: lanes 0-7 and 8-15 in two registers each,
- * float sums of the current block (e, r), double sums across blocks (ed,
- * rd), the running max |y - x| (m). */
-typedef struct avx2_acc {
-    __m256 m0, m1, e0, e1, r0, r1;
-    __m256d ed[4], rd[4];
-} avx2_acc;
-
-__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_load(avx2_acc *a, const lanes *L)
-{
-    a->m0 = _mm256_loadu_ps(L->m);
-    a->m1 = _mm256_loadu_ps(L->m + 8);
-    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
-    for (int k = 0; k < 4; k++) {
-        a->ed[k] = _mm256_loadu_pd(L->e + 4 * k);
-        a->rd[k] = _mm256_loadu_pd(L->r + 4 * k);
-    }
-}
-
-/* 16 values: y0, y1 the stored ones, x0, x1 the source's. */
-__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_step(avx2_acc *a, __m256 y0, __m256 y1,
-                                                                                 __m256 x0, __m256 x1)
-{
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
-    a->e0 = _mm256_add_ps(a->e0, _mm256_mul_ps(d0, d0));
-    a->e1 = _mm256_add_ps(a->e1, _mm256_mul_ps(d1, d1));
-    a->r0 = _mm256_add_ps(a->r0, _mm256_mul_ps(x0, x0));
-    a->r1 = _mm256_add_ps(a->r1, _mm256_mul_ps(x1, x1));
-    a->m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), a->m0); /* a > m ? a : m */
-    a->m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), a->m1);
-}
-
-/* The end of a block: its float sums into the double ones. */
-__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_flush(avx2_acc *a)
-{
-    a->ed[0] = _mm256_add_pd(a->ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e0)));
-    a->ed[1] = _mm256_add_pd(a->ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e0, 1)));
-    a->ed[2] = _mm256_add_pd(a->ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e1)));
-    a->ed[3] = _mm256_add_pd(a->ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e1, 1)));
-    a->rd[0] = _mm256_add_pd(a->rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r0)));
-    a->rd[1] = _mm256_add_pd(a->rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r0, 1)));
-    a->rd[2] = _mm256_add_pd(a->rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r1)));
-    a->rd[3] = _mm256_add_pd(a->rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r1, 1)));
-    a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
-}
-
-__attribute__((target("avx2"), always_inline)) static inline void avx2_acc_store(const avx2_acc *a, lanes *L)
-{
-    _mm256_storeu_ps(L->m, a->m0);
-    _mm256_storeu_ps(L->m + 8, a->m1);
-    for (int k = 0; k < 4; k++) {
-        _mm256_storeu_pd(L->e + 4 * k, a->ed[k]);
-        _mm256_storeu_pd(L->r + 4 * k, a->rd[k]);
-    }
-}
-
-__attribute__((target("avx2"), always_inline)) static inline void
-avx2_row(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row, const void *scales,
-         const void *biases, uint64_t g0, const int bits)
-{
-    const int gs = p->group_size;
-    const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    const uint64_t per = QE_BLOCK / (uint64_t)gs; /* groups per block */
-    avx2_acc a;
-    avx2_acc_load(&a, L);
-    uint8_t q[128];
-    for (uint64_t g = 0; g < ng; g += per) {
-        uint64_t nb = ng - g < per ? ng - g : per;
-        for (uint64_t k = 0; k < nb; k++) {
-            const uint32_t *w = row + (g + k) * gw;
-            const float *xg = x + (g + k) * (uint64_t)gs;
-            const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, g0 + g + k, p->scale_type));
-            const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, g0 + g + k, p->scale_type));
-            if (bits == 3 || bits == 5 || bits == 6) mc_quant_unpack_codes(w, (uint64_t)gs, bits, q);
-            for (int j = 0; j < gs; j += 16) {
-                __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j, bits)), vs), vb);
-                __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_codes(w, q, j + 8, bits)), vs), vb);
-                avx2_acc_step(&a, y0, y1, _mm256_loadu_ps(xg + j), _mm256_loadu_ps(xg + j + 8));
-            }
-        }
-        avx2_acc_flush(&a);
-    }
-    avx2_acc_store(&a, L);
-}
-
-__attribute__((target("avx2"))) static void row_affine_avx2(lanes *L, const float *x, uint64_t ncols,
-                                                             const mc_affine *p, const uint32_t *row,
-                                                             const void *scales, const void *biases, uint64_t g0)
-{
-    switch (p->bits) {
-    case 2: avx2_row(L, x, ncols, p, row, scales, biases, g0, 2); break;
-    case 3: avx2_row(L, x, ncols, p, row, scales, biases, g0, 3); break;
-    case 4: avx2_row(L, x, ncols, p, row, scales, biases, g0, 4); break;
-    case 5: avx2_row(L, x, ncols, p, row, scales, biases, g0, 5); break;
-    case 6: avx2_row(L, x, ncols, p, row, scales, biases, g0, 6); break;
-    default: avx2_row(L, x, ncols, p, row, scales, biases, g0, 8); break;
-    }
-}
-
-/* A run of n groups (whole blocks: the run starts on a block boundary of
- * its row) from codes held one per byte: the same operations as avx2_row
- * (its 3/5/6-bit form), without unpacking the words. */
-__attribute__((target("avx2"))) static void avx2_bytes(lanes *L, const float *x, int n, const mc_affine *p,
-                                                        const uint8_t *codes, const void *scales,
-                                                        const void *biases, uint64_t gi0)
-{
-    const int gs = p->group_size, per = QE_BLOCK / gs;
-    avx2_acc a;
-    avx2_acc_load(&a, L);
-    for (int g = 0; g < n; g += per) {
-        int nb = n - g < per ? n - g : per;
-        for (int k = 0; k < nb; k++) {
-            const uint8_t *q = codes + (size_t)(g + k) * (size_t)gs;
-            const float *xg = x + (size_t)(g + k) * (size_t)gs;
-            const __m256 vs = _mm256_set1_ps(mc_quant_scale_get(scales, gi0 + (uint64_t)(g + k), p->scale_type));
-            const __m256 vb = _mm256_set1_ps(mc_quant_scale_get(biases, gi0 + (uint64_t)(g + k), p->scale_type));
-            for (int j = 0; j < gs; j += 16) {
-                __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(q + j));
-                __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c16)), vs), vb);
-                __m256 y1 = _mm256_add_ps(
-                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c16, 8))), vs), vb);
-                avx2_acc_step(&a, y0, y1, _mm256_loadu_ps(xg + j), _mm256_loadu_ps(xg + j + 8));
-            }
-        }
-        avx2_acc_flush(&a);
-    }
-    avx2_acc_store(&a, L);
-}
-
-static int have_avx2(void)
-{
-    static _Atomic int state; /* 0 unknown, 1 no, 2 yes */
-    int v = atomic_load_explicit(&state, memory_order_relaxed);
-    if (!v) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") ? 2 : 1;
-        atomic_store_explicit(&state, v, memory_order_relaxed);
-    }
-    return v == 2;
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(h + k))));
+    for (; k < n; k++) out[k] = mc_f16_to_f32(h[k]);
 }
 #endif
 
-static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row,
-                       const void *scales, const void *biases, uint64_t g0, int checked)
+/* n <= QE_RUN stored scales (or biases) from index i0 as float32, exactly
+ * (path: mc_qerr_vector_path()). */
+static void scales_decode(const void *arr, uint64_t i0, int n, int type, int path, float *restrict out)
 {
-#ifdef MC_QERR_AVX2
-    if (!checked && g_scalar == 0 && have_avx2()) {
-        row_affine_avx2(L, x, ncols, p, row, scales, biases, g0);
+    const unsigned char *b = (const unsigned char *)arr;
+    uint16_t h[QE_RUN];
+    if (type == MC_T_F32) {
+        memcpy(out, b + i0 * 4, (size_t)n * 4);
+        return;
+    }
+    memcpy(h, b + i0 * 2, (size_t)n * 2);
+    if (type == MC_T_BF16) {
+        for (int k = 0; k < n; k++) out[k] = mc_bf16_to_f32(h[k]);
+        return;
+    }
+#ifdef MC_QERR_X86
+    if (path >= 2) {
+        f16_decode_f16c(h, n, out);
         return;
     }
 #endif
-    const int gs = p->group_size, bits = p->bits;
-    const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    const uint64_t per = QE_BLOCK / (uint64_t)gs; /* groups per block */
-    uint8_t q[QE_BLOCK];
-    float y[QE_BLOCK];
-    for (uint64_t g = 0; g < ng; g += per) {
-        uint64_t n = ng - g < per ? ng - g : per;
-        mc_quant_unpack_codes(row + g * gw, n * (uint64_t)gs, bits, q);
-        for (uint64_t k = 0; k < n; k++) {
-            float s = mc_quant_scale_get(scales, g0 + g + k, p->scale_type);
-            float b = mc_quant_scale_get(biases, g0 + g + k, p->scale_type);
-            deq_group(q + k * (uint64_t)gs, gs, s, b, y + k * (uint64_t)gs);
+    (void)path;
+    for (int k = 0; k < n; k++) out[k] = mc_f16_to_f32(h[k]);
+}
+
+/* A run of n <= QE_RUN groups of a row, codes one per byte, starting at a
+ * block boundary; gi the index of its first group among the scales; path
+ * the loops to use (mc_qerr_vector_path(), taken once per call), checked
+ * for the slow path of acc_checked. */
+static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes, const void *scales,
+                       const void *biases, uint64_t gi, int path, int checked)
+{
+#ifdef MC_QERR_X86
+    if (!checked && path == 3) {
+        run_avx512(L, x, n, p, codes, scales, biases, gi);
+        return;
+    }
+#endif
+    float sv[QE_RUN], bv[QE_RUN];
+    scales_decode(scales, gi, n, p->scale_type, path, sv);
+    scales_decode(biases, gi, n, p->scale_type, path, bv);
+    const int gs = p->group_size;
+    if (!checked) {
+#ifdef MC_QERR_X86
+        if (path == 2) {
+            bytes_avx2(L, x, n, gs, codes, sv, bv);
+            return;
         }
-        const float *xb = x + g * (uint64_t)gs;
-        size_t nv = (size_t)(n * (uint64_t)gs);
-        if (checked) acc_checked(L, y, xb, nv);
-        else acc_block(L, y, xb, nv);
+#endif
+        bytes_plain(L, x, n, gs, codes, sv, bv);
+        return;
+    }
+    float y[QE_BLOCK];
+    for (int g = 0; g < n; g++) {
+        for (int j = 0; j < gs; j++) y[j] = fmaf((float)codes[(size_t)g * (size_t)gs + (size_t)j], sv[g], bv[g]);
+        acc_checked(L, y, x + (size_t)g * (size_t)gs, (size_t)gs);
+    }
+}
+
+/* One stored row: its codes unpacked QE_RUN groups at a time. */
+static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row,
+                       const void *scales, const void *biases, uint64_t g0, int path, int checked)
+{
+    const int gs = p->group_size;
+    const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)p->bits / 32u;
+    uint8_t q[QE_RUN * 128];
+    for (uint64_t r0 = 0; r0 < ng; r0 += QE_RUN) {
+        const int n = (int)(ng - r0 < QE_RUN ? ng - r0 : QE_RUN);
+        mc_quant_unpack_codes(row + r0 * gw, (uint64_t)n * (uint64_t)gs, p->bits, q);
+        run_affine(L, x + r0 * (uint64_t)gs, n, p, q, scales, biases, g0 + r0, path, checked);
     }
 }
 
@@ -464,11 +668,12 @@ int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, c
     int rc = mc_quant_affine_check(p, ncols, err);
     if (rc) return rc;
     uint64_t rw = mc_quant_affine_row_words(ncols, p->bits), ng = ncols / (uint64_t)p->group_size;
+    const int path = mc_qerr_vector_path();
     for (uint64_t r = 0; r < nrows; r++) {
         lanes L;
         for (int checked = 0; checked < 2; checked++) {
             lanes_zero(&L);
-            row_affine(&L, x + r * ncols, ncols, p, wq + r * rw, scales, biases, r * ng, checked);
+            row_affine(&L, x + r * ncols, ncols, p, wq + r * rw, scales, biases, r * ng, path, checked);
             if (!lanes_commit(q, &L, ncols, checked)) break;
         }
     }
@@ -484,6 +689,7 @@ typedef struct fused {
     const uint32_t *wq;
     const void *scales, *biases;
     uint64_t ncols, ng, rw;
+    int path;
     lanes L;
 } fused;
 
@@ -493,30 +699,34 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
 {
     fused *f = (fused *)vc;
     const mc_affine *p = f->p;
-    const int gs = p->group_size, per = QE_BLOCK / gs;
-    const uint64_t gi0 = row * f->ng + g0;
-    if (g0 == 0) lanes_zero(&f->L);
-#ifdef MC_QERR_AVX2
-    if (g_scalar == 0 && have_avx2())
-        avx2_bytes(&f->L, x, n, p, codes, f->scales, f->biases, gi0);
-    else
-#endif
-    {
-        float y[QE_BLOCK];
-        for (int g = 0; g < n; g += per) {
-            int nb = n - g < per ? n - g : per;
-            for (int k = 0; k < nb; k++) {
-                float s = mc_quant_scale_get(f->scales, gi0 + (uint64_t)(g + k), p->scale_type);
-                float b = mc_quant_scale_get(f->biases, gi0 + (uint64_t)(g + k), p->scale_type);
-                deq_group(codes + (size_t)(g + k) * (size_t)gs, gs, s, b, y + k * gs);
-            }
-            acc_block(&f->L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs);
+    const int gs = p->group_size;
+#ifdef MC_QERR_X86
+    if (f->path == 3 && g0 == 0 && row_done && n <= QE_RUN) { /* the whole row in this run */
+        double e, r;
+        float m;
+        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &e, &r, &m);
+        if (isfinite(e) && isfinite(r)) {
+            sums_commit(f->q, e, r, m, f->ncols, 0);
+            return;
         }
+        lanes_zero(&f->L);
+        row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases,
+                   row * f->ng, f->path, 1);
+        (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+        return;
+    }
+#endif
+    if (g0 == 0) lanes_zero(&f->L);
+    for (int r0 = 0; r0 < n; r0 += QE_RUN) {
+        const int nr = n - r0 < QE_RUN ? n - r0 : QE_RUN;
+        run_affine(&f->L, x + (size_t)r0 * (size_t)gs, nr, p, codes + (size_t)r0 * (size_t)gs, f->scales, f->biases,
+                   row * f->ng + g0 + (uint64_t)r0, f->path, 0);
     }
     if (!row_done || !lanes_commit(f->q, &f->L, f->ncols, 0)) return;
     /* sums not finite: the row again, checked, from what was stored */
     lanes_zero(&f->L);
-    row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases, row * f->ng, 1);
+    row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases, row * f->ng,
+               f->path, 1);
     (void)lanes_commit(f->q, &f->L, f->ncols, 1);
 }
 
@@ -535,12 +745,13 @@ int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t
     f.ncols = ncols;
     f.ng = ncols / (uint64_t)p->group_size;
     f.rw = mc_quant_affine_row_words(ncols, p->bits);
+    f.path = mc_qerr_vector_path();
     return mc_quant_affine_quantize_sink(x, nrows, ncols, p, wq, scales, biases, fused_run, &f, err);
 }
 
 /* ---- float ---- */
 
-static MC_QERR_INLINE void decode(const void *stored, int type, uint64_t i, size_t n, float *restrict y)
+static inline void decode(const void *stored, int type, uint64_t i, size_t n, float *restrict y)
 {
     const unsigned char *b = (const unsigned char *)stored;
     if (type == MC_T_F32) {

@@ -12,12 +12,15 @@
  * "n/a" / JSON null).
  *
  * What y is (docs/QUANT.md "Quantization error"):
- *   affine  y = fl32(fl32(q * scale) + bias), scale and bias read from the
- *           stored scale dtype (f16/bf16/f32) exactly, q the stored code:
- *           MLX's float32 dequantization of what was written;
+ *   affine  y = fma(q, scale, bias) (q * scale + bias rounded once to
+ *           float32: a fused multiply-add),
+ *           scale and bias read from the stored scale dtype (f16/bf16/f32)
+ *           exactly, q the stored code: MLX's dequantization of what was
+ *           written;
  *   float   the stored f16/bf16/f32 element, exactly;
  *   values  y given by the caller (e.g. MLX mxfp4 dequantized).
- * x and y are float32; d = fl32(y - x), d*d and x*x in float32.
+ * x and y are float32; d = fl32(y - x); d*d and x*x summed in float32 by
+ * fused multiply-adds (C's fmaf: one rounding per step).
  *
  * Determinism: every row is summed in a fixed order (element i into lane
  * i % 16; per block of 128 values of the row, each lane sums in float32
@@ -92,13 +95,14 @@ typedef struct mc_qerr_stats {
 
 void mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
 
-/* on = 1: the plain C loop (the reference) for every later call; on = 2:
- * the generic-vector loops but not AVX2 (what ARM builds run); 0: the
- * vector loops otherwise, where the compiler has them (GCC/Clang generic
- * vectors: SSE2, NEON; on x86-64 an AVX2 affine loop chosen at run time
- * where the processor has AVX2). All give the same bits. For tests and
- * benchmarks; not thread safe against calls in flight.
- * mc_qerr_vector_path(): 0 plain C, 1 generic vectors, 2 AVX2 (affine). */
+/* on = 1: the plain C loop (the reference; what ARM builds run, vectorized
+ * by the compiler where it can) for every later call; on = 2: at most the
+ * AVX2 loops (not AVX-512); 0: the fastest loops this processor has (on
+ * x86-64, chosen at run time: AVX-512 F/BW/VL/DQ, else AVX2 with FMA and
+ * F16C, else plain C). All give the same bits (fused multiply-adds are
+ * defined to the bit). For tests and benchmarks; not thread safe against
+ * calls in flight. mc_qerr_vector_path(): the loops a call would take now:
+ * 0 plain C, 2 AVX2, 3 AVX-512. */
 void mc_qerr_set_scalar(int on);
 int mc_qerr_vector_path(void);
 

@@ -116,8 +116,8 @@ static ref_fig ref_affine(const float *x, uint64_t nrows, uint64_t ncols, const 
         for (uint64_t i = 0; i < ncols; i++) {
             uint64_t g = r * ng + i / (uint64_t)p->group_size;
             float s = ref_scale(sc, g, p->scale_type), b = ref_scale(bi, g, p->scale_type);
-            volatile float t = (float)ref_code(wq + r * rw, i, p->bits) * s;
-            float y = t + b;
+            /* C's fmaf: q * s + b rounded once, as IEEE 754 defines it */
+            float y = fmaf((float)ref_code(wq + r * rw, i, p->bits), s, b);
             long double d = (long double)y - (long double)x[r * ncols + i];
             f.err += d * d;
             f.ref += (long double)x[r * ncols + i] * x[r * ncols + i];
@@ -153,17 +153,21 @@ static void test_affine(void)
     static const int bits[] = { 2, 3, 4, 5, 6, 8 }, gss[] = { 32, 64, 128 },
                      sts[] = { MC_T_F16, MC_T_BF16, MC_T_F32 };
     /* 4480 columns: several of the quantizer's 32-group runs per row (and a
-     * shorter last one) for every group size */
-    const uint64_t nrows = 7, ncols = 4480;
-    float *x = malloc(nrows * ncols * sizeof *x);
-    uint32_t *wq = malloc(nrows * ncols), *wq2 = malloc(nrows * ncols);
-    unsigned char *sc = malloc(nrows * ncols / 32 * 4), *bi = malloc(nrows * ncols / 32 * 4);
-    unsigned char *sc2 = malloc(nrows * ncols / 32 * 4), *bi2 = malloc(nrows * ncols / 32 * 4);
+     * shorter last one) for every group size; 896: each row in one run (the
+     * AVX-512 loop's whole-row form), 7 blocks of 128 (pairs and a single) */
+    const uint64_t nrows = 7, maxcols = 4480;
+    uint64_t ncols = maxcols;
+    float *x = malloc(nrows * maxcols * sizeof *x);
+    uint32_t *wq = malloc(nrows * maxcols), *wq2 = malloc(nrows * maxcols);
+    unsigned char *sc = malloc(nrows * maxcols / 32 * 4), *bi = malloc(nrows * maxcols / 32 * 4);
+    unsigned char *sc2 = malloc(nrows * maxcols / 32 * 4), *bi2 = malloc(nrows * maxcols / 32 * 4);
+    for (int nc = 0; nc < 2; nc++)
     for (size_t b = 0; b < 6; b++)
         for (size_t g = 0; g < 3; g++)
             for (size_t t = 0; t < 3; t++) {
                 mc_affine p = { bits[b], gss[g], sts[t] };
                 mc_error err = { MC_OK, "" };
+                ncols = nc ? 896 : maxcols;
                 for (uint64_t i = 0; i < nrows * ncols; i++)
                     x[i] = (float)((urand() - 0.5) * (i % 97 == 0 ? 8.0 : 0.1) * (1 + (double)(i / ncols)));
                 CHECK(mc_quant_affine_quantize(x, nrows, ncols, &p, wq, sc, bi, &err) == 0);
@@ -173,8 +177,9 @@ static void test_affine(void)
                 mc_qerr_stats s;
                 mc_qerr_stats_get(&q, &s);
                 ref_fig f = ref_affine(x, nrows, ncols, &p, wq, sc, bi);
-                char what[64];
-                snprintf(what, sizeof what, "bits %d gs %d type %d", p.bits, p.group_size, p.scale_type);
+                char what[96];
+                snprintf(what, sizeof what, "bits %d gs %d type %d cols %llu", p.bits, p.group_size, p.scale_type,
+                         (unsigned long long)ncols);
                 check_close(&s, &f, what);
                 CHECK_EQ_U64(s.count, nrows * ncols);
                 CHECK(!s.exact && s.defined);
@@ -196,7 +201,7 @@ static void test_affine(void)
                 mc_qerr_stats_get(&q2, &s2);
                 CHECK(same_bits(s.sum_sq_err, s2.sum_sq_err) && same_bits(s.sum_sq_ref, s2.sum_sq_ref) &&
                       same_bits(s.max_abs, s2.max_abs) && s.count == s2.count);
-                /* the reference loop, and the generic vectors without AVX2 */
+                /* the reference loop, and AVX2 where AVX-512 would be taken */
                 for (int path = 1; path <= 2; path++) {
                     mc_qerr_set_scalar(path);
                     mc_qerr_init(&q3);
@@ -218,8 +223,10 @@ static void test_affine(void)
                 }
             }
     /* rows whose float32 sums overflow (x*x beyond FLT_MAX): redone in
-     * double, in the fused pass as in mc_qerr_affine */
-    {
+     * double, in the fused pass as in mc_qerr_affine (rows of several runs
+     * and of one) */
+    for (int nc = 0; nc < 2; nc++) {
+        ncols = nc ? 896 : maxcols;
         mc_affine p = { 4, 64, MC_T_F32 };
         mc_error err = { MC_OK, "" };
         for (uint64_t i = 0; i < nrows * ncols; i++)
@@ -290,11 +297,13 @@ static void test_float(void)
         mc_qerr_stats_get(&q, &s);
         ref_fig f = { e, r, mx };
         check_close(&s, &f, t ? "bf16" : "f16");
-        mc_qerr_set_scalar(1);
-        mc_qerr_init(&q);
-        CHECK(mc_qerr_float(&q, x, n, c, t ? MC_T_BF16 : MC_T_F16, t ? (void *)bf : (void *)h, &err) == 0);
-        mc_qerr_set_scalar(0);
-        check_paths(&s, &q, t ? "bf16" : "f16");
+        for (int path = 1; path <= 2; path++) { /* the reference loop; AVX2 where AVX-512 would be taken */
+            mc_qerr_set_scalar(path);
+            mc_qerr_init(&q);
+            CHECK(mc_qerr_float(&q, x, n, c, t ? MC_T_BF16 : MC_T_F16, t ? (void *)bf : (void *)h, &err) == 0);
+            mc_qerr_set_scalar(0);
+            check_paths(&s, &q, t ? "bf16" : "f16");
+        }
         CHECK(!s.exact && s.defined && s.rel_rms < (t ? 4e-3 : 5e-4));
     }
     /* beyond f16: the value is left out and counted */
@@ -322,7 +331,8 @@ static void test_float(void)
 
 int main(void)
 {
-    printf("test_qerr: loop %d (0 plain C, 1 generic vectors, 2 AVX2), checked against the plain C loop\n", mc_qerr_vector_path());
+    printf("test_qerr: loop %d (0 plain C, 2 AVX2 + FMA, 3 AVX-512), checked against the plain C loop\n",
+           mc_qerr_vector_path());
     test_xsum();
     test_affine();
     test_float();

@@ -113,8 +113,9 @@ static int independent(const mc_model *m, const mc_pitem *it, mc_flash_reader *r
             for (uint64_t row = 0; ok && row < per; row++)
                 for (uint64_t i = 0; i < nc; i++) {
                     uint64_t g = row * ng + i / (uint64_t)it->group_size;
-                    volatile float t = (float)code_at(w + row * rowb, i, it->bits) * elem(s, g, st);
-                    add(f, t + elem(b, g, bt), x[row * nc + i]);
+                    /* y = q * scale + bias rounded once (C's fmaf) */
+                    add(f, fmaf((float)code_at(w + row * rowb, i, it->bits), elem(s, g, st), elem(b, g, bt)),
+                        x[row * nc + i]);
                 }
             mc_flash_reader_free(s);
             mc_flash_reader_free(b);
