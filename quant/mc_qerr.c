@@ -180,6 +180,12 @@ static void block_plain(lanes *L, const float *restrict y, const float *restrict
     }
 }
 
+/* The stored values of one group: fma(q, s, b) for each of its gs codes. */
+static void deq_group(const uint8_t *restrict q, int gs, float s, float b, float *restrict y)
+{
+    for (int j = 0; j < gs; j++) y[j] = fmaf((float)q[j], s, b);
+}
+
 /* n groups of gs codes (one per byte) with their scales and biases, against
  * x: whole blocks from the start of a block. */
 static void bytes_plain(lanes *L, const float *x, int n, int gs, const uint8_t *codes, const float *sv,
@@ -190,8 +196,7 @@ static void bytes_plain(lanes *L, const float *x, int n, int gs, const uint8_t *
     for (int g = 0; g < n; g += per) {
         const int nb = n - g < per ? n - g : per;
         for (int k = 0; k < nb; k++)
-            for (int j = 0; j < gs; j++)
-                y[k * gs + j] = fmaf((float)codes[(size_t)(g + k) * (size_t)gs + (size_t)j], sv[g + k], bv[g + k]);
+            deq_group(codes + (size_t)(g + k) * (size_t)gs, gs, sv[g + k], bv[g + k], y + k * gs);
         block_plain(L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs);
     }
 }
@@ -446,10 +451,15 @@ QE_AVX512 void avx512_groups(avx512_acc *a, const float *x, int nv, const uint8_
     }
 }
 
-/* The instance of avx512_groups for this group size and bit width. */
-QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                 const float *sv, const float *bv)
+/* n <= QE_RUN groups: their scales and biases decoded, then the instance of
+ * avx512_groups for this group size and bit width. */
+QE_AVX512_RUN static inline void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p,
+                                                   const uint8_t *codes, const void *scales, const void *biases,
+                                                   uint64_t gi)
 {
+    float sv[QE_RUN], bv[QE_RUN];
+    avx512_scales(scales, gi, n, p->scale_type, sv);
+    avx512_scales(biases, gi, n, p->scale_type, bv);
     const int lut = p->bits <= 4;
     switch (p->group_size * 2 + lut) {
     case 64: avx512_groups(a, x, n * 32, codes, sv, bv, 32, 0); break;
@@ -465,12 +475,9 @@ QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_
 QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes,
                                      const void *scales, const void *biases, uint64_t gi)
 {
-    float sv[QE_RUN], bv[QE_RUN];
-    avx512_scales(scales, gi, n, p->scale_type, sv);
-    avx512_scales(biases, gi, n, p->scale_type, bv);
     avx512_acc a;
     avx512_load(&a, L);
-    avx512_run_groups(&a, x, n, p, codes, sv, bv);
+    avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
     avx512_store(&a, L);
 }
 
@@ -491,29 +498,27 @@ QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, 
                                      const void *scales, const void *biases, uint64_t gi, double *e, double *r,
                                      float *m)
 {
-    float sv[QE_RUN], bv[QE_RUN];
-    avx512_scales(scales, gi, n, p->scale_type, sv);
-    avx512_scales(biases, gi, n, p->scale_type, bv);
     avx512_acc a;
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
-    avx512_run_groups(&a, x, n, p, codes, sv, bv);
+    avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
     *e = avx512_tree8(a.ed[0]) + avx512_tree8(a.ed[1]);
     *r = avx512_tree8(a.rd[0]) + avx512_tree8(a.rd[1]);
     *m = _mm512_reduce_max_ps(a.m);
 }
 #endif
 
-/* The loops chosen for this call (mc_qerr_vector_path). */
-static void acc_block(lanes *L, const float *y, const float *x, size_t n)
+/* One block by the loops path names (mc_qerr_vector_path(), taken once per call). */
+static void acc_block(lanes *L, const float *y, const float *x, size_t n, int path)
 {
 #ifdef MC_QERR_X86
-    switch (mc_qerr_vector_path()) {
+    switch (path) {
     case 3: block_avx512(L, y, x, n); return;
     case 2: block_avx2(L, y, x, n); return;
     default: break;
     }
 #endif
+    (void)path;
     block_plain(L, y, x, n);
 }
 
@@ -576,6 +581,21 @@ void mc_qerr_merge(mc_qerr *dst, const mc_qerr *src)
     dst->nonfinite += src->nonfinite;
 }
 
+/* n stored f16/bf16/f32 elements from index i as float32, exactly. */
+static inline void decode(const void *stored, int type, uint64_t i, size_t n, float *restrict y)
+{
+    const unsigned char *b = (const unsigned char *)stored;
+    if (type == MC_T_F32) {
+        memcpy(y, b + i * 4, n * 4);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint16_t h;
+        memcpy(&h, b + (i + k) * 2, 2);
+        y[k] = type == MC_T_F16 ? mc_f16_to_f32(h) : mc_bf16_to_f32(h);
+    }
+}
+
 /* ---- affine ---- */
 
 #ifdef MC_QERR_X86
@@ -590,28 +610,19 @@ __attribute__((target("avx,f16c"))) static void f16_decode_f16c(const uint16_t *
 #endif
 
 /* n <= QE_RUN stored scales (or biases) from index i0 as float32, exactly
- * (path: mc_qerr_vector_path()). */
+ * (path: mc_qerr_vector_path()): f16 by F16C where the AVX2 loops run. */
 static void scales_decode(const void *arr, uint64_t i0, int n, int type, int path, float *restrict out)
 {
-    const unsigned char *b = (const unsigned char *)arr;
-    uint16_t h[QE_RUN];
-    if (type == MC_T_F32) {
-        memcpy(out, b + i0 * 4, (size_t)n * 4);
-        return;
-    }
-    memcpy(h, b + i0 * 2, (size_t)n * 2);
-    if (type == MC_T_BF16) {
-        for (int k = 0; k < n; k++) out[k] = mc_bf16_to_f32(h[k]);
-        return;
-    }
 #ifdef MC_QERR_X86
-    if (path >= 2) {
+    if (type == MC_T_F16 && path >= 2) {
+        uint16_t h[QE_RUN];
+        memcpy(h, (const unsigned char *)arr + i0 * 2, (size_t)n * 2);
         f16_decode_f16c(h, n, out);
         return;
     }
 #endif
     (void)path;
-    for (int k = 0; k < n; k++) out[k] = mc_f16_to_f32(h[k]);
+    decode(arr, type, i0, (size_t)n, out);
 }
 
 /* A run of n <= QE_RUN groups of a row, codes one per byte, starting at a
@@ -643,7 +654,7 @@ static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, cons
     }
     float y[QE_BLOCK];
     for (int g = 0; g < n; g++) {
-        for (int j = 0; j < gs; j++) y[j] = fmaf((float)codes[(size_t)g * (size_t)gs + (size_t)j], sv[g], bv[g]);
+        deq_group(codes + (size_t)g * (size_t)gs, gs, sv[g], bv[g], y);
         acc_checked(L, y, x + (size_t)g * (size_t)gs, (size_t)gs);
     }
 }
@@ -693,6 +704,15 @@ typedef struct fused {
     lanes L;
 } fused;
 
+/* A row whose sums were not finite: again, checked, from what was stored. */
+static void fused_redo(fused *f, uint64_t row)
+{
+    lanes_zero(&f->L);
+    row_affine(&f->L, f->x + row * f->ncols, f->ncols, f->p, f->wq + row * f->rw, f->scales, f->biases,
+               row * f->ng, f->path, 1);
+    (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+}
+
 /* A run of groups just quantized (mc_affine_sink): the same blocks, lanes
  * and operations as row_affine, the codes taken from the quantizer's bytes. */
 static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x, const uint8_t *codes, int row_done)
@@ -705,14 +725,8 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
         double e, r;
         float m;
         row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &e, &r, &m);
-        if (isfinite(e) && isfinite(r)) {
-            sums_commit(f->q, e, r, m, f->ncols, 0);
-            return;
-        }
-        lanes_zero(&f->L);
-        row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases,
-                   row * f->ng, f->path, 1);
-        (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+        if (isfinite(e) && isfinite(r)) sums_commit(f->q, e, r, m, f->ncols, 0);
+        else fused_redo(f, row);
         return;
     }
 #endif
@@ -722,12 +736,7 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
         run_affine(&f->L, x + (size_t)r0 * (size_t)gs, nr, p, codes + (size_t)r0 * (size_t)gs, f->scales, f->biases,
                    row * f->ng + g0 + (uint64_t)r0, f->path, 0);
     }
-    if (!row_done || !lanes_commit(f->q, &f->L, f->ncols, 0)) return;
-    /* sums not finite: the row again, checked, from what was stored */
-    lanes_zero(&f->L);
-    row_affine(&f->L, f->x + row * f->ncols, f->ncols, p, f->wq + row * f->rw, f->scales, f->biases, row * f->ng,
-               f->path, 1);
-    (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+    if (row_done && lanes_commit(f->q, &f->L, f->ncols, 0)) fused_redo(f, row);
 }
 
 int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
@@ -751,23 +760,9 @@ int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t
 
 /* ---- float ---- */
 
-static inline void decode(const void *stored, int type, uint64_t i, size_t n, float *restrict y)
-{
-    const unsigned char *b = (const unsigned char *)stored;
-    if (type == MC_T_F32) {
-        memcpy(y, b + i * 4, n * 4);
-        return;
-    }
-    for (size_t k = 0; k < n; k++) {
-        uint16_t h;
-        memcpy(&h, b + (i + k) * 2, 2);
-        y[k] = type == MC_T_F16 ? mc_f16_to_f32(h) : mc_bf16_to_f32(h);
-    }
-}
-
 /* A row of any length in blocks of 128, the tail padded with y = x = 0 (adds 0). */
 static void row_float(lanes *L, const float *x, uint64_t ncols, int type, const void *stored, uint64_t i0,
-                      int checked)
+                      int path, int checked)
 {
     float y[QE_BLOCK], xt[QE_BLOCK];
     for (uint64_t j = 0; j < ncols; j += QE_BLOCK) {
@@ -780,7 +775,7 @@ static void row_float(lanes *L, const float *x, uint64_t ncols, int type, const 
             xb = xt;
         }
         if (checked) acc_checked(L, y, xb, n8);
-        else acc_block(L, y, xb, n8);
+        else acc_block(L, y, xb, n8, path);
     }
 }
 
@@ -789,11 +784,12 @@ int mc_qerr_float(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, in
 {
     if (type != MC_T_F32 && type != MC_T_F16 && type != MC_T_BF16)
         return mc_error_set(err, MC_ERR_ARG, "qerr: stored type %s is not f16, bf16 or f32", mc_type_name(type));
+    const int path = mc_qerr_vector_path();
     for (uint64_t r = 0; r < nrows; r++)
         for (int checked = 0; checked < 2; checked++) {
             lanes L;
             lanes_zero(&L);
-            row_float(&L, x + r * ncols, ncols, type, stored, r * ncols, checked);
+            row_float(&L, x + r * ncols, ncols, type, stored, r * ncols, path, checked);
             if (!lanes_commit(q, &L, ncols, checked)) break;
         }
     return 0;
