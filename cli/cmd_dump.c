@@ -747,10 +747,13 @@ static int mc_dump_blob(const mc_dump_opts *o, const mc_flash_blob *b, const uns
     }
     if (!strcmp(b->kind, "safetensors-header")) {
         uint64_t hl = 0;
-        for (int i = 7; n >= 8 && i >= 0; i--) hl = hl << 8 | d[i];
-        cJSON *h = n >= 8 && hl == n - 8 ? cJSON_ParseWithLength((const char *)d + 8, (size_t)hl) : NULL;
+        char what[MC_ERROR_MSG_MAX];
+        snprintf(what, sizeof what, "%s: source metadata %s", o->input, b->name);
+        int rc = mc_st_header_len(d, n, what, &hl, err);
+        if (rc) return rc;
+        cJSON *h = hl == n - 8 ? cJSON_ParseWithLength((const char *)d + 8, (size_t)hl) : NULL;
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), *it;
-        if (!h) return mc_error_set(err, MC_ERR_FORMAT, "%s: source metadata %s is not a safetensors header", o->input, b->name);
+        if (!h) return mc_error_set(err, MC_ERR_FORMAT, "%s is not a safetensors header", what);
         if (arr) kv = cJSON_CreateArray();
         if (arr && mc_json_add(e, "kv", kv)) {
             cJSON_Delete(h);

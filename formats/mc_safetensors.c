@@ -448,10 +448,9 @@ done:
     return rc;
 }
 
-/* Checks the 8-byte prefix of a file of size bytes; sets *hlen. */
-static int st_check_prefix(const unsigned char *pre, uint64_t size, const char *path, uint64_t *hlen,
-                           mc_error *err)
+int mc_st_header_len(const void *prefix, uint64_t size, const char *path, uint64_t *hlen, mc_error *err)
 {
+    const unsigned char *pre = (const unsigned char *)prefix;
     if (size < 8)
         return mc_error_set(err, MC_ERR_FORMAT,
                             "%s: file is %llu bytes, too short for the 8-byte header length", path, (ull)size);
@@ -565,7 +564,7 @@ static int st_add_file(st_ctx *cx, const char *path, mc_error *err)
     if (!f->name) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
     memset(pre, 0, sizeof pre);
     if (f->file.size >= 8 && (rc = mc_file_pread(&f->file, 0, pre, 8, err))) return rc;
-    rc = st_check_prefix(pre, f->file.size, path, &hlen, err);
+    rc = mc_st_header_len(pre, f->file.size, path, &hlen, err);
     if (rc) return rc;
     f->header_len = hlen;
     f->data_offset = 8 + hlen;
@@ -599,7 +598,7 @@ int mc_st_parse_mem(const void *data, size_t size, const char *name, mc_st **out
     st->n_files = 1;
     if (!f->file.path || !f->name) { rc = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", name); goto done; }
     if (size >= 8) memcpy(pre, p, 8);
-    if ((rc = st_check_prefix(pre, size, name, &hlen, err))) goto done;
+    if ((rc = mc_st_header_len(pre, size, name, &hlen, err))) goto done;
     f->header_len = hlen;
     f->data_offset = 8 + hlen;
     if ((rc = st_parse_header(&cx, 0, name, p + 8, hlen, size, err))) goto done;

@@ -122,6 +122,11 @@ const mc_st_tensor *mc_st_find(const mc_st *st, const char *name);
 int mc_st_read(const mc_st *st, const mc_st_tensor *t, uint64_t off, void *buf, size_t n, mc_error *err);
 /* __metadata__ value or NULL. */
 const char *mc_st_meta_get(const mc_st *st, const char *key);
+/* The header length in the 8-byte little-endian prefix of a safetensors
+ * image of size bytes (prefix: its first 8 bytes when size >= 8): an error
+ * naming path when the image is too short, the length is over
+ * MC_ST_HEADER_LIMIT or runs past the end. */
+int mc_st_header_len(const void *prefix, uint64_t size, const char *path, uint64_t *hlen, mc_error *err);
 /* 1 when s[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int mc_st_utf8_valid(const void *s, size_t n);
 /* Path of the file holding t (for messages). */
