@@ -1,7 +1,8 @@
 /* bench_mlx_quant: MLX affine quantization / dequantization throughput on
  * one core (group 64, f32 in, bf16 scales), in GB/s of f32 consumed
  * (quantize) or produced (dequantize); quantizing with the error measured
- * inside the quantizer (mc_qerr_affine_quantize) beside it; memcpy of the same f32 buffer as the
+ * inside the quantizer (mc_qerr_affine_quantize) beside it, and where the AVX-512 code pass
+ * runs, both again with the compiled (SSE) one; memcpy of the same f32 buffer as the
  * ceiling and ggml dequantization (Q4_0, Q4_K via mc_dequant) for scale.
  *
  * usage: bench_mlx_quant [rows [cols [reps]]]   (default 512 4096 5)
@@ -54,7 +55,8 @@ int main(int argc, char **argv)
     printf("MLX affine, group 64, bf16 scales, %llu x %llu f32 (%.1f MB), best of %d, one thread\n",
            (unsigned long long)rows, (unsigned long long)cols, gb * 1e3, reps);
     printf("  measured = quantized with the error measured inside (mc_qerr_affine_quantize), error loop %d\n"
-           "  (0 plain C, 2 AVX2, 3 AVX-512)\n", mc_qerr_vector_path());
+           "  (0 plain C, 2 AVX2, 3 AVX-512), code pass %d (1 as compiled, 3 AVX-512: the error measured in it)\n",
+           mc_qerr_vector_path(), mc_quant_affine_path());
     double tm = 1e30;
     for (int r = 0; r < reps; r++) {
         double t = now();
@@ -67,7 +69,8 @@ int main(int argc, char **argv)
     static const int bitsv[] = {2, 3, 4, 5, 6, 8};
     for (int i = 0; i < 6; i++) {
         mc_affine p = {bitsv[i], 64, MC_T_BF16};
-        double tq = 1e30, td = 1e30, te = 1e30, t2 = 1e30;
+        double tq = 1e30, td = 1e30, te = 1e30, t2 = 1e30, tq1 = 1e30, te1 = 1e30;
+        const int pass3 = mc_quant_affine_path() == 3;
         for (int r = 0; r < reps; r++) {
             double t = now();
             if (mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
@@ -89,6 +92,20 @@ int main(int argc, char **argv)
                 if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
                 if (t < t2) t2 = t;
             }
+            if (pass3) { /* and with the compiled (SSE) code pass, measured after it */
+                mc_quant_affine_limit(1);
+                t = now();
+                int rc = mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL);
+                t = now() - t;
+                if (t < tq1) tq1 = t;
+                mc_qerr_init(&qe);
+                t = now();
+                rc |= mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL);
+                t = now() - t;
+                mc_quant_affine_limit(0);
+                if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
+                if (t < te1) te1 = t;
+            }
         }
         for (int r = 0; r < reps; r++) {
             double t = now();
@@ -99,6 +116,9 @@ int main(int argc, char **argv)
         printf("  %d-bit  quantize %6.2f GB/s   measured %6.2f GB/s (+%2.0f%% time)", bitsv[i], gb / tq, gb / te,
                100.0 * (te / tq - 1.0));
         if (t2 < 1e30) printf("   AVX2 loop %6.2f GB/s (+%2.0f%%)", gb / t2, 100.0 * (t2 / tq - 1.0));
+        if (pass3)
+            printf("   SSE code pass: quantize %6.2f, measured %6.2f GB/s (+%2.0f%%)", gb / tq1, gb / te1,
+                   100.0 * (te1 / tq1 - 1.0));
         printf("   dequantize %6.2f GB/s\n", gb / td);
     }
 

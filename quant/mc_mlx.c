@@ -19,6 +19,12 @@
 #if defined(__SSE2__) && !defined(MC_MLX_SCALAR) && !defined(MC_MLX_NO_SSE)
 #define MC_MLX_SSE2 1
 #include <emmintrin.h>
+/* and on x86-64 an AVX-512 code pass chosen at run time (same bytes) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MC_MLX_AVX512 1
+#include <immintrin.h>
+#include "mc_cpu.h"
+#endif
 #endif
 
 /* ---------------------------------------------------------------- helpers */
@@ -361,16 +367,58 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
 #endif
 }
 
-static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
-                                 uint32_t *wq, void *scales, void *biases, const int bits,
-                                 const int gs, const int st, mc_affine_sink sink, void *ctx,
-                                 mc_error *err)
+#ifdef MC_MLX_AVX512
+#define MC_MLX_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static
+
+/* Pass 3 for the nc groups of a run, 16 values at a time: affine_codes's
+ * SSE operations on 16 lanes (max and min keep their operand order, so a
+ * NaN gives 0 alike), the codes (0..255) narrowed to bytes exactly. */
+MC_MLX_AVX512_FN void affine_codes_avx512(const float *x, int nc, int gs, int bits, const float *sc,
+                                          const float *bi, uint8_t *q)
 {
-    (void)p;
+    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps((float)((1 << bits) - 1));
+    const __m512 magic = _mm512_set1_ps(MC_RINT_MAGIC);
+    const __m512i mbits = _mm512_set1_epi32(0x4B400000);
+    for (int g = 0; g < nc; g++) {
+        const __m512 vb = _mm512_set1_ps(bi[g]), vs = _mm512_set1_ps(sc[g]);
+        for (int j = 0; j < gs; j += 16) {
+            const size_t i = (size_t)g * (size_t)gs + (size_t)j;
+            __m512 v = _mm512_div_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vb), vs);
+            v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+            const __m512i c = _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(v, magic)), mbits);
+            _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(c));
+        }
+    }
+}
+#endif
+
+static int g_limit; /* mc_quant_affine_limit: 1 keeps the compiled code pass */
+
+void mc_quant_affine_limit(int path)
+{
+    g_limit = path == 1;
+}
+
+int mc_quant_affine_path(void)
+{
+#ifdef MC_MLX_AVX512
+    if (!g_limit && mc_cpu_x86_level() >= 3) return 3;
+#endif
+    return 1;
+}
+
+/* v512: the AVX-512 code pass (mc_quant_affine_path() 3). */
+static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, uint32_t *wq, void *scales,
+                                 void *biases, const int bits, const int gs, const int st, mc_affine_sink sink,
+                                 const int v512, void *ctx, mc_error *err)
+{
     const uint64_t ng = ncols / (uint64_t)gs;
     const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
     float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
     uint8_t q[MC_AQ_CHUNK * 128];
+#ifndef MC_MLX_AVX512
+    (void)v512;
+#endif
     for (uint64_t r = 0; r < nrows; r++) {
         for (uint64_t g0 = 0; g0 < ng; g0 += MC_AQ_CHUNK) {
             const int nc = (int)(ng - g0 < MC_AQ_CHUNK ? ng - g0 : MC_AQ_CHUNK);
@@ -383,9 +431,16 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
                                         (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)c));
             affine_params(mn, mx, nc, bits, sc, bi);
             for (int c = 0; c < nc; c++) {
-                affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
                 put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
                 put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
+            }
+#ifdef MC_MLX_AVX512
+            if (v512) {
+                affine_codes_avx512(xc, nc, gs, bits, sc, bi, q);
+            } else
+#endif
+            {
+                for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
             }
             uint32_t *o = wq + gi0 * gw;
             for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
@@ -409,8 +464,9 @@ int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols
     if (rc) return rc;
     if (nrows && (!x || !wq || !scales || !biases))
         return mc_error_set(err, MC_ERR_ARG, "affine quantization: NULL buffer");
+    const int v512 = mc_quant_affine_path() == 3;
     /* Specialise the hot loop per bit width (constant bits inlines the packer). */
-#define MC_AQ3(B, G, T) affine_rows(x, nrows, ncols, p, wq, scales, biases, B, G, T, sink, ctx, err)
+#define MC_AQ3(B, G, T) affine_rows(x, nrows, ncols, wq, scales, biases, B, G, T, sink, v512, ctx, err)
 #define MC_AQ(B, G)                                                     \
     case (B) * 1000 + (G):                                              \
         return p->scale_type == MC_T_BF16 ? MC_AQ3(B, G, MC_T_BF16)     \

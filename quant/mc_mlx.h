@@ -75,6 +75,15 @@ int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols
                                   uint32_t *wq, void *scales, void *biases, mc_affine_sink sink, void *ctx,
                                   mc_error *err);
 
+/* The code pass (the division and rounding of every value) a call takes
+ * now: 1 the one this build was compiled with (SSE2 on x86-64, generic
+ * vectors or plain C elsewhere), 3 AVX-512 (x86-64 processors with F, BW,
+ * VL and DQ, chosen at run time). Both give the same bytes.
+ * mc_quant_affine_limit(1) keeps calls on the first, 0 lifts that: for
+ * tests and benchmarks, not thread safe against calls in flight. */
+int mc_quant_affine_path(void);
+void mc_quant_affine_limit(int path);
+
 /* out: nrows x ncols f32 holding MLX's dequantized values (which are values
  * of scale_type). */
 int mc_quant_affine_dequantize(const uint32_t *wq, const void *scales, const void *biases,

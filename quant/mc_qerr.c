@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mc_cpu.h"
 #include "mc_float.h"
 #include "mc_types.h"
 
@@ -92,9 +93,7 @@ double mc_xsum_value(const mc_xsum *s)
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MC_QERR_SCALAR)
 #define MC_QERR_X86 1
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdatomic.h>
 #endif
 
 static int g_scalar; /* mc_qerr_set_scalar: 0 any loop, 1 plain C, 2 not AVX-512 */
@@ -104,34 +103,11 @@ void mc_qerr_set_scalar(int on)
     g_scalar = on == 1 || on == 2 ? on : 0;
 }
 
-#ifdef MC_QERR_X86
-/* 0 plain C, 2 AVX2 + FMA (+ F16C), 3 AVX-512 (F, BW, VL, DQ): what this processor (and its
- * operating system, which must save the wider registers) offers. */
-static int x86_level(void)
-{
-    static _Atomic int state; /* 0 unknown, else level + 1 */
-    int v = atomic_load_explicit(&state, memory_order_relaxed);
-    if (!v) {
-        __builtin_cpu_init();
-        int lv = 0;
-        unsigned a = 0, b = 0, c = 0, d = 0; /* F16C: CPUID leaf 1, ECX (not every compiler's cpu_supports names it) */
-        int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) lv = 2;
-        if (lv && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-            lv = 3;
-        v = lv + 1;
-        atomic_store_explicit(&state, v, memory_order_relaxed);
-    }
-    return v - 1;
-}
-#endif
-
 int mc_qerr_vector_path(void)
 {
 #ifdef MC_QERR_X86
     if (g_scalar == 1) return 0;
-    int lv = x86_level();
+    int lv = mc_cpu_x86_level();
     return g_scalar == 2 && lv > 2 ? 2 : lv;
 #else
     return 0;

@@ -458,7 +458,23 @@ static void test_pack_roundtrip(void)
     CHECK_EQ_U64(bad, 0);
 }
 
+static void test_all(void);
+
 int main(void)
+{
+    /* every check on each code pass this build and processor have: the
+     * compiled one (limit 1), then the AVX-512 one where it runs */
+    for (int limit = 1; limit >= 0; limit--) {
+        mc_quant_affine_limit(limit);
+        if (!limit && mc_quant_affine_path() != 3) break;
+        printf("test_mlx_affine: code pass %d\n", mc_quant_affine_path());
+        test_all();
+    }
+    mc_quant_affine_limit(0);
+    return mc_test_finish("test_mlx_affine");
+}
+
+static void test_all(void)
 {
     test_row_words();
     test_params_refused();
@@ -474,5 +490,4 @@ int main(void)
     test_pack_roundtrip();
     test_dequant_arith();
     test_against_reference();
-    return mc_test_finish("test_mlx_affine");
 }

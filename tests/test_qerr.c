@@ -211,12 +211,14 @@ static void test_affine(void)
                 }
                 /* quantized and measured in one pass (every path): the same
                  * bytes as the quantizer, the same bits as mc_qerr_affine */
-                for (int path = 0; path <= 2; path++) {
-                    mc_qerr_set_scalar(path);
+                for (int path = 0; path <= 3; path++) { /* 3: 0 with the compiled code pass */
+                    mc_qerr_set_scalar(path % 3);
+                    mc_quant_affine_limit(path == 3);
                     mc_qerr_init(&q3);
                     memset(wq2, 0xa5, nrows * ncols);
                     CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
                     mc_qerr_set_scalar(0);
+                    mc_quant_affine_limit(0);
                     CHECK(memcmp(wq, wq2, nrows * rw * 4) == 0);
                     CHECK(memcmp(sc, sc2, nrows * ng * sb) == 0 && memcmp(bi, bi2, nrows * ng * sb) == 0);
                     check_paths(&s, &q3, what);
@@ -238,11 +240,13 @@ static void test_affine(void)
         mc_qerr_stats s;
         mc_qerr_stats_get(&q, &s);
         CHECK(s.sum_sq_ref > 1e38 && s.count == nrows * ncols);
-        for (int path = 0; path <= 2; path++) {
-            mc_qerr_set_scalar(path);
+        for (int path = 0; path <= 3; path++) {
+            mc_qerr_set_scalar(path % 3);
+            mc_quant_affine_limit(path == 3);
             mc_qerr_init(&q3);
             CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
             mc_qerr_set_scalar(0);
+            mc_quant_affine_limit(0);
             check_paths(&s, &q3, "overflowing row");
         }
     }
@@ -331,8 +335,9 @@ static void test_float(void)
 
 int main(void)
 {
-    printf("test_qerr: loop %d (0 plain C, 2 AVX2 + FMA, 3 AVX-512), checked against the plain C loop\n",
-           mc_qerr_vector_path());
+    printf("test_qerr: loop %d (0 plain C, 2 AVX2 + FMA, 3 AVX-512), checked against the plain C loop;\n"
+           "  quantizer code pass %d (3: AVX-512, measuring in the pass itself; also checked with the compiled one)\n",
+           mc_qerr_vector_path(), mc_quant_affine_path());
     test_xsum();
     test_affine();
     test_float();

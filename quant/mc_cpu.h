@@ -1,0 +1,11 @@
+/* mc_cpu: which x86-64 vector extensions this processor (and its operating
+ * system, which must save the wider registers) offers, for the loops in
+ * quant/ that are chosen at run time. */
+#ifndef MC_CPU_H
+#define MC_CPU_H
+
+/* 0: none of these (or not x86-64); 2: AVX2 with FMA and F16C; 3: also
+ * AVX-512 F, BW, VL and DQ. Detected once; thread safe. */
+int mc_cpu_x86_level(void);
+
+#endif
