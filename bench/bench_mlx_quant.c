@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     printf("MLX affine, group 64, bf16 scales, %llu x %llu f32 (%.1f MB), best of %d, one thread\n",
            (unsigned long long)rows, (unsigned long long)cols, gb * 1e3, reps);
     printf("  measured = quantized with the error measured inside (mc_qerr_affine_quantize), error loop %d\n"
-           "  (0 plain C, 2 AVX2, 3 AVX-512), code pass %d (1 as compiled, 3 AVX-512: the error measured in it)\n",
+           "  (0 plain C, 2 AVX2, 3 AVX-512), code pass %d (1 as compiled, 3 AVX-512)\n",
            mc_qerr_vector_path(), mc_quant_affine_path());
     double tm = 1e30;
     for (int r = 0; r < reps; r++) {
