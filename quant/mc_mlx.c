@@ -13,9 +13,12 @@
 #include <math.h>
 #include <string.h>
 /* Vector paths: SSE2 intrinsics on x86 (MC_MLX_SSE2), GCC/Clang generic
- * vectors elsewhere (ARM NEON, ...), plain C otherwise. Tests build the
- * same checks with MC_MLX_NO_SSE (the generic path ARM builds take) and
- * MC_MLX_SCALAR (plain C) so every path is proven to give the same bytes. */
+ * vectors elsewhere (ARM NEON, ...), plain C otherwise; on x86-64 the code
+ * pass also in AVX-512, chosen at run time (MC_MLX_AVX512,
+ * mc_quant_affine_path). Tests build the same checks with MC_MLX_NO_SSE
+ * (the generic path ARM builds take) and MC_MLX_SCALAR (plain C), and run
+ * them on both x86 code passes, so every path is proven to give the same
+ * bytes. */
 #if defined(__SSE2__) && !defined(MC_MLX_SCALAR) && !defined(MC_MLX_NO_SSE)
 #define MC_MLX_SSE2 1
 #include <emmintrin.h>
