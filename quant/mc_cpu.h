@@ -8,4 +8,8 @@
  * AVX-512 F, BW, VL and DQ. Detected once; thread safe. */
 int mc_cpu_x86_level(void);
 
+/* The target attribute of code that runs where mc_cpu_x86_level() is 3:
+ * exactly the extensions level 3 checks for. */
+#define MC_CPU_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq"
+
 #endif

@@ -371,7 +371,7 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
 }
 
 #ifdef MC_MLX_AVX512
-#define MC_MLX_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static
+#define MC_MLX_AVX512_FN __attribute__((target(MC_CPU_AVX512_TARGET))) static
 
 /* Pass 3 for the nc groups of a run, 16 values at a time: affine_codes's
  * SSE operations on 16 lanes (max and min keep their operand order, so a

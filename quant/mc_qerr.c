@@ -278,7 +278,7 @@ typedef struct avx512_acc {
     __m512d ed[2], rd[2];
 } avx512_acc;
 
-#define QE_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq"
+#define QE_AVX512_TARGET MC_CPU_AVX512_TARGET
 #define QE_AVX512 __attribute__((target(QE_AVX512_TARGET), always_inline)) static inline
 
 QE_AVX512 void avx512_load(avx512_acc *a, const lanes *L)

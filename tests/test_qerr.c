@@ -336,7 +336,7 @@ static void test_float(void)
 int main(void)
 {
     printf("test_qerr: loop %d (0 plain C, 2 AVX2 + FMA, 3 AVX-512), checked against the plain C loop;\n"
-           "  quantizer code pass %d (3: AVX-512, measuring in the pass itself; also checked with the compiled one)\n",
+           "  behind quantizer code pass %d (1 as compiled, 3 AVX-512; also checked behind the compiled one)\n",
            mc_qerr_vector_path(), mc_quant_affine_path());
     test_xsum();
     test_affine();
