@@ -22,7 +22,8 @@ static void xsum_carry(mc_xsum *s)
     s->adds = 0;
 }
 
-void mc_xsum_add(mc_xsum *s, double v)
+/* Inlined into the per-row commit: called twice for every row measured. */
+static inline void xsum_add(mc_xsum *s, double v)
 {
     uint64_t b;
     memcpy(&b, &v, 8);
@@ -44,6 +45,11 @@ void mc_xsum_add(mc_xsum *s, double v)
     s->d[li + 1] += lo >> 32;
     if (hi) s->d[li + 2] += hi;
     if (++s->adds >= (UINT64_C(1) << 31)) xsum_carry(s);
+}
+
+void mc_xsum_add(mc_xsum *s, double v)
+{
+    xsum_add(s, v);
 }
 
 void mc_xsum_merge(mc_xsum *dst, const mc_xsum *src)
@@ -393,9 +399,12 @@ QE_AVX512 __m512 avx512_y(const uint8_t *q, const avx512_grp *g, const int lut)
  * added to the double lanes in order (first block first: the same bits as
  * one block after the other), so that the two chains of fused
  * multiply-adds overlap instead of waiting on each other. */
-QE_AVX512 void avx512_groups(avx512_acc *a, const float *x, int nv, const uint8_t *codes, const float *sv,
+QE_AVX512 void avx512_groups(avx512_acc *acc, const float *x, int nv, const uint8_t *codes, const float *sv,
                              const float *bv, const int gs, const int lut)
 {
+    /* The accumulators in a local copy: __m512 may alias any float, so
+     * through acc every step would be stored to memory and read back. */
+    avx512_acc local = *acc, *a = &local;
     const int per = QE_BLOCK / gs;
     int v = 0, g = 0;
     for (; v + 2 * QE_BLOCK <= nv; v += 2 * QE_BLOCK, g += 2 * per) {
@@ -425,13 +434,13 @@ QE_AVX512 void avx512_groups(avx512_acc *a, const float *x, int nv, const uint8_
         }
         avx512_flush(a);
     }
+    *acc = local;
 }
 
 /* n <= QE_RUN groups: their scales and biases decoded, then the instance of
  * avx512_groups for this group size and bit width. */
-QE_AVX512_RUN static inline void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p,
-                                                   const uint8_t *codes, const void *scales, const void *biases,
-                                                   uint64_t gi)
+QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p,
+                                const uint8_t *codes, const void *scales, const void *biases, uint64_t gi)
 {
     float sv[QE_RUN], bv[QE_RUN];
     avx512_scales(scales, gi, n, p->scale_type, sv);
@@ -457,14 +466,23 @@ QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_a
     avx512_store(&a, L);
 }
 
-/* tree8 of the eight doubles of v (the same additions in the same order:
- * IEEE addition is commutative, so a + b and b + a are the same bits). */
-QE_AVX512 double avx512_tree8(__m512d v)
+/* tree8 of each of ed[0], ed[1], rd[0], rd[1] at once (the same additions
+ * in the same order as tree8: IEEE addition is commutative, so a + b and
+ * b + a are the same bits), then e = tree8(ed[0]) + tree8(ed[1]) and
+ * r = tree8(rd[0]) + tree8(rd[1]), as lanes_commit computes them. */
+QE_AVX512 void avx512_sums(const avx512_acc *a, double *e, double *r)
 {
-    __m512d t = _mm512_add_pd(v, _mm512_permute_pd(v, 0x55));  /* v0+v1, v2+v3, ... */
-    t = _mm512_add_pd(t, _mm512_shuffle_f64x2(t, t, 0xB1));    /* (v0+v1)+(v2+v3), ... */
-    t = _mm512_add_pd(t, _mm512_shuffle_f64x2(t, t, 0x4E));    /* + ((v4+v5)+(v6+v7)) */
-    return _mm512_cvtsd_f64(t);
+    /* [x0+x1, y0+y1, x2+x3, y2+y3, ...] for x = ed[0], y = ed[1]; the same for rd */
+    __m512d p = _mm512_add_pd(_mm512_unpacklo_pd(a->ed[0], a->ed[1]), _mm512_unpackhi_pd(a->ed[0], a->ed[1]));
+    __m512d q = _mm512_add_pd(_mm512_unpacklo_pd(a->rd[0], a->rd[1]), _mm512_unpackhi_pd(a->rd[0], a->rd[1]));
+    /* 128-bit lanes 0+1 and 2+3 of p, then of q: the sums of four */
+    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(p, q, 0x88), _mm512_shuffle_f64x2(p, q, 0xDD));
+    /* lanes 0+1 (ed) and 2+3 (rd): [tree8 ed0, tree8 ed1, tree8 rd0, tree8 rd1] */
+    __m512d t = _mm512_add_pd(_mm512_shuffle_f64x2(s, s, 0x08), _mm512_shuffle_f64x2(s, s, 0x0D));
+    __m128d lo = _mm512_castpd512_pd128(t), hi = _mm512_extractf64x2_pd(t, 1);
+    __m128d er = _mm_add_pd(_mm_unpacklo_pd(lo, hi), _mm_unpackhi_pd(lo, hi));
+    *e = _mm_cvtsd_f64(er);
+    *r = _mm_cvtsd_f64(_mm_unpackhi_pd(er, er));
 }
 
 /* A whole row in one run (n <= QE_RUN groups) from zero: its sums and max
@@ -478,8 +496,7 @@ QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, 
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
     avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
-    *e = avx512_tree8(a.ed[0]) + avx512_tree8(a.ed[1]);
-    *r = avx512_tree8(a.rd[0]) + avx512_tree8(a.rd[1]);
+    avx512_sums(&a, e, r);
     *m = _mm512_reduce_max_ps(a.m);
 }
 #endif
@@ -524,8 +541,8 @@ static double tree8(const double *v)
 /* A row's sums (finite) and largest |d| into the totals. */
 static void sums_commit(mc_qerr *q, double e, double r, float m, uint64_t n, uint64_t bad)
 {
-    mc_xsum_add(&q->err, e);
-    mc_xsum_add(&q->ref, r);
+    xsum_add(&q->err, e);
+    xsum_add(&q->ref, r);
     if ((double)m > q->max_abs) q->max_abs = (double)m;
     q->count += n - bad;
     q->nonfinite += bad;

@@ -250,6 +250,46 @@ static void test_affine(void)
             check_paths(&s, &q3, "overflowing row");
         }
     }
+    /* blocks of 128 of very different sizes (x about 2^(5 (block % 7))):
+     * the double sums of a row's lanes have long mantissas and round when
+     * added, so a row measured alone has the plain C loop's bits only with
+     * the same additions in the same order (with the data above nearly
+     * every sum is exact and most orders pass). 896 columns: 35 rows in the
+     * whole-row form; 4480: 7 rows through the lanes. */
+    for (int nc = 0; nc < 2; nc++)
+        for (int b6 = 0; b6 < 2; b6++) {
+            ncols = nc ? 896 : maxcols;
+            const uint64_t rows = nrows * maxcols / ncols;
+            mc_affine p = { b6 ? 6 : 4, 64, MC_T_BF16 };
+            mc_error err = { MC_OK, "" };
+            for (uint64_t i = 0; i < rows * ncols; i++)
+                x[i] = (float)((urand() - 0.5) * ldexp(1.0, 5 * (int)((i % ncols) / 128 % 7)));
+            CHECK(mc_quant_affine_quantize(x, rows, ncols, &p, wq, sc, bi, &err) == 0);
+            const uint64_t rw = ncols * (uint64_t)p.bits / 32, ng = ncols / (uint64_t)p.group_size;
+            for (uint64_t r = 0; r < rows; r++) {
+                const float *xr = x + r * ncols;
+                const uint32_t *wr = wq + r * rw;
+                const unsigned char *sr = sc + r * ng * 2, *br = bi + r * ng * 2;
+                mc_qerr q, q3;
+                mc_qerr_set_scalar(1);
+                mc_qerr_init(&q);
+                CHECK(mc_qerr_affine(&q, xr, 1, ncols, &p, wr, sr, br, &err) == 0);
+                mc_qerr_set_scalar(0);
+                mc_qerr_stats s;
+                mc_qerr_stats_get(&q, &s);
+                CHECK(s.defined && s.count == ncols);
+                for (int path = 0; path <= 4; path++) { /* 4: mc_qerr_affine, vector loop */
+                    mc_qerr_set_scalar(path % 3);
+                    mc_quant_affine_limit(path == 3);
+                    mc_qerr_init(&q3);
+                    if (path == 4) CHECK(mc_qerr_affine(&q3, xr, 1, ncols, &p, wr, sr, br, &err) == 0);
+                    else CHECK(mc_qerr_affine_quantize(&q3, xr, 1, ncols, &p, wq2, sc2, bi2, &err) == 0);
+                    mc_qerr_set_scalar(0);
+                    mc_quant_affine_limit(0);
+                    check_paths(&s, &q3, "blocks of very different sizes");
+                }
+            }
+        }
     /* bad parameters */
     mc_affine bad = { 7, 64, MC_T_F16 };
     mc_qerr q;
