@@ -148,6 +148,21 @@ static void check_paths(const mc_qerr_stats *vec, mc_qerr *q, const char *what)
            what, vec->sum_sq_err, s.sum_sq_err, vec->max_abs, s.max_abs);
 }
 
+/* Quantized and measured in one pass (mc_qerr_affine_quantize), with the
+ * loops path 0 (any), 1 (plain C) or 2 (not AVX-512) behind the AVX-512
+ * code pass where there is one, or 3: any loop behind the compiled pass. */
+static int fused_on_path(mc_qerr *q, int path, const float *x, uint64_t rows, uint64_t ncols, const mc_affine *p,
+                         uint32_t *wq, void *sc, void *bi, mc_error *err)
+{
+    mc_qerr_set_scalar(path % 3);
+    mc_quant_affine_limit(path == 3);
+    mc_qerr_init(q);
+    int rc = mc_qerr_affine_quantize(q, x, rows, ncols, p, wq, sc, bi, err);
+    mc_qerr_set_scalar(0);
+    mc_quant_affine_limit(0);
+    return rc;
+}
+
 static void test_affine(void)
 {
     static const int bits[] = { 2, 3, 4, 5, 6, 8 }, gss[] = { 32, 64, 128 },
@@ -211,14 +226,9 @@ static void test_affine(void)
                 }
                 /* quantized and measured in one pass (every path): the same
                  * bytes as the quantizer, the same bits as mc_qerr_affine */
-                for (int path = 0; path <= 3; path++) { /* 3: 0 with the compiled code pass */
-                    mc_qerr_set_scalar(path % 3);
-                    mc_quant_affine_limit(path == 3);
-                    mc_qerr_init(&q3);
+                for (int path = 0; path <= 3; path++) {
                     memset(wq2, 0xa5, nrows * ncols);
-                    CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
-                    mc_qerr_set_scalar(0);
-                    mc_quant_affine_limit(0);
+                    CHECK(fused_on_path(&q3, path, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
                     CHECK(memcmp(wq, wq2, nrows * rw * 4) == 0);
                     CHECK(memcmp(sc, sc2, nrows * ng * sb) == 0 && memcmp(bi, bi2, nrows * ng * sb) == 0);
                     check_paths(&s, &q3, what);
@@ -241,12 +251,7 @@ static void test_affine(void)
         mc_qerr_stats_get(&q, &s);
         CHECK(s.sum_sq_ref > 1e38 && s.count == nrows * ncols);
         for (int path = 0; path <= 3; path++) {
-            mc_qerr_set_scalar(path % 3);
-            mc_quant_affine_limit(path == 3);
-            mc_qerr_init(&q3);
-            CHECK(mc_qerr_affine_quantize(&q3, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
-            mc_qerr_set_scalar(0);
-            mc_quant_affine_limit(0);
+            CHECK(fused_on_path(&q3, path, x, nrows, ncols, &p, wq2, sc2, bi2, &err) == 0);
             check_paths(&s, &q3, "overflowing row");
         }
     }
@@ -278,16 +283,13 @@ static void test_affine(void)
                 mc_qerr_stats s;
                 mc_qerr_stats_get(&q, &s);
                 CHECK(s.defined && s.count == ncols);
-                for (int path = 0; path <= 4; path++) { /* 4: mc_qerr_affine, vector loop */
-                    mc_qerr_set_scalar(path % 3);
-                    mc_quant_affine_limit(path == 3);
-                    mc_qerr_init(&q3);
-                    if (path == 4) CHECK(mc_qerr_affine(&q3, xr, 1, ncols, &p, wr, sr, br, &err) == 0);
-                    else CHECK(mc_qerr_affine_quantize(&q3, xr, 1, ncols, &p, wq2, sc2, bi2, &err) == 0);
-                    mc_qerr_set_scalar(0);
-                    mc_quant_affine_limit(0);
+                for (int path = 0; path <= 3; path++) {
+                    CHECK(fused_on_path(&q3, path, xr, 1, ncols, &p, wq2, sc2, bi2, &err) == 0);
                     check_paths(&s, &q3, "blocks of very different sizes");
                 }
+                mc_qerr_init(&q3); /* and from the stored row, by the vector loop */
+                CHECK(mc_qerr_affine(&q3, xr, 1, ncols, &p, wr, sr, br, &err) == 0);
+                check_paths(&s, &q3, "blocks of very different sizes, stored");
             }
         }
     /* bad parameters */
