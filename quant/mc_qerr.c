@@ -284,8 +284,8 @@ typedef struct avx512_acc {
     __m512d ed[2], rd[2];
 } avx512_acc;
 
-#define QE_AVX512_TARGET MC_CPU_AVX512_TARGET
-#define QE_AVX512 __attribute__((target(QE_AVX512_TARGET), always_inline)) static inline
+#define QE_AVX512 __attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline
+#define QE_AVX512_RUN __attribute__((target(MC_CPU_AVX512_TARGET)))
 
 QE_AVX512 void avx512_load(avx512_acc *a, const lanes *L)
 {
@@ -338,7 +338,7 @@ QE_AVX512 void avx512_store(const avx512_acc *a, lanes *L)
     }
 }
 
-__attribute__((target(QE_AVX512_TARGET))) static void block_avx512(lanes *L, const float *y, const float *x, size_t n)
+QE_AVX512_RUN static void block_avx512(lanes *L, const float *y, const float *x, size_t n)
 {
     avx512_acc a;
     avx512_load(&a, L);
@@ -349,7 +349,6 @@ __attribute__((target(QE_AVX512_TARGET))) static void block_avx512(lanes *L, con
 
 /* n <= 32 stored scales (or biases) from index i0 as float32 (exactly),
  * by masked loads: nothing past the n-th is read. */
-#define QE_AVX512_RUN __attribute__((target(QE_AVX512_TARGET)))
 QE_AVX512_RUN static inline void avx512_scales(const void *arr, uint64_t i0, int n, int type, float *out)
 {
     const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
