@@ -12,11 +12,11 @@
 #include "mc_types.h"
 #include "mc_dequant.h"
 #include "mc_float.h"
+#include "bench_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 static uint64_t rng(void)
@@ -33,13 +33,6 @@ static float gauss(void)
     float s = 0;
     for (int i = 0; i < 4; i++) s += (float)(rng() >> 40) / (float)(1 << 24);
     return (s - 2.0f) * 1.7f;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
@@ -133,9 +126,9 @@ int main(int argc, char **argv)
 
     double best = 1e30;
     for (int r = 0; r < runs; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         memcpy(out, in, out_bytes);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (dt < best) best = dt;
     }
     printf("%-10s %8.2f GB/s  (memcpy of the same output size: the ceiling)\n", "memcpy", (double)out_bytes / best * 1e-9);
@@ -156,9 +149,9 @@ int main(int argc, char **argv)
         fill_input(t, tr, in, (size_t)in_bytes);
         best = 1e30;
         for (int r = 0; r < runs; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             tr->to_f32(in, out, n);
-            double dt = now() - t0;
+            double dt = bench_now() - t0;
             if (dt < best) best = dt;
         }
         volatile float sink = out[n / 2];

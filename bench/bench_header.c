@@ -18,6 +18,7 @@
 #include "mc_gguf.h"
 #include "mc_gguf_write.h"
 #include "mc_types.h"
+#include "bench_time.h"
 
 #include <inttypes.h>
 #include <spawn.h>
@@ -27,17 +28,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static long maxrss_kib(void)
 {
@@ -58,12 +51,12 @@ static int open_only(const char *path)
     mc_gguf *g = NULL;
     long rss0 = maxrss_kib();
     uint64_t r0 = mc_io_bytes_read();
-    double t0 = now();
+    double t0 = bench_now();
     if (mc_gguf_open(path, &g, &err) != 0) {
         fprintf(stderr, "bench_header: %s\n", err.msg);
         return 1;
     }
-    double t1 = now();
+    double t1 = bench_now();
     uint64_t r1 = mc_io_bytes_read();
     long rss1 = maxrss_kib();
     uint64_t data = 0;
@@ -214,7 +207,7 @@ int main(int argc, char **argv)
     }
     posix_spawn_file_actions_destroy(&fa);
     close(fds[0]);
-    double t0 = now();
+    double t0 = bench_now();
     if (build(path, &c, &err) != 0) {
         fprintf(stderr, "bench_header: %s\n", err.msg);
         close(fds[1]);
@@ -225,7 +218,7 @@ int main(int argc, char **argv)
     struct stat st;
     stat(path, &st);
     printf("built         %s in %.1f s (%d layers x %d experts x 3 Q4_K tensors + token_embd; data %s; %lld MiB on disk)\n",
-           path, now() - t0, c.layers, c.experts, c.real ? "real pseudo-random bytes" : "sparse (holes)",
+           path, bench_now() - t0, c.layers, c.experts, c.real ? "real pseudo-random bytes" : "sparse (holes)",
            (long long)st.st_blocks * 512 / (1 << 20));
     printf("builder       peak RSS %ld KiB\n", maxrss_kib());
     fflush(stdout);

@@ -11,18 +11,11 @@
 #include "mc_qerr.h"
 #include "mc_dequant.h"
 #include "mc_types.h"
+#include "bench_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t st = 88172645463325252ull;
 static float rnd(void)
@@ -59,9 +52,9 @@ int main(int argc, char **argv)
            mc_qerr_vector_path(), mc_quant_affine_path());
     double tm = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = bench_now();
         memcpy(y, x, n * 4);
-        t = now() - t;
+        t = bench_now() - t;
         if (t < tm) tm = t;
     }
     printf("  memcpy (ceiling)        %7.2f GB/s\n", gb / tm);
@@ -72,45 +65,45 @@ int main(int argc, char **argv)
         double tq = 1e30, td = 1e30, te = 1e30, t2 = 1e30, tq1 = 1e30, te1 = 1e30;
         const int pass3 = mc_quant_affine_path() == 3;
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = bench_now();
             if (mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
-            t = now() - t;
+            t = bench_now() - t;
             if (t < tq) tq = t;
             mc_qerr qe;
             mc_qerr_init(&qe);
-            t = now();
+            t = bench_now();
             if (mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL)) { fprintf(stderr, "quantize failed\n"); return 1; }
-            t = now() - t;
+            t = bench_now() - t;
             if (t < te) te = t;
             if (mc_qerr_vector_path() == 3) { /* and with the AVX2 loop, as processors without AVX-512 run it */
                 mc_qerr_set_scalar(2);
                 mc_qerr_init(&qe);
-                t = now();
+                t = bench_now();
                 int rc = mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL);
-                t = now() - t;
+                t = bench_now() - t;
                 mc_qerr_set_scalar(0);
                 if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
                 if (t < t2) t2 = t;
             }
             if (pass3) { /* and with the compiled (SSE) code pass, measured after it */
                 mc_quant_affine_limit(1);
-                t = now();
+                t = bench_now();
                 int rc = mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL);
-                t = now() - t;
+                t = bench_now() - t;
                 if (t < tq1) tq1 = t;
                 mc_qerr_init(&qe);
-                t = now();
+                t = bench_now();
                 rc |= mc_qerr_affine_quantize(&qe, x, rows, cols, &p, wq, s, b, NULL);
-                t = now() - t;
+                t = bench_now() - t;
                 mc_quant_affine_limit(0);
                 if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
                 if (t < te1) te1 = t;
             }
         }
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = bench_now();
             if (mc_quant_affine_dequantize(wq, s, b, rows, cols, &p, y, NULL)) { fprintf(stderr, "dequantize failed\n"); return 1; }
-            t = now() - t;
+            t = bench_now() - t;
             if (t < td) td = t;
         }
         printf("  %d-bit  quantize %6.2f GB/s   measured %6.2f GB/s (+%2.0f%% time)", bitsv[i], gb / tq, gb / te,
@@ -133,9 +126,9 @@ int main(int argc, char **argv)
         for (uint64_t k = 0; k < nb; k++) { bp[k * tr->type_size] = 0x00; bp[k * tr->type_size + 1] = 0x20; }
         double t1 = 1e30;
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = bench_now();
             mc_dequant(gt[i], blk, y, (int64_t)n, NULL);
-            t = now() - t;
+            t = bench_now() - t;
             if (t < t1) t1 = t;
         }
         printf("  ggml %-5s dequantize (mc_dequant) %7.2f GB/s of f32 out\n", tr->name, gb / t1);

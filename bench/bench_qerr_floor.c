@@ -21,12 +21,13 @@
  * usage: bench_qerr_floor [rows [cols [reps]]]   (default 64 2048 300; cols a multiple of 512)
  */
 #include "mc_cpu.h"
+#include "bench_time.h"
+#include "bench_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
@@ -38,13 +39,6 @@ typedef struct sums {
     __m512d ed[2], rd[2];
     __m512 m;
 } sums;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 FLOOR_IN void widen(sums *a, __m512 e, __m512 r)
 {
@@ -126,15 +120,6 @@ FLOOR_FN void codes_measured_row(sums *out, const float *x, int ng, const float 
     *out = a;
 }
 
-static float bf16_round(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 int main(int argc, char **argv)
 {
     const long rows = argc > 1 ? atol(argv[1]) : 64, cols = argc > 2 ? atol(argv[2]) : 2048,
@@ -155,13 +140,7 @@ int main(int argc, char **argv)
         return 1;
     }
     float *bi = sc + ng, *s16 = sc + 2 * ng, *b16 = sc + 3 * ng;
-    uint64_t st = 88172645463325252ull;
-    for (long i = 0; i < n; i++) {
-        st ^= st << 13;
-        st ^= st >> 7;
-        st ^= st << 17;
-        x[i] = ((float)(st >> 40) / 16777216.0f - 0.5f) * 0.05f;
-    }
+    for (long i = 0; i < n; i++) x[i] = ((float)(rnd() >> 40) / 16777216.0f - 0.5f) * 0.05f;
     for (long g = 0; g < ng; g++) { /* MLX's scale and bias from the group's range */
         float mn = x[g * 64], mx = mn;
         for (int j = 1; j < 64; j++) {
@@ -170,8 +149,8 @@ int main(int argc, char **argv)
         }
         sc[g] = (mx - mn) / 15.0f;
         bi[g] = mn;
-        s16[g] = bf16_round(sc[g]);
-        b16[g] = bf16_round(bi[g]);
+        s16[g] = mc_bf16_to_f32(mc_f32_to_bf16(sc[g]));
+        b16[g] = mc_bf16_to_f32(mc_f32_to_bf16(bi[g]));
     }
     static const char *names[4] = { "codes", "separate", "in-pass", "blocks512" };
     double best[4] = { 1e30, 1e30, 1e30, 1e30 };
@@ -180,7 +159,7 @@ int main(int argc, char **argv)
     const int gpr = (int)(cols / 64);
     for (long t = 0; t < reps; t++)
         for (int m = 0; m < 4; m++) { /* interleaved: drifts in the machine's speed hit all four */
-            double t0 = now();
+            double t0 = bench_now();
             for (long r = 0; r < rows; r++) {
                 const float *xr = x + r * cols;
                 const long g0 = r * gpr;
@@ -193,7 +172,7 @@ int main(int argc, char **argv)
                 if (m == 1) measure_row(&a, xr, gpr, s16 + g0, b16 + g0, qr, 2);
                 if (m == 3) measure_row(&a, xr, gpr, s16 + g0, b16 + g0, qr, 8);
             }
-            double dt = now() - t0;
+            double dt = bench_now() - t0;
             if (dt < best[m]) best[m] = dt;
         }
     double chk[8];
