@@ -6,8 +6,10 @@
  *              division, clamp, rounding, codes stored as bytes)
  *   separate   codes, then the measurement from the stored bytes, as the
  *              library does it (per 16 values: widen and look up the codes,
- *              subtract, two fused multiply-adds, one max-magnitude; the
- *              float sums widened to double every block of 128)
+ *              subtract, one fused multiply-add, one max-magnitude; the
+ *              float sums widened to double every block of 128; x*x is
+ *              summed by the quantizer's min/max pass, not modelled here,
+ *              where it replaced a finiteness check of as many operations)
  *   in-pass    the measurement inside the code pass's loop (the stored
  *              value from the rounded code still in its register: no reload
  *              of x or of the codes, no lookup)
@@ -36,16 +38,14 @@
 #define FLOOR_IN __attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline
 
 typedef struct sums {
-    __m512d ed[2], rd[2];
+    __m512d ed[2];
     __m512 m;
 } sums;
 
-FLOOR_IN void widen(sums *a, __m512 e, __m512 r)
+FLOOR_IN void widen(sums *a, __m512 e)
 {
     a->ed[0] = _mm512_add_pd(a->ed[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
     a->ed[1] = _mm512_add_pd(a->ed[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    a->rd[0] = _mm512_add_pd(a->rd[0], _mm512_cvtps_pd(_mm512_castps512_ps256(r)));
-    a->rd[1] = _mm512_add_pd(a->rd[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1))));
 }
 
 /* One row: ng groups of 64 from x, scales sc/bi (float32, for the codes)
@@ -72,7 +72,7 @@ FLOOR_FN void measure_row(sums *out, const float *x, int ng, const float *s16, c
     sums a = *out;
     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int g = 0; g < ng; g += block_groups) {
-        __m512 e = _mm512_setzero_ps(), r = e;
+        __m512 e = _mm512_setzero_ps();
         for (int k = 0; k < block_groups; k++) {
             const __m512 t = _mm512_fmadd_ps(iota, _mm512_set1_ps(s16[g + k]), _mm512_set1_ps(b16[g + k]));
             for (int j = 0; j < 64; j += 16) {
@@ -81,11 +81,10 @@ FLOOR_FN void measure_row(sums *out, const float *x, int ng, const float *s16, c
                 const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
                 const __m512 d = _mm512_sub_ps(_mm512_permutexvar_ps(c, t), xv);
                 e = _mm512_fmadd_ps(d, d, e);
-                r = _mm512_fmadd_ps(xv, xv, r);
                 a.m = _mm512_range_ps(d, a.m, 0x0B);
             }
         }
-        widen(&a, e, r);
+        widen(&a, e);
     }
     *out = a;
 }
@@ -97,7 +96,7 @@ FLOOR_FN void codes_measured_row(sums *out, const float *x, int ng, const float 
     const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(15.0f), magic = _mm512_set1_ps(12582912.0f);
     const __m512i mbits = _mm512_set1_epi32(0x4B400000);
     for (int g = 0; g < ng; g += 2) {
-        __m512 e = _mm512_setzero_ps(), r = e;
+        __m512 e = _mm512_setzero_ps();
         for (int k = 0; k < 2; k++) {
             const __m512 vb = _mm512_set1_ps(bi[g + k]), vs = _mm512_set1_ps(sc[g + k]);
             const __m512 ws = _mm512_set1_ps(s16[g + k]), wb = _mm512_set1_ps(b16[g + k]);
@@ -111,11 +110,10 @@ FLOOR_FN void codes_measured_row(sums *out, const float *x, int ng, const float 
                 _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(c));
                 const __m512 d = _mm512_sub_ps(_mm512_fmadd_ps(_mm512_sub_ps(rv, magic), ws, wb), xv);
                 e = _mm512_fmadd_ps(d, d, e);
-                r = _mm512_fmadd_ps(xv, xv, r);
                 a.m = _mm512_range_ps(d, a.m, 0x0B);
             }
         }
-        widen(&a, e, r);
+        widen(&a, e);
     }
     *out = a;
 }

@@ -10,6 +10,7 @@
 #include "mc_mlx.h"
 #include "mc_float.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 /* Vector paths: SSE2 intrinsics on x86 (MC_MLX_SSE2), GCC/Clang generic
@@ -242,9 +243,23 @@ static MC_INLINE float rint_even(float v)
  * keeps it from reloading bytes still in the store buffer. */
 #define MC_AQ_CHUNK 32
 
-/* Pass 1 for one group: min and max (NaN ignored unless first) and an Inf
- * or NaN flag (v - v is NaN for both). gs is a multiple of 32. */
-static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float *mn_o, float *mx_o)
+/* Exactly: is any of the group's values Inf or NaN? Only asked when the
+ * sum of squares below is not finite (or beyond FLT_MAX). */
+static int affine_nonfinite(const float *x, const int gs)
+{
+    for (int j = 0; j < gs; j++)
+        if (!(fabsf(x[j]) <= FLT_MAX)) return 1;
+    return 0;
+}
+
+/* Pass 1 for one group: min and max (NaN ignored unless first), the sum of
+ * squares and an Inf or NaN flag. gs is a multiple of 32. The sum of
+ * squares (mc_quant_affine_sumsq) is 8 float32 lanes, value j to lane
+ * j % 8, each x*x rounded and then added in order, the lanes then added
+ * 0 to 7 left to right; it doubles as the finiteness check (an Inf or NaN
+ * makes it Inf or NaN; a finite sum rules both out), the exact check
+ * running only when it is not finite (squares beyond FLT_MAX too). */
+static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float *mn_o, float *mx_o, float *sq_o)
 {
     float mx[8], mn[8], ck[8];
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MC_MLX_SCALAR)
@@ -258,8 +273,8 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
     memcpy(&mxb, x + 4, 16);
     mna = mxa;
     mnb = mxb;
-    cka = mxa - mxa;
-    ckb = mxb - mxb;
+    cka = mxa * mxa;
+    ckb = mxb * mxb;
     for (int j = 8; j < gs; j += 8) {
         v4f a, b;
         memcpy(&a, x + j, 16);
@@ -279,8 +294,8 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
         m = mna > a; mna = (v4f)((m & (v4i)a) | (~m & (v4i)mna));
         m = mnb > b; mnb = (v4f)((m & (v4i)b) | (~m & (v4i)mnb));
 #endif
-        cka = cka + (a - a);
-        ckb = ckb + (b - b);
+        cka = cka + a * a;
+        ckb = ckb + b * b;
     }
     memcpy(mx, &mxa, 16); memcpy(mx + 4, &mxb, 16);
     memcpy(mn, &mna, 16); memcpy(mn + 4, &mnb, 16);
@@ -289,14 +304,14 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
     for (int l = 0; l < 8; l++) {
         mx[l] = x[l];
         mn[l] = x[l];
-        ck[l] = x[l] - x[l];
+        ck[l] = x[l] * x[l];
     }
     for (int j = 8; j < gs; j += 8) {
         for (int l = 0; l < 8; l++) {
             float v = x[j + l];
             mx[l] = mx[l] < v ? v : mx[l];
             mn[l] = mn[l] > v ? v : mn[l];
-            ck[l] = ck[l] + (v - v);
+            ck[l] = ck[l] + v * v;
         }
     }
 #endif
@@ -308,7 +323,15 @@ static MC_INLINE int affine_minmax(const float *restrict x, const int gs, float 
     }
     *mn_o = w_min;
     *mx_o = w_max;
-    return c != 0.0f || c != c; /* NaN or Inf somewhere (v - v is NaN) */
+    *sq_o = c;
+    return c <= FLT_MAX ? 0 : affine_nonfinite(x, gs);
+}
+
+float mc_quant_affine_sumsq(const float *x, int gs)
+{
+    float mn, mx, sq;
+    (void)affine_minmax(x, gs, &mn, &mx, &sq);
+    return sq;
 }
 
 /* Pass 2: MLX's scale and bias of n groups from their min and max
@@ -417,7 +440,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
 {
     const uint64_t ng = ncols / (uint64_t)gs;
     const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
+    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sq[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
     uint8_t q[MC_AQ_CHUNK * 128];
 #ifndef MC_MLX_AVX512
     (void)v512;
@@ -428,7 +451,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             const uint64_t gi0 = r * ng + g0;
             const float *xc = x + gi0 * (uint64_t)gs;
             for (int c = 0; c < nc; c++)
-                if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c]))
+                if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c], &sq[c]))
                     return mc_error_set(err, MC_ERR_ARG,
                                         "affine quantization: non-finite value in row %llu, group %llu",
                                         (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)c));
@@ -447,7 +470,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             }
             uint32_t *o = wq + gi0 * gw;
             for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
-            if (sink) sink(ctx, r, g0, nc, xc, q, g0 + (uint64_t)nc == ng);
+            if (sink) sink(ctx, r, g0, nc, xc, q, sq, g0 + (uint64_t)nc == ng);
         }
     }
     return 0;

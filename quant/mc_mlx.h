@@ -64,13 +64,22 @@ int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, con
  * measurement, quant/mc_qerr.c, reads them there instead of unpacking the
  * stored words again): row, the run's first group within the row, its
  * group count n, its n*group_size source values x and codes (one byte
- * each, what the packed words hold), and row_done when the run ends the
- * row. Runs of a row come in order; a run starts at a group index that is
- * a multiple of 32. The scales, biases and words of the run (and of every
- * earlier run) are already stored. The sink is not called for a run that
- * fails (non-finite value). */
+ * each, what the packed words hold), the n groups' sums of squares (sq,
+ * as mc_quant_affine_sumsq computes them: the quantizer's min/max pass
+ * sums them anyway, as its finiteness check), and row_done when the run
+ * ends the row. Runs of a row come in order; a run starts at a group index
+ * that is a multiple of 32. The scales, biases and words of the run (and
+ * of every earlier run) are already stored. The sink is not called for a
+ * run that fails (non-finite value). */
 typedef void (*mc_affine_sink)(void *ctx, uint64_t row, uint64_t group0, int n, const float *x,
-                               const uint8_t *codes, int row_done);
+                               const uint8_t *codes, const float *sq, int row_done);
+/* The sum of squares of one group of gs values (gs a multiple of 32) as the
+ * quantizer's min/max pass computes it, the same bits on every path and
+ * machine: 8 float32 lanes (value j to lane j % 8), x*x rounded then added
+ * in order, the lanes added 0 to 7 left to right. Inf or NaN when a value
+ * is, or when the sum passes FLT_MAX. */
+float mc_quant_affine_sumsq(const float *x, int gs);
+
 int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                                   uint32_t *wq, void *scales, void *biases, mc_affine_sink sink, void *ctx,
                                   mc_error *err);

@@ -87,15 +87,18 @@ double mc_xsum_value(const mc_xsum *s)
  *
  * Element j of a row goes to lane j % 16. Per block of 128 values of a row
  * (whole affine groups; the last block may be shorter) every lane sums d*d
- * and x*x in float32 from zero with fused multiply-adds (E = fma(d, d, E):
- * one rounding per step), then adds that to the row's double lane; the
- * largest |d| is kept per lane. d = fl32(y - x), and an affine y is
- * fma(q, scale, bias), rounded once. A fused multiply-add is defined to the
- * bit by IEEE 754 (C's fmaf), so every loop below gives the same bits on
- * every machine: the plain C loop (the reference; compilers may vectorize
- * it, as clang does to NEON's fmla on ARM) and, on x86-64, loops in AVX2
- * with FMA and in AVX-512 chosen at run time. -ffp-contract=off keeps the
- * compiler from fusing anything else. */
+ * (and for float rows x*x) in float32 from zero with fused multiply-adds
+ * (E = fma(d, d, E): one rounding per step), then adds that to the row's
+ * double lane; the largest |d| is kept per lane. d = fl32(y - x), and an
+ * affine y is fma(q, scale, bias), rounded once. An affine row's x*x is
+ * not summed here: the quantizer's min/max pass sums each group's squares
+ * anyway, as its finiteness check (mc_quant_affine_sumsq), and the row's
+ * sum is those group sums in double, added in row order. A fused
+ * multiply-add is defined to the bit by IEEE 754 (C's fmaf), so every
+ * loop below gives the same bits on every machine: the plain C loop (the
+ * reference; compilers may vectorize it, as clang does to NEON's fmla on
+ * ARM) and, on x86-64, loops in AVX2 with FMA and in AVX-512 chosen at run
+ * time. -ffp-contract=off keeps the compiler from fusing anything else. */
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MC_QERR_SCALAR)
 #define MC_QERR_X86 1
@@ -129,17 +132,25 @@ int mc_qerr_vector_path(void)
 
 typedef struct lanes {
     double e[QE_LANES], r[QE_LANES];
+    double gr; /* an affine row's group sums of squares so far */
     float m[QE_LANES];
     uint64_t bad;
 } lanes;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define QE_INLINE __attribute__((always_inline)) static inline
+#else
+#define QE_INLINE static inline
+#endif
 
 static void lanes_zero(lanes *L)
 {
     memset(L, 0, sizeof *L);
 }
 
-/* n values (a multiple of 16, at most QE_BLOCK) of y against x: one block. */
-static void block_plain(lanes *L, const float *restrict y, const float *restrict x, size_t n)
+/* n values (a multiple of 16, at most QE_BLOCK) of y against x: one block;
+ * x*x summed too when with_r (float rows; a constant in each caller). */
+QE_INLINE void block_sums(lanes *L, const float *restrict y, const float *restrict x, size_t n, const int with_r)
 {
     float E[QE_LANES], R[QE_LANES], M[QE_LANES];
     for (int l = 0; l < QE_LANES; l++) {
@@ -151,15 +162,27 @@ static void block_plain(lanes *L, const float *restrict y, const float *restrict
         for (int l = 0; l < QE_LANES; l++) {
             float xv = x[j + (size_t)l], d = y[j + (size_t)l] - xv;
             E[l] = fmaf(d, d, E[l]);
-            R[l] = fmaf(xv, xv, R[l]);
+            if (with_r) R[l] = fmaf(xv, xv, R[l]);
             float a = fabsf(d);
             M[l] = a > M[l] ? a : M[l];
         }
     for (int l = 0; l < QE_LANES; l++) {
         L->e[l] += (double)E[l];
-        L->r[l] += (double)R[l];
+        if (with_r) L->r[l] += (double)R[l];
         L->m[l] = M[l];
     }
+}
+
+static void block_plain(lanes *L, const float *y, const float *x, size_t n)
+{
+    block_sums(L, y, x, n, 1);
+}
+
+/* An affine run's group sums of squares added to the row's, in order. */
+static double add_sq(double acc, const float *sq, int n)
+{
+    for (int g = 0; g < n; g++) acc += (double)sq[g];
+    return acc;
 }
 
 /* The stored values of one group: fma(q, s, b) for each of its gs codes. */
@@ -179,7 +202,7 @@ static void bytes_plain(lanes *L, const float *x, int n, int gs, const uint8_t *
         const int nb = n - g < per ? n - g : per;
         for (int k = 0; k < nb; k++)
             deq_group(codes + (size_t)(g + k) * (size_t)gs, gs, sv[g + k], bv[g + k], y + k * gs);
-        block_plain(L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs);
+        block_sums(L, y, x + (size_t)g * (size_t)gs, (size_t)nb * (size_t)gs, 0);
     }
 }
 
@@ -205,30 +228,35 @@ QE_AVX2 void avx2_load(avx2_acc *a, const lanes *L)
     }
 }
 
-/* 16 values: y0, y1 the stored ones, x0, x1 the source's. */
-QE_AVX2 void avx2_step(avx2_acc *a, __m256 y0, __m256 y1, __m256 x0, __m256 x1)
+/* 16 values: y0, y1 the stored ones, x0, x1 the source's (x*x summed
+ * when with_r, a constant in each caller: float rows). */
+QE_AVX2 void avx2_step(avx2_acc *a, __m256 y0, __m256 y1, __m256 x0, __m256 x1, const int with_r)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 d0 = _mm256_sub_ps(y0, x0), d1 = _mm256_sub_ps(y1, x1);
     a->e0 = _mm256_fmadd_ps(d0, d0, a->e0);
     a->e1 = _mm256_fmadd_ps(d1, d1, a->e1);
-    a->r0 = _mm256_fmadd_ps(x0, x0, a->r0);
-    a->r1 = _mm256_fmadd_ps(x1, x1, a->r1);
+    if (with_r) {
+        a->r0 = _mm256_fmadd_ps(x0, x0, a->r0);
+        a->r1 = _mm256_fmadd_ps(x1, x1, a->r1);
+    }
     a->m0 = _mm256_max_ps(_mm256_and_ps(d0, absmask), a->m0);
     a->m1 = _mm256_max_ps(_mm256_and_ps(d1, absmask), a->m1);
 }
 
 /* The end of a block: its float sums into the double ones. */
-QE_AVX2 void avx2_flush(avx2_acc *a)
+QE_AVX2 void avx2_flush(avx2_acc *a, const int with_r)
 {
     a->ed[0] = _mm256_add_pd(a->ed[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e0)));
     a->ed[1] = _mm256_add_pd(a->ed[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e0, 1)));
     a->ed[2] = _mm256_add_pd(a->ed[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->e1)));
     a->ed[3] = _mm256_add_pd(a->ed[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->e1, 1)));
-    a->rd[0] = _mm256_add_pd(a->rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r0)));
-    a->rd[1] = _mm256_add_pd(a->rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r0, 1)));
-    a->rd[2] = _mm256_add_pd(a->rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r1)));
-    a->rd[3] = _mm256_add_pd(a->rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r1, 1)));
+    if (with_r) {
+        a->rd[0] = _mm256_add_pd(a->rd[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r0)));
+        a->rd[1] = _mm256_add_pd(a->rd[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r0, 1)));
+        a->rd[2] = _mm256_add_pd(a->rd[2], _mm256_cvtps_pd(_mm256_castps256_ps128(a->r1)));
+        a->rd[3] = _mm256_add_pd(a->rd[3], _mm256_cvtps_pd(_mm256_extractf128_ps(a->r1, 1)));
+    }
     a->e0 = a->e1 = a->r0 = a->r1 = _mm256_setzero_ps();
 }
 
@@ -248,8 +276,8 @@ __attribute__((target("avx2,fma"))) static void block_avx2(lanes *L, const float
     avx2_load(&a, L);
     for (size_t j = 0; j < n; j += 16)
         avx2_step(&a, _mm256_loadu_ps(y + j), _mm256_loadu_ps(y + j + 8), _mm256_loadu_ps(x + j),
-                  _mm256_loadu_ps(x + j + 8));
-    avx2_flush(&a);
+                  _mm256_loadu_ps(x + j + 8), 1);
+    avx2_flush(&a, 1);
     avx2_store(&a, L);
 }
 
@@ -270,10 +298,10 @@ __attribute__((target("avx2,fma"))) static void bytes_avx2(lanes *L, const float
                 __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c16));
                 __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c16, 8)));
                 avx2_step(&a, _mm256_fmadd_ps(c0, vs, vb), _mm256_fmadd_ps(c1, vs, vb), _mm256_loadu_ps(xg + j),
-                          _mm256_loadu_ps(xg + j + 8));
+                          _mm256_loadu_ps(xg + j + 8), 0);
             }
         }
-        avx2_flush(&a);
+        avx2_flush(&a, 0);
     }
     avx2_store(&a, L);
 }
@@ -306,26 +334,28 @@ QE_AVX512 __m512 avx512_absmax(__m512 d, __m512 m)
     return _mm512_range_ps(d, m, 0x0B);
 }
 
-QE_AVX512 void avx512_step(avx512_acc *a, __m512 y, __m512 x)
+/* with_r (a constant in each caller): x*x summed too (float rows). */
+QE_AVX512 void avx512_step(avx512_acc *a, __m512 y, __m512 x, const int with_r)
 {
     __m512 d = _mm512_sub_ps(y, x);
     a->e = _mm512_fmadd_ps(d, d, a->e);
-    a->r = _mm512_fmadd_ps(x, x, a->r);
+    if (with_r) a->r = _mm512_fmadd_ps(x, x, a->r);
     a->m = avx512_absmax(d, a->m);
 }
 
-/* A block's float sums (e, r) into the double ones. */
-QE_AVX512 void avx512_add_block(avx512_acc *a, __m512 e, __m512 r)
+/* A block's float sums (e, and r when with_r) into the double ones. */
+QE_AVX512 void avx512_add_block(avx512_acc *a, __m512 e, __m512 r, const int with_r)
 {
     a->ed[0] = _mm512_add_pd(a->ed[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
     a->ed[1] = _mm512_add_pd(a->ed[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    if (!with_r) return;
     a->rd[0] = _mm512_add_pd(a->rd[0], _mm512_cvtps_pd(_mm512_castps512_ps256(r)));
     a->rd[1] = _mm512_add_pd(a->rd[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1))));
 }
 
-QE_AVX512 void avx512_flush(avx512_acc *a)
+QE_AVX512 void avx512_flush(avx512_acc *a, const int with_r)
 {
-    avx512_add_block(a, a->e, a->r);
+    avx512_add_block(a, a->e, a->r, with_r);
     a->e = a->r = _mm512_setzero_ps();
 }
 
@@ -342,8 +372,8 @@ QE_AVX512_RUN static void block_avx512(lanes *L, const float *y, const float *x,
 {
     avx512_acc a;
     avx512_load(&a, L);
-    for (size_t j = 0; j < n; j += 16) avx512_step(&a, _mm512_loadu_ps(y + j), _mm512_loadu_ps(x + j));
-    avx512_flush(&a);
+    for (size_t j = 0; j < n; j += 16) avx512_step(&a, _mm512_loadu_ps(y + j), _mm512_loadu_ps(x + j), 1);
+    avx512_flush(&a, 1);
     avx512_store(&a, L);
 }
 
@@ -394,7 +424,8 @@ QE_AVX512 __m512 avx512_y(const uint8_t *q, const avx512_grp *g, const int lut)
 }
 
 /* nv values (whole groups of gs, a constant in each instance) from their
- * codes. Two blocks at a time, each with its own float sums from zero,
+ * codes (x*x not summed: affine rows take the quantizer's group sums).
+ * Two blocks at a time, each with its own float sums from zero,
  * added to the double lanes in order (first block first: the same bits as
  * one block after the other), so that the two chains of fused
  * multiply-adds overlap instead of waiting on each other. */
@@ -407,21 +438,20 @@ QE_AVX512 void avx512_groups(avx512_acc *acc, const float *x, int nv, const uint
     const int per = QE_BLOCK / gs;
     int v = 0, g = 0;
     for (; v + 2 * QE_BLOCK <= nv; v += 2 * QE_BLOCK, g += 2 * per) {
-        __m512 e2 = _mm512_setzero_ps(), r2 = _mm512_setzero_ps(), m2 = a->m;
+        __m512 e2 = _mm512_setzero_ps(), m2 = a->m;
         for (int k = 0; k < per; k++) {
             const avx512_grp ga = avx512_group(sv[g + k], bv[g + k], lut);
             const avx512_grp gb = avx512_group(sv[g + per + k], bv[g + per + k], lut);
             for (int j = 0; j < gs; j += 16) {
                 const int i = v + k * gs + j, i2 = i + QE_BLOCK;
-                avx512_step(a, avx512_y(codes + i, &ga, lut), _mm512_loadu_ps(x + i));
-                __m512 x2 = _mm512_loadu_ps(x + i2), d = _mm512_sub_ps(avx512_y(codes + i2, &gb, lut), x2);
+                avx512_step(a, avx512_y(codes + i, &ga, lut), _mm512_loadu_ps(x + i), 0);
+                __m512 d = _mm512_sub_ps(avx512_y(codes + i2, &gb, lut), _mm512_loadu_ps(x + i2));
                 e2 = _mm512_fmadd_ps(d, d, e2);
-                r2 = _mm512_fmadd_ps(x2, x2, r2);
                 m2 = avx512_absmax(d, m2);
             }
         }
-        avx512_flush(a);
-        avx512_add_block(a, e2, r2);
+        avx512_flush(a, 0);
+        avx512_add_block(a, e2, e2, 0);
         a->m = _mm512_max_ps(m2, a->m); /* a max: any order gives the same */
     }
     for (; v < nv; v += QE_BLOCK) {
@@ -429,9 +459,9 @@ QE_AVX512 void avx512_groups(avx512_acc *acc, const float *x, int nv, const uint
         for (; g * gs < end; g++) { /* g * gs == v at the start */
             const avx512_grp ga = avx512_group(sv[g], bv[g], lut);
             for (int j = 0; j < gs; j += 16)
-                avx512_step(a, avx512_y(codes + g * gs + j, &ga, lut), _mm512_loadu_ps(x + g * gs + j));
+                avx512_step(a, avx512_y(codes + g * gs + j, &ga, lut), _mm512_loadu_ps(x + g * gs + j), 0);
         }
-        avx512_flush(a);
+        avx512_flush(a, 0);
     }
     *acc = local;
 }
@@ -465,37 +495,31 @@ QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_a
     avx512_store(&a, L);
 }
 
-/* tree8 of each of ed[0], ed[1], rd[0], rd[1] at once (the same additions
- * in the same order as tree8: IEEE addition is commutative, so a + b and
- * b + a are the same bits), then e = tree8(ed[0]) + tree8(ed[1]) and
- * r = tree8(rd[0]) + tree8(rd[1]), as lanes_commit computes them. */
-QE_AVX512 void avx512_sums(const avx512_acc *a, double *e, double *r)
+/* tree8 of ed[0] and of ed[1] at once (the same additions in the same
+ * order as tree8: IEEE addition is commutative, so a + b and b + a are the
+ * same bits), then tree8(ed[0]) + tree8(ed[1]), as lanes_commit computes e. */
+QE_AVX512 double avx512_sum_e(const avx512_acc *a)
 {
-    /* [x0+x1, y0+y1, x2+x3, y2+y3, ...] for x = ed[0], y = ed[1]; the same for rd */
+    /* [x0+x1, y0+y1, x2+x3, y2+y3, ...] for x = ed[0], y = ed[1] */
     __m512d p = _mm512_add_pd(_mm512_unpacklo_pd(a->ed[0], a->ed[1]), _mm512_unpackhi_pd(a->ed[0], a->ed[1]));
-    __m512d q = _mm512_add_pd(_mm512_unpacklo_pd(a->rd[0], a->rd[1]), _mm512_unpackhi_pd(a->rd[0], a->rd[1]));
-    /* 128-bit lanes 0+1 and 2+3 of p, then of q: the sums of four */
-    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(p, q, 0x88), _mm512_shuffle_f64x2(p, q, 0xDD));
-    /* lanes 0+1 (ed) and 2+3 (rd): [tree8 ed0, tree8 ed1, tree8 rd0, tree8 rd1] */
-    __m512d t = _mm512_add_pd(_mm512_shuffle_f64x2(s, s, 0x08), _mm512_shuffle_f64x2(s, s, 0x0D));
-    __m128d lo = _mm512_castpd512_pd128(t), hi = _mm512_extractf64x2_pd(t, 1);
-    __m128d er = _mm_add_pd(_mm_unpacklo_pd(lo, hi), _mm_unpackhi_pd(lo, hi));
-    *e = _mm_cvtsd_f64(er);
-    *r = _mm_cvtsd_f64(_mm_unpackhi_pd(er, er));
+    /* 128-bit lanes 0+1 and 2+3: [x0123, y0123, x4567, y4567] */
+    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(p, p, 0x88), _mm512_shuffle_f64x2(p, p, 0xDD));
+    /* [tree8 x, tree8 y] */
+    __m128d t = _mm_add_pd(_mm512_castpd512_pd128(s), _mm512_extractf64x2_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
 }
 
-/* A whole row in one run (n <= QE_RUN groups) from zero: its sums and max
- * straight from the registers, as lanes_commit would compute them from the
- * lanes (no lanes in memory). */
+/* A whole row in one run (n <= QE_RUN groups) from zero: its sum of d*d
+ * and max straight from the registers, as lanes_commit would compute them
+ * from the lanes (no lanes in memory). */
 QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                     const void *scales, const void *biases, uint64_t gi, double *e, double *r,
-                                     float *m)
+                                     const void *scales, const void *biases, uint64_t gi, double *e, float *m)
 {
     avx512_acc a;
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
     avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
-    avx512_sums(&a, e, r);
+    *e = avx512_sum_e(&a);
     *m = _mm512_reduce_max_ps(a.m);
 }
 #endif
@@ -551,7 +575,7 @@ static void sums_commit(mc_qerr *q, double e, double r, float m, uint64_t n, uin
  * caller redoes the row checked). */
 static int lanes_commit(mc_qerr *q, const lanes *L, uint64_t n, int checked)
 {
-    double e = tree8(L->e) + tree8(L->e + 8), r = tree8(L->r) + tree8(L->r + 8);
+    double e = tree8(L->e) + tree8(L->e + 8), r = (tree8(L->r) + tree8(L->r + 8)) + L->gr;
     if (!checked && !(isfinite(e) && isfinite(r))) return 1;
     float m = L->m[0];
     for (int k = 1; k < QE_LANES; k++) m = L->m[k] > m ? L->m[k] : m;
@@ -618,12 +642,14 @@ static void scales_decode(const void *arr, uint64_t i0, int n, int type, int pat
 }
 
 /* A run of n <= QE_RUN groups of a row, codes one per byte, starting at a
- * block boundary; gi the index of its first group among the scales; path
- * the loops to use (mc_qerr_vector_path(), taken once per call), checked
- * for the slow path of acc_checked. */
+ * block boundary; gi the index of its first group among the scales; sq the
+ * groups' sums of squares (mc_quant_affine_sumsq); path the loops to use
+ * (mc_qerr_vector_path(), taken once per call), checked for the slow path
+ * of acc_checked (which sums x*x itself: sq unused). */
 static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes, const void *scales,
-                       const void *biases, uint64_t gi, int path, int checked)
+                       const void *biases, uint64_t gi, const float *sq, int path, int checked)
 {
+    if (!checked) L->gr = add_sq(L->gr, sq, n);
 #ifdef MC_QERR_X86
     if (!checked && path == 3) {
         run_avx512(L, x, n, p, codes, scales, biases, gi);
@@ -658,10 +684,13 @@ static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine
     const int gs = p->group_size;
     const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)p->bits / 32u;
     uint8_t q[QE_RUN * 128];
+    float sq[QE_RUN];
     for (uint64_t r0 = 0; r0 < ng; r0 += QE_RUN) {
         const int n = (int)(ng - r0 < QE_RUN ? ng - r0 : QE_RUN);
+        const float *xr = x + r0 * (uint64_t)gs;
         mc_quant_unpack_codes(row + r0 * gw, (uint64_t)n * (uint64_t)gs, p->bits, q);
-        run_affine(L, x + r0 * (uint64_t)gs, n, p, q, scales, biases, g0 + r0, path, checked);
+        for (int g = 0; g < n && !checked; g++) sq[g] = mc_quant_affine_sumsq(xr + (size_t)g * (size_t)gs, gs);
+        run_affine(L, xr, n, p, q, scales, biases, g0 + r0, sq, path, checked);
     }
 }
 
@@ -707,16 +736,17 @@ static void fused_redo(fused *f, uint64_t row)
 
 /* A run of groups just quantized (mc_affine_sink): the same blocks, lanes
  * and operations as row_affine, the codes taken from the quantizer's bytes. */
-static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x, const uint8_t *codes, int row_done)
+static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x, const uint8_t *codes,
+                      const float *sq, int row_done)
 {
     fused *f = (fused *)vc;
     const mc_affine *p = f->p;
     const int gs = p->group_size;
 #ifdef MC_QERR_X86
     if (f->path == 3 && g0 == 0 && row_done && n <= QE_RUN) { /* the whole row in this run */
-        double e, r;
+        double e, r = add_sq(0.0, sq, n);
         float m;
-        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &e, &r, &m);
+        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &e, &m);
         if (isfinite(e) && isfinite(r)) sums_commit(f->q, e, r, m, f->ncols, 0);
         else fused_redo(f, row);
         return;
@@ -726,7 +756,7 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
     for (int r0 = 0; r0 < n; r0 += QE_RUN) {
         const int nr = n - r0 < QE_RUN ? n - r0 : QE_RUN;
         run_affine(&f->L, x + (size_t)r0 * (size_t)gs, nr, p, codes + (size_t)r0 * (size_t)gs, f->scales, f->biases,
-                   row * f->ng + g0 + (uint64_t)r0, f->path, 0);
+                   row * f->ng + g0 + (uint64_t)r0, sq + r0, f->path, 0);
     }
     if (row_done && lanes_commit(f->q, &f->L, f->ncols, 0)) fused_redo(f, row);
 }

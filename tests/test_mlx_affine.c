@@ -430,6 +430,72 @@ static void test_against_reference(void)
     free(x); free(wq); free(s); free(b); free(out);
 }
 
+/* The quantizer's sums of squares (mc_quant_affine_sumsq, also its
+ * finiteness check) against the definition written out here: 8 float32
+ * lanes (value j to lane j % 8), x*x rounded then added in order, the lanes
+ * added 0 to 7 left to right. Values spread over 2^-10..2^10 make the
+ * order show in the bits (a sum in another order differs). Then values
+ * whose squares pass FLT_MAX: the sum is Inf, yet nothing is refused and
+ * the codes, scales and biases are MLX's. */
+static float ref_sumsq(const float *x, int gs)
+{
+    float lane[8];
+    for (int l = 0; l < 8; l++) lane[l] = x[l] * x[l];
+    for (int j = 8; j < gs; j += 8)
+        for (int l = 0; l < 8; l++) lane[l] = lane[l] + x[j + l] * x[j + l];
+    float c = lane[0];
+    for (int l = 1; l < 8; l++) c = c + lane[l];
+    return c;
+}
+
+static void test_sumsq(void)
+{
+    static const int gsv[] = {32, 64, 128};
+    float x[128];
+    int bad = 0, far = 0, order_shows = 0;
+    for (int gi = 0; gi < 3; gi++)
+        for (int t = 0; t < 300; t++) {
+            const int gs = gsv[gi];
+            long double exact = 0;
+            float seq = 0.0f; /* one running sum: another order */
+            for (int j = 0; j < gs; j++) {
+                x[j] = ldexpf(rnd_normalish(), (int)(rnd32() % 21) - 10);
+                exact += (long double)x[j] * x[j];
+                seq = seq + x[j] * x[j];
+            }
+            float got = mc_quant_affine_sumsq(x, gs), want = ref_sumsq(x, gs);
+            bad += mc_f32_bits(got) != mc_f32_bits(want);
+            far += fabsl((long double)got - exact) > exact * 1e-5L;
+            order_shows += mc_f32_bits(seq) != mc_f32_bits(want);
+        }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(far, 0);
+    CHECK(order_shows > 300); /* the data tells orders apart */
+
+    /* squares beyond FLT_MAX: one value of 3e19, then eight of 1.5e19
+     * (each square finite, their sum not) */
+    const int gs = 64, bits = 4;
+    mc_affine p = {bits, gs, MC_T_F32};
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < gs; j++) x[j] = rnd_normalish();
+        if (k == 0) x[5] = 3e19f;
+        else for (int j = 0; j < 8; j++) x[8 * j + 3] = 1.5e19f;
+        CHECK(isinf(mc_quant_affine_sumsq(x, gs)));
+        uint32_t wq[8];
+        float s, b, rs, rb;
+        uint8_t bytes[32];
+        mc_error err = {0};
+        CHECK(mc_quant_affine_quantize(x, 1, gs, &p, wq, &s, &b, &err) == 0);
+        ref_group(x, gs, bits, bytes, &rs, &rb);
+        int diff = mc_f32_bits(s) != mc_f32_bits(rs) || mc_f32_bits(b) != mc_f32_bits(rb);
+        for (int i = 0; i < 32; i++) diff += (uint8_t)(wq[i / 4] >> (8 * (i % 4))) != bytes[i];
+        CHECK_EQ_U64(diff, 0);
+        x[9] = NAN; /* and a NaN beside them is still refused */
+        CHECK(mc_quant_affine_quantize(x, 1, gs, &p, wq, &s, &b, &err) == MC_ERR_ARG);
+        CHECK(!isfinite(mc_quant_affine_sumsq(x, gs)));
+    }
+}
+
 /* Code packing: mc_quant_pack_codes / mc_quant_unpack_codes against a plain
  * bit-by-bit bitstream (mc_quant_affine_code reads one code at a time). */
 static void test_pack_roundtrip(void)
@@ -490,4 +556,5 @@ static void test_all(void)
     test_pack_roundtrip();
     test_dequant_arith();
     test_against_reference();
+    test_sumsq();
 }

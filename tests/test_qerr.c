@@ -126,6 +126,26 @@ static ref_fig ref_affine(const float *x, uint64_t nrows, uint64_t ncols, const 
     return f;
 }
 
+/* An affine row's sum of squares as docs/QUANT.md defines it: per group 8
+ * float32 lanes (value j to lane j % 8, x*x rounded then added in order),
+ * the lanes added 0 to 7 left to right (the quantizer's min/max pass sums
+ * them so), the groups' sums in double added in row order. */
+static double ref_row_sumsq(const float *x, uint64_t ncols, int gs)
+{
+    double r = 0.0;
+    for (uint64_t g = 0; g < ncols / (uint64_t)gs; g++) {
+        const float *xg = x + g * (uint64_t)gs;
+        float lane[8];
+        for (int l = 0; l < 8; l++) lane[l] = xg[l] * xg[l];
+        for (int j = 8; j < gs; j += 8)
+            for (int l = 0; l < 8; l++) lane[l] = lane[l] + xg[j + l] * xg[j + l];
+        float c = lane[0];
+        for (int l = 1; l < 8; l++) c = c + lane[l];
+        r += (double)c;
+    }
+    return r;
+}
+
 /* The kernel sums float32 squares per group (at most 16 per lane) and rounds
  * y - x to float32: within 4e-6 of the exact sums; max |d| within one
  * float32 rounding. */
@@ -283,6 +303,8 @@ static void test_affine(void)
                 mc_qerr_stats s;
                 mc_qerr_stats_get(&q, &s);
                 CHECK(s.defined && s.count == ncols);
+                CHECKF(same_bits(s.sum_sq_ref, ref_row_sumsq(xr, ncols, p.group_size)), "row %llu: ref %.17g vs %.17g",
+                       (unsigned long long)r, s.sum_sq_ref, ref_row_sumsq(xr, ncols, p.group_size));
                 for (int path = 0; path <= 3; path++) {
                     CHECK(fused_on_path(&q3, path, xr, 1, ncols, &p, wq2, sc2, bi2, &err) == 0);
                     check_paths(&s, &q3, "blocks of very different sizes");
