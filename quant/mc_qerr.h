@@ -19,8 +19,10 @@
  *           written;
  *   float   the stored f16/bf16/f32 element, exactly;
  *   values  y given by the caller (e.g. MLX mxfp4 dequantized).
- * x and y are float32; d = fl32(y - x); d*d and x*x summed in float32 by
- * fused multiply-adds (C's fmaf: one rounding per step).
+ * x and y are float32; d = fl32(y - x); d*d (and for float and values
+ * x*x) summed in float32 by fused multiply-adds (C's fmaf: one rounding
+ * per step); for affine, a row's x*x is its groups' mc_quant_affine_sumsq
+ * (what the quantizer's min/max pass sums), in double, added in row order.
  *
  * Determinism: every row is summed in a fixed order (element i into lane
  * i % 16; per block of 128 values of the row, each lane sums in float32
