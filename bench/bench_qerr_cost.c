@@ -100,7 +100,14 @@ static int median_ci_rank(int n, double *cover)
     return k;
 }
 
-static void report(const char *what, const double *a, const double *b, int n)
+enum { CPU, USER, SYS };
+
+static double pick(run_t r, int what)
+{
+    return what == USER ? r.user : what == SYS ? r.sys : r.user + r.sys;
+}
+
+static void report(const char *name, int what, const run_t *a, const run_t *b, int n)
 {
     double *ra = malloc((size_t)n * sizeof *ra), *rb = malloc((size_t)n * sizeof *rb),
            *q = malloc((size_t)n * sizeof *q);
@@ -110,15 +117,15 @@ static void report(const char *what, const double *a, const double *b, int n)
     }
     double ta = 0, tb = 0;
     for (int i = 0; i < n; i++) {
-        ra[i] = a[i];
-        rb[i] = b[i];
-        q[i] = a[i] / b[i];
-        ta += a[i];
-        tb += b[i];
+        ra[i] = pick(a[i], what);
+        rb[i] = pick(b[i], what);
+        q[i] = ra[i] / rb[i];
+        ta += ra[i];
+        tb += rb[i];
     }
     double ma = median(ra, n), mb = median(rb, n), mq = median(q, n), cover = 0;
     int k = median_ci_rank(n, &cover);
-    printf("%-5s s, median: measured %.3f, --no-qerr %.3f | pair ratio: median %.4f", what, ma, mb, mq);
+    printf("%-5s s, median: measured %.3f, --no-qerr %.3f | pair ratio: median %.4f", name, ma, mb, mq);
     if (k > 0)
         printf(", %.1f%% interval %.4f-%.4f", 100.0 * cover, q[k - 1], q[n - k]);
     printf(", min-max %.3f-%.3f | ratio of totals %.4f\n", q[0], q[n - 1], ta / tb);
@@ -147,41 +154,34 @@ int main(int argc, char **argv)
     snprintf(th, sizeof th, "%d", threads);
     char *cmd_a[] = { argv[1], "convert", argv[2], outa, "--threads", th, "--force", "-q", NULL };
     char *cmd_b[] = { argv[1], "convert", argv[2], outb, "--threads", th, "--force", "-q", "--no-qerr", NULL };
-    double *v = malloc((size_t)pairs * 6 * sizeof *v);
-    if (!v) {
+    run_t *a = malloc((size_t)pairs * 2 * sizeof *a), *b = a ? a + pairs : NULL;
+    if (!a) {
         fprintf(stderr, "bench_qerr_cost: out of memory\n");
         return 1;
     }
-    double *cpu_a = v, *cpu_b = v + pairs, *usr_a = v + 2 * pairs, *usr_b = v + 3 * pairs, *sys_a = v + 4 * pairs,
-           *sys_b = v + 5 * pairs;
-    run_t ra, rb;
     printf("measured:  %s convert %s %s --threads %s --force -q\n", argv[1], argv[2], outa, th);
     printf("--no-qerr: %s convert %s %s --threads %s --force -q --no-qerr\n", argv[1], argv[2], outb, th);
     fflush(stdout);
     int rc = 1;
-    if (run_once(cmd_a, &ra) || run_once(cmd_b, &rb)) goto done; /* warm-up */
+    run_t w;
+    if (run_once(cmd_a, &w) || run_once(cmd_b, &w)) goto done; /* warm-up */
     for (int i = 0; i < pairs; i++) {
-        if (i % 2 == 0 ? run_once(cmd_a, &ra) || run_once(cmd_b, &rb) : run_once(cmd_b, &rb) || run_once(cmd_a, &ra))
+        if (i % 2 == 0 ? run_once(cmd_a, &a[i]) || run_once(cmd_b, &b[i])
+                       : run_once(cmd_b, &b[i]) || run_once(cmd_a, &a[i]))
             goto done;
-        cpu_a[i] = ra.user + ra.sys;
-        cpu_b[i] = rb.user + rb.sys;
-        usr_a[i] = ra.user;
-        usr_b[i] = rb.user;
-        sys_a[i] = ra.sys;
-        sys_b[i] = rb.sys;
-        if (rb.user <= 0) {
+        if (b[i].user <= 0) {
             fprintf(stderr, "bench_qerr_cost: a --no-qerr run took no measurable time; give a larger input\n");
             goto done;
         }
     }
     printf("%d pairs, %d thread%s\n", pairs, threads, threads == 1 ? "" : "s");
-    report("cpu", cpu_a, cpu_b, pairs);
-    report("user", usr_a, usr_b, pairs);
+    report("cpu", CPU, a, b, pairs);
+    report("user", USER, a, b, pairs);
     int sys_ok = 1;
-    for (int i = 0; i < pairs; i++) sys_ok &= sys_b[i] > 0;
-    if (sys_ok) report("sys", sys_a, sys_b, pairs);
+    for (int i = 0; i < pairs; i++) sys_ok &= b[i].sys > 0;
+    if (sys_ok) report("sys", SYS, a, b, pairs);
     rc = 0;
 done:
-    free(v);
+    free(a);
     return rc;
 }
