@@ -96,8 +96,8 @@ double mc_xsum_value(const mc_xsum *s)
  * sum is those group sums in double, added in row order. A fused
  * multiply-add is defined to the bit by IEEE 754 (C's fmaf), so every
  * loop below gives the same bits on every machine: the plain C loop (the
- * reference; compilers may vectorize it, as clang does to NEON's fmla on
- * ARM) and, on x86-64, loops in AVX2 with FMA and in AVX-512 chosen at run
+ * reference; compilers vectorize it, as clang and gcc do to NEON's fmla
+ * and fmaxnm on AArch64) and, on x86-64, loops in AVX2 with FMA and in AVX-512 chosen at run
  * time. -ffp-contract=off keeps the compiler from fusing anything else. */
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MC_QERR_SCALAR)
@@ -148,6 +148,22 @@ static void lanes_zero(lanes *L)
     memset(L, 0, sizeof *L);
 }
 
+/* The running max of the plain loop: "a > m ? a : m" for a = |d| (a quiet
+ * NaN when d is one: never signalling, d comes from a subtraction) and
+ * m >= +0, never NaN. On AArch64 that is fmaxf, the same bits for every
+ * such a and m (a NaN gives m; equal values are the same positive bits),
+ * which compilers turn into one FMAXNM where the select takes two
+ * instructions (FCMGT and BIT). Elsewhere fmaxf can be a call into libm
+ * (gcc on x86-64), so the select stays. */
+QE_INLINE float absmax_plain(float a, float m)
+{
+#if defined(__aarch64__)
+    return fmaxf(a, m);
+#else
+    return a > m ? a : m;
+#endif
+}
+
 /* n values (a multiple of 16, at most QE_BLOCK) of y against x: one block;
  * x*x summed too when with_r (float rows; a constant in each caller). */
 QE_INLINE void block_sums(lanes *L, const float *restrict y, const float *restrict x, size_t n, const int with_r)
@@ -163,8 +179,7 @@ QE_INLINE void block_sums(lanes *L, const float *restrict y, const float *restri
             float xv = x[j + (size_t)l], d = y[j + (size_t)l] - xv;
             E[l] = fmaf(d, d, E[l]);
             if (with_r) R[l] = fmaf(xv, xv, R[l]);
-            float a = fabsf(d);
-            M[l] = a > M[l] ? a : M[l];
+            M[l] = absmax_plain(fabsf(d), M[l]);
         }
     for (int l = 0; l < QE_LANES; l++) {
         L->e[l] += (double)E[l];
