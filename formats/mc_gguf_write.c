@@ -84,9 +84,11 @@ static void le_put(unsigned char *b, uint64_t v, int n)
     for (int i = 0; i < n; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* n is 1, 2, 4 or 8: a scalar's size from the value-type table. */
 static int put_int(mc_gguf_writer *w, wbuf *b, uint64_t v, int n, mc_error *err)
 {
     unsigned char x[8];
+    if (n < 1 || n > 8) return fail(w, mc_error_set(err, MC_ERR_ARG, "%s: a scalar of %d bytes", w->path, n));
     le_put(x, v, n);
     return wbuf_put(w, b, x, (size_t)n, err);
 }
