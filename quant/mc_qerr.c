@@ -97,8 +97,9 @@ double mc_xsum_value(const mc_xsum *s)
  * multiply-add is defined to the bit by IEEE 754 (C's fmaf), so every
  * loop below gives the same bits on every machine: the plain C loop (the
  * reference; compilers vectorize it, as clang and gcc do to NEON's fmla
- * and fmaxnm on AArch64) and, on x86-64, loops in AVX2 with FMA and in AVX-512 chosen at run
- * time. -ffp-contract=off keeps the compiler from fusing anything else. */
+ * and fmaxnm on AArch64) and, on x86-64, loops in AVX2 with FMA and in
+ * AVX-512 chosen at run time. -ffp-contract=off keeps the compiler from
+ * fusing anything else. */
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MC_QERR_SCALAR)
 #define MC_QERR_X86 1

@@ -12,9 +12,9 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgco
 # (Debian's bookworm-backports) on an AVX-512 x86-64 host got the unsigned
 # 64-bit min of clang's vectorized loop (NEON CMHI against an all-ones
 # register, then BIT) wrong that way, and right one instruction per block,
-# as under a debugger (Debian 12's qemu 7.2 got it right either way). One
-# instruction per block, then: -one-insn-per-tb since qemu 8.1, -singlestep
-# before.
+# as under a debugger (Debian 12's qemu 7.2 got the reproducer right either
+# way). One instruction per block, then: -one-insn-per-tb since qemu 8.1,
+# -singlestep before.
 execute_process(COMMAND qemu-aarch64 -h OUTPUT_VARIABLE _mconv_qemu_help ERROR_QUIET)
 if(_mconv_qemu_help MATCHES "one-insn-per-tb")
   set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -one-insn-per-tb)
