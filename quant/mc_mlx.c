@@ -14,9 +14,9 @@
 #include <math.h>
 #include <string.h>
 /* Vector paths: SSE2 intrinsics on x86 (MC_MLX_SSE2), GCC/Clang generic
- * vectors elsewhere (ARM NEON, ...), plain C otherwise; on x86-64 the code
- * pass also in AVX-512, chosen at run time (MC_MLX_AVX512,
- * mc_quant_affine_path). Tests build the same checks with MC_MLX_NO_SSE
+ * vectors elsewhere (ARM NEON, ...), plain C otherwise; on x86-64 all three
+ * passes and the packing also in AVX-512, chosen at run time
+ * (MC_MLX_AVX512, mc_quant_affine_path). Tests build the same checks with MC_MLX_NO_SSE
  * (the generic path ARM builds take) and MC_MLX_SCALAR (plain C), and run
  * them on both x86 code passes, so every path is proven to give the same
  * bytes. */
@@ -240,7 +240,9 @@ static MC_INLINE float rint_even(float v)
  *   3. codes of every element, then their packing into MLX's words.
  * Splitting 2 from 3 keeps the division chain of one group from stalling
  * the element loop, and packing after all codes of the chunk are stored
- * keeps it from reloading bytes still in the store buffer. */
+ * keeps it from reloading bytes still in the store buffer. On x86-64
+ * processors with AVX-512 each pass, and the packing, has an AVX-512 form
+ * below (affine_*_avx512) giving the same bytes. */
 #define MC_AQ_CHUNK 32
 
 /* Exactly: is any of the group's values Inf or NaN? Only asked when the
@@ -416,6 +418,220 @@ MC_MLX_AVX512_FN void affine_codes_avx512(const float *x, int nc, int gs, int bi
         }
     }
 }
+
+/* Pass 1 for the nc groups of a run, 16 values at a time. The sum of
+ * squares keeps affine_minmax's 8 lanes and order (the square of 16 values
+ * in one multiply, then their low 8 added before their high 8, as the
+ * steps of 8 are). Min and max over 16 lanes: for finite values any order
+ * gives the same value (a mix of -0 and +0 can come out either way, which
+ * changes no scale, bias or code: MLX's formulas compare magnitudes and
+ * subtract, and a zero edge makes the bias 0); a group with an Inf or NaN
+ * is refused and its min and max unused. One group's lanes: */
+typedef struct avx512_mm {
+    __m256 hi, lo, ck;
+} avx512_mm;
+
+__attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline avx512_mm affine_mm_avx512(
+    const float *xg, const int gs)
+{
+    __m512 z = _mm512_loadu_ps(xg), hi = z, lo = z, p = _mm512_mul_ps(z, z);
+    __m256 ck = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps(p, 1));
+    for (int j = 16; j < gs; j += 16) {
+        z = _mm512_loadu_ps(xg + j);
+        hi = _mm512_max_ps(z, hi);
+        lo = _mm512_min_ps(z, lo);
+        p = _mm512_mul_ps(z, z);
+        ck = _mm256_add_ps(ck, _mm512_castps512_ps256(p));
+        ck = _mm256_add_ps(ck, _mm512_extractf32x8_ps(p, 1));
+    }
+    avx512_mm m;
+    m.hi = _mm256_max_ps(_mm512_castps512_ps256(hi), _mm512_extractf32x8_ps(hi, 1));
+    m.lo = _mm256_min_ps(_mm512_castps512_ps256(lo), _mm512_extractf32x8_ps(lo, 1));
+    m.ck = ck;
+    return m;
+}
+
+/* r[l] lane g <- r[g] lane l (8 x 8). */
+__attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline void transpose8_avx512(__m256 *r)
+{
+    __m256 t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+        u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+        r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+    }
+}
+
+/* Eight groups at once: their lanes transposed, so that one vector
+ * operation finishes a step of all eight (the sum's lanes added 0 to 7
+ * left to right, as affine_minmax adds them). Returns the first group
+ * with an Inf or NaN, or -1. */
+MC_MLX_AVX512_FN int affine_minmax_avx512(const float *x, int nc, int gs, float *mn, float *mx, float *sq)
+{
+    int bad = -1, g = 0;
+    for (; g + 8 <= nc; g += 8) {
+        __m256 hi[8], lo[8], ck[8];
+        for (int k = 0; k < 8; k++) {
+            const avx512_mm m = affine_mm_avx512(x + (size_t)(g + k) * (size_t)gs, gs);
+            hi[k] = m.hi;
+            lo[k] = m.lo;
+            ck[k] = m.ck;
+        }
+        transpose8_avx512(hi);
+        transpose8_avx512(lo);
+        transpose8_avx512(ck);
+        __m256 h = hi[0], l = lo[0], c = ck[0];
+        for (int k = 1; k < 8; k++) {
+            h = _mm256_max_ps(hi[k], h);
+            l = _mm256_min_ps(lo[k], l);
+            c = _mm256_add_ps(c, ck[k]);
+        }
+        _mm256_storeu_ps(mx + g, h);
+        _mm256_storeu_ps(mn + g, l);
+        _mm256_storeu_ps(sq + g, c);
+    }
+    for (; g < nc; g++) {
+        const avx512_mm m = affine_mm_avx512(x + (size_t)g * (size_t)gs, gs);
+        float h8[8], l8[8], c8[8];
+        _mm256_storeu_ps(h8, m.hi);
+        _mm256_storeu_ps(l8, m.lo);
+        _mm256_storeu_ps(c8, m.ck);
+        float h = h8[0], l = l8[0], c = c8[0];
+        for (int k = 1; k < 8; k++) {
+            h = h < h8[k] ? h8[k] : h;
+            l = l > l8[k] ? l8[k] : l;
+            c = c + c8[k];
+        }
+        mx[g] = h;
+        mn[g] = l;
+        sq[g] = c;
+    }
+    for (g = 0; g < nc; g++)
+        if (!(sq[g] <= FLT_MAX) && affine_nonfinite(x + (size_t)g * (size_t)gs, gs)) {
+            bad = g;
+            break;
+        }
+    return bad;
+}
+
+/* Pass 2 (affine_params) 16 groups at a time, masked at the end: the same
+ * IEEE operations lane by lane (rint_even is VRNDSCALEPS's round to
+ * nearest even, which keeps a zero's sign as copysignf does); then the
+ * scales and biases stored in their type (VCVTPS2PH rounds to nearest even
+ * as mc_f32_to_f16 does, bf16 as mc_f32_to_bf16 for values that are not
+ * NaN, which these never are). */
+MC_MLX_AVX512_FN void affine_params_avx512(const float *mn, const float *mx, int n, int bits, float *sc,
+                                           float *bi, void *scales, void *biases, uint64_t gi0, int st)
+{
+    const __m512 n_bins = _mm512_set1_ps((float)((1 << bits) - 1)), eps = _mm512_set1_ps(1e-7f);
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (int g = 0; g < n; g += 16) {
+        const __mmask16 k = (__mmask16)(n - g >= 16 ? 0xffffu : (1u << (n - g)) - 1u);
+        const __m512 w_min = _mm512_maskz_loadu_ps(k, mn + g), w_max = _mm512_maskz_loadu_ps(k, mx + g);
+        const __mmask16 mask = _mm512_cmp_ps_mask(_mm512_abs_ps(w_min), _mm512_abs_ps(w_max), _CMP_GT_OQ);
+        __m512 scale = _mm512_div_ps(_mm512_sub_ps(w_max, w_min), n_bins);
+        scale = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(scale, eps, _CMP_LT_OQ), scale, eps);
+        scale = _mm512_mask_blend_ps(mask, _mm512_sub_ps(zero, scale), scale);
+        const __m512 edge = _mm512_mask_blend_ps(mask, w_max, w_min);
+        const __m512 q0 = _mm512_roundscale_ps(_mm512_div_ps(edge, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __mmask16 nz = _mm512_cmp_ps_mask(q0, zero, _CMP_NEQ_OQ);
+        const __m512 s2 = _mm512_div_ps(edge, _mm512_mask_blend_ps(nz, one, q0));
+        const __m512 s = _mm512_mask_blend_ps(nz, scale, s2), b = _mm512_mask_blend_ps(nz, zero, edge);
+        _mm512_mask_storeu_ps(sc + g, k, s);
+        _mm512_mask_storeu_ps(bi + g, k, b);
+        const uint64_t i = gi0 + (uint64_t)g;
+        if (st == MC_T_F32) {
+            _mm512_mask_storeu_ps((float *)scales + i, k, s);
+            _mm512_mask_storeu_ps((float *)biases + i, k, b);
+        } else if (st == MC_T_F16) {
+            _mm256_mask_storeu_epi16((uint16_t *)scales + i, k, _mm512_cvtps_ph(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm256_mask_storeu_epi16((uint16_t *)biases + i, k, _mm512_cvtps_ph(b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        } else {
+            const __m512i r = _mm512_set1_epi32(0x7fff), one_i = _mm512_set1_epi32(1);
+            __m512i u = _mm512_castps_si512(s), v = _mm512_castps_si512(b);
+            u = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(u, 16), one_i))), 16);
+            v = _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(v, 16), one_i))), 16);
+            _mm256_mask_storeu_epi16((uint16_t *)scales + i, k, _mm512_cvtepi32_epi16(u));
+            _mm256_mask_storeu_epi16((uint16_t *)biases + i, k, _mm512_cvtepi32_epi16(v));
+        }
+    }
+}
+
+/* pack32 of n codes (a multiple of 32) at 2, 4 or 8 bits, 64 at a time:
+ * neighbouring fields are merged by multiply-adds (each product and sum
+ * below 2^8, so nothing saturates), then narrowed to bytes; the stream is
+ * little-endian, as MLX's words are. Other widths: pack32. */
+MC_MLX_AVX512_FN void affine_pack_avx512(const uint8_t *q, int n, const int bits, uint32_t *o)
+{
+    if (bits == 8) {
+        memcpy(o, q, (size_t)n);
+        return;
+    }
+    uint8_t *ob = (uint8_t *)o;
+    int k = 0;
+    if (bits == 4) {
+        const __m512i m = _mm512_set1_epi16(0x1001); /* bytes 1, 16 */
+        for (; k + 64 <= n; k += 64)
+            _mm256_storeu_si256((__m256i *)(void *)(ob + k / 2),
+                                _mm512_cvtepi16_epi8(_mm512_maddubs_epi16(_mm512_loadu_si512(q + k), m)));
+        if (k < n)
+            _mm_storeu_si128((__m128i *)(void *)(ob + k / 2),
+                             _mm256_cvtepi16_epi8(_mm256_maddubs_epi16(
+                                 _mm256_loadu_si256((const __m256i *)(const void *)(q + k)), _mm256_set1_epi16(0x1001))));
+        return;
+    }
+    if (bits == 2) {
+        const __m512i m1 = _mm512_set1_epi16(0x0401), m2 = _mm512_set1_epi32(0x00100001); /* 1, 4 then 1, 16 */
+        for (; k + 64 <= n; k += 64) {
+            __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_loadu_si512(q + k), m1), m2);
+            _mm_storeu_si128((__m128i *)(void *)(ob + k / 4), _mm512_cvtepi32_epi8(v));
+        }
+        if (k < n) {
+            __m256i v = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(q + k)),
+                                     _mm256_set1_epi16(0x0401)),
+                _mm256_set1_epi32(0x00100001));
+            _mm_storel_epi64((__m128i *)(void *)(ob + k / 4), _mm256_cvtepi32_epi8(v));
+        }
+        return;
+    }
+    /* 3, 5, 6: eight codes to a 64-bit lane (bits bytes of it), as
+     * multiply-adds of pairs, pairs of pairs, then the upper half shifted
+     * down to its place; each 128-bit lane's two such runs gathered to its
+     * front and stored, 2 * bits bytes a lane. */
+    const __m512i m1 = _mm512_set1_epi16((short)(1 | (1 << (bits + 8))));
+    const __m512i m2 = _mm512_set1_epi32((int)(1u | (1u << (2 * bits + 16))));
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff);
+    const __m512i gather = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 6, 7, 14, 15));
+    const __mmask16 lane_bytes = (__mmask16)((1u << (2 * bits)) - 1u);
+    for (; k + 64 <= n; k += 64) {
+        __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_loadu_si512(q + k), m1), m2);
+        v = _mm512_or_si512(_mm512_and_si512(v, lo32), _mm512_srli_epi64(_mm512_andnot_si512(lo32, v), 32 - 4 * bits));
+        __m512i w = v;
+        if (bits != 6) { /* 5 or 3 bytes a run: move the second run down to follow the first */
+            const __m512i sh = _mm512_broadcast_i32x4(bits == 5 ? _mm_setr_epi8(0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1, -1, -1)
+                                                                : _mm_setr_epi8(0, 1, 2, 8, 9, 10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+            w = _mm512_shuffle_epi8(v, sh);
+        } else {
+            w = _mm512_shuffle_epi8(v, gather);
+        }
+        uint8_t *d = ob + (size_t)k / 8 * (size_t)bits;
+        _mm_mask_storeu_epi8(d, lane_bytes, _mm512_castsi512_si128(w));
+        _mm_mask_storeu_epi8(d + 2 * bits, lane_bytes, _mm512_extracti32x4_epi32(w, 1));
+        _mm_mask_storeu_epi8(d + 4 * bits, lane_bytes, _mm512_extracti32x4_epi32(w, 2));
+        _mm_mask_storeu_epi8(d + 6 * bits, lane_bytes, _mm512_extracti32x4_epi32(w, 3));
+    }
+    for (; k < n; k += 32) pack32(q + k, bits, o + k / 32 * bits);
+}
 #endif
 
 static int g_limit; /* mc_quant_affine_limit: 1 keeps the compiled code pass */
@@ -433,7 +649,7 @@ int mc_quant_affine_path(void)
     return 1;
 }
 
-/* v512: the AVX-512 code pass (mc_quant_affine_path() 3). */
+/* v512: the AVX-512 passes (mc_quant_affine_path() 3). */
 static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, uint32_t *wq, void *scales,
                                  void *biases, const int bits, const int gs, const int st, mc_affine_sink sink,
                                  const int v512, void *ctx, mc_error *err)
@@ -450,15 +666,30 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             const int nc = (int)(ng - g0 < MC_AQ_CHUNK ? ng - g0 : MC_AQ_CHUNK);
             const uint64_t gi0 = r * ng + g0;
             const float *xc = x + gi0 * (uint64_t)gs;
-            for (int c = 0; c < nc; c++)
-                if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c], &sq[c]))
-                    return mc_error_set(err, MC_ERR_ARG,
-                                        "affine quantization: non-finite value in row %llu, group %llu",
-                                        (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)c));
-            affine_params(mn, mx, nc, bits, sc, bi);
-            for (int c = 0; c < nc; c++) {
-                put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
-                put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
+            int bad = -1;
+#ifdef MC_MLX_AVX512
+            if (v512) {
+                bad = affine_minmax_avx512(xc, nc, gs, mn, mx, sq);
+            } else
+#endif
+            {
+                for (int c = 0; c < nc && bad < 0; c++)
+                    if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c], &sq[c])) bad = c;
+            }
+            if (bad >= 0)
+                return mc_error_set(err, MC_ERR_ARG, "affine quantization: non-finite value in row %llu, group %llu",
+                                    (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)bad));
+#ifdef MC_MLX_AVX512
+            if (v512) {
+                affine_params_avx512(mn, mx, nc, bits, sc, bi, scales, biases, gi0, st);
+            } else
+#endif
+            {
+                affine_params(mn, mx, nc, bits, sc, bi);
+                for (int c = 0; c < nc; c++) {
+                    put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
+                    put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
+                }
             }
 #ifdef MC_MLX_AVX512
             if (v512) {
@@ -469,7 +700,14 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
                 for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
             }
             uint32_t *o = wq + gi0 * gw;
-            for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
+#ifdef MC_MLX_AVX512
+            if (v512) {
+                affine_pack_avx512(q, nc * gs, bits, o);
+            } else
+#endif
+            {
+                for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
+            }
             if (sink) sink(ctx, r, g0, nc, xc, q, sq, g0 + (uint64_t)nc == ng);
         }
     }

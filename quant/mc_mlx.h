@@ -84,10 +84,11 @@ int mc_quant_affine_quantize_sink(const float *x, uint64_t nrows, uint64_t ncols
                                   uint32_t *wq, void *scales, void *biases, mc_affine_sink sink, void *ctx,
                                   mc_error *err);
 
-/* The code pass (the division and rounding of every value) a call takes
- * now: 1 the one this build was compiled with (SSE2 on x86-64, generic
- * vectors or plain C elsewhere), 3 AVX-512 (x86-64 processors with F, BW,
- * VL and DQ, chosen at run time). Both give the same bytes.
+/* The passes a call takes now (min/max and sums of squares, scales and
+ * biases, codes, packing): 1 the ones this build was compiled with (SSE2
+ * on x86-64, generic vectors or plain C elsewhere), 3 AVX-512 (x86-64
+ * processors with F, BW, VL and DQ, chosen at run time). Both give the
+ * same bytes and the same sums of squares.
  * mc_quant_affine_limit(1) keeps calls on the first, 0 lifts that: for
  * tests and benchmarks, not thread safe against calls in flight. */
 int mc_quant_affine_path(void);

@@ -430,6 +430,53 @@ static void test_against_reference(void)
     free(x); free(wq); free(s); free(b); free(out);
 }
 
+/* Scales and biases beyond the narrow type's range or below its normal
+ * numbers, in 20 groups (the code passes store them 16 at a time): each
+ * stored value is the reference's f32 value rounded to the type once
+ * (f16: overflow to Inf, subnormals; bf16: ties to even in the bits, from
+ * biases that are inputs on a tie). */
+static void test_scale_rounding(void)
+{
+    const int gs = 32, ng = 20, ncols = gs * ng;
+    float x[32 * 20];
+    uint32_t wq[32 * 20 / 4]; /* 8 bits a code at most */
+    uint16_t s[20], b[20];
+    static const int stv[] = {MC_T_F16, MC_T_BF16};
+    int bad = 0, inf_seen = 0, sub_seen = 0, ties = 0;
+    for (int si = 0; si < 2; si++)
+        for (int bits = 2; bits <= 8; bits += 2) {
+            for (int i = 0; i < ncols; i++) {
+                const int g = i / gs;
+                const float mag = g % 4 == 0 ? 2e6f : g % 4 == 1 ? 3e-4f : g % 4 == 2 ? 7e4f : 1.0f;
+                x[i] = rnd_normalish() * mag + (g % 5 == 0 ? mag : 0.0f);
+            }
+            /* groups whose bias is an input of bf16 ties (the edge): below
+             * an even and an odd last bit */
+            for (int j = 0; j < gs; j++) x[7 * gs + j] = x[8 * gs + j] = rnd_normalish() * 0.25f;
+            x[7 * gs + 3] = -(1.0f + 0x1p-8f);
+            x[8 * gs + 3] = -(1.0f + 0x3p-8f);
+            mc_affine p = {bits, gs, stv[si]};
+            mc_error err = {0};
+            CHECK(mc_quant_affine_quantize(x, 1, ncols, &p, wq, s, b, &err) == 0);
+            for (int g = 0; g < ng; g++) {
+                uint8_t bytes[32];
+                float rs, rb;
+                ref_group(x + g * gs, gs, bits, bytes, &rs, &rb);
+                const float gs_ = mc_quant_scale_get(s, (uint64_t)g, stv[si]);
+                const float gb_ = mc_quant_scale_get(b, (uint64_t)g, stv[si]);
+                bad += mc_f32_bits(gs_) != mc_f32_bits(mc_quant_round_to(rs, stv[si]));
+                bad += mc_f32_bits(gb_) != mc_f32_bits(mc_quant_round_to(rb, stv[si]));
+                inf_seen += isinf(gs_) || isinf(gb_);
+                ties += stv[si] == MC_T_BF16 && (mc_f32_bits(rb) & 0xffffu) == 0x8000u;
+                sub_seen += stv[si] == MC_T_F16 && gs_ != 0.0f && fabsf(gs_) < 6.103515625e-05f;
+            }
+        }
+    CHECK_EQ_U64(bad, 0);
+    CHECK(inf_seen > 0);
+    CHECK(sub_seen > 0);
+    CHECK(ties >= 8); /* both groups at each width */
+}
+
 /* The quantizer's sums of squares (mc_quant_affine_sumsq, also its
  * finiteness check) against the definition written out here: 8 float32
  * lanes (value j to lane j % 8), x*x rounded then added in order, the lanes
@@ -446,6 +493,26 @@ static float ref_sumsq(const float *x, int gs)
     float c = lane[0];
     for (int l = 1; l < 8; l++) c = c + lane[l];
     return c;
+}
+
+typedef struct sumsq_ctx {
+    const float *x;
+    int ncols, gs;
+    uint64_t groups, bad;
+} sumsq_ctx;
+
+static void sumsq_sink(void *vctx, uint64_t row, uint64_t group0, int n, const float *x, const uint8_t *codes,
+                       const float *sq, int row_done)
+{
+    sumsq_ctx *c = vctx;
+    (void)codes;
+    (void)row_done;
+    for (int k = 0; k < n; k++) {
+        const float *xg = c->x + row * (uint64_t)c->ncols + (group0 + (uint64_t)k) * (uint64_t)c->gs;
+        c->bad += xg != x + (size_t)k * (size_t)c->gs;
+        c->bad += mc_f32_bits(sq[k]) != mc_f32_bits(ref_sumsq(xg, c->gs));
+        c->groups++;
+    }
 }
 
 static void test_sumsq(void)
@@ -471,6 +538,26 @@ static void test_sumsq(void)
     CHECK_EQ_U64(bad, 0);
     CHECK_EQ_U64(far, 0);
     CHECK(order_shows > 300); /* the data tells orders apart */
+
+    /* the sums the quantizer hands its sink (the code pass's own min/max
+     * pass, AVX-512 where it runs), rows of 37 chunks' worth of groups */
+    for (int gi = 0; gi < 3; gi++) {
+        const int gs = gsv[gi], ncols = 4736;
+        float *xr = malloc(sizeof(float) * 2 * ncols), *sb = malloc(sizeof(float) * 2 * ncols);
+        uint32_t *wr = malloc(sizeof(float) * 2 * ncols);
+        for (int j = 0; j < 2 * ncols; j++) xr[j] = ldexpf(rnd_normalish(), (int)(rnd32() % 21) - 10);
+        sumsq_ctx ctx = {xr, ncols, gs, 0, 0};
+        mc_affine p = {4, gs, MC_T_F32};
+        mc_error err = {0};
+        CHECK(mc_quant_affine_quantize_sink(xr, 2, ncols, &p, wr, sb, sb + ncols, sumsq_sink, &ctx, &err) == 0);
+        CHECK_EQ_U64(ctx.groups, (uint64_t)(2 * ncols / gs));
+        CHECK_EQ_U64(ctx.bad, 0);
+        /* a NaN in row 1, group 33 (a second chunk): refused, naming that group */
+        xr[ncols + 33 * gs + 3] = NAN;
+        CHECK(mc_quant_affine_quantize_sink(xr, 2, ncols, &p, wr, sb, sb + ncols, NULL, NULL, &err) == MC_ERR_ARG);
+        CHECK(strstr(err.msg, "row 1, group 33") != NULL);
+        free(xr); free(sb); free(wr);
+    }
 
     /* squares beyond FLT_MAX: one value of 3e19, then eight of 1.5e19
      * (each square finite, their sum not) */
@@ -556,5 +643,6 @@ static void test_all(void)
     test_pack_roundtrip();
     test_dequant_arith();
     test_against_reference();
+    test_scale_rounding();
     test_sumsq();
 }
