@@ -2,7 +2,10 @@
  * f32 produced (1 GB = 1e9 bytes), best of N runs, beside this machine's
  * memcpy rate over the same output size (the ceiling).
  *
- *   bench_dequant [-m MiB_of_f32_output] [-r runs] [type ...]
+ *   bench_dequant [-m MiB_of_f32_output] [-r runs] [-l level] [type ...]
+ *
+ * -l 1 or 2 keeps the decoders at most at that level (mc_dequant_path: 1
+ * as compiled, 2 AVX2, 3 AVX-512 where the processor has it).
  *
  * Inputs are random bytes in each type's block layout, except that f16/f32
  * scale fields hold realistic scales (about 1e-3..1e-2) and F16/BF16/F32/F64
@@ -103,10 +106,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-m") == 0 && i + 1 < argc) mib = (size_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-l") == 0 && i + 1 < argc) mc_dequant_limit(atoi(argv[++i]));
         else { first_type = i; break; }
     }
     if (mib == 0 || runs <= 0) {
-        fprintf(stderr, "usage: bench_dequant [-m MiB] [-r runs] [type ...]\n");
+        fprintf(stderr, "usage: bench_dequant [-m MiB] [-r runs] [-l level] [type ...]\n");
         return 2;
     }
     const size_t out_bytes = mib << 20;
@@ -121,7 +125,8 @@ int main(int argc, char **argv)
 
     double load[3] = { 0, 0, 0 };
     int have_load = getloadavg(load, 3) == 3;
-    printf("bench_dequant: %zu MiB of f32 output per run, best of %d, one thread\n", mib, runs);
+    printf("bench_dequant: %zu MiB of f32 output per run, best of %d, one thread, decoder level %d\n", mib, runs,
+           mc_dequant_path());
     if (have_load) printf("load average at start: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
 
     double best = 1e30;

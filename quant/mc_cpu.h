@@ -11,5 +11,7 @@ int mc_cpu_x86_level(void);
 /* The target attribute of code that runs where mc_cpu_x86_level() is 3:
  * exactly the extensions level 3 checks for. */
 #define MC_CPU_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq"
+/* and of code that runs where it is at least 2 */
+#define MC_CPU_AVX2_TARGET "avx2,fma,f16c"
 
 #endif

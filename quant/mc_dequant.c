@@ -6,6 +6,27 @@
 
 #include <string.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "mc_cpu.h"
+#endif
+
+static int g_deq_limit = 3; /* mc_dequant_limit: the highest level taken */
+
+void mc_dequant_limit(int path)
+{
+    g_deq_limit = path == 1 || path == 2 ? path : 3;
+}
+
+int mc_dequant_path(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const int lv = mc_cpu_x86_level();
+    if (lv >= 3 && g_deq_limit >= 3) return 3;
+    if (lv >= 2 && g_deq_limit >= 2) return 2;
+#endif
+    return 1;
+}
+
 void mc_deq_f32(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
 
 /* f16 -> f32 without branches so the loop vectorizes (SSE2/NEON): normal

@@ -31,4 +31,13 @@ MC_DEQ_FN(f4); MC_DEQ_FN(f6_e2m3); MC_DEQ_FN(f6_e3m2);
  * multiple of the block size. */
 int mc_dequant(int t, const void *src, float *dst, int64_t n, mc_error *err);
 
+/* The decoders a call takes now: 1 as compiled, 2 the AVX2 builds and 3
+ * the AVX-512 builds of the Q4_0, Q4_1, Q8_0 and K-quant decoders (x86-64
+ * processors with AVX2, FMA and F16C, or also AVX-512 F, BW, VL and DQ:
+ * mc_cpu_x86_level; chosen at run time; the same bits). mc_dequant_limit(1)
+ * or (2) keeps calls at most at that level, 0 lifts that: for tests and
+ * benchmarks, not thread safe against calls in flight. */
+int mc_dequant_path(void);
+void mc_dequant_limit(int path);
+
 #endif

@@ -21,6 +21,45 @@
 
 #define QK_K 256
 
+/* Decoders whose loops the compiler vectorizes well also come compiled
+ * for AVX-512, and some for AVX2, chosen at run time on x86-64
+ * (mc_dequant_path): the same C body inlined into functions built for
+ * those targets. MC_DEQ_DISPATCH(type, avx2): avx2 1 where the AVX2 build
+ * measured faster than the compiled one (docs/PERFORMANCE.md; for Q4_0,
+ * Q4_1 and Q3_K it was slower, so level 2 keeps the compiled body). The
+ * operations and their order are the body's (no FMA contraction:
+ * -ffp-contract=off), so the values are the same bits; mc_dequant_limit
+ * keeps a lower level for tests. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "mc_cpu.h"
+#define MC_DEQ_INLINE __attribute__((always_inline)) inline
+#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
+    __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_##T##_avx512(                   \
+        const void *src, float *restrict dst, int64_t n)                                           \
+    {                                                                                              \
+        deq_##T(src, dst, n);                                                                      \
+    }                                                                                              \
+    __attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_##T##_avx2(                       \
+        const void *src, float *restrict dst, int64_t n)                                           \
+    {                                                                                              \
+        deq_##T(src, dst, n);                                                                      \
+    }                                                                                              \
+    void mc_deq_##T(const void *src, float *restrict dst, int64_t n)                               \
+    {                                                                                              \
+        const int lv = mc_dequant_path();                                                          \
+        if (lv == 3)                                                                               \
+            deq_##T##_avx512(src, dst, n);                                                         \
+        else if (lv == 2 && (AVX2))                                                                \
+            deq_##T##_avx2(src, dst, n);                                                           \
+        else                                                                                       \
+            deq_##T(src, dst, n);                                                                  \
+    }
+#else
+#define MC_DEQ_INLINE inline
+#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
+    void mc_deq_##T(const void *src, float *restrict dst, int64_t n) { deq_##T(src, dst, n); }
+#endif
+
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const uint8_t *p)
 {
@@ -40,7 +79,7 @@ static inline int g8s(uint64_t v, int j) /* the same byte as int8 (two's complem
 /* Q4_0's blocks: a 2-byte d (f16, or bf16 for mconv's form of
  * compressed-tensors INT4 groups), value = (q - 8) * d. bf is a constant
  * at each call, so each caller gets its own loop. */
-static inline void q4_0_rows(const void *src, float *restrict dst, int64_t n, const int bf)
+static MC_DEQ_INLINE void q4_0_rows(const void *src, float *restrict dst, int64_t n, const int bf)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
@@ -53,11 +92,13 @@ static inline void q4_0_rows(const void *src, float *restrict dst, int64_t n, co
     }
 }
 
-void mc_deq_q4_0(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 0); }
+static MC_DEQ_INLINE void deq_q4_0(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 0); }
+MC_DEQ_DISPATCH(q4_0, 0)
 
-void mc_deq_q4_0_bf16(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 1); }
+static MC_DEQ_INLINE void deq_q4_0_bf16(const void *src, float *restrict dst, int64_t n) { q4_0_rows(src, dst, n, 1); }
+MC_DEQ_DISPATCH(q4_0_bf16, 0)
 
-void mc_deq_q4_1(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q4_1(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 20, dst += 32) {
@@ -69,6 +110,7 @@ void mc_deq_q4_1(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH(q4_1, 0)
 
 void mc_deq_q5_0(const void *src, float *restrict dst, int64_t n)
 {
@@ -104,7 +146,7 @@ void mc_deq_q5_1(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_q8_0(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q8_0(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / 32; i++, b += 34, dst += 32) {
@@ -113,6 +155,7 @@ void mc_deq_q8_0(const void *src, float *restrict dst, int64_t n)
         for (int j = 0; j < 32; j++) dst[j] = (float)qs[j] * d;
     }
 }
+MC_DEQ_DISPATCH(q8_0, 1)
 
 /* Q8_1: ggml has no to_float for it; its values are qs*d like Q8_0 (the
  * second half s = d*sum(qs) is only used by dot products). */
@@ -216,7 +259,7 @@ void mc_deq_nvfp4(const void *src, float *restrict dst, int64_t n)
 
 /* ---------------------------------------------------------------- K-quants */
 
-void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q2_K(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 84) {
@@ -235,8 +278,9 @@ void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH(q2_K, 1)
 
-void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q3_K(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 110) {
@@ -270,6 +314,7 @@ void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH(q3_K, 0)
 
 static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
 {
@@ -282,7 +327,7 @@ static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
     }
 }
 
-void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q4_K(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 144) {
@@ -300,8 +345,9 @@ void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH(q4_K, 1)
 
-void mc_deq_q5_K(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q5_K(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 176) {
@@ -323,6 +369,7 @@ void mc_deq_q5_K(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH(q5_K, 1)
 
 void mc_deq_q6_K(const void *src, float *restrict dst, int64_t n)
 {
@@ -353,7 +400,7 @@ void mc_deq_q6_K(const void *src, float *restrict dst, int64_t n)
 }
 
 /* Q8_K: f32 scale, 256 int8 quants, 16 int16 block sums (unused here). */
-void mc_deq_q8_K(const void *src, float *restrict dst, int64_t n)
+static MC_DEQ_INLINE void deq_q8_K(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 292, dst += QK_K) {
@@ -362,6 +409,7 @@ void mc_deq_q8_K(const void *src, float *restrict dst, int64_t n)
         for (int j = 0; j < QK_K; j++) dst[j] = d * (float)qs[j];
     }
 }
+MC_DEQ_DISPATCH(q8_K, 1)
 
 /* ---------------------------------------------------------------- ternary */
 

@@ -386,13 +386,69 @@ static void test_oracle(void)
     mc_gguf_close(g);
 }
 
+/* Every decoder level this processor has (mc_dequant_path: the compiled
+ * decoders, then the AVX2 and AVX-512 builds) gives the compiled level's
+ * bits for every type, on random blocks (NaN and Inf scales included) and
+ * blocks of all 0x00 and all 0xFF. */
+static void test_levels_agree(void)
+{
+    int levels = 0;
+    for (int lv = 2; lv <= 3; lv++) {
+        mc_dequant_limit(lv);
+        if (mc_dequant_path() != lv) {
+            printf("test_dequant: SKIP level %d: this processor lacks %s\n", lv, lv == 2 ? "AVX2/FMA/F16C" : "AVX-512");
+            continue;
+        }
+        levels++;
+        int types = 0, diff = 0;
+        for (int t = 0; t < MC_T_COUNT; t++) {
+            const mc_type_traits *tr = mc_type_get(t);
+            if (!tr || !tr->to_f32) continue;
+            types++;
+            const size_t in_bytes = (size_t)SWEEP_BLOCKS * tr->type_size;
+            const int64_t n = (int64_t)SWEEP_BLOCKS * tr->blck;
+            unsigned char *in = malloc(in_bytes);
+            float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+            if (!in || !a || !b) {
+                CHECK(!"out of memory");
+                free(in), free(a), free(b);
+                break;
+            }
+            for (size_t i = 0; i < in_bytes; i++) in[i] = (unsigned char)(rng() >> 56);
+            memset(in, 0, tr->type_size);
+            memset(in + tr->type_size, 0xFF, tr->type_size);
+            mc_dequant_limit(1);
+            CHECK(mc_dequant(t, in, a, n, NULL) == 0);
+            mc_dequant_limit(lv);
+            CHECK(mc_dequant(t, in, b, n, NULL) == 0);
+            int d = 0;
+            for (int64_t i = 0; i < n; i++) d += mc_f32_bits(a[i]) != mc_f32_bits(b[i]);
+            CHECKF(d == 0, "%s: %d values differ between decoder levels 1 and %d", tr->name, d, lv);
+            diff += d;
+            free(in), free(a), free(b);
+        }
+        printf("test_dequant: level %d: %d types, %d values differ from level 1\n", lv, types, diff);
+    }
+    mc_dequant_limit(0);
+    printf("test_dequant: %d vector decoder levels checked\n", levels);
+}
+
 int main(void)
 {
-    test_oracle();
+    /* the ggml oracle and the sweep on every decoder level this processor
+     * has (1: as compiled, then 2 AVX2 and 3 AVX-512 where they run) */
+    for (int lv = 1; lv <= 3; lv++) {
+        mc_dequant_limit(lv);
+        if (mc_dequant_path() != lv) continue;
+        printf("test_dequant: decoder level %d\n", lv);
+        test_oracle();
+        test_random_sweep();
+    }
+    mc_dequant_limit(0);
+    test_levels_agree();
     test_traits();
     test_f16_all();
     test_small_floats();
     test_q8_1_q8_K();
-    test_random_sweep();
     return mc_test_finish("test_dequant");
 }
