@@ -214,6 +214,20 @@ static uint64_t rng(void)
 #define GUARD 16
 #define SENTINEL 0x7fbadbadu /* a NaN no decoder of a quantized type produces */
 
+/* SWEEP_BLOCKS blocks of type tr: random bytes, the first block all 0x00
+ * and the second all 0xFF (extremes of every field). NULL when out of
+ * memory. */
+static unsigned char *sweep_blocks(const mc_type_traits *tr)
+{
+    const size_t in_bytes = (size_t)SWEEP_BLOCKS * tr->type_size;
+    unsigned char *in = malloc(in_bytes);
+    if (!in) return NULL;
+    for (size_t i = 0; i < in_bytes; i++) in[i] = (unsigned char)(rng() >> 56);
+    memset(in, 0, tr->type_size);
+    memset(in + tr->type_size, 0xFF, tr->type_size);
+    return in;
+}
+
 static void test_random_sweep(void)
 {
     int types = 0;
@@ -221,9 +235,8 @@ static void test_random_sweep(void)
         const mc_type_traits *tr = mc_type_get(t);
         if (!tr || !tr->to_f32) continue;
         types++;
-        const size_t in_bytes = (size_t)SWEEP_BLOCKS * tr->type_size;
         const int64_t n = (int64_t)SWEEP_BLOCKS * tr->blck;
-        unsigned char *in = malloc(in_bytes);
+        unsigned char *in = sweep_blocks(tr);
         float *out = malloc(((size_t)n + GUARD) * sizeof(float));
         float *out2 = malloc((size_t)tr->blck * 4 * sizeof(float));
         if (!in || !out || !out2) {
@@ -231,10 +244,6 @@ static void test_random_sweep(void)
             free(in), free(out), free(out2);
             return;
         }
-        for (size_t i = 0; i < in_bytes; i++) in[i] = (unsigned char)(rng() >> 56);
-        /* some blocks all 0x00 and all 0xFF: extremes of every field */
-        memset(in, 0, tr->type_size);
-        memset(in + tr->type_size, 0xFF, tr->type_size);
         const uint32_t sent = SENTINEL;
         for (int64_t i = 0; i < n + GUARD; i++) memcpy(&out[i], &sent, 4);
         mc_error err = { 0 };
@@ -405,18 +414,14 @@ static void test_levels_agree(void)
             const mc_type_traits *tr = mc_type_get(t);
             if (!tr || !tr->to_f32) continue;
             types++;
-            const size_t in_bytes = (size_t)SWEEP_BLOCKS * tr->type_size;
             const int64_t n = (int64_t)SWEEP_BLOCKS * tr->blck;
-            unsigned char *in = malloc(in_bytes);
+            unsigned char *in = sweep_blocks(tr);
             float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
             if (!in || !a || !b) {
                 CHECK(!"out of memory");
                 free(in), free(a), free(b);
                 break;
             }
-            for (size_t i = 0; i < in_bytes; i++) in[i] = (unsigned char)(rng() >> 56);
-            memset(in, 0, tr->type_size);
-            memset(in + tr->type_size, 0xFF, tr->type_size);
             mc_dequant_limit(1);
             CHECK(mc_dequant(t, in, a, n, NULL) == 0);
             mc_dequant_limit(lv);
