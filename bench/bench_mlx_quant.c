@@ -1,8 +1,8 @@
 /* bench_mlx_quant: MLX affine quantization / dequantization throughput on
  * one core (group 64, f32 in, bf16 scales), in GB/s of f32 consumed
  * (quantize) or produced (dequantize); quantizing with the error measured
- * inside the quantizer (mc_qerr_affine_quantize) beside it, and where the AVX-512 code pass
- * runs, both again with the compiled (SSE) one; memcpy of the same f32 buffer as the
+ * inside the quantizer (mc_qerr_affine_quantize) beside it, and where the AVX-512 passes
+ * run, both again with the compiled (SSE) ones; memcpy of the same f32 buffer as the
  * ceiling and ggml dequantization (Q4_0, Q4_K via mc_dequant) for scale.
  *
  * usage: bench_mlx_quant [rows [cols [reps]]]   (default 512 4096 5)
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     printf("MLX affine, group 64, bf16 scales, %llu x %llu f32 (%.1f MB), best of %d, one thread\n",
            (unsigned long long)rows, (unsigned long long)cols, gb * 1e3, reps);
     printf("  measured = quantized with the error measured inside (mc_qerr_affine_quantize), error loop %d\n"
-           "  (0 plain C, 2 AVX2, 3 AVX-512), code pass %d (1 as compiled, 3 AVX-512)\n",
+           "  (0 plain C, 2 AVX2, 3 AVX-512), quantizer passes %d (1 as compiled, 3 AVX-512)\n",
            mc_qerr_vector_path(), mc_quant_affine_path());
     double tm = 1e30;
     for (int r = 0; r < reps; r++) {
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
                 if (rc) { fprintf(stderr, "quantize failed\n"); return 1; }
                 if (t < t2) t2 = t;
             }
-            if (pass3) { /* and with the compiled (SSE) code pass, measured after it */
+            if (pass3) { /* and with the compiled (SSE) passes, measured after them */
                 mc_quant_affine_limit(1);
                 t = bench_now();
                 int rc = mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, NULL);
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
                100.0 * (te / tq - 1.0));
         if (t2 < 1e30) printf("   AVX2 loop %6.2f GB/s (+%2.0f%%)", gb / t2, 100.0 * (t2 / tq - 1.0));
         if (pass3)
-            printf("   SSE code pass: quantize %6.2f, measured %6.2f GB/s (+%2.0f%%)", gb / tq1, gb / te1,
+            printf("   SSE passes: quantize %6.2f, measured %6.2f GB/s (+%2.0f%%)", gb / tq1, gb / te1,
                    100.0 * (te1 / tq1 - 1.0));
         printf("   dequantize %6.2f GB/s\n", gb / td);
     }

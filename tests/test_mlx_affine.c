@@ -431,7 +431,7 @@ static void test_against_reference(void)
 }
 
 /* Scales and biases beyond the narrow type's range or below its normal
- * numbers, in 20 groups (the code passes store them 16 at a time): each
+ * numbers, in 20 groups (the AVX-512 pass stores them 16 at a time): each
  * stored value is the reference's f32 value rounded to the type once
  * (f16: overflow to Inf, subnormals; bf16: ties to even in the bits, from
  * biases that are inputs on a tie). */
@@ -539,8 +539,9 @@ static void test_sumsq(void)
     CHECK_EQ_U64(far, 0);
     CHECK(order_shows > 300); /* the data tells orders apart */
 
-    /* the sums the quantizer hands its sink (the code pass's own min/max
-     * pass, AVX-512 where it runs), rows of 37 chunks' worth of groups */
+    /* the sums the quantizer hands its sink (from its min/max pass:
+     * AVX-512 where it runs), rows of 148, 74 or 37 groups (whole chunks
+     * of 32 and a partial one) */
     for (int gi = 0; gi < 3; gi++) {
         const int gs = gsv[gi], ncols = 4736;
         float *xr = malloc(sizeof(float) * 2 * ncols), *sb = malloc(sizeof(float) * 2 * ncols);
@@ -615,12 +616,12 @@ static void test_all(void);
 
 int main(void)
 {
-    /* every check on each code pass this build and processor have: the
-     * compiled one (limit 1), then the AVX-512 one where it runs */
+    /* every check on each set of passes this build and processor have:
+     * the compiled ones (limit 1), then the AVX-512 ones where they run */
     for (int limit = 1; limit >= 0; limit--) {
         mc_quant_affine_limit(limit);
         if (!limit && mc_quant_affine_path() != 3) break;
-        printf("test_mlx_affine: code pass %d\n", mc_quant_affine_path());
+        printf("test_mlx_affine: quantizer passes %d\n", mc_quant_affine_path());
         test_all();
     }
     mc_quant_affine_limit(0);
