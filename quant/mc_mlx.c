@@ -397,12 +397,15 @@ static MC_INLINE void affine_codes(const float *restrict x, const int gs, const 
 
 #ifdef MC_MLX_AVX512
 #define MC_MLX_AVX512_FN __attribute__((target(MC_CPU_AVX512_TARGET))) static
+/* the passes below, inlined into affine_chunk_avx512 (so its callers'
+ * constant widths reach them) */
+#define MC_MLX_AVX512_INLINE __attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline
 
 /* Pass 3 for the nc groups of a run, 16 values at a time: affine_codes's
  * SSE operations on 16 lanes (max and min keep their operand order, so a
  * NaN gives 0 alike), the codes (0..255) narrowed to bytes exactly. */
-MC_MLX_AVX512_FN void affine_codes_avx512(const float *x, int nc, int gs, int bits, const float *sc,
-                                          const float *bi, uint8_t *q)
+MC_MLX_AVX512_INLINE void affine_codes_avx512(const float *x, int nc, int gs, int bits, const float *sc,
+                                              const float *bi, uint8_t *q)
 {
     const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps((float)((1 << bits) - 1));
     const __m512 magic = _mm512_set1_ps(MC_RINT_MAGIC);
@@ -431,8 +434,7 @@ typedef struct avx512_mm {
     __m256 hi, lo, ck;
 } avx512_mm;
 
-__attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline avx512_mm affine_mm_avx512(
-    const float *xg, const int gs)
+MC_MLX_AVX512_INLINE avx512_mm affine_mm_avx512(const float *xg, const int gs)
 {
     __m512 z = _mm512_loadu_ps(xg), hi = z, lo = z, p = _mm512_mul_ps(z, z);
     __m256 ck = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps(p, 1));
@@ -452,7 +454,7 @@ __attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline avx51
 }
 
 /* r[l] lane g <- r[g] lane l (8 x 8). */
-__attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline void transpose8_avx512(__m256 *r)
+MC_MLX_AVX512_INLINE void transpose8_avx512(__m256 *r)
 {
     __m256 t[8], u[8];
     for (int k = 0; k < 4; k++) {
@@ -475,7 +477,7 @@ __attribute__((target(MC_CPU_AVX512_TARGET), always_inline)) static inline void 
  * operation finishes a step of all eight (the sum's lanes added 0 to 7
  * left to right, as affine_minmax adds them). Returns the first group
  * with an Inf or NaN, or -1. */
-MC_MLX_AVX512_FN int affine_minmax_avx512(const float *x, int nc, int gs, float *mn, float *mx, float *sq)
+MC_MLX_AVX512_INLINE int affine_minmax_avx512(const float *x, int nc, int gs, float *mn, float *mx, float *sq)
 {
     int bad = -1, g = 0;
     for (; g + 8 <= nc; g += 8) {
@@ -523,14 +525,33 @@ MC_MLX_AVX512_FN int affine_minmax_avx512(const float *x, int nc, int gs, float 
     return bad;
 }
 
+/* put_scale of the lanes of v that k selects, to elements i on of arr in
+ * type st: VCVTPS2PH rounds to nearest even as mc_f32_to_f16 does, bf16 is
+ * mc_f32_to_bf16's rounding (for values that are not NaN, which scales and
+ * biases never are). */
+MC_MLX_AVX512_INLINE void affine_put_avx512(void *arr, uint64_t i, __mmask16 k, int st, __m512 v)
+{
+    if (st == MC_T_F32) {
+        _mm512_mask_storeu_ps((float *)arr + i, k, v);
+        return;
+    }
+    __m256i h;
+    if (st == MC_T_F16) {
+        h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+        const __m512i u = _mm512_castps_si512(v);
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16));
+    }
+    _mm256_mask_storeu_epi16((uint16_t *)arr + i, k, h);
+}
+
 /* Pass 2 (affine_params) 16 groups at a time, masked at the end: the same
  * IEEE operations lane by lane (rint_even is VRNDSCALEPS's round to
  * nearest even, which keeps a zero's sign as copysignf does); then the
- * scales and biases stored in their type (VCVTPS2PH rounds to nearest even
- * as mc_f32_to_f16 does, bf16 as mc_f32_to_bf16 for values that are not
- * NaN, which these never are). */
-MC_MLX_AVX512_FN void affine_params_avx512(const float *mn, const float *mx, int n, int bits, float *sc,
-                                           float *bi, void *scales, void *biases, uint64_t gi0, int st)
+ * scales and biases stored in their type (affine_put_avx512). */
+MC_MLX_AVX512_INLINE void affine_params_avx512(const float *mn, const float *mx, int n, int bits, float *sc,
+                                               float *bi, void *scales, void *biases, uint64_t gi0, int st)
 {
     const __m512 n_bins = _mm512_set1_ps((float)((1 << bits) - 1)), eps = _mm512_set1_ps(1e-7f);
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
@@ -548,29 +569,17 @@ MC_MLX_AVX512_FN void affine_params_avx512(const float *mn, const float *mx, int
         const __m512 s = _mm512_mask_blend_ps(nz, scale, s2), b = _mm512_mask_blend_ps(nz, zero, edge);
         _mm512_mask_storeu_ps(sc + g, k, s);
         _mm512_mask_storeu_ps(bi + g, k, b);
-        const uint64_t i = gi0 + (uint64_t)g;
-        if (st == MC_T_F32) {
-            _mm512_mask_storeu_ps((float *)scales + i, k, s);
-            _mm512_mask_storeu_ps((float *)biases + i, k, b);
-        } else if (st == MC_T_F16) {
-            _mm256_mask_storeu_epi16((uint16_t *)scales + i, k, _mm512_cvtps_ph(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            _mm256_mask_storeu_epi16((uint16_t *)biases + i, k, _mm512_cvtps_ph(b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        } else {
-            const __m512i r = _mm512_set1_epi32(0x7fff), one_i = _mm512_set1_epi32(1);
-            __m512i u = _mm512_castps_si512(s), v = _mm512_castps_si512(b);
-            u = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(u, 16), one_i))), 16);
-            v = _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(v, 16), one_i))), 16);
-            _mm256_mask_storeu_epi16((uint16_t *)scales + i, k, _mm512_cvtepi32_epi16(u));
-            _mm256_mask_storeu_epi16((uint16_t *)biases + i, k, _mm512_cvtepi32_epi16(v));
-        }
+        affine_put_avx512(scales, gi0 + (uint64_t)g, k, st, s);
+        affine_put_avx512(biases, gi0 + (uint64_t)g, k, st, b);
     }
 }
 
-/* pack32 of n codes (a multiple of 32) at 2, 4 or 8 bits, 64 at a time:
- * neighbouring fields are merged by multiply-adds (each product and sum
- * below 2^8, so nothing saturates), then narrowed to bytes; the stream is
- * little-endian, as MLX's words are. Other widths: pack32. */
-MC_MLX_AVX512_FN void affine_pack_avx512(const uint8_t *q, int n, const int bits, uint32_t *o)
+/* pack32 of n codes (a multiple of 32), 64 at a time: neighbouring fields
+ * are merged by multiply-adds (nothing saturates), then narrowed to bytes
+ * (2 and 4 bits) or gathered by a byte shuffle (3, 5, 6 bits); 8-bit codes
+ * are their own stream. The stream is little-endian, as MLX's words are; a
+ * last 32 codes of 3, 5 or 6 bits go through pack32. */
+MC_MLX_AVX512_INLINE void affine_pack_avx512(const uint8_t *q, int n, const int bits, uint32_t *o)
 {
     if (bits == 8) {
         memcpy(o, q, (size_t)n);
@@ -611,19 +620,16 @@ MC_MLX_AVX512_FN void affine_pack_avx512(const uint8_t *q, int n, const int bits
     const __m512i m1 = _mm512_set1_epi16((short)(1 | (1 << (bits + 8))));
     const __m512i m2 = _mm512_set1_epi32((int)(1u | (1u << (2 * bits + 16))));
     const __m512i lo32 = _mm512_set1_epi64(0xffffffff);
-    const __m512i gather = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 6, 7, 14, 15));
+    /* each 64-bit lane's first `bits` bytes, the second lane's after the first's */
+    const __m512i pick = _mm512_broadcast_i32x4(
+        bits == 6   ? _mm_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1)
+        : bits == 5 ? _mm_setr_epi8(0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1, -1, -1)
+                    : _mm_setr_epi8(0, 1, 2, 8, 9, 10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
     const __mmask16 lane_bytes = (__mmask16)((1u << (2 * bits)) - 1u);
     for (; k + 64 <= n; k += 64) {
         __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_loadu_si512(q + k), m1), m2);
         v = _mm512_or_si512(_mm512_and_si512(v, lo32), _mm512_srli_epi64(_mm512_andnot_si512(lo32, v), 32 - 4 * bits));
-        __m512i w = v;
-        if (bits != 6) { /* 5 or 3 bytes a run: move the second run down to follow the first */
-            const __m512i sh = _mm512_broadcast_i32x4(bits == 5 ? _mm_setr_epi8(0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1, -1, -1)
-                                                                : _mm_setr_epi8(0, 1, 2, 8, 9, 10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-            w = _mm512_shuffle_epi8(v, sh);
-        } else {
-            w = _mm512_shuffle_epi8(v, gather);
-        }
+        const __m512i w = _mm512_shuffle_epi8(v, pick);
         uint8_t *d = ob + (size_t)k / 8 * (size_t)bits;
         _mm_mask_storeu_epi8(d, lane_bytes, _mm512_castsi512_si128(w));
         _mm_mask_storeu_epi8(d + 2 * bits, lane_bytes, _mm512_extracti32x4_epi32(w, 1));
@@ -649,6 +655,41 @@ int mc_quant_affine_path(void)
     return 1;
 }
 
+/* One chunk of nc groups (group gi0 of the tensor on) through the three
+ * passes and the packing, as compiled: sums of squares to sq, scales and
+ * biases stored, codes to q and packed to o. Returns the first group with
+ * an Inf or NaN (then nothing past the min/max pass is done), or -1. */
+static MC_INLINE int affine_chunk(const float *xc, const int nc, const int bits, const int gs, const int st,
+                                  float *sq, void *scales, void *biases, uint64_t gi0, uint8_t *q, uint32_t *o)
+{
+    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
+    for (int c = 0; c < nc; c++)
+        if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c], &sq[c])) return c;
+    affine_params(mn, mx, nc, bits, sc, bi);
+    for (int c = 0; c < nc; c++) {
+        put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
+        put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
+    }
+    for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
+    for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
+    return -1;
+}
+
+#ifdef MC_MLX_AVX512
+/* affine_chunk with the AVX-512 passes (the same results). */
+MC_MLX_AVX512_FN int affine_chunk_avx512(const float *xc, int nc, int bits, int gs, int st, float *sq, void *scales,
+                                         void *biases, uint64_t gi0, uint8_t *q, uint32_t *o)
+{
+    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
+    const int bad = affine_minmax_avx512(xc, nc, gs, mn, mx, sq);
+    if (bad >= 0) return bad;
+    affine_params_avx512(mn, mx, nc, bits, sc, bi, scales, biases, gi0, st);
+    affine_codes_avx512(xc, nc, gs, bits, sc, bi, q);
+    affine_pack_avx512(q, nc * gs, bits, o);
+    return -1;
+}
+#endif
+
 /* v512: the AVX-512 passes (mc_quant_affine_path() 3). */
 static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols, uint32_t *wq, void *scales,
                                  void *biases, const int bits, const int gs, const int st, mc_affine_sink sink,
@@ -656,7 +697,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
 {
     const uint64_t ng = ncols / (uint64_t)gs;
     const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sq[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
+    float sq[MC_AQ_CHUNK];
     uint8_t q[MC_AQ_CHUNK * 128];
 #ifndef MC_MLX_AVX512
     (void)v512;
@@ -666,48 +707,17 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             const int nc = (int)(ng - g0 < MC_AQ_CHUNK ? ng - g0 : MC_AQ_CHUNK);
             const uint64_t gi0 = r * ng + g0;
             const float *xc = x + gi0 * (uint64_t)gs;
-            int bad = -1;
+            uint32_t *o = wq + gi0 * gw;
+            int bad;
 #ifdef MC_MLX_AVX512
-            if (v512) {
-                bad = affine_minmax_avx512(xc, nc, gs, mn, mx, sq);
-            } else
+            if (v512)
+                bad = affine_chunk_avx512(xc, nc, bits, gs, st, sq, scales, biases, gi0, q, o);
+            else
 #endif
-            {
-                for (int c = 0; c < nc && bad < 0; c++)
-                    if (affine_minmax(xc + c * gs, gs, &mn[c], &mx[c], &sq[c])) bad = c;
-            }
+                bad = affine_chunk(xc, nc, bits, gs, st, sq, scales, biases, gi0, q, o);
             if (bad >= 0)
                 return mc_error_set(err, MC_ERR_ARG, "affine quantization: non-finite value in row %llu, group %llu",
                                     (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)bad));
-#ifdef MC_MLX_AVX512
-            if (v512) {
-                affine_params_avx512(mn, mx, nc, bits, sc, bi, scales, biases, gi0, st);
-            } else
-#endif
-            {
-                affine_params(mn, mx, nc, bits, sc, bi);
-                for (int c = 0; c < nc; c++) {
-                    put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
-                    put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
-                }
-            }
-#ifdef MC_MLX_AVX512
-            if (v512) {
-                affine_codes_avx512(xc, nc, gs, bits, sc, bi, q);
-            } else
-#endif
-            {
-                for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
-            }
-            uint32_t *o = wq + gi0 * gw;
-#ifdef MC_MLX_AVX512
-            if (v512) {
-                affine_pack_avx512(q, nc * gs, bits, o);
-            } else
-#endif
-            {
-                for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
-            }
             if (sink) sink(ctx, r, g0, nc, xc, q, sq, g0 + (uint64_t)nc == ng);
         }
     }
