@@ -21,44 +21,7 @@
 
 #define QK_K 256
 
-/* Decoders whose loops the compiler vectorizes well also come compiled
- * for AVX-512, and some for AVX2, chosen at run time on x86-64
- * (mc_dequant_path): the same C body inlined into functions built for
- * those targets. MC_DEQ_DISPATCH(type, avx2): avx2 1 where the AVX2 build
- * measured faster than the compiled one (docs/PERFORMANCE.md; for Q4_0,
- * Q4_1 and Q3_K it was slower, so level 2 keeps the compiled body). The
- * operations and their order are the body's (no FMA contraction:
- * -ffp-contract=off), so the values are the same bits; mc_dequant_limit
- * keeps a lower level for tests. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include "mc_cpu.h"
-#define MC_DEQ_INLINE __attribute__((always_inline)) inline
-#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
-    __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_##T##_avx512(                   \
-        const void *src, float *restrict dst, int64_t n)                                           \
-    {                                                                                              \
-        deq_##T(src, dst, n);                                                                      \
-    }                                                                                              \
-    __attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_##T##_avx2(                       \
-        const void *src, float *restrict dst, int64_t n)                                           \
-    {                                                                                              \
-        deq_##T(src, dst, n);                                                                      \
-    }                                                                                              \
-    void mc_deq_##T(const void *src, float *restrict dst, int64_t n)                               \
-    {                                                                                              \
-        const int lv = mc_dequant_path();                                                          \
-        if (lv == 3)                                                                               \
-            deq_##T##_avx512(src, dst, n);                                                         \
-        else if (lv == 2 && (AVX2))                                                                \
-            deq_##T##_avx2(src, dst, n);                                                           \
-        else                                                                                       \
-            deq_##T(src, dst, n);                                                                  \
-    }
-#else
-#define MC_DEQ_INLINE inline
-#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
-    void mc_deq_##T(const void *src, float *restrict dst, int64_t n) { deq_##T(src, dst, n); }
-#endif
+#include "mc_dequant_int.h"
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const uint8_t *p)
