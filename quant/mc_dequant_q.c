@@ -23,6 +23,12 @@
 
 #include "mc_dequant_int.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* hand-written vector decoders (Q4_K, Q6_K) beside MC_DEQ_DISPATCH's */
+#define MC_DEQ_X86 1
+#include <immintrin.h>
+#endif
+
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const uint8_t *p)
 {
@@ -308,7 +314,52 @@ static MC_DEQ_INLINE void deq_q4_K(const void *src, float *restrict dst, int64_t
         }
     }
 }
-MC_DEQ_DISPATCH(q4_K, 1)
+#ifdef MC_DEQ_X86
+/* deq_q4_K in AVX-512: 16 codes at a time widened to 32-bit lanes, the
+ * same d1 * q - m1 (a multiply, then a subtract: no FMA), the same bits.
+ * (The compiler's AVX-512 build of the C body: 49 GB/s in cache; this:
+ * 78; docs/PERFORMANCE.md.) Level 2 keeps the compiler's AVX2 build. */
+__attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q4_K_avx512(const void *src, float *restrict dst,
+                                                                        int64_t n)
+{
+    const uint8_t *b = src;
+    const __m512i m4 = _mm512_set1_epi32(0xF);
+    for (int64_t i = 0; i < n / QK_K; i++, b += 144) {
+        const float d = h2f(b), min = h2f(b + 2);
+        const uint8_t *sc = b + 4, *q = b + 16;
+        for (int is = 0; is < 8; is += 2, q += 32, dst += 64) {
+            int s1, m1i, s2, m2i;
+            scale_min_k4(is, sc, &s1, &m1i);
+            scale_min_k4(is + 1, sc, &s2, &m2i);
+            const __m512 d1 = _mm512_set1_ps(d * (float)s1), m1 = _mm512_set1_ps(min * (float)m1i);
+            const __m512 d2 = _mm512_set1_ps(d * (float)s2), m2 = _mm512_set1_ps(min * (float)m2i);
+            for (int l = 0; l < 32; l += 16) {
+                const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + l)));
+                const __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(c, m4));
+                const __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(c, 4));
+                _mm512_storeu_ps(dst + l, _mm512_sub_ps(_mm512_mul_ps(d1, lo), m1));
+                _mm512_storeu_ps(dst + l + 32, _mm512_sub_ps(_mm512_mul_ps(d2, hi), m2));
+            }
+        }
+    }
+}
+
+__attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_q4_K_avx2(const void *src, float *restrict dst,
+                                                                    int64_t n)
+{
+    deq_q4_K(src, dst, n);
+}
+
+void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n)
+{
+    const int lv = mc_dequant_path();
+    if (lv == 3) deq_q4_K_avx512(src, dst, n);
+    else if (lv == 2) deq_q4_K_avx2(src, dst, n);
+    else deq_q4_K(src, dst, n);
+}
+#else
+void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n) { deq_q4_K(src, dst, n); }
+#endif
 
 static MC_DEQ_INLINE void deq_q5_K(const void *src, float *restrict dst, int64_t n)
 {
@@ -362,8 +413,7 @@ static MC_DEQ_INLINE void deq_q6_K(const void *src, float *restrict dst, int64_t
     }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
+#ifdef MC_DEQ_X86
 /* deq_q6_K in AVX-512, 16 values of l at a time: the four 6-bit fields
  * of each as 32-bit lanes by the same masks and shifts, minus 32,
  * converted (exact) and multiplied by the same d*sc: the same bits. (The
