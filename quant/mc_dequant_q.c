@@ -24,7 +24,7 @@
 #include "mc_dequant_int.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* hand-written vector decoders (Q4_K, Q5_K, Q6_K) beside MC_DEQ_DISPATCH's */
+/* hand-written vector decoders (Q2_K to Q6_K) beside MC_DEQ_DISPATCH's */
 #define MC_DEQ_X86 1
 #include <immintrin.h>
 #endif
@@ -247,7 +247,63 @@ static MC_DEQ_INLINE void deq_q2_K(const void *src, float *restrict dst, int64_t
         }
     }
 }
-MC_DEQ_DISPATCH(q2_K, 1)
+#ifdef MC_DEQ_X86
+/* deq_q2_K in AVX-512: each 16 bytes of codes widened once and used for
+ * its four 2-bit fields, dl * q - ml as in the C body: the same bits.
+ * Level 2 keeps the compiler's AVX2 build. */
+__attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q2_K_avx512(const void *src, float *restrict dst,
+                                                                        int64_t n)
+{
+    const uint8_t *b = src;
+    const __m512i m3 = _mm512_set1_epi32(3);
+    for (int64_t i = 0; i < n / QK_K; i++, b += 84, dst += QK_K) {
+        const uint8_t *sc = b, *q = b + 16;
+        const float d = h2f(b + 80), min = h2f(b + 82);
+        for (int half = 0; half < 2; half++)
+            for (int k = 0; k < 2; k++) {
+                const __m512i c = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(const void *)(q + 32 * half + 16 * k)));
+                for (int j = 0; j < 4; j++) {
+                    const int is = 8 * half + 2 * j + k;
+                    const __m512 dl = _mm512_set1_ps(d * (float)(sc[is] & 0xF));
+                    const __m512 ml = _mm512_set1_ps(min * (float)(sc[is] >> 4));
+                    const __m512i v = _mm512_and_si512(_mm512_srl_epi32(c, _mm_cvtsi32_si128(2 * j)), m3);
+                    _mm512_storeu_ps(dst + 16 * is, _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(v)), ml));
+                }
+            }
+    }
+}
+
+__attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_q2_K_avx2(const void *src, float *restrict dst,
+                                                                    int64_t n)
+{
+    deq_q2_K(src, dst, n);
+}
+
+void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n)
+{
+    const int lv = mc_dequant_path();
+    if (lv == 3) deq_q2_K_avx512(src, dst, n);
+    else if (lv == 2) deq_q2_K_avx2(src, dst, n);
+    else deq_q2_K(src, dst, n);
+}
+#else
+void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n) { deq_q2_K(src, dst, n); }
+#endif
+
+/* Q3_K's 16 6-bit scales: low 4 bits from s[0..7] (low nibbles, then
+ * high nibbles), high 2 bits from s[8..11] (ggml's aux[] shuffle on a
+ * little-endian host). */
+static MC_DEQ_INLINE void q3_K_scales(const uint8_t *s, int *scales)
+{
+    for (int j = 0; j < 16; j++) {
+        const int bb = j & 3, grp = j >> 2;
+        const int lo8 = (grp & 1) ? s[4 + bb] : s[bb];
+        const int lo = grp < 2 ? (lo8 & 0xF) : (lo8 >> 4);
+        const int hi = (s[8 + bb] >> (2 * grp)) & 3;
+        scales[j] = (lo | (hi << 4)) - 32;
+    }
+}
 
 static MC_DEQ_INLINE void deq_q3_K(const void *src, float *restrict dst, int64_t n)
 {
@@ -255,19 +311,9 @@ static MC_DEQ_INLINE void deq_q3_K(const void *src, float *restrict dst, int64_t
     for (int64_t i = 0; i < n / QK_K; i++, b += 110) {
         const uint8_t *restrict hm = b;
         const uint8_t *restrict q = b + 32;
-        const uint8_t *restrict s = b + 96;
         const float d_all = h2f(b + 108);
-        /* 16 6-bit scales: low 4 bits from s[0..7] (low nibbles, then high
-         * nibbles), high 2 bits from s[8..11] (ggml's aux[] shuffle on a
-         * little-endian host). */
         int scales[16];
-        for (int j = 0; j < 16; j++) {
-            const int bb = j & 3, grp = j >> 2;
-            const int lo8 = (grp & 1) ? s[4 + bb] : s[bb];
-            const int lo = grp < 2 ? (lo8 & 0xF) : (lo8 >> 4);
-            const int hi = (s[8 + bb] >> (2 * grp)) & 3;
-            scales[j] = (lo | (hi << 4)) - 32;
-        }
+        q3_K_scales(b + 96, scales);
         int is = 0;
         unsigned m = 1;
         for (int half = 0; half < 2; half++, q += 32) {
@@ -283,7 +329,48 @@ static MC_DEQ_INLINE void deq_q3_K(const void *src, float *restrict dst, int64_t
         }
     }
 }
-MC_DEQ_DISPATCH(q3_K, 0)
+#ifdef MC_DEQ_X86
+/* deq_q3_K in AVX-512: each 16 bytes of codes and of high bits widened
+ * once and used for their four 2-bit fields; a code loses 4 where its
+ * high bit is clear (a masked subtract), then dl * q as in the C body:
+ * the same bits. Level 2 keeps the compiled body (its AVX2 build was
+ * slower). */
+__attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q3_K_avx512(const void *src, float *restrict dst,
+                                                                        int64_t n)
+{
+    const uint8_t *b = src;
+    const __m512i m3 = _mm512_set1_epi32(3), four = _mm512_set1_epi32(4);
+    for (int64_t i = 0; i < n / QK_K; i++, b += 110, dst += QK_K) {
+        const uint8_t *hm = b, *q = b + 32;
+        const float d_all = h2f(b + 108);
+        int scales[16];
+        q3_K_scales(b + 96, scales);
+        for (int k = 0; k < 2; k++) {
+            const __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(hm + 16 * k)));
+            for (int half = 0; half < 2; half++) {
+                const __m512i c = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(const void *)(q + 32 * half + 16 * k)));
+                for (int j = 0; j < 4; j++) {
+                    const int is = 8 * half + 2 * j + k;
+                    const __m512i v = _mm512_and_si512(_mm512_srl_epi32(c, _mm_cvtsi32_si128(2 * j)), m3);
+                    const __mmask16 set = _mm512_test_epi32_mask(h, _mm512_set1_epi32(1 << (4 * half + j)));
+                    const __m512i w = _mm512_mask_sub_epi32(v, (__mmask16)~set, v, four);
+                    _mm512_storeu_ps(dst + 16 * is,
+                                     _mm512_mul_ps(_mm512_set1_ps(d_all * (float)scales[is]), _mm512_cvtepi32_ps(w)));
+                }
+            }
+        }
+    }
+}
+
+void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n)
+{
+    if (mc_dequant_path() == 3) deq_q3_K_avx512(src, dst, n);
+    else deq_q3_K(src, dst, n);
+}
+#else
+void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n) { deq_q3_K(src, dst, n); }
+#endif
 
 static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
 {
