@@ -193,7 +193,31 @@ static inline void kv_float(float *kv, const int8_t *k)
     for (int i = 0; i < 16; i++) kv[i] = (float)k[i];
 }
 
-void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+/* 32 values of a 16-entry table block in AVX-512: byte j's low nibble
+ * gives value j, its high nibble value j + 16, each d * table[q]
+ * (VPERMPS looks the 16 floats up; IEEE products commute, so d * t and
+ * t * d are the same bits). */
+#define MC_DEQ_AVX512_FN __attribute__((target(MC_CPU_AVX512_TARGET)))
+MC_DEQ_AVX512_FN static inline void lut32_avx512(float *dst, const uint8_t *qs, __m512 t, float d)
+{
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
+    const __m512 vd = _mm512_set1_ps(d);
+    _mm512_storeu_ps(dst, _mm512_mul_ps(vd, _mm512_permutexvar_ps(_mm512_and_si512(c, _mm512_set1_epi32(0xF)), t)));
+    _mm512_storeu_ps(dst + 16, _mm512_mul_ps(vd, _mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t)));
+}
+
+MC_DEQ_AVX512_FN static void deq_mxfp4_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_fp4);
+    const __m512 t = _mm512_loadu_ps(kv);
+    for (int64_t i = 0; i < n / 32; i++, b += 17, dst += 32) lut32_avx512(dst, b + 1, t, e8m0_half(b[0]));
+}
+#endif
+
+static void deq_mxfp4(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     float kv[16];
@@ -206,6 +230,17 @@ void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
             dst[j + 16] = kv[qs[j] >> 4] * d;
         }
     }
+}
+
+void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
+{
+#ifdef MC_DEQ_X86
+    if (mc_dequant_path() == 3) {
+        deq_mxfp4_avx512(src, dst, n);
+        return;
+    }
+#endif
+    deq_mxfp4(src, dst, n);
 }
 
 void mc_deq_nvfp4(const void *src, float *restrict dst, int64_t n)
@@ -844,7 +879,35 @@ void mc_deq_iq1_m(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+MC_DEQ_AVX512_FN static void deq_iq4_nl_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_iq4nl);
+    const __m512 t = _mm512_loadu_ps(kv);
+    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) lut32_avx512(dst, b + 2, t, h2f(b));
+}
+
+MC_DEQ_AVX512_FN static void deq_iq4_xs_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    float kv[16];
+    kv_float(kv, mc_kvalues_iq4nl);
+    const __m512 t = _mm512_loadu_ps(kv);
+    for (int64_t i = 0; i < n / QK_K; i++, b += 136) {
+        const float d = h2f(b);
+        const unsigned sh = rd16(b + 2);
+        const uint8_t *sl = b + 4, *qs = b + 8;
+        for (int ib = 0; ib < 8; ib++, qs += 16, dst += 32) {
+            const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xf) | (int)(((sh >> (2 * ib)) & 3) << 4);
+            lut32_avx512(dst, qs, t, d * (float)(ls - 32));
+        }
+    }
+}
+#endif
+
+static void deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     float kv[16];
@@ -859,7 +922,18 @@ void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
+void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
+{
+#ifdef MC_DEQ_X86
+    if (mc_dequant_path() == 3) {
+        deq_iq4_nl_avx512(src, dst, n);
+        return;
+    }
+#endif
+    deq_iq4_nl(src, dst, n);
+}
+
+static void deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     float kv[16];
@@ -878,4 +952,15 @@ void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
             }
         }
     }
+}
+
+void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
+{
+#ifdef MC_DEQ_X86
+    if (mc_dequant_path() == 3) {
+        deq_iq4_xs_avx512(src, dst, n);
+        return;
+    }
+#endif
+    deq_iq4_xs(src, dst, n);
 }
