@@ -16,12 +16,10 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "mc_cpu.h"
 #define MC_DEQ_INLINE __attribute__((always_inline)) inline
-#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
-    __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_##T##_avx512(                   \
-        const void *src, float *restrict dst, int64_t n)                                           \
-    {                                                                                              \
-        deq_##T(src, dst, n);                                                                      \
-    }                                                                                              \
+/* A decoder whose level-3 form is written out (deq_T_avx512, defined
+ * before): that at level 3, the compiled body's AVX2 build at level 2
+ * where avx2 is 1, else the compiled body. */
+#define MC_DEQ_DISPATCH_X512(T, AVX2)                                                              \
     __attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_##T##_avx2(                       \
         const void *src, float *restrict dst, int64_t n)                                           \
     {                                                                                              \
@@ -37,10 +35,19 @@
         else                                                                                       \
             deq_##T(src, dst, n);                                                                  \
     }
+/* The compiled body built for AVX-512 as the level-3 form. */
+#define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
+    __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_##T##_avx512(                   \
+        const void *src, float *restrict dst, int64_t n)                                           \
+    {                                                                                              \
+        deq_##T(src, dst, n);                                                                      \
+    }                                                                                              \
+    MC_DEQ_DISPATCH_X512(T, AVX2)
 #else
 #define MC_DEQ_INLINE inline
 #define MC_DEQ_DISPATCH(T, AVX2)                                                                   \
     void mc_deq_##T(const void *src, float *restrict dst, int64_t n) { deq_##T(src, dst, n); }
+#define MC_DEQ_DISPATCH_X512(T, AVX2) MC_DEQ_DISPATCH(T, AVX2)
 #endif
 
 #endif

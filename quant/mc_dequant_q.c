@@ -232,16 +232,7 @@ static void deq_mxfp4(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_mxfp4(const void *src, float *restrict dst, int64_t n)
-{
-#ifdef MC_DEQ_X86
-    if (mc_dequant_path() == 3) {
-        deq_mxfp4_avx512(src, dst, n);
-        return;
-    }
-#endif
-    deq_mxfp4(src, dst, n);
-}
+MC_DEQ_DISPATCH_X512(mxfp4, 0)
 
 void mc_deq_nvfp4(const void *src, float *restrict dst, int64_t n)
 {
@@ -308,23 +299,8 @@ __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q2_K_avx512(const 
             }
     }
 }
-
-__attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_q2_K_avx2(const void *src, float *restrict dst,
-                                                                    int64_t n)
-{
-    deq_q2_K(src, dst, n);
-}
-
-void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n)
-{
-    const int lv = mc_dequant_path();
-    if (lv == 3) deq_q2_K_avx512(src, dst, n);
-    else if (lv == 2) deq_q2_K_avx2(src, dst, n);
-    else deq_q2_K(src, dst, n);
-}
-#else
-void mc_deq_q2_K(const void *src, float *restrict dst, int64_t n) { deq_q2_K(src, dst, n); }
 #endif
+MC_DEQ_DISPATCH_X512(q2_K, 1)
 
 /* Q3_K's 16 6-bit scales: low 4 bits from s[0..7] (low nibbles, then
  * high nibbles), high 2 bits from s[8..11] (ggml's aux[] shuffle on a
@@ -398,14 +374,8 @@ __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q3_K_avx512(const 
     }
 }
 
-void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n)
-{
-    if (mc_dequant_path() == 3) deq_q3_K_avx512(src, dst, n);
-    else deq_q3_K(src, dst, n);
-}
-#else
-void mc_deq_q3_K(const void *src, float *restrict dst, int64_t n) { deq_q3_K(src, dst, n); }
 #endif
+MC_DEQ_DISPATCH_X512(q3_K, 0)
 
 static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
 {
@@ -465,23 +435,8 @@ __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q4_K_avx512(const 
         }
     }
 }
-
-__attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_q4_K_avx2(const void *src, float *restrict dst,
-                                                                    int64_t n)
-{
-    deq_q4_K(src, dst, n);
-}
-
-void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n)
-{
-    const int lv = mc_dequant_path();
-    if (lv == 3) deq_q4_K_avx512(src, dst, n);
-    else if (lv == 2) deq_q4_K_avx2(src, dst, n);
-    else deq_q4_K(src, dst, n);
-}
-#else
-void mc_deq_q4_K(const void *src, float *restrict dst, int64_t n) { deq_q4_K(src, dst, n); }
 #endif
+MC_DEQ_DISPATCH_X512(q4_K, 1)
 
 static MC_DEQ_INLINE void deq_q5_K(const void *src, float *restrict dst, int64_t n)
 {
@@ -537,23 +492,8 @@ __attribute__((target(MC_CPU_AVX512_TARGET))) static void deq_q5_K_avx512(const 
         }
     }
 }
-
-__attribute__((target(MC_CPU_AVX2_TARGET))) static void deq_q5_K_avx2(const void *src, float *restrict dst,
-                                                                    int64_t n)
-{
-    deq_q5_K(src, dst, n);
-}
-
-void mc_deq_q5_K(const void *src, float *restrict dst, int64_t n)
-{
-    const int lv = mc_dequant_path();
-    if (lv == 3) deq_q5_K_avx512(src, dst, n);
-    else if (lv == 2) deq_q5_K_avx2(src, dst, n);
-    else deq_q5_K(src, dst, n);
-}
-#else
-void mc_deq_q5_K(const void *src, float *restrict dst, int64_t n) { deq_q5_K(src, dst, n); }
 #endif
+MC_DEQ_DISPATCH_X512(q5_K, 1)
 
 static MC_DEQ_INLINE void deq_q6_K(const void *src, float *restrict dst, int64_t n)
 {
@@ -922,16 +862,7 @@ static void deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_iq4_nl(const void *src, float *restrict dst, int64_t n)
-{
-#ifdef MC_DEQ_X86
-    if (mc_dequant_path() == 3) {
-        deq_iq4_nl_avx512(src, dst, n);
-        return;
-    }
-#endif
-    deq_iq4_nl(src, dst, n);
-}
+MC_DEQ_DISPATCH_X512(iq4_nl, 0)
 
 static void deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
 {
@@ -954,13 +885,4 @@ static void deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
     }
 }
 
-void mc_deq_iq4_xs(const void *src, float *restrict dst, int64_t n)
-{
-#ifdef MC_DEQ_X86
-    if (mc_dequant_path() == 3) {
-        deq_iq4_xs_avx512(src, dst, n);
-        return;
-    }
-#endif
-    deq_iq4_xs(src, dst, n);
-}
+MC_DEQ_DISPATCH_X512(iq4_xs, 0)
