@@ -657,7 +657,38 @@ static inline float sgn(float v, unsigned signs, int j)
     return mc_f32_from_bits(mc_f32_bits(v) ^ (((uint32_t)(signs >> j) & 1u) << 31));
 }
 
-void mc_deq_iq2_xxs(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+/* 16 grid values (bytes, unsigned or signed) times d, the sign of lane j
+ * flipped where bit j of sm is set: sgn(d * (float)g, ...) lane by lane
+ * (the same product, the same sign-bit xor). */
+MC_DEQ_AVX512_FN static inline void grid16_avx512(float *dst, __m128i g, int is_signed, __m512 d, __mmask16 sm)
+{
+    const __m512i w = is_signed ? _mm512_cvtepi8_epi32(g) : _mm512_cvtepu8_epi32(g);
+    const __m512 v = _mm512_mul_ps(d, _mm512_cvtepi32_ps(w));
+    _mm512_storeu_ps(dst, _mm512_mask_xor_ps(v, sm, v, _mm512_set1_ps(-0.0f)));
+}
+
+MC_DEQ_AVX512_FN static void deq_iq2_xxs_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 66) {
+        const float d = h2f(b);
+        for (int ib = 0; ib < 8; ib++, dst += 32) {
+            const uint8_t *q = b + 2 + 8 * ib;
+            const uint32_t a1 = rd32(q + 4);
+            const __m512 db = _mm512_set1_ps(d * (0.5f + (float)(a1 >> 28)) * 0.25f);
+            for (int l = 0; l < 4; l += 2) {
+                const __m128i g = _mm_set_epi64x((long long)mc_iq2xxs_grid[q[l + 1]], (long long)mc_iq2xxs_grid[q[l]]);
+                const unsigned sm = mc_ksigns_iq2xs[(a1 >> (7 * l)) & 127] |
+                                    (unsigned)mc_ksigns_iq2xs[(a1 >> (7 * (l + 1))) & 127] << 8;
+                grid16_avx512(dst + 8 * l, g, 0, db, (__mmask16)sm);
+            }
+        }
+    }
+}
+#endif
+
+static void deq_iq2_xxs(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 66) {
@@ -674,8 +705,45 @@ void mc_deq_iq2_xxs(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq2_xxs, 0)
 
-void mc_deq_iq2_xs(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+MC_DEQ_AVX512_FN static void deq_iq2_xs_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 74) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *sc = b + 66;
+        for (int ib = 0; ib < 8; ib++, dst += 32)
+            for (int l = 0; l < 4; l += 2) {
+                const float db = d * (0.5f + (float)(l ? sc[ib] >> 4 : sc[ib] & 0xf)) * 0.25f;
+                const unsigned v0 = rd16(qs + 2 * (4 * ib + l)), v1 = rd16(qs + 2 * (4 * ib + l + 1));
+                const __m128i g = _mm_set_epi64x((long long)mc_iq2xs_grid[v1 & 511], (long long)mc_iq2xs_grid[v0 & 511]);
+                const unsigned sm = mc_ksigns_iq2xs[(v0 >> 9) & 127] | (unsigned)mc_ksigns_iq2xs[(v1 >> 9) & 127] << 8;
+                grid16_avx512(dst + 8 * l, g, 0, _mm512_set1_ps(db), (__mmask16)sm);
+            }
+    }
+}
+
+MC_DEQ_AVX512_FN static void deq_iq2_s_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 82) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *signs = b + 2 + 32, *qh = b + 66, *sc = b + 74;
+        for (int ib = 0; ib < 8; ib++, qs += 4, signs += 4, dst += 32)
+            for (int l = 0; l < 4; l += 2) {
+                const float db = d * (0.5f + (float)(l ? sc[ib] >> 4 : sc[ib] & 0xf)) * 0.25f;
+                const unsigned i0 = qs[l] | (((unsigned)qh[ib] << (8 - 2 * l)) & 0x300);
+                const unsigned i1 = qs[l + 1] | (((unsigned)qh[ib] << (8 - 2 * (l + 1))) & 0x300);
+                const __m128i g = _mm_set_epi64x((long long)mc_iq2s_grid[i1], (long long)mc_iq2s_grid[i0]);
+                grid16_avx512(dst + 8 * l, g, 0, _mm512_set1_ps(db), (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
+            }
+    }
+}
+#endif
+
+static void deq_iq2_xs(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 74) {
@@ -695,8 +763,9 @@ void mc_deq_iq2_xs(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq2_xs, 0)
 
-void mc_deq_iq2_s(const void *src, float *restrict dst, int64_t n)
+static void deq_iq2_s(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 82) {
@@ -718,8 +787,31 @@ void mc_deq_iq2_s(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq2_s, 0)
 
-void mc_deq_iq3_xxs(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+MC_DEQ_AVX512_FN static void deq_iq3_xxs_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 98) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *ss = b + 2 + 64;
+        for (int ib = 0; ib < 8; ib++, qs += 8, dst += 32) {
+            const uint32_t a = rd32(ss + 4 * ib);
+            const __m512 db = _mm512_set1_ps(d * (0.5f + (float)(a >> 28)) * 0.5f);
+            for (int l = 0; l < 4; l += 2) {
+                const __m128i g = _mm_set_epi32((int)mc_iq3xxs_grid[qs[2 * l + 3]], (int)mc_iq3xxs_grid[qs[2 * l + 2]],
+                                                (int)mc_iq3xxs_grid[qs[2 * l + 1]], (int)mc_iq3xxs_grid[qs[2 * l]]);
+                const unsigned sm = mc_ksigns_iq2xs[(a >> (7 * l)) & 127] |
+                                    (unsigned)mc_ksigns_iq2xs[(a >> (7 * (l + 1))) & 127] << 8;
+                grid16_avx512(dst + 8 * l, g, 0, db, (__mmask16)sm);
+            }
+        }
+    }
+}
+#endif
+
+static void deq_iq3_xxs(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 98) {
@@ -741,8 +833,34 @@ void mc_deq_iq3_xxs(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq3_xxs, 0)
 
-void mc_deq_iq3_s(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+MC_DEQ_AVX512_FN static void deq_iq3_s_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 110) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *qh = b + 66, *signs = b + 74, *sc = b + 106;
+        for (int ib = 0; ib < 8; ib++, qs += 8, signs += 4, dst += 32) {
+            const int s4 = (ib & 1) ? (sc[ib / 2] >> 4) : (sc[ib / 2] & 0xf);
+            const __m512 db = _mm512_set1_ps(d * (float)(1 + 2 * s4));
+            const unsigned h = qh[ib];
+            for (int l = 0; l < 4; l += 2) {
+                uint32_t g[4];
+                for (int k = 0; k < 2; k++) {
+                    g[2 * k] = mc_iq3s_grid[(qs[2 * (l + k)] | ((h << (8 - 2 * (l + k))) & 256)) & 511];
+                    g[2 * k + 1] = mc_iq3s_grid[(qs[2 * (l + k) + 1] | ((h << (7 - 2 * (l + k))) & 256)) & 511];
+                }
+                const __m128i gv = _mm_set_epi32((int)g[3], (int)g[2], (int)g[1], (int)g[0]);
+                grid16_avx512(dst + 8 * l, gv, 0, db, (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
+            }
+        }
+    }
+}
+#endif
+
+static void deq_iq3_s(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 110) {
@@ -766,8 +884,32 @@ void mc_deq_iq3_s(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq3_s, 0)
 
-void mc_deq_iq1_s(const void *src, float *restrict dst, int64_t n)
+#ifdef MC_DEQ_X86
+/* dl * ((float)q + delta) for 16 signed grid bytes, as the C body. */
+MC_DEQ_AVX512_FN static void deq_iq1_s_avx512(const void *src, float *restrict dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b += 50) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *qhb = b + 34;
+        for (int ib = 0; ib < 8; ib++, qs += 4, dst += 32) {
+            const unsigned qh = rd16(qhb + 2 * ib);
+            const __m512 dl = _mm512_set1_ps(d * (float)(2 * ((qh >> 12) & 7) + 1));
+            const __m512 delta = _mm512_set1_ps((qh & 0x8000) ? -0.125f : 0.125f);
+            for (int l = 0; l < 4; l += 2) {
+                const uint64_t g0 = mc_iq1s_grid[(qs[l] | (((qh >> (3 * l)) & 7) << 8)) & 2047];
+                const uint64_t g1 = mc_iq1s_grid[(qs[l + 1] | (((qh >> (3 * (l + 1))) & 7) << 8)) & 2047];
+                const __m512i w = _mm512_cvtepi8_epi32(_mm_set_epi64x((long long)g1, (long long)g0));
+                _mm512_storeu_ps(dst + 8 * l, _mm512_mul_ps(dl, _mm512_add_ps(_mm512_cvtepi32_ps(w), delta)));
+            }
+        }
+    }
+}
+#endif
+
+static void deq_iq1_s(const void *src, float *restrict dst, int64_t n)
 {
     const uint8_t *restrict b = src;
     for (int64_t i = 0; i < n / QK_K; i++, b += 50) {
@@ -785,6 +927,7 @@ void mc_deq_iq1_s(const void *src, float *restrict dst, int64_t n)
         }
     }
 }
+MC_DEQ_DISPATCH_X512(iq1_s, 0)
 
 void mc_deq_iq1_m(const void *src, float *restrict dst, int64_t n)
 {
