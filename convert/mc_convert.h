@@ -45,6 +45,9 @@ typedef struct mc_mtensor {
     int stored_type;                /* passthrough: the stored mc_type (U32, F16, BF16, F32) */
     uint8_t carry;                  /* the source blocks are already MLX's affine form (compressed-tensors
                                        INT4): repacked, not requantized, at 4 bits (docs/CONVERT.md) */
+    uint8_t block_rows;             /* rows of whole source blocks of one type, taken as they are (no
+                                       column map, transpose, reshape or value map): what --lossless
+                                       can repack (mc_model_read_blocks reads them) */
     void *impl;                     /* convert-private recipe */
 } mc_mtensor;
 

@@ -95,6 +95,9 @@ int mc_build_tokenizer(mc_cv *cv, mc_error *err);
 int mc_fmt_name(char *buf, size_t cap, const char *pat, int layer, int expert);
 int mc_has_tok(const char *pat, char c);
 int mc_push_tensor(mc_model *m, size_t *cap, mc_mtensor **out, mc_error *err);
+/* The recipe takes whole rows of lossless encodings' blocks of one type
+ * as they are (mc_mtensor.block_rows). */
+uint8_t mc_recipe_block_rows(const mc_recipe *r);
 /* cv->kinds of every layer: the arch's selectors, then its hook. */
 int mc_layer_kinds(mc_cv *cv, mc_error *err);
 int mc_apply_rules(mc_cv *cv, mc_error *err);

@@ -299,14 +299,10 @@ int mc_model_read_blocks(const mc_model *m, const mc_mtensor *t, uint64_t row0, 
     if (!m || !t || !t->impl || !type || (!dst && nrows))
         return mc_error_set(err, MC_ERR_ARG, "mc_model_read_blocks: NULL argument");
     const mc_recipe *r = t->impl;
-    if (t->passthrough || r->values_x || r->elem_rows || r->n_parts == 0 || r->col_map || r->flat ||
-        r->has_t)
-        return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s is not a plain row selection", m->input_path,
+    if (t->passthrough || !mc_recipe_block_rows(r))
+        return mc_error_set(err, MC_ERR_UNSUPPORTED,
+                            "%s: tensor %s is not whole rows of source blocks taken as they are", m->input_path,
                             t->name);
-    for (size_t i = 0; i < r->n_parts; i++)
-        if (!r->parts[i].enc->lossless)
-            return mc_error_set(err, MC_ERR_UNSUPPORTED, "%s: tensor %s does not come from GGUF blocks",
-                                m->input_path, t->name);
     mc_blk_ctx c = {dst, cap, -1};
     int rc = mc_for_segments(m, t, row0, nrows, mc_blk_seg, &c, err);
     if (rc == 0) *type = c.type >= 0 ? c.type : r->fixed_src_type;

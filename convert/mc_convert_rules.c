@@ -117,13 +117,21 @@ static int mc_lookup(mc_cv *cv, const char *pat, int L, mc_found *f, mc_error *e
     return 1;
 }
 
-/* Every part's encoding carries MLX's own blocks, read as rows (no
- * transposed parts, column maps, reshapes or value maps). */
+uint8_t mc_recipe_block_rows(const mc_recipe *r)
+{
+    if (!r->n_parts || r->values_x || r->elem_rows || r->col_map || r->flat || r->has_t || r->fixed_src_type < 0)
+        return 0;
+    for (size_t i = 0; i < r->n_parts; i++)
+        if (!r->parts[i].enc || !r->parts[i].enc->lossless) return 0;
+    return 1;
+}
+
+/* Every part's encoding carries MLX's own blocks, read as rows. */
 static uint8_t mc_recipe_carry(const mc_recipe *r)
 {
-    if (!r->n_parts || r->values_x || r->col_map || r->flat || r->has_t || r->fixed_src_type < 0) return 0;
+    if (!mc_recipe_block_rows(r)) return 0;
     for (size_t i = 0; i < r->n_parts; i++)
-        if (!r->parts[i].enc || !r->parts[i].enc->carry || !r->parts[i].enc->lossless) return 0;
+        if (!r->parts[i].enc->carry) return 0;
     return 1;
 }
 
@@ -135,6 +143,7 @@ static void mc_tensor_from_recipe(mc_mtensor *t, const mc_rule *r, int L, mc_rec
     t->src_type = rec->fixed_src_type;
     t->src_bits = mc_recipe_src_bits(rec);
     t->carry = mc_recipe_carry(rec);
+    t->block_rows = mc_recipe_block_rows(rec);
     t->quantizable = (r->flags & MC_R_Q) ? 1 : 0;
     t->quant_bits = (r->flags & MC_R_Q8) ? 8 : 0;
     t->keep_dtype = (r->flags & MC_R_KEEP_DTYPE) ? 1 : 0;

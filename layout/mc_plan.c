@@ -198,7 +198,7 @@ static int plan_item(const mc_model *m, const mc_mtensor *t, const mc_plan_opts 
     }
     /* --lossless, or a source already in MLX's affine form (compressed-tensors
      * INT4) at the 4 bits of that form */
-    if ((o->lossless || (t->carry && bits == 4)) && !o->no_quant && t->quantizable && t->n_dims >= 2 && t->src_type >= 0 &&
+    if ((o->lossless || (t->carry && bits == 4)) && !o->no_quant && t->quantizable && t->block_rows && t->n_dims >= 2 &&
         mc_type_get(t->src_type) && mc_type_get(t->src_type)->is_quant && t->src_type != MC_T_MXFP4) {
         /* the first float dtype in which the source blocks repack exactly */
         const int cand[] = { o->dtype >= 0 ? o->dtype : it->float_type, MC_T_F16, MC_T_F32 };

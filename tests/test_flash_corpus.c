@@ -64,6 +64,41 @@ static void one(const char *src, const char *opts, int max_experts)
 /* --lossless: every tensor stored at group size 32 (repacked GGML blocks)
  * must dequantize (MLX's rule) to exactly the source's values. Own header
  * and manifest parse. Returns the number of tensors checked. */
+/* The tensors of a --lossless file stored as repacks ("method" "repack" in
+ * the manifest's qerr records) are those whose source is whole rows of
+ * GGML blocks taken as they are (mc_mtensor.block_rows); the others were
+ * quantized, not refused. Returns how many quantizable tensors were not
+ * such rows (and so had to be quantized). */
+static int lossless_kinds(const char *flash, const mc_model *m)
+{
+    size_t n = 0;
+    unsigned char *d = mc_test_read_file(flash, &n);
+    int other = 0;
+    if (!d || n < 48) { free(d); CHECK(0); return 0; }
+    uint64_t mo = 0, ml = 0;
+    for (int i = 7; i >= 0; i--) { mo = mo << 8 | d[16 + i]; ml = ml << 8 | d[24 + i]; }
+    cJSON *man = mo + ml <= n ? cJSON_ParseWithLength((const char *)d + mo, (size_t)ml) : NULL;
+    const cJSON *r;
+    CHECK(cJSON_IsArray(cJSON_GetObjectItem(man, "qerr")));
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(man, "qerr")) {
+        const cJSON *nm = cJSON_GetObjectItem(r, "name"), *me = cJSON_GetObjectItem(r, "method");
+        if (!cJSON_IsString(nm) || !cJSON_IsString(me)) { CHECK(0); continue; }
+        for (size_t i = 0; i < m->n_tensors; i++) {
+            const mc_mtensor *t = &m->tensors[i];
+            if (strcmp(t->name, nm->valuestring)) continue;
+            const int repack = !strcmp(me->valuestring, "repack");
+            CHECKF(!repack || t->block_rows, "%s stored as a repack, yet its source is not whole block rows", t->name);
+            if (t->quantizable && !t->block_rows && t->n_dims >= 2) {
+                CHECKF(!strcmp(me->valuestring, "affine"), "%s: method %s, not affine", t->name, me->valuestring);
+                other++;
+            }
+        }
+    }
+    cJSON_Delete(man);
+    free(d);
+    return other;
+}
+
 static int lossless_check(const char *flash, const mc_model *m)
 {
     size_t n = 0;
@@ -216,7 +251,10 @@ int main(void)
     /* --lossless: repacked tensors dequantize to the source values exactly;
      * the rest of the file is checked by verify and verify --source */
     static const char *lossless_src[] = { "models/qwen3/gguf/qwen3-Q4_0.gguf", "models/llama/gguf/llama-q8_0.gguf",
-                                          "models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf" };
+                                          "models/qwen3_moe/gguf/qwen3_moe-Q4_K_M.gguf",
+                                          /* GatedDeltaNet's out_proj comes by a column map: quantized, the
+                                           * rest repacked (was refused as a whole before 2026-12-07) */
+                                          "models/qwen3_5_moe/gguf/qwen3_5_moe-Q4_K_M.gguf" };
     for (size_t i = 0; i < sizeof lossless_src / sizeof lossless_src[0]; i++) {
         const char *src = mc_test_corpus_file(lossless_src[i]);
         if (!src) continue;
@@ -234,6 +272,8 @@ int main(void)
         if (mc_convert_open(src, &co, &m, &err) == 0) {
             int n = lossless_check(out, m);
             CHECKF(n >= 5, "%s: only %d tensors repacked losslessly", src, n);
+            int other = lossless_kinds(out, m);
+            if (strstr(src, "qwen3_5_moe")) CHECKF(other > 0, "%s: no tensor needed quantizing", src);
             mc_convert_close(m);
         }
     }
