@@ -61,9 +61,21 @@ static void one(const char *src, const char *opts, int max_experts)
     mc_convert_close(m);
 }
 
-/* --lossless: every tensor stored at group size 32 (repacked GGML blocks)
- * must dequantize (MLX's rule) to exactly the source's values. Own header
- * and manifest parse. Returns the number of tensors checked. */
+/* A .flash file's bytes (*data, *n) and its manifest, by its own reading
+ * of the header; NULL (and a failed check) when the file is too short. */
+static cJSON *flash_manifest(const char *flash, unsigned char **data, size_t *n)
+{
+    unsigned char *d = mc_test_read_file(flash, n);
+    *data = d;
+    if (!d || *n < 48) {
+        CHECK(0);
+        return NULL;
+    }
+    uint64_t mo = 0, ml = 0;
+    for (int i = 7; i >= 0; i--) { mo = mo << 8 | d[16 + i]; ml = ml << 8 | d[24 + i]; }
+    return mo + ml <= *n ? cJSON_ParseWithLength((const char *)d + mo, (size_t)ml) : NULL;
+}
+
 /* The tensors of a --lossless file stored as repacks ("method" "repack" in
  * the manifest's qerr records) are those whose source is whole rows of
  * GGML blocks taken as they are (mc_mtensor.block_rows); the others were
@@ -72,12 +84,9 @@ static void one(const char *src, const char *opts, int max_experts)
 static int lossless_kinds(const char *flash, const mc_model *m)
 {
     size_t n = 0;
-    unsigned char *d = mc_test_read_file(flash, &n);
+    unsigned char *d = NULL;
+    cJSON *man = flash_manifest(flash, &d, &n);
     int other = 0;
-    if (!d || n < 48) { free(d); CHECK(0); return 0; }
-    uint64_t mo = 0, ml = 0;
-    for (int i = 7; i >= 0; i--) { mo = mo << 8 | d[16 + i]; ml = ml << 8 | d[24 + i]; }
-    cJSON *man = mo + ml <= n ? cJSON_ParseWithLength((const char *)d + mo, (size_t)ml) : NULL;
     const cJSON *r;
     CHECK(cJSON_IsArray(cJSON_GetObjectItem(man, "qerr")));
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(man, "qerr")) {
@@ -99,15 +108,15 @@ static int lossless_kinds(const char *flash, const mc_model *m)
     return other;
 }
 
+/* --lossless: every tensor stored at group size 32 (repacked GGML blocks)
+ * must dequantize (MLX's rule) to exactly the source's values. Own header
+ * and manifest parse. Returns the number of tensors checked. */
 static int lossless_check(const char *flash, const mc_model *m)
 {
     size_t n = 0;
-    unsigned char *d = mc_test_read_file(flash, &n);
+    unsigned char *d = NULL;
+    cJSON *man = flash_manifest(flash, &d, &n);
     int checked = 0;
-    if (!d || n < 48) { free(d); CHECK(0); return 0; }
-    uint64_t mo = 0, ml = 0;
-    for (int i = 7; i >= 0; i--) { mo = mo << 8 | d[16 + i]; ml = ml << 8 | d[24 + i]; }
-    cJSON *man = mo + ml <= n ? cJSON_ParseWithLength((const char *)d + mo, (size_t)ml) : NULL;
     const cJSON *q = cJSON_GetObjectItem(cJSON_GetObjectItem(man, "config"), "quantization"), *e, *t;
     cJSON_ArrayForEach(e, q) {
         if (!cJSON_IsObject(e) || cJSON_GetObjectItem(e, "group_size")->valueint != 32) continue;
