@@ -24,7 +24,7 @@
 #include "mc_dequant_int.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* hand-written vector decoders (Q2_K to Q6_K) beside MC_DEQ_DISPATCH's */
+/* hand-written vector decoders (K-quants, IQ types, MXFP4) beside MC_DEQ_DISPATCH's */
 #define MC_DEQ_X86 1
 #include <immintrin.h>
 #endif
@@ -658,13 +658,12 @@ static inline float sgn(float v, unsigned signs, int j)
 }
 
 #ifdef MC_DEQ_X86
-/* 16 grid values (bytes, unsigned or signed) times d, the sign of lane j
- * flipped where bit j of sm is set: sgn(d * (float)g, ...) lane by lane
- * (the same product, the same sign-bit xor). */
-MC_DEQ_AVX512_FN static inline void grid16_avx512(float *dst, __m128i g, int is_signed, __m512 d, __mmask16 sm)
+/* 16 grid values (unsigned bytes) times d, the sign of lane j flipped
+ * where bit j of sm is set: sgn(d * (float)g, ...) lane by lane (the same
+ * product, the same sign-bit xor). */
+MC_DEQ_AVX512_FN static inline void grid16_avx512(float *dst, __m128i g, __m512 d, __mmask16 sm)
 {
-    const __m512i w = is_signed ? _mm512_cvtepi8_epi32(g) : _mm512_cvtepu8_epi32(g);
-    const __m512 v = _mm512_mul_ps(d, _mm512_cvtepi32_ps(w));
+    const __m512 v = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(g)));
     _mm512_storeu_ps(dst, _mm512_mask_xor_ps(v, sm, v, _mm512_set1_ps(-0.0f)));
 }
 
@@ -681,7 +680,7 @@ MC_DEQ_AVX512_FN static void deq_iq2_xxs_avx512(const void *src, float *restrict
                 const __m128i g = _mm_set_epi64x((long long)mc_iq2xxs_grid[q[l + 1]], (long long)mc_iq2xxs_grid[q[l]]);
                 const unsigned sm = mc_ksigns_iq2xs[(a1 >> (7 * l)) & 127] |
                                     (unsigned)mc_ksigns_iq2xs[(a1 >> (7 * (l + 1))) & 127] << 8;
-                grid16_avx512(dst + 8 * l, g, 0, db, (__mmask16)sm);
+                grid16_avx512(dst + 8 * l, g, db, (__mmask16)sm);
             }
         }
     }
@@ -720,7 +719,7 @@ MC_DEQ_AVX512_FN static void deq_iq2_xs_avx512(const void *src, float *restrict 
                 const unsigned v0 = rd16(qs + 2 * (4 * ib + l)), v1 = rd16(qs + 2 * (4 * ib + l + 1));
                 const __m128i g = _mm_set_epi64x((long long)mc_iq2xs_grid[v1 & 511], (long long)mc_iq2xs_grid[v0 & 511]);
                 const unsigned sm = mc_ksigns_iq2xs[(v0 >> 9) & 127] | (unsigned)mc_ksigns_iq2xs[(v1 >> 9) & 127] << 8;
-                grid16_avx512(dst + 8 * l, g, 0, _mm512_set1_ps(db), (__mmask16)sm);
+                grid16_avx512(dst + 8 * l, g, _mm512_set1_ps(db), (__mmask16)sm);
             }
     }
 }
@@ -737,7 +736,7 @@ MC_DEQ_AVX512_FN static void deq_iq2_s_avx512(const void *src, float *restrict d
                 const unsigned i0 = qs[l] | (((unsigned)qh[ib] << (8 - 2 * l)) & 0x300);
                 const unsigned i1 = qs[l + 1] | (((unsigned)qh[ib] << (8 - 2 * (l + 1))) & 0x300);
                 const __m128i g = _mm_set_epi64x((long long)mc_iq2s_grid[i1], (long long)mc_iq2s_grid[i0]);
-                grid16_avx512(dst + 8 * l, g, 0, _mm512_set1_ps(db), (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
+                grid16_avx512(dst + 8 * l, g, _mm512_set1_ps(db), (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
             }
     }
 }
@@ -804,7 +803,7 @@ MC_DEQ_AVX512_FN static void deq_iq3_xxs_avx512(const void *src, float *restrict
                                                 (int)mc_iq3xxs_grid[qs[2 * l + 1]], (int)mc_iq3xxs_grid[qs[2 * l]]);
                 const unsigned sm = mc_ksigns_iq2xs[(a >> (7 * l)) & 127] |
                                     (unsigned)mc_ksigns_iq2xs[(a >> (7 * (l + 1))) & 127] << 8;
-                grid16_avx512(dst + 8 * l, g, 0, db, (__mmask16)sm);
+                grid16_avx512(dst + 8 * l, g, db, (__mmask16)sm);
             }
         }
     }
@@ -853,7 +852,7 @@ MC_DEQ_AVX512_FN static void deq_iq3_s_avx512(const void *src, float *restrict d
                     g[2 * k + 1] = mc_iq3s_grid[(qs[2 * (l + k) + 1] | ((h << (7 - 2 * (l + k))) & 256)) & 511];
                 }
                 const __m128i gv = _mm_set_epi32((int)g[3], (int)g[2], (int)g[1], (int)g[0]);
-                grid16_avx512(dst + 8 * l, gv, 0, db, (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
+                grid16_avx512(dst + 8 * l, gv, db, (__mmask16)(signs[l] | (unsigned)signs[l + 1] << 8));
             }
         }
     }
