@@ -40,10 +40,12 @@ static inline void xsum_add(mc_xsum *s, double v)
     unsigned li = pos >> 5, sh = pos & 31u;
     /* m << sh spans up to 85 bits: three 32-bit digits */
     uint64_t lo = m << sh;                            /* bits 0..63 of the shifted value */
-    uint64_t hi = sh ? m >> (64 - sh) : 0;            /* bits 64.. */
+    uint64_t hi = (m >> 1) >> (63 - sh);              /* bits 64.. (0 for sh 0: m < 2^53) */
+    /* all three digits, hi too when 0 (li + 2 <= 65 < MC_XSUM_LIMBS): a
+     * branch on hi would follow the exponent, which rows change at random */
     s->d[li] += lo & 0xffffffffu;
     s->d[li + 1] += lo >> 32;
-    if (hi) s->d[li + 2] += hi;
+    s->d[li + 2] += hi;
     if (++s->adds >= (UINT64_C(1) << 31)) xsum_carry(s);
 }
 
@@ -511,32 +513,57 @@ QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_a
     avx512_store(&a, L);
 }
 
-/* tree8 of ed[0] and of ed[1] at once (the same additions in the same
- * order as tree8: IEEE addition is commutative, so a + b and b + a are the
- * same bits), then tree8(ed[0]) + tree8(ed[1]), as lanes_commit computes e. */
-QE_AVX512 double avx512_sum_e(const avx512_acc *a)
+/* add_sq(0.0, sq, n) for n <= QE_RUN group sums, without its chain of n
+ * dependent additions where that gives the same bits: when every partial
+ * sum is exact. The sq are floats >= 0; each is a multiple of u, the unit
+ * in the last place of the smallest nonzero one (2^-149 for a subnormal),
+ * and every partial sum is below n * 2^(EM - 126), EM the largest one's
+ * biased exponent. In units of u that is below 32 * 2^(EM - Em + 24) for
+ * Em the smallest one's biased exponent (1 for a subnormal), so for
+ * EM - Em <= 24 every partial sum is a multiple of u below 2^53 u: exact
+ * in double, in any order. Otherwise (or when one is not a finite
+ * non-negative float) the additions in order. */
+QE_AVX512 double avx512_sum_sq(const float *sq, int n)
 {
-    /* [x0+x1, y0+y1, x2+x3, y2+y3, ...] for x = ed[0], y = ed[1] */
-    __m512d p = _mm512_add_pd(_mm512_unpacklo_pd(a->ed[0], a->ed[1]), _mm512_unpackhi_pd(a->ed[0], a->ed[1]));
-    /* 128-bit lanes 0+1 and 2+3: [x0123, y0123, x4567, y4567] */
-    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(p, p, 0x88), _mm512_shuffle_f64x2(p, p, 0xDD));
-    /* [tree8 x, tree8 y] */
-    __m128d t = _mm_add_pd(_mm512_castpd512_pd128(s), _mm512_extractf64x2_pd(s, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+    const __mmask16 k0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    const __mmask16 k1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    const __m512i a = _mm512_maskz_loadu_epi32(k0, sq), b = _mm512_maskz_loadu_epi32(k1, sq + 16);
+    const uint32_t top = (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a, b));
+    if (top == 0) return 0.0; /* all +0: the in-order sum is +0 too */
+    if (top >= 0x7f800000u) return add_sq(0.0, sq, n); /* Inf, NaN or a sign bit */
+    /* zeros (and the lanes past n) left out of the minimum */
+    const __m512i ones = _mm512_set1_epi32(-1);
+    const __m512i a1 = _mm512_mask_mov_epi32(ones, _mm512_test_epi32_mask(a, a), a);
+    const __m512i b1 = _mm512_mask_mov_epi32(ones, _mm512_test_epi32_mask(b, b), b);
+    const uint32_t low = (uint32_t)_mm512_reduce_min_epu32(_mm512_min_epu32(a1, b1));
+    const int em = (int)(low >> 23) > 1 ? (int)(low >> 23) : 1;
+    if ((int)(top >> 23) - em > 24) return add_sq(0.0, sq, n);
+    const __m512 fa = _mm512_castsi512_ps(a), fb = _mm512_castsi512_ps(b);
+    const __m512d s0 = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(fa)),
+                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(fa), 1))));
+    const __m512d s1 = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(fb)),
+                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(fb), 1))));
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-/* A whole row in one run (n <= QE_RUN groups) from zero: its sum of d*d
- * and max straight from the registers, as lanes_commit would compute them
- * from the lanes (no lanes in memory). */
+/* avx512_sum_sq, called from code built for any processor */
+QE_AVX512_RUN static double avx512_sum_sq_row(const float *sq, int n)
+{
+    return avx512_sum_sq(sq, n);
+}
+
+/* A whole row in one run (n <= QE_RUN groups) from zero: its double
+ * lanes and max lanes stored to ed and m (reduced later, fused_flush). */
 QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                     const void *scales, const void *biases, uint64_t gi, double *e, float *m)
+                                     const void *scales, const void *biases, uint64_t gi, double *ed, float *m)
 {
     avx512_acc a;
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
     avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
-    *e = avx512_sum_e(&a);
-    *m = _mm512_reduce_max_ps(a.m);
+    _mm512_storeu_pd(ed, a.ed[0]);
+    _mm512_storeu_pd(ed + 8, a.ed[1]);
+    _mm512_storeu_ps(m, a.m);
 }
 #endif
 
@@ -730,6 +757,12 @@ int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, c
 
 /* ---- affine, measured while quantizing ---- */
 
+/* Rows measured in the whole-row form wait, up to QE_PEND of them, before
+ * their lanes are added up and committed (fused_flush): a row's sums are
+ * ready only at the end of its chains of additions, and committing each at
+ * once made the next row's work wait behind them. The exact sums and the
+ * max do not depend on the order rows are committed in. */
+#define QE_PEND 16
 typedef struct fused {
     mc_qerr *q;
     const mc_affine *p;
@@ -739,6 +772,11 @@ typedef struct fused {
     uint64_t ncols, ng, rw;
     int path;
     lanes L;
+    int np; /* rows measured whole, their lanes not yet added (fused_flush) */
+    uint64_t prow[QE_PEND];
+    double pr[QE_PEND];
+    double ped[QE_PEND][QE_LANES];
+    float pm[QE_PEND][QE_LANES];
 } fused;
 
 /* A row whose sums were not finite: again, checked, from what was stored. */
@@ -748,6 +786,22 @@ static void fused_redo(fused *f, uint64_t row)
     row_affine(&f->L, f->x + row * f->ncols, f->ncols, f->p, f->wq + row * f->rw, f->scales, f->biases,
                row * f->ng, f->path, 1);
     (void)lanes_commit(f->q, &f->L, f->ncols, 1);
+}
+
+/* The pending whole rows into the totals, in order: each row's e as
+ * lanes_commit computes it, its max, then the commit (or the row again,
+ * checked, when its sums are not finite). */
+static void fused_flush(fused *f)
+{
+    for (int k = 0; k < f->np; k++) {
+        const double *ed = f->ped[k];
+        const double e = tree8(ed) + tree8(ed + 8), r = f->pr[k];
+        float m = f->pm[k][0];
+        for (int l = 1; l < QE_LANES; l++) m = f->pm[k][l] > m ? f->pm[k][l] : m;
+        if (isfinite(e) && isfinite(r)) sums_commit(f->q, e, r, m, f->ncols, 0);
+        else fused_redo(f, f->prow[k]);
+    }
+    f->np = 0;
 }
 
 /* A run of groups just quantized (mc_affine_sink): the same blocks, lanes
@@ -760,11 +814,11 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
     const int gs = p->group_size;
 #ifdef MC_QERR_X86
     if (f->path == 3 && g0 == 0 && row_done && n <= QE_RUN) { /* the whole row in this run */
-        double e, r = add_sq(0.0, sq, n);
-        float m;
-        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &e, &m);
-        if (isfinite(e) && isfinite(r)) sums_commit(f->q, e, r, m, f->ncols, 0);
-        else fused_redo(f, row);
+        const int k = f->np++;
+        f->prow[k] = row;
+        f->pr[k] = avx512_sum_sq_row(sq, n);
+        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, f->ped[k], f->pm[k]);
+        if (f->np == QE_PEND) fused_flush(f);
         return;
     }
 #endif
@@ -793,7 +847,10 @@ int mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t
     f.ng = ncols / (uint64_t)p->group_size;
     f.rw = mc_quant_affine_row_words(ncols, p->bits);
     f.path = mc_qerr_vector_path();
-    return mc_quant_affine_quantize_sink(x, nrows, ncols, p, wq, scales, biases, fused_run, &f, err);
+    f.np = 0;
+    rc = mc_quant_affine_quantize_sink(x, nrows, ncols, p, wq, scales, biases, fused_run, &f, err);
+    fused_flush(&f);
+    return rc;
 }
 
 /* ---- float ---- */

@@ -314,6 +314,43 @@ static void test_affine(void)
                 check_paths(&s, &q3, "blocks of very different sizes, stored");
             }
         }
+    /* a row's group sums of squares about 2^(2k) apart (the first group's
+     * x about 2^k, k = 12..15, the rest about 1): with exponents up to 24
+     * apart every partial sum of the AVX-512 whole-row form is exact and any
+     * order gives the plain loop's bits; past that the partial sums round,
+     * and only the additions in order do. 896 columns: 35 rows in the
+     * whole-row form, more than the 16 it holds before adding them up. */
+    {
+        ncols = 896;
+        const uint64_t rows = nrows * maxcols / ncols;
+        mc_affine p = { 4, 64, MC_T_BF16 };
+        mc_error err = { MC_OK, "" };
+        for (uint64_t i = 0; i < rows * ncols; i++)
+            x[i] = (float)((urand() - 0.5) * ((i % ncols) < 64 ? ldexp(1.0, 12 + (int)(i / ncols) % 4) : 1.0));
+        CHECK(mc_quant_affine_quantize(x, rows, ncols, &p, wq, sc, bi, &err) == 0);
+        mc_qerr q, q3;
+        mc_qerr_set_scalar(1);
+        mc_qerr_init(&q);
+        CHECK(mc_qerr_affine(&q, x, rows, ncols, &p, wq, sc, bi, &err) == 0);
+        mc_qerr_set_scalar(0);
+        mc_qerr_stats s;
+        mc_qerr_stats_get(&q, &s);
+        CHECK(s.defined && s.count == rows * ncols);
+        for (int path = 0; path <= 3; path++) {
+            CHECK(fused_on_path(&q3, path, x, rows, ncols, &p, wq2, sc2, bi2, &err) == 0);
+            check_paths(&s, &q3, "group sums 2^24 to 2^30 apart");
+        }
+        for (uint64_t r = 0; r < rows; r++) { /* and row by row */
+            mc_qerr_set_scalar(1);
+            mc_qerr_init(&q);
+            CHECK(mc_qerr_affine(&q, x + r * ncols, 1, ncols, &p, wq + r * ncols / 8, sc + r * 14 * 2, bi + r * 14 * 2,
+                                 &err) == 0);
+            mc_qerr_set_scalar(0);
+            mc_qerr_stats_get(&q, &s);
+            CHECK(fused_on_path(&q3, 0, x + r * ncols, 1, ncols, &p, wq2, sc2, bi2, &err) == 0);
+            check_paths(&s, &q3, "group sums 2^24 to 2^30 apart, one row");
+        }
+    }
     /* bad parameters */
     mc_affine bad = { 7, 64, MC_T_F16 };
     mc_qerr q;
