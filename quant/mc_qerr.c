@@ -513,6 +513,20 @@ QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_a
     avx512_store(&a, L);
 }
 
+/* tree8 of ed[0] and of ed[1] at once (the same additions in the same
+ * order as tree8: IEEE addition is commutative, so a + b and b + a are the
+ * same bits), then tree8(ed[0]) + tree8(ed[1]), as lanes_commit computes e. */
+QE_AVX512 double avx512_sum_e(const avx512_acc *a)
+{
+    /* [x0+x1, y0+y1, x2+x3, y2+y3, ...] for x = ed[0], y = ed[1] */
+    __m512d p = _mm512_add_pd(_mm512_unpacklo_pd(a->ed[0], a->ed[1]), _mm512_unpackhi_pd(a->ed[0], a->ed[1]));
+    /* 128-bit lanes 0+1 and 2+3: [x0123, y0123, x4567, y4567] */
+    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(p, p, 0x88), _mm512_shuffle_f64x2(p, p, 0xDD));
+    /* [tree8 x, tree8 y] */
+    __m128d t = _mm_add_pd(_mm512_castpd512_pd128(s), _mm512_extractf64x2_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+}
+
 /* add_sq(0.0, sq, n) for n <= QE_RUN group sums, without its chain of n
  * dependent additions where that gives the same bits: when every partial
  * sum is exact. The sq are floats >= 0; each is a multiple of u, the unit
@@ -552,18 +566,19 @@ QE_AVX512_RUN static double avx512_sum_sq_row(const float *sq, int n)
     return avx512_sum_sq(sq, n);
 }
 
-/* A whole row in one run (n <= QE_RUN groups) from zero: its double
- * lanes and max lanes stored to ed and m (reduced later, fused_flush). */
+/* A whole row in one run (n <= QE_RUN groups) from zero: its sum of d*d
+ * and max straight from the registers, as lanes_commit would compute them
+ * from the lanes (no lanes in memory); fused_run keeps them for
+ * fused_flush, so that nothing waits on these reductions. */
 QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                     const void *scales, const void *biases, uint64_t gi, double *ed, float *m)
+                                     const void *scales, const void *biases, uint64_t gi, double *e, float *m)
 {
     avx512_acc a;
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
     avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
-    _mm512_storeu_pd(ed, a.ed[0]);
-    _mm512_storeu_pd(ed + 8, a.ed[1]);
-    _mm512_storeu_ps(m, a.m);
+    *e = avx512_sum_e(&a);
+    *m = _mm512_reduce_max_ps(a.m);
 }
 #endif
 
@@ -772,11 +787,10 @@ typedef struct fused {
     uint64_t ncols, ng, rw;
     int path;
     lanes L;
-    int np; /* rows measured whole, their lanes not yet added (fused_flush) */
+    int np; /* rows measured whole, not yet committed (fused_flush): row, e, r, max */
     uint64_t prow[QE_PEND];
-    double pr[QE_PEND];
-    double ped[QE_PEND][QE_LANES];
-    float pm[QE_PEND][QE_LANES];
+    double pe[QE_PEND], pr[QE_PEND];
+    float pm[QE_PEND];
 } fused;
 
 /* A row whose sums were not finite: again, checked, from what was stored. */
@@ -788,17 +802,12 @@ static void fused_redo(fused *f, uint64_t row)
     (void)lanes_commit(f->q, &f->L, f->ncols, 1);
 }
 
-/* The pending whole rows into the totals, in order: each row's e as
- * lanes_commit computes it, its max, then the commit (or the row again,
+/* The pending whole rows into the totals, in order (or a row again,
  * checked, when its sums are not finite). */
 static void fused_flush(fused *f)
 {
     for (int k = 0; k < f->np; k++) {
-        const double *ed = f->ped[k];
-        const double e = tree8(ed) + tree8(ed + 8), r = f->pr[k];
-        float m = f->pm[k][0];
-        for (int l = 1; l < QE_LANES; l++) m = f->pm[k][l] > m ? f->pm[k][l] : m;
-        if (isfinite(e) && isfinite(r)) sums_commit(f->q, e, r, m, f->ncols, 0);
+        if (isfinite(f->pe[k]) && isfinite(f->pr[k])) sums_commit(f->q, f->pe[k], f->pr[k], f->pm[k], f->ncols, 0);
         else fused_redo(f, f->prow[k]);
     }
     f->np = 0;
@@ -817,7 +826,7 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
         const int k = f->np++;
         f->prow[k] = row;
         f->pr[k] = avx512_sum_sq_row(sq, n);
-        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, f->ped[k], f->pm[k]);
+        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &f->pe[k], &f->pm[k]);
         if (f->np == QE_PEND) fused_flush(f);
         return;
     }
