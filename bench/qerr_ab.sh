@@ -22,7 +22,7 @@ objcopy=$(command -v objcopy || command -v llvm-objcopy || true)
 cc=${CC:-cc}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-flags="-O3 -DNDEBUG -ffp-contract=off -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Iformats -Iquant -Iconvert -Ilayout"
+flags="-O3 -DNDEBUG -ffp-contract=off -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Iformats -Iquant -Iconvert -Ilayout -Ibench"
 for v in A B; do
   rev=$a; [ $v = B ] && rev=$b
   if [ "$rev" = work ]; then cp quant/mc_qerr.c "$tmp/$v.c"

@@ -361,14 +361,25 @@ QE_AVX512 void avx512_step(avx512_acc *a, __m512 y, __m512 x, const int with_r)
     a->m = avx512_absmax(d, a->m);
 }
 
+/* Lanes 0-7 (lo) and 8-15 (hi) of v widened to double (exactly). */
+QE_AVX512 __m512d avx512_lo_pd(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+}
+
+QE_AVX512 __m512d avx512_hi_pd(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
 /* A block's float sums (e, and r when with_r) into the double ones. */
 QE_AVX512 void avx512_add_block(avx512_acc *a, __m512 e, __m512 r, const int with_r)
 {
-    a->ed[0] = _mm512_add_pd(a->ed[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-    a->ed[1] = _mm512_add_pd(a->ed[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    a->ed[0] = _mm512_add_pd(a->ed[0], avx512_lo_pd(e));
+    a->ed[1] = _mm512_add_pd(a->ed[1], avx512_hi_pd(e));
     if (!with_r) return;
-    a->rd[0] = _mm512_add_pd(a->rd[0], _mm512_cvtps_pd(_mm512_castps512_ps256(r)));
-    a->rd[1] = _mm512_add_pd(a->rd[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1))));
+    a->rd[0] = _mm512_add_pd(a->rd[0], avx512_lo_pd(r));
+    a->rd[1] = _mm512_add_pd(a->rd[1], avx512_hi_pd(r));
 }
 
 QE_AVX512 void avx512_flush(avx512_acc *a, const int with_r)
@@ -395,12 +406,19 @@ QE_AVX512_RUN static void block_avx512(lanes *L, const float *y, const float *x,
     avx512_store(&a, L);
 }
 
+/* The masks of elements 0-15 (*m0) and 16-31 (*m1) of a run of n <= 32. */
+QE_AVX512 void avx512_run_masks(int n, __mmask16 *m0, __mmask16 *m1)
+{
+    *m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    *m1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+}
+
 /* n <= 32 stored scales (or biases) from index i0 as float32 (exactly),
  * by masked loads: nothing past the n-th is read. */
 QE_AVX512_RUN static inline void avx512_scales(const void *arr, uint64_t i0, int n, int type, float *out)
 {
-    const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
-    const __mmask16 m1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    __mmask16 m0, m1;
+    avx512_run_masks(n, &m0, &m1);
     const char *b = (const char *)arr;
     if (type == MC_T_F32) {
         _mm512_storeu_ps(out, _mm512_maskz_loadu_ps(m0, b + i0 * 4));
@@ -539,8 +557,8 @@ QE_AVX512 double avx512_sum_e(const avx512_acc *a)
  * non-negative float) the additions in order. */
 QE_AVX512 double avx512_sum_sq(const float *sq, int n)
 {
-    const __mmask16 k0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
-    const __mmask16 k1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    __mmask16 k0, k1;
+    avx512_run_masks(n, &k0, &k1);
     const __m512i a = _mm512_maskz_loadu_epi32(k0, sq), b = _mm512_maskz_loadu_epi32(k1, sq + 16);
     const uint32_t top = (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a, b));
     if (top == 0) return 0.0; /* all +0: the in-order sum is +0 too */
@@ -553,10 +571,8 @@ QE_AVX512 double avx512_sum_sq(const float *sq, int n)
     const int em = (int)(low >> 23) > 1 ? (int)(low >> 23) : 1;
     if ((int)(top >> 23) - em > 24) return add_sq(0.0, sq, n);
     const __m512 fa = _mm512_castsi512_ps(a), fb = _mm512_castsi512_ps(b);
-    const __m512d s0 = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(fa)),
-                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(fa), 1))));
-    const __m512d s1 = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(fb)),
-                                     _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(fb), 1))));
+    const __m512d s0 = _mm512_add_pd(avx512_lo_pd(fa), avx512_hi_pd(fa));
+    const __m512d s1 = _mm512_add_pd(avx512_lo_pd(fb), avx512_hi_pd(fb));
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
@@ -773,9 +789,9 @@ int mc_qerr_affine(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, c
 /* ---- affine, measured while quantizing ---- */
 
 /* Rows measured in the whole-row form wait, up to QE_PEND of them, before
- * their lanes are added up and committed (fused_flush): a row's sums are
- * ready only at the end of its chains of additions, and committing each at
- * once made the next row's work wait behind them. The exact sums and the
+ * their sums are committed (fused_flush): a row's sums are ready only at
+ * the end of its chains of additions, and committing each at once made
+ * the next row's work wait behind them. The exact sums and the
  * max do not depend on the order rows are committed in. */
 #define QE_PEND 16
 typedef struct fused {

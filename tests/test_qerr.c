@@ -340,10 +340,11 @@ static void test_affine(void)
             CHECK(fused_on_path(&q3, path, x, rows, ncols, &p, wq2, sc2, bi2, &err) == 0);
             check_paths(&s, &q3, "group sums 2^24 to 2^30 apart");
         }
+        const uint64_t rw = ncols * (uint64_t)p.bits / 32, ng = ncols / (uint64_t)p.group_size;
         for (uint64_t r = 0; r < rows; r++) { /* and row by row */
             mc_qerr_set_scalar(1);
             mc_qerr_init(&q);
-            CHECK(mc_qerr_affine(&q, x + r * ncols, 1, ncols, &p, wq + r * ncols / 8, sc + r * 14 * 2, bi + r * 14 * 2,
+            CHECK(mc_qerr_affine(&q, x + r * ncols, 1, ncols, &p, wq + r * rw, sc + r * ng * 2, bi + r * ng * 2,
                                  &err) == 0);
             mc_qerr_set_scalar(0);
             mc_qerr_stats_get(&q, &s);

@@ -14,11 +14,11 @@
 #include "mc_mlx.h"
 #include "mc_qerr.h"
 #include "mc_types.h"
+#include "bench_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int A_mc_qerr_affine_quantize(mc_qerr *q, const float *x, uint64_t nrows, uint64_t ncols, const mc_affine *p,
                               uint32_t *wq, void *scales, void *biases, mc_error *err);
@@ -28,13 +28,6 @@ void A_mc_qerr_init(mc_qerr *q);
 void B_mc_qerr_init(mc_qerr *q);
 void A_mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
 void B_mc_qerr_stats_get(const mc_qerr *q, mc_qerr_stats *s);
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static uint64_t st = 88172645463325252ull;
 static float rnd(void) /* as bench_mlx_quant's */
@@ -84,28 +77,28 @@ int main(int argc, char **argv)
     mc_qerr qa, qb;
     double mina = 1e30, minb = 1e30, minp = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now(), ta = 0, tb = 0;
+        double t = bench_now(), ta = 0, tb = 0;
         for (int k = 0; k < CALLS; k++) (void)mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, &e);
-        const double p1 = (now() - t) / CALLS;
+        const double p1 = (bench_now() - t) / CALLS;
         for (int o = 0; o < 2; o++) {
-            t = now();
+            t = bench_now();
             if ((o ^ (r & 1)) == 0) {
                 for (int k = 0; k < CALLS; k++) {
                     A_mc_qerr_init(&qa);
                     (void)A_mc_qerr_affine_quantize(&qa, x, rows, cols, &p, wq, s, b, &e);
                 }
-                ta = (now() - t) / CALLS;
+                ta = (bench_now() - t) / CALLS;
             } else {
                 for (int k = 0; k < CALLS; k++) {
                     B_mc_qerr_init(&qb);
                     (void)B_mc_qerr_affine_quantize(&qb, x, rows, cols, &p, wq, s, b, &e);
                 }
-                tb = (now() - t) / CALLS;
+                tb = (bench_now() - t) / CALLS;
             }
         }
-        t = now();
+        t = bench_now();
         for (int k = 0; k < CALLS; k++) (void)mc_quant_affine_quantize(x, rows, cols, &p, wq, s, b, &e);
-        const double p2 = (now() - t) / CALLS, pm = (p1 + p2) / 2;
+        const double p2 = (bench_now() - t) / CALLS, pm = (p1 + p2) / 2;
         pl[r] = pm;
         da[r] = ta - pm;
         db[r] = tb - pm;
