@@ -529,21 +529,26 @@ MC_MLX_AVX512_INLINE int affine_minmax_avx512(const float *x, int nc, int gs, fl
  * type st: VCVTPS2PH rounds to nearest even as mc_f32_to_f16 does, bf16 is
  * mc_f32_to_bf16's rounding (for values that are not NaN, which scales and
  * biases never are). */
-MC_MLX_AVX512_INLINE void affine_put_avx512(void *arr, uint64_t i, __mmask16 k, int st, __m512 v)
+MC_MLX_AVX512_INLINE __m512 affine_put_avx512(void *arr, uint64_t i, __mmask16 k, int st, __m512 v)
 {
     if (st == MC_T_F32) {
         _mm512_mask_storeu_ps((float *)arr + i, k, v);
-        return;
+        return v;
     }
     __m256i h;
+    __m512 back;
     if (st == MC_T_F16) {
         h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        back = _mm512_cvtph_ps(h);
     } else {
         const __m512i u = _mm512_castps_si512(v);
         const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-        h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16));
+        const __m512i hi = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
+        h = _mm512_cvtepi32_epi16(hi);
+        back = _mm512_castsi512_ps(_mm512_slli_epi32(hi, 16));
     }
     _mm256_mask_storeu_epi16((uint16_t *)arr + i, k, h);
+    return back;
 }
 
 /* Pass 2 (affine_params) 16 groups at a time, masked at the end: the same
@@ -551,7 +556,8 @@ MC_MLX_AVX512_INLINE void affine_put_avx512(void *arr, uint64_t i, __mmask16 k, 
  * nearest even, which keeps a zero's sign as copysignf does); then the
  * scales and biases stored in their type (affine_put_avx512). */
 MC_MLX_AVX512_INLINE void affine_params_avx512(const float *mn, const float *mx, int n, int bits, float *sc,
-                                               float *bi, void *scales, void *biases, uint64_t gi0, int st)
+                                               float *bi, void *scales, void *biases, uint64_t gi0, int st,
+                                               float *sv, float *bv)
 {
     const __m512 n_bins = _mm512_set1_ps((float)((1 << bits) - 1)), eps = _mm512_set1_ps(1e-7f);
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
@@ -569,8 +575,8 @@ MC_MLX_AVX512_INLINE void affine_params_avx512(const float *mn, const float *mx,
         const __m512 s = _mm512_mask_blend_ps(nz, scale, s2), b = _mm512_mask_blend_ps(nz, zero, edge);
         _mm512_mask_storeu_ps(sc + g, k, s);
         _mm512_mask_storeu_ps(bi + g, k, b);
-        affine_put_avx512(scales, gi0 + (uint64_t)g, k, st, s);
-        affine_put_avx512(biases, gi0 + (uint64_t)g, k, st, b);
+        _mm512_mask_storeu_ps(sv + g, k, affine_put_avx512(scales, gi0 + (uint64_t)g, k, st, s));
+        _mm512_mask_storeu_ps(bv + g, k, affine_put_avx512(biases, gi0 + (uint64_t)g, k, st, b));
     }
 }
 
@@ -670,6 +676,7 @@ static MC_INLINE int affine_chunk(const float *xc, const int nc, const int bits,
         put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
         put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
     }
+
     for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
     for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
     return -1;
@@ -678,12 +685,12 @@ static MC_INLINE int affine_chunk(const float *xc, const int nc, const int bits,
 #ifdef MC_MLX_AVX512
 /* affine_chunk with the AVX-512 passes (the same results). */
 MC_MLX_AVX512_FN int affine_chunk_avx512(const float *xc, int nc, int bits, int gs, int st, float *sq, void *scales,
-                                         void *biases, uint64_t gi0, uint8_t *q, uint32_t *o)
+                                         void *biases, uint64_t gi0, uint8_t *q, uint32_t *o, float *sv, float *bv)
 {
     float mn[MC_AQ_CHUNK], mx[MC_AQ_CHUNK], sc[MC_AQ_CHUNK], bi[MC_AQ_CHUNK];
     const int bad = affine_minmax_avx512(xc, nc, gs, mn, mx, sq);
     if (bad >= 0) return bad;
-    affine_params_avx512(mn, mx, nc, bits, sc, bi, scales, biases, gi0, st);
+    affine_params_avx512(mn, mx, nc, bits, sc, bi, scales, biases, gi0, st, sv, bv);
     affine_codes_avx512(xc, nc, gs, bits, sc, bi, q);
     affine_pack_avx512(q, nc * gs, bits, o);
     return -1;
@@ -697,7 +704,7 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
 {
     const uint64_t ng = ncols / (uint64_t)gs;
     const uint64_t gw = (uint64_t)gs * (uint64_t)bits / 32u;
-    float sq[MC_AQ_CHUNK];
+    float sq[MC_AQ_CHUNK], sv[MC_AQ_CHUNK], bv[MC_AQ_CHUNK];
     uint8_t q[MC_AQ_CHUNK * 128];
 #ifndef MC_MLX_AVX512
     (void)v512;
@@ -711,14 +718,14 @@ static MC_INLINE int affine_rows(const float *x, uint64_t nrows, uint64_t ncols,
             int bad;
 #ifdef MC_MLX_AVX512
             if (v512)
-                bad = affine_chunk_avx512(xc, nc, bits, gs, st, sq, scales, biases, gi0, q, o);
+                bad = affine_chunk_avx512(xc, nc, bits, gs, st, sq, scales, biases, gi0, q, o, sv, bv);
             else
 #endif
                 bad = affine_chunk(xc, nc, bits, gs, st, sq, scales, biases, gi0, q, o);
             if (bad >= 0)
                 return mc_error_set(err, MC_ERR_ARG, "affine quantization: non-finite value in row %llu, group %llu",
                                     (unsigned long long)r, (unsigned long long)(g0 + (uint64_t)bad));
-            if (sink) sink(ctx, r, g0, nc, xc, q, sq, g0 + (uint64_t)nc == ng);
+            if (sink) sink(ctx, r, g0, nc, xc, q, sq, v512 ? sv : NULL, v512 ? bv : NULL, g0 + (uint64_t)nc == ng);
         }
     }
     return 0;

@@ -66,13 +66,18 @@ int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, con
  * group count n, its n*group_size source values x and codes (one byte
  * each, what the packed words hold), the n groups' sums of squares (sq,
  * as mc_quant_affine_sumsq computes them: the quantizer's min/max pass
- * sums them anyway, as its finiteness check), and row_done when the run
- * ends the row. Runs of a row come in order; a run starts at a group index
- * that is a multiple of 32. The scales, biases and words of the run (and
+ * sums them anyway, as its finiteness check), the n groups' scales and
+ * biases as stored (sv, bv: rounded to scale_type, as float32, exactly;
+ * where the AVX-512 passes run, which have them in registers, else NULL:
+ * read them from the stored arrays), and row_done when the run ends the
+ * row. (Reading back scales just stored with masked stores waits for the
+ * stores to reach the cache: the measurement's rows took 12% longer.) Runs of a row come in order; a run starts at a group index
+ * that is a multiple of 32 and has at most 32 groups. The scales, biases and words of the run (and
  * of every earlier run) are already stored. The sink is not called for a
  * run that fails (non-finite value). */
 typedef void (*mc_affine_sink)(void *ctx, uint64_t row, uint64_t group0, int n, const float *x,
-                               const uint8_t *codes, const float *sq, int row_done);
+                               const uint8_t *codes, const float *sq, const float *sv, const float *bv,
+                               int row_done);
 /* The sum of squares of one group of gs values (gs a multiple of 32) as the
  * quantizer's min/max pass computes it, the same bits on every path and
  * machine: 8 float32 lanes (value j to lane j % 8), x*x rounded then added

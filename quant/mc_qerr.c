@@ -502,14 +502,11 @@ QE_AVX512 void avx512_groups(avx512_acc *acc, const float *x, int nv, const uint
     *acc = local;
 }
 
-/* n <= QE_RUN groups: their scales and biases decoded, then the instance of
- * avx512_groups for this group size and bit width. */
+/* n <= QE_RUN groups with their scales and biases as float32 (sv, bv):
+ * the instance of avx512_groups for this group size and bit width. */
 QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_affine *p,
-                                const uint8_t *codes, const void *scales, const void *biases, uint64_t gi)
+                                const uint8_t *codes, const float *sv, const float *bv)
 {
-    float sv[QE_RUN], bv[QE_RUN];
-    avx512_scales(scales, gi, n, p->scale_type, sv);
-    avx512_scales(biases, gi, n, p->scale_type, bv);
     const int lut = p->bits <= 4;
     switch (p->group_size * 2 + lut) {
     case 64: avx512_groups(a, x, n * 32, codes, sv, bv, 32, 0); break;
@@ -523,11 +520,11 @@ QE_AVX512 void avx512_run_groups(avx512_acc *a, const float *x, int n, const mc_
 
 /* A run of n <= QE_RUN groups (whole blocks from a block boundary). */
 QE_AVX512_RUN static void run_avx512(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                     const void *scales, const void *biases, uint64_t gi)
+                                     const float *sv, const float *bv)
 {
     avx512_acc a;
     avx512_load(&a, L);
-    avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
+    avx512_run_groups(&a, x, n, p, codes, sv, bv);
     avx512_store(&a, L);
 }
 
@@ -587,12 +584,12 @@ QE_AVX512_RUN static double avx512_sum_sq_row(const float *sq, int n)
  * from the lanes (no lanes in memory); fused_run keeps them for
  * fused_flush, so that nothing waits on these reductions. */
 QE_AVX512_RUN static void row_avx512(const float *x, int n, const mc_affine *p, const uint8_t *codes,
-                                     const void *scales, const void *biases, uint64_t gi, double *e, float *m)
+                                     const float *sv, const float *bv, double *e, float *m)
 {
     avx512_acc a;
     a.m = a.e = a.r = _mm512_setzero_ps();
     a.ed[0] = a.ed[1] = a.rd[0] = a.rd[1] = _mm512_setzero_pd();
-    avx512_run_groups(&a, x, n, p, codes, scales, biases, gi);
+    avx512_run_groups(&a, x, n, p, codes, sv, bv);
     *e = avx512_sum_e(&a);
     *m = _mm512_reduce_max_ps(a.m);
 }
@@ -716,26 +713,21 @@ static void scales_decode(const void *arr, uint64_t i0, int n, int type, int pat
 }
 
 /* A run of n <= QE_RUN groups of a row, codes one per byte, starting at a
- * block boundary; gi the index of its first group among the scales; sq the
- * groups' sums of squares (mc_quant_affine_sumsq); path the loops to use
- * (mc_qerr_vector_path(), taken once per call), checked for the slow path
- * of acc_checked (which sums x*x itself: sq unused). */
-static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes, const void *scales,
-                       const void *biases, uint64_t gi, const float *sq, int path, int checked)
+ * block boundary; sv and bv its groups' scales and biases as float32; sq
+ * the groups' sums of squares (mc_quant_affine_sumsq); path the loops to
+ * use (mc_qerr_vector_path(), taken once per call), checked for the slow
+ * path of acc_checked (which sums x*x itself: sq unused). */
+static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, const uint8_t *codes, const float *sv,
+                       const float *bv, const float *sq, int path, int checked)
 {
     if (!checked) L->gr = add_sq(L->gr, sq, n);
-#ifdef MC_QERR_X86
-    if (!checked && path == 3) {
-        run_avx512(L, x, n, p, codes, scales, biases, gi);
-        return;
-    }
-#endif
-    float sv[QE_RUN], bv[QE_RUN];
-    scales_decode(scales, gi, n, p->scale_type, path, sv);
-    scales_decode(biases, gi, n, p->scale_type, path, bv);
     const int gs = p->group_size;
     if (!checked) {
 #ifdef MC_QERR_X86
+        if (path == 3) {
+            run_avx512(L, x, n, p, codes, sv, bv);
+            return;
+        }
         if (path == 2) {
             bytes_avx2(L, x, n, gs, codes, sv, bv);
             return;
@@ -751,20 +743,36 @@ static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, cons
     }
 }
 
-/* One stored row: its codes unpacked QE_RUN groups at a time. */
+/* n <= QE_RUN stored scales (or biases) from index i0 as float32, exactly,
+ * by the loops path names. */
+static void scales_get(const void *arr, uint64_t i0, int n, int type, int path, float *restrict out)
+{
+#ifdef MC_QERR_X86
+    if (path == 3) {
+        avx512_scales(arr, i0, n, type, out);
+        return;
+    }
+#endif
+    scales_decode(arr, i0, n, type, path, out);
+}
+
+/* One stored row: its codes unpacked, its scales and biases decoded,
+ * QE_RUN groups at a time. */
 static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row,
                        const void *scales, const void *biases, uint64_t g0, int path, int checked)
 {
     const int gs = p->group_size;
     const uint64_t ng = ncols / (uint64_t)gs, gw = (uint64_t)gs * (uint64_t)p->bits / 32u;
     uint8_t q[QE_RUN * 128];
-    float sq[QE_RUN];
+    float sq[QE_RUN], sv[QE_RUN], bv[QE_RUN];
     for (uint64_t r0 = 0; r0 < ng; r0 += QE_RUN) {
         const int n = (int)(ng - r0 < QE_RUN ? ng - r0 : QE_RUN);
         const float *xr = x + r0 * (uint64_t)gs;
         mc_quant_unpack_codes(row + r0 * gw, (uint64_t)n * (uint64_t)gs, p->bits, q);
         for (int g = 0; g < n && !checked; g++) sq[g] = mc_quant_affine_sumsq(xr + (size_t)g * (size_t)gs, gs);
-        run_affine(L, xr, n, p, q, scales, biases, g0 + r0, sq, path, checked);
+        scales_get(scales, g0 + r0, n, p->scale_type, path, sv);
+        scales_get(biases, g0 + r0, n, p->scale_type, path, bv);
+        run_affine(L, xr, n, p, q, sv, bv, sq, path, checked);
     }
 }
 
@@ -832,27 +840,29 @@ static void fused_flush(fused *f)
 /* A run of groups just quantized (mc_affine_sink): the same blocks, lanes
  * and operations as row_affine, the codes taken from the quantizer's bytes. */
 static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x, const uint8_t *codes,
-                      const float *sq, int row_done)
+                      const float *sq, const float *sv, const float *bv, int row_done)
 {
     fused *f = (fused *)vc;
     const mc_affine *p = f->p;
-    const int gs = p->group_size;
+    float sd[QE_RUN], bd[QE_RUN]; /* n <= 32: a run is at most MC_AQ_CHUNK groups */
+    if (!sv) { /* not handed over (mc_affine_sink): read back */
+        scales_get(f->scales, row * f->ng + g0, n, p->scale_type, f->path, sd);
+        scales_get(f->biases, row * f->ng + g0, n, p->scale_type, f->path, bd);
+        sv = sd;
+        bv = bd;
+    }
 #ifdef MC_QERR_X86
     if (f->path == 3 && g0 == 0 && row_done && n <= QE_RUN) { /* the whole row in this run */
         const int k = f->np++;
         f->prow[k] = row;
         f->pr[k] = avx512_sum_sq_row(sq, n);
-        row_avx512(x, n, p, codes, f->scales, f->biases, row * f->ng, &f->pe[k], &f->pm[k]);
+        row_avx512(x, n, p, codes, sv, bv, &f->pe[k], &f->pm[k]);
         if (f->np == QE_PEND) fused_flush(f);
         return;
     }
 #endif
     if (g0 == 0) lanes_zero(&f->L);
-    for (int r0 = 0; r0 < n; r0 += QE_RUN) {
-        const int nr = n - r0 < QE_RUN ? n - r0 : QE_RUN;
-        run_affine(&f->L, x + (size_t)r0 * (size_t)gs, nr, p, codes + (size_t)r0 * (size_t)gs, f->scales, f->biases,
-                   row * f->ng + g0 + (uint64_t)r0, sq + r0, f->path, 0);
-    }
+    run_affine(&f->L, x, n, p, codes, sv, bv, sq, f->path, 0);
     if (row_done && lanes_commit(f->q, &f->L, f->ncols, 0)) fused_redo(f, row);
 }
 

@@ -499,18 +499,36 @@ typedef struct sumsq_ctx {
     const float *x;
     int ncols, gs;
     uint64_t groups, bad;
+    const void *scales, *biases; /* as stored, of type st */
+    int st;
+    uint64_t sb_bad; /* scales and biases handed over that differ from those stored */
+    uint64_t handed; /* groups whose scale and bias were handed over */
 } sumsq_ctx;
 
+static float stored_at(const void *a, int st, uint64_t i)
+{
+    if (st == MC_T_F32) return ((const float *)a)[i];
+    const uint16_t h = ((const uint16_t *)a)[i];
+    return st == MC_T_F16 ? mc_f16_to_f32(h) : mc_bf16_to_f32(h);
+}
+
 static void sumsq_sink(void *vctx, uint64_t row, uint64_t group0, int n, const float *x, const uint8_t *codes,
-                       const float *sq, int row_done)
+                       const float *sq, const float *sv, const float *bv, int row_done)
 {
     sumsq_ctx *c = vctx;
     (void)codes;
     (void)row_done;
     for (int k = 0; k < n; k++) {
         const float *xg = c->x + row * (uint64_t)c->ncols + (group0 + (uint64_t)k) * (uint64_t)c->gs;
+        const uint64_t gi = row * (uint64_t)(c->ncols / c->gs) + group0 + (uint64_t)k;
         c->bad += xg != x + (size_t)k * (size_t)c->gs;
         c->bad += mc_f32_bits(sq[k]) != mc_f32_bits(ref_sumsq(xg, c->gs));
+        c->sb_bad += (sv == NULL) != (bv == NULL);
+        if (sv && bv) {
+            c->sb_bad += mc_f32_bits(sv[k]) != mc_f32_bits(stored_at(c->scales, c->st, gi));
+            c->sb_bad += mc_f32_bits(bv[k]) != mc_f32_bits(stored_at(c->biases, c->st, gi));
+            c->handed++;
+        }
         c->groups++;
     }
 }
@@ -540,19 +558,35 @@ static void test_sumsq(void)
     CHECK(order_shows > 300); /* the data tells orders apart */
 
     /* the sums the quantizer hands its sink (from its min/max pass:
-     * AVX-512 where it runs), rows of 148, 74 or 37 groups (whole chunks
-     * of 32 and a partial one) */
+     * AVX-512 where it runs), and the scales and biases as stored, on
+     * every quantizer path and scale type; rows of 148, 74 or 37 groups
+     * (whole chunks of 32 and a partial one) */
+    static const int stv[] = {MC_T_F32, MC_T_F16, MC_T_BF16};
+    if (mc_quant_affine_path() != 3)
+        printf("test_mlx_affine: no AVX-512 passes here: the scales they hand over are not checked\n");
     for (int gi = 0; gi < 3; gi++) {
         const int gs = gsv[gi], ncols = 4736;
+        const uint64_t ng = (uint64_t)(ncols / gs);
         float *xr = malloc(sizeof(float) * 2 * ncols), *sb = malloc(sizeof(float) * 2 * ncols);
         uint32_t *wr = malloc(sizeof(float) * 2 * ncols);
         for (int j = 0; j < 2 * ncols; j++) xr[j] = ldexpf(rnd_normalish(), (int)(rnd32() % 21) - 10);
-        sumsq_ctx ctx = {xr, ncols, gs, 0, 0};
-        mc_affine p = {4, gs, MC_T_F32};
         mc_error err = {0};
-        CHECK(mc_quant_affine_quantize_sink(xr, 2, ncols, &p, wr, sb, sb + ncols, sumsq_sink, &ctx, &err) == 0);
-        CHECK_EQ_U64(ctx.groups, (uint64_t)(2 * ncols / gs));
-        CHECK_EQ_U64(ctx.bad, 0);
+        for (int si = 0; si < 3; si++)
+            for (int lim = 1; lim >= 0; lim--) {
+                mc_quant_affine_limit(lim);
+                const int st = stv[si];
+                char *bi = (char *)sb + 2 * ng * 4; /* after the scales, room for f32 */
+                sumsq_ctx ctx = {xr, ncols, gs, 0, 0, sb, bi, st, 0, 0};
+                mc_affine p = {4, gs, st};
+                CHECK(mc_quant_affine_quantize_sink(xr, 2, ncols, &p, wr, sb, bi, sumsq_sink, &ctx, &err) == 0);
+                CHECK_EQ_U64(ctx.groups, (uint64_t)(2 * ncols / gs));
+                CHECK_EQ_U64(ctx.bad, 0);
+                CHECK_EQ_U64(ctx.sb_bad, 0);
+                /* handed over where the AVX-512 passes run, else NULL */
+                CHECK_EQ_U64(ctx.handed, mc_quant_affine_path() == 3 ? ctx.groups : 0);
+            }
+        mc_quant_affine_limit(0);
+        mc_affine p = {4, gs, MC_T_F32};
         /* a NaN in row 1, group 33 (a second chunk): refused, naming that group */
         xr[ncols + 33 * gs + 3] = NAN;
         CHECK(mc_quant_affine_quantize_sink(xr, 2, ncols, &p, wr, sb, sb + ncols, NULL, NULL, &err) == MC_ERR_ARG);
