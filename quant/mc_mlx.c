@@ -528,7 +528,8 @@ MC_MLX_AVX512_INLINE int affine_minmax_avx512(const float *x, int nc, int gs, fl
 /* put_scale of the lanes of v that k selects, to elements i on of arr in
  * type st: VCVTPS2PH rounds to nearest even as mc_f32_to_f16 does, bf16 is
  * mc_f32_to_bf16's rounding (for values that are not NaN, which scales and
- * biases never are). */
+ * biases never are). Returns what was stored, read back as float32
+ * (exactly, from the registers). */
 MC_MLX_AVX512_INLINE __m512 affine_put_avx512(void *arr, uint64_t i, __mmask16 k, int st, __m512 v)
 {
     if (st == MC_T_F32) {
@@ -554,7 +555,8 @@ MC_MLX_AVX512_INLINE __m512 affine_put_avx512(void *arr, uint64_t i, __mmask16 k
 /* Pass 2 (affine_params) 16 groups at a time, masked at the end: the same
  * IEEE operations lane by lane (rint_even is VRNDSCALEPS's round to
  * nearest even, which keeps a zero's sign as copysignf does); then the
- * scales and biases stored in their type (affine_put_avx512). */
+ * scales and biases stored in their type (affine_put_avx512), and as
+ * stored, in float32, to sv and bv (for the sink, mc_affine_sink). */
 MC_MLX_AVX512_INLINE void affine_params_avx512(const float *mn, const float *mx, int n, int bits, float *sc,
                                                float *bi, void *scales, void *biases, uint64_t gi0, int st,
                                                float *sv, float *bv)
@@ -676,7 +678,6 @@ static MC_INLINE int affine_chunk(const float *xc, const int nc, const int bits,
         put_scale(scales, gi0 + (uint64_t)c, st, sc[c]);
         put_scale(biases, gi0 + (uint64_t)c, st, bi[c]);
     }
-
     for (int c = 0; c < nc; c++) affine_codes(xc + c * gs, gs, bits, sc[c], bi[c], q + c * gs);
     for (int k = 0; k < nc * gs / 32; k++) pack32(q + 32 * k, bits, o + k * bits);
     return -1;
