@@ -70,10 +70,11 @@ int mc_quant_affine_quantize(const float *x, uint64_t nrows, uint64_t ncols, con
  * biases as stored (sv, bv: rounded to scale_type, as float32, exactly;
  * where the AVX-512 passes run, which have them in registers, else NULL:
  * read them from the stored arrays), and row_done when the run ends the
- * row. (Reading them back from the arrays just written and decoding
- * them made measuring a 768-column row about 12% slower.) Runs of a row come in order; a run starts at a group index
- * that is a multiple of 32 and has at most 32 groups. The scales, biases and words of the run (and
- * of every earlier run) are already stored. The sink is not called for a
+ * row. (Reading them back from the arrays just written and decoding them
+ * made measuring a 768-column row about 12% slower.) Runs of a row come
+ * in order; a run starts at a group index that is a multiple of 32 and
+ * has at most 32 groups. The scales, biases and words of the run (and of
+ * every earlier run) are already stored. The sink is not called for a
  * run that fails (non-finite value). */
 typedef void (*mc_affine_sink)(void *ctx, uint64_t row, uint64_t group0, int n, const float *x,
                                const uint8_t *codes, const float *sq, const float *sv, const float *bv,
