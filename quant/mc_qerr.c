@@ -732,6 +732,8 @@ static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, cons
             bytes_avx2(L, x, n, gs, codes, sv, bv);
             return;
         }
+#else
+        (void)path;
 #endif
         bytes_plain(L, x, n, gs, codes, sv, bv);
         return;
