@@ -697,10 +697,15 @@ __attribute__((target("avx,f16c"))) static void f16_decode_f16c(const uint16_t *
 #endif
 
 /* n <= QE_RUN stored scales (or biases) from index i0 as float32, exactly
- * (path: mc_qerr_vector_path()): f16 by F16C where the AVX2 loops run. */
+ * (path: mc_qerr_vector_path()): by masked AVX-512 loads where those loops
+ * run, f16 by F16C where the AVX2 loops run. */
 static void scales_decode(const void *arr, uint64_t i0, int n, int type, int path, float *restrict out)
 {
 #ifdef MC_QERR_X86
+    if (path == 3) {
+        avx512_scales(arr, i0, n, type, out);
+        return;
+    }
     if (type == MC_T_F16 && path >= 2) {
         uint16_t h[QE_RUN];
         memcpy(h, (const unsigned char *)arr + i0 * 2, (size_t)n * 2);
@@ -745,19 +750,6 @@ static void run_affine(lanes *L, const float *x, int n, const mc_affine *p, cons
     }
 }
 
-/* n <= QE_RUN stored scales (or biases) from index i0 as float32, exactly,
- * by the loops path names. */
-static void scales_get(const void *arr, uint64_t i0, int n, int type, int path, float *restrict out)
-{
-#ifdef MC_QERR_X86
-    if (path == 3) {
-        avx512_scales(arr, i0, n, type, out);
-        return;
-    }
-#endif
-    scales_decode(arr, i0, n, type, path, out);
-}
-
 /* One stored row: its codes unpacked, its scales and biases decoded,
  * QE_RUN groups at a time. */
 static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine *p, const uint32_t *row,
@@ -772,8 +764,8 @@ static void row_affine(lanes *L, const float *x, uint64_t ncols, const mc_affine
         const float *xr = x + r0 * (uint64_t)gs;
         mc_quant_unpack_codes(row + r0 * gw, (uint64_t)n * (uint64_t)gs, p->bits, q);
         for (int g = 0; g < n && !checked; g++) sq[g] = mc_quant_affine_sumsq(xr + (size_t)g * (size_t)gs, gs);
-        scales_get(scales, g0 + r0, n, p->scale_type, path, sv);
-        scales_get(biases, g0 + r0, n, p->scale_type, path, bv);
+        scales_decode(scales, g0 + r0, n, p->scale_type, path, sv);
+        scales_decode(biases, g0 + r0, n, p->scale_type, path, bv);
         run_affine(L, xr, n, p, q, sv, bv, sq, path, checked);
     }
 }
@@ -848,8 +840,8 @@ static void fused_run(void *vc, uint64_t row, uint64_t g0, int n, const float *x
     const mc_affine *p = f->p;
     float sd[QE_RUN], bd[QE_RUN]; /* n <= 32: a run is at most MC_AQ_CHUNK groups */
     if (!sv) { /* not handed over (mc_affine_sink): read back */
-        scales_get(f->scales, row * f->ng + g0, n, p->scale_type, f->path, sd);
-        scales_get(f->biases, row * f->ng + g0, n, p->scale_type, f->path, bd);
+        scales_decode(f->scales, row * f->ng + g0, n, p->scale_type, f->path, sd);
+        scales_decode(f->biases, row * f->ng + g0, n, p->scale_type, f->path, bd);
         sv = sd;
         bv = bd;
     }

@@ -505,13 +505,6 @@ typedef struct sumsq_ctx {
     uint64_t handed; /* groups whose scale and bias were handed over */
 } sumsq_ctx;
 
-static float stored_at(const void *a, int st, uint64_t i)
-{
-    if (st == MC_T_F32) return ((const float *)a)[i];
-    const uint16_t h = ((const uint16_t *)a)[i];
-    return st == MC_T_F16 ? mc_f16_to_f32(h) : mc_bf16_to_f32(h);
-}
-
 static void sumsq_sink(void *vctx, uint64_t row, uint64_t group0, int n, const float *x, const uint8_t *codes,
                        const float *sq, const float *sv, const float *bv, int row_done)
 {
@@ -525,8 +518,8 @@ static void sumsq_sink(void *vctx, uint64_t row, uint64_t group0, int n, const f
         c->bad += mc_f32_bits(sq[k]) != mc_f32_bits(ref_sumsq(xg, c->gs));
         c->sb_bad += (sv == NULL) != (bv == NULL);
         if (sv && bv) {
-            c->sb_bad += mc_f32_bits(sv[k]) != mc_f32_bits(stored_at(c->scales, c->st, gi));
-            c->sb_bad += mc_f32_bits(bv[k]) != mc_f32_bits(stored_at(c->biases, c->st, gi));
+            c->sb_bad += mc_f32_bits(sv[k]) != mc_f32_bits(mc_quant_scale_get(c->scales, gi, c->st));
+            c->sb_bad += mc_f32_bits(bv[k]) != mc_f32_bits(mc_quant_scale_get(c->biases, gi, c->st));
             c->handed++;
         }
         c->groups++;
